@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ModelInvalidError } from './errors.js';
+
+/**
+ * The model package manifest: the single source of a package's shape. A package is
+ * `models/<name>/<version>/manifest.json` + `model.onnx`; see docs/model-package.md.
+ */
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must start with a letter or _ and hold only letters, digits and _ (max 64)');
+
+export const modelNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes, starting with a letter or digit (max 63)');
+
+export const semverSchema = z
+  .string()
+  .regex(
+    /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$/,
+    'must be a semantic version such as 1.2.3',
+  );
+
+export const featureSchema = z
+  .object({
+    name: identifier,
+    unit: z.string().max(32),
+    description: z.string().max(200).optional(),
+    /** Valid range, inclusive: inputs outside it are rejected with 400. */
+    min: z.number(),
+    max: z.number(),
+  })
+  .refine((f) => f.min < f.max, { message: 'min must be below max', path: ['max'] });
+
+export const outputSchema = z.discriminatedUnion('kind', [
+  /** One value per row: output tensor [N, 1] or [N]. */
+  z.object({ kind: z.literal('single') }),
+  /** One column per ensemble member: output tensor [N, members]; the prediction is their mean. */
+  z.object({ kind: z.literal('ensemble'), members: z.number().int().min(2).max(10_000) }),
+]);
+
+export const intervalSchema = z.discriminatedUnion('method', [
+  /** Interval from the percentiles of the ensemble members (linear interpolation, as numpy's default). */
+  z.object({
+    method: z.literal('ensemble-percentile'),
+    lower: z.number().min(0).max(100),
+    upper: z.number().min(0).max(100),
+  }),
+  /** Split-conformal interval for single-output models: prediction ± halfWidth. */
+  z.object({
+    method: z.literal('conformal'),
+    level: z.number().gt(0).lt(1),
+    halfWidth: z.number().nonnegative(),
+  }),
+]);
+
+export const scalerSchema = z.object({
+  kind: z.literal('standard'),
+  mean: z.array(z.number()),
+  scale: z.array(z.number().refine((v) => v !== 0, 'scale must not be 0')),
+});
+
+export const modelManifestSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    name: modelNameSchema,
+    version: semverSchema,
+    created: z.iso.date(),
+    description: z.string().max(500).optional(),
+    modelType: z.string().max(64),
+    target: z.object({ name: identifier, unit: z.string().max(32) }),
+    /** In tensor column order. */
+    features: z.array(featureSchema).min(1).max(256),
+    onnx: z.object({ input: z.string().min(1), output: z.string().min(1) }),
+    output: outputSchema,
+    interval: intervalSchema.optional(),
+    /** Applied before inference when the graph does not scale its own inputs. */
+    scaler: scalerSchema.optional(),
+    /** Anomaly band for the prediction (the chapter's 70..95 % yield). */
+    alerts: z.object({ min: z.number(), max: z.number() }).refine((a) => a.min < a.max, {
+      message: 'min must be below max',
+      path: ['max'],
+    }),
+    /** Free-form provenance: how and on what the model was trained. */
+    training: z.record(z.string(), z.unknown()).optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the lower-case hex SHA-256 of model.onnx'),
+  })
+  .superRefine((m, ctx) => {
+    const names = new Set<string>();
+    m.features.forEach((f, i) => {
+      if (names.has(f.name)) {
+        ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
+      }
+      names.add(f.name);
+    });
+    if (m.scaler && (m.scaler.mean.length !== m.features.length || m.scaler.scale.length !== m.features.length)) {
+      ctx.addIssue({ code: 'custom', path: ['scaler'], message: 'mean and scale need one entry per feature' });
+    }
+    if (m.interval?.method === 'ensemble-percentile') {
+      if (m.output.kind !== 'ensemble') {
+        ctx.addIssue({ code: 'custom', path: ['interval', 'method'], message: 'ensemble-percentile needs output kind ensemble' });
+      }
+      if (m.interval.lower >= m.interval.upper) {
+        ctx.addIssue({ code: 'custom', path: ['interval', 'upper'], message: 'upper must be above lower' });
+      }
+    }
+  });
+
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+export type FeatureSpec = z.infer<typeof featureSchema>;
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Render zod issues as one line each: `path: message`. */
+export function describeZodIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Parse a manifest and check `model.onnx` against its digest. Throws ModelInvalidError naming the package
+ * (`packageRef`, e.g. `reactor-yield@1.0.0` or an S3 prefix) and the reason.
+ */
+export function verifyPackage(packageRef: string, manifestJson: unknown, modelBytes: Uint8Array): ModelManifest {
+  const parsed = modelManifestSchema.safeParse(manifestJson);
+  if (!parsed.success) {
+    throw new ModelInvalidError(packageRef, `manifest.json is invalid: ${describeZodIssues(parsed.error)}`);
+  }
+  const digest = sha256Hex(modelBytes);
+  if (digest !== parsed.data.sha256) {
+    throw new ModelInvalidError(
+      packageRef,
+      `model.onnx digest mismatch: manifest says ${parsed.data.sha256}, file is ${digest}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Parse manifest.json text; a syntax error is a ModelInvalidError naming the package. */
+export function parseManifestText(packageRef: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ModelInvalidError(packageRef, `manifest.json is not valid JSON: ${(error as Error).message}`, error);
+  }
+}

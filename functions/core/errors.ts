@@ -90,7 +90,7 @@ export class AppError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.status = statusForCode(code);
-    this.expose = options.expose ?? this.status < 500 || code === 'MODEL_UNAVAILABLE' || code === 'SERVICE_UNAVAILABLE';
+    this.expose = options.expose ?? (this.status < 500 || code === 'MODEL_UNAVAILABLE' || code === 'SERVICE_UNAVAILABLE');
     this.details = options.details;
     this.issues = options.issues;
     this.headers = options.headers;

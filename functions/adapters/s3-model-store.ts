@@ -1,0 +1,111 @@
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
+import { describeZodIssues, parseManifestText, semverSchema, verifyPackage } from '../core/manifest.js';
+import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
+
+const routingSchema = z.object({ schemaVersion: z.literal(1), active: semverSchema, updated: z.string() });
+
+function isMissing(error: unknown): boolean {
+  return (
+    error instanceof NoSuchKey ||
+    error instanceof NotFound ||
+    (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404
+  );
+}
+
+/** Model packages in S3: `models/<name>/<version>/{manifest.json,model.onnx}` and `models/<name>/routing.json`. */
+export class S3ModelStore implements ModelStore {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  private async getBytes(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getPackage(name: string, version: string): Promise<ModelPackage> {
+    const prefix = `models/${name}/${version}/`;
+    const ref = `${name}@${version} (s3://${this.bucket}/${prefix})`;
+    const [manifestBytes, bytes] = await Promise.all([this.getBytes(`${prefix}manifest.json`), this.getBytes(`${prefix}model.onnx`)]);
+    if (!manifestBytes) throw new ModelNotFoundError(name, version);
+    if (!bytes) throw new ModelInvalidError(ref, 'model.onnx is missing');
+    const manifest = verifyPackage(ref, parseManifestText(ref, new TextDecoder().decode(manifestBytes)), bytes);
+    if (manifest.name !== name || manifest.version !== version) {
+      throw new ModelInvalidError(ref, `manifest names ${manifest.name}@${manifest.version}`);
+    }
+    return { manifest, bytes };
+  }
+
+  async getRouting(name: string): Promise<ModelRouting | undefined> {
+    const key = `models/${name}/routing.json`;
+    const bytes = await this.getBytes(key);
+    if (!bytes) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new ModelInvalidError(name, `${key} is not valid JSON`);
+    }
+    const parsed = routingSchema.safeParse(json);
+    if (!parsed.success) throw new ModelInvalidError(name, `${key} is invalid: ${describeZodIssues(parsed.error)}`);
+    return parsed.data;
+  }
+
+  async putRouting(name: string, routing: ModelRouting): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `models/${name}/routing.json`,
+        Body: `${JSON.stringify(routing, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async putPackage(pkg: ModelPackage): Promise<boolean> {
+    const prefix = `models/${pkg.manifest.name}/${pkg.manifest.version}/`;
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: `${prefix}manifest.json` }));
+      return false;
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    // The manifest goes last: its presence marks a complete package.
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: `${prefix}model.onnx`, Body: pkg.bytes, ContentType: 'application/octet-stream' }),
+    );
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${prefix}manifest.json`,
+        Body: `${JSON.stringify(pkg.manifest, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+    return true;
+  }
+
+  async listVersions(name: string): Promise<string[]> {
+    const versions: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `models/${name}/`, Delimiter: '/', ContinuationToken: token }),
+      );
+      for (const p of page.CommonPrefixes ?? []) {
+        const version = p.Prefix?.slice(`models/${name}/`.length, -1);
+        if (version) versions.push(version);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return versions;
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+/**
+ * The environment contract between the stacks (and the local twin) and the functions. `process.env` is read
+ * here and nowhere else; the CDK stacks and the local twin import {@link envNames} so both sides always agree.
+ */
+export const envNames = {
+  usersTable: 'TWIN_USERS_TABLE',
+  statsTable: 'TWIN_STATS_TABLE',
+  modelBucket: 'TWIN_MODEL_BUCKET',
+  defaultModel: 'TWIN_DEFAULT_MODEL',
+  issuer: 'TWIN_ISSUER',
+  audience: 'TWIN_AUDIENCE',
+  signingKeyFile: 'TWIN_SIGNING_KEY_FILE',
+  userTokenTtlSeconds: 'TWIN_USER_TOKEN_TTL_SECONDS',
+  routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
+  s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
+  serviceName: 'TWIN_SERVICE_NAME',
+  environment: 'TWIN_ENVIRONMENT',
+  awsRegion: 'AWS_REGION',
+} as const;
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  [envNames.usersTable]: z.string().min(1),
+  [envNames.statsTable]: z.string().min(1),
+  [envNames.modelBucket]: z.string().min(3),
+  [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
+  [envNames.issuer]: z.url(),
+  [envNames.audience]: z.string().min(1),
+  [envNames.signingKeyFile]: z.string().min(1),
+  [envNames.userTokenTtlSeconds]: positiveInt.default(3600),
+  [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
+  [envNames.s3ForcePathStyle]: booleanString.default(false),
+  [envNames.serviceName]: z.string().min(1).default('digital-twin'),
+  [envNames.environment]: z.string().min(1).default('local'),
+  [envNames.awsRegion]: z.string().min(1).default('us-east-1'),
+});
+
+export interface Config {
+  usersTable: string;
+  statsTable: string;
+  modelBucket: string;
+  defaultModel: string;
+  issuer: string;
+  audience: string;
+  signingKeyFile: string;
+  userTokenTtlSeconds: number;
+  routingCacheSeconds: number;
+  s3ForcePathStyle: boolean;
+  serviceName: string;
+  environment: string;
+  region: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse the environment once per cold start; a missing or bad variable fails with its name. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid environment: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    usersTable: e[envNames.usersTable],
+    statsTable: e[envNames.statsTable],
+    modelBucket: e[envNames.modelBucket],
+    defaultModel: e[envNames.defaultModel],
+    issuer: e[envNames.issuer],
+    audience: e[envNames.audience],
+    signingKeyFile: e[envNames.signingKeyFile],
+    userTokenTtlSeconds: e[envNames.userTokenTtlSeconds],
+    routingCacheSeconds: e[envNames.routingCacheSeconds],
+    s3ForcePathStyle: e[envNames.s3ForcePathStyle],
+    serviceName: e[envNames.serviceName],
+    environment: e[envNames.environment],
+    region: e[envNames.awsRegion],
+  };
+}

@@ -1,0 +1,102 @@
+import * as ort from 'onnxruntime-node';
+import { ModelInvalidError } from '../errors.js';
+import type { ModelManifest } from '../manifest.js';
+import type { ModelPackage } from '../ports.js';
+import { mean, percentileSorted } from './statistics.js';
+import { RowValidator } from './validation.js';
+
+export interface RowPrediction {
+  prediction: number;
+  /** [lower, upper] of the manifest's interval, or null when the model has none (as the chapter's). */
+  interval: [number, number] | null;
+}
+
+/**
+ * One loaded model version: its manifest, its input validator and one onnxruntime session, created once
+ * per container and reused by every invocation.
+ */
+export class TwinModel {
+  readonly ref: string;
+  readonly validator: RowValidator;
+  readonly featureCount: number;
+
+  private constructor(
+    readonly manifest: ModelManifest,
+    private readonly session: ort.InferenceSession,
+  ) {
+    this.ref = `${manifest.name}@${manifest.version}`;
+    this.validator = new RowValidator(manifest);
+    this.featureCount = manifest.features.length;
+  }
+
+  /** Creates the session. The package must already be verified (see verifyPackage). */
+  static async load(pkg: ModelPackage): Promise<TwinModel> {
+    const ref = `${pkg.manifest.name}@${pkg.manifest.version}`;
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(pkg.bytes, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    } catch (error) {
+      throw new ModelInvalidError(ref, `model.onnx cannot be loaded: ${(error as Error).message}`, error);
+    }
+    const { input, output } = pkg.manifest.onnx;
+    if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+      await session.release();
+      throw new ModelInvalidError(
+        ref,
+        `graph has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], manifest names ${input} -> ${output}`,
+      );
+    }
+    return new TwinModel(pkg.manifest, session);
+  }
+
+  /**
+   * Runs `rows` rows (feature-ordered, row-major in `values`) through ONE session.run and derives each row's
+   * prediction and interval.
+   */
+  async infer(values: Float32Array, rows: number): Promise<RowPrediction[]> {
+    const features = this.featureCount;
+    const scaler = this.manifest.scaler;
+    if (scaler) {
+      for (let r = 0; r < rows; r++) {
+        for (let f = 0; f < features; f++) {
+          const i = r * features + f;
+          values[i] = (values[i]! - scaler.mean[f]!) / scaler.scale[f]!;
+        }
+      }
+    }
+    const input = new ort.Tensor('float32', values.subarray(0, rows * features), [rows, features]);
+    const outputs = await this.session.run({ [this.manifest.onnx.input]: input }, [this.manifest.onnx.output]);
+    const tensor = outputs[this.manifest.onnx.output];
+    if (!tensor) throw new ModelInvalidError(this.ref, `output ${this.manifest.onnx.output} missing from the run`);
+    const data = tensor.data as Float32Array;
+    const columns = data.length / rows;
+    const expected = this.manifest.output.kind === 'ensemble' ? this.manifest.output.members : 1;
+    if (columns !== expected) {
+      throw new ModelInvalidError(this.ref, `output has ${columns} columns per row, manifest says ${expected}`);
+    }
+    const results: RowPrediction[] = new Array(rows);
+    const interval = this.manifest.interval;
+    for (let r = 0; r < rows; r++) {
+      const members = data.subarray(r * columns, (r + 1) * columns);
+      const prediction = columns === 1 ? members[0]! : mean(members);
+      let band: [number, number] | null = null;
+      if (interval?.method === 'ensemble-percentile') {
+        const sorted = Float64Array.from(members).sort();
+        band = [percentileSorted(sorted, interval.lower), percentileSorted(sorted, interval.upper)];
+      } else if (interval?.method === 'conformal') {
+        band = [prediction - interval.halfWidth, prediction + interval.halfWidth];
+      }
+      results[r] = { prediction, interval: band };
+    }
+    return results;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

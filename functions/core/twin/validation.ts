@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { FieldIssue } from '../errors.js';
+import type { FeatureSpec, ModelManifest } from '../manifest.js';
+
+/**
+ * Validates one row of sensor values against a model's manifest: every feature present, no unknown
+ * features, finite JSON numbers, inside the valid range. The zod schema is compiled once per model version.
+ */
+export class RowValidator {
+  private readonly schema: z.ZodType<Record<string, number>>;
+  private readonly features: readonly FeatureSpec[];
+  private readonly byName: ReadonlyMap<string, FeatureSpec>;
+
+  constructor(manifest: ModelManifest) {
+    this.features = manifest.features;
+    this.byName = new Map(manifest.features.map((f) => [f.name, f]));
+    this.schema = z.strictObject(Object.fromEntries(manifest.features.map((f) => [f.name, z.number().min(f.min).max(f.max)])));
+  }
+
+  /**
+   * Writes the row's values, in feature order, into `out` at `offset` and returns no issues; or returns the
+   * issues (field paths prefixed with `prefix`, e.g. `inputs.3`).
+   */
+  validateInto(row: unknown, out: Float32Array, offset: number, prefix = ''): FieldIssue[] {
+    const result = this.schema.safeParse(row);
+    if (!result.success) return this.describe(row, result.error, prefix);
+    const values = result.data;
+    for (let i = 0; i < this.features.length; i++) {
+      out[offset + i] = values[this.features[i]!.name]!;
+    }
+    return [];
+  }
+
+  private describe(row: unknown, error: z.ZodError, prefix: string): FieldIssue[] {
+    const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      return [
+        {
+          field: prefix || 'body',
+          rule: 'type',
+          message: `${prefix || 'body'} must be an object of feature values (${this.expected()})`,
+        },
+      ];
+    }
+    const record = row as Record<string, unknown>;
+    const issues: FieldIssue[] = [];
+    for (const issue of error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          issues.push({ field: at(key), rule: 'unknown_field', message: `unknown feature ${key}; expected ${this.expected()}` });
+        }
+        continue;
+      }
+      const name = String(issue.path[0]);
+      const spec = this.byName.get(name);
+      const value = Object.hasOwn(record, name) ? record[name] : undefined;
+      if (value === undefined) {
+        issues.push({ field: at(name), rule: 'required', message: `missing feature ${name}` });
+      } else if (typeof value === 'number' && !Number.isFinite(value)) {
+        issues.push({ field: at(name), rule: 'finite', message: `${name} must be a finite number` });
+      } else if (typeof value !== 'number') {
+        issues.push({ field: at(name), rule: 'type', message: `${name} must be a number, got ${describeType(value)}` });
+      } else if (spec) {
+        issues.push({
+          field: at(name),
+          rule: 'range',
+          message: `${name}=${value} out of range [${spec.min}, ${spec.max}]`,
+        });
+      }
+    }
+    return issues;
+  }
+
+  private expected(): string {
+    return this.features.map((f) => f.name).join(', ');
+  }
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}

@@ -1,0 +1,69 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
+import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
+import { KeyFileSigningKeys } from './adapters/key-file-signing-keys.js';
+import { S3ModelStore } from './adapters/s3-model-store.js';
+import { loadConfig, type Config } from './config.js';
+import { AuthService } from './core/auth/service.js';
+import { TokenIssuer, type SigningKeys } from './core/auth/tokens.js';
+import { ModelRegistry } from './core/twin/registry.js';
+import { TwinService } from './core/twin/service.js';
+
+export interface Services {
+  config: Config;
+  twin: TwinService;
+  auth: AuthService;
+  signingKeys: SigningKeys;
+  registry: ModelRegistry;
+  dispose(): Promise<void>;
+}
+
+/** Builds every client and service once per cold start. The only place adapters are chosen. */
+export function createServices(config: Config): Services {
+  // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 are honoured by the SDK itself (the local twin sets them).
+  const dynamo = new DynamoDBClient({ region: config.region });
+  const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const s3 = new S3Client({ region: config.region, forcePathStyle: config.s3ForcePathStyle });
+  const models = new S3ModelStore(s3, config.modelBucket);
+  const registry = new ModelRegistry(models, { routingCacheMs: config.routingCacheSeconds * 1000 });
+  const stats = new DynamoDbStatsStore(db, config.statsTable);
+  const users = new DynamoDbUserStore(db, config.usersTable);
+  const signingKeys = new KeyFileSigningKeys(config.signingKeyFile);
+  const issuer = new TokenIssuer(signingKeys, { issuer: config.issuer, audience: config.audience });
+  const twin = new TwinService(registry, stats, {
+    serviceName: config.serviceName,
+    defaultModel: config.defaultModel,
+    // Process start: the container's cold start in Lambda, the local twin's start locally.
+    startedAt: Math.round(performance.timeOrigin),
+  });
+  const auth = new AuthService(users, issuer, { userTokenTtlSeconds: config.userTokenTtlSeconds });
+  return {
+    config,
+    twin,
+    auth,
+    signingKeys,
+    registry,
+    async dispose() {
+      await registry.release();
+      dynamo.destroy();
+      s3.destroy();
+    },
+  };
+}
+
+let services: Services | undefined;
+
+/** The container's services, created on first use from the environment. */
+export function getServices(): Services {
+  services ??= createServices(loadConfig());
+  return services;
+}
+
+/** Releases sessions and clients (local twin shutdown, tests); the next call to getServices starts afresh. */
+export async function disposeServices(): Promise<void> {
+  const current = services;
+  services = undefined;
+  await current?.dispose();
+}

@@ -1,0 +1,354 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { routeKey, routes, type FunctionName, type RouteDef } from '../routes.js';
+
+/**
+ * The local twin's API Gateway: an HTTP API emulator built from the route table. For each request it
+ * matches a route, performs the JWT authorizer's checks on protected routes, builds the payload-format-2.0
+ * event, invokes the same Lambda handler that runs in AWS, and writes its result back. The answers it gives
+ * on its own (401, 403, 404, 413, 500, 503) have API Gateway's bodies.
+ */
+
+export type LambdaHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<unknown>;
+
+export interface GatewayOptions {
+  handlers: Record<FunctionName, LambdaHandler>;
+  /** Exact issuer the authorizer accepts; its discovery document names the JWKS. Resolved lazily. */
+  issuer: () => string;
+  audience: string;
+  host?: string;
+  port?: number;
+  /** API Gateway HTTP API's payload limit is 10 MB. */
+  maxBodyBytes?: number;
+  /** API Gateway HTTP API's integration timeout is at most 30 s. */
+  timeoutMs?: number;
+  /** Receives one JSON access-log line per request (API Gateway access logs); omitted = silent. */
+  accessLog?: (line: Record<string, unknown>) => void;
+  /** Extra non-API request handling (e.g. static dashboard files) tried before the 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+interface CompiledRoute {
+  route: RouteDef;
+  key: string;
+  pattern: RegExp;
+  params: string[];
+}
+
+function compile(route: RouteDef): CompiledRoute {
+  const params: string[] = [];
+  const source = route.path
+    .split('/')
+    .map((segment) => {
+      const greedy = /^\{(\w+)\+\}$/.exec(segment);
+      if (greedy) {
+        params.push(greedy[1]!);
+        return '(.+)';
+      }
+      const param = /^\{(\w+)\}$/.exec(segment);
+      if (param) {
+        params.push(param[1]!);
+        return '([^/]+)';
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { route, key: routeKey(route), pattern: new RegExp(`^${source}$`), params };
+}
+
+class GatewayResponse extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly apiMessage: string,
+  ) {
+    super(apiMessage);
+  }
+}
+
+const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512'];
+
+/** API Gateway hands claims to the function as strings. */
+function stringifyClaims(payload: JWTPayload): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload)) {
+    if (typeof value === 'string') out[key] = value;
+    else if (Array.isArray(value)) out[key] = `[${value.join(' ')}]`;
+    else if (typeof value === 'object' && value !== null) out[key] = JSON.stringify(value);
+    else out[key] = String(value);
+  }
+  return out;
+}
+
+function tokenScopes(payload: JWTPayload): string[] {
+  const raw = payload.scope ?? payload.scp;
+  if (typeof raw === 'string') return raw.split(' ').filter(Boolean);
+  if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+export class LocalGateway {
+  private readonly compiled: CompiledRoute[];
+  private server: Server | undefined;
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private jwksIssuer: string | undefined;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.compiled = routes.map(compile);
+  }
+
+  async listen(): Promise<string> {
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    this.server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
+    });
+    const { port } = this.server.address() as AddressInfo;
+    return `http://${this.options.host ?? '127.0.0.1'}:${port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private match(method: string, path: string): { compiled: CompiledRoute; pathParameters: Record<string, string> } | undefined {
+    for (const compiled of this.compiled) {
+      if (compiled.route.method !== method) continue;
+      const m = compiled.pattern.exec(path);
+      if (!m) continue;
+      const pathParameters: Record<string, string> = {};
+      compiled.params.forEach((name, i) => {
+        pathParameters[name] = decodeURIComponent(m[i + 1]!);
+      });
+      return { compiled, pathParameters };
+    }
+    return undefined;
+  }
+
+  private keySet() {
+    const issuer = this.options.issuer();
+    if (!this.jwks || this.jwksIssuer !== issuer) {
+      // Discovery is fetched lazily, as API Gateway does, from the issuer's own well-known document.
+      let jwksUri: Promise<URL> | undefined;
+      const resolveUri = () =>
+        (jwksUri ??= fetch(`${issuer}/.well-known/openid-configuration`)
+          .then((r) => {
+            if (!r.ok) throw new Error(`discovery answered ${r.status}`);
+            return r.json() as Promise<{ jwks_uri?: string; issuer?: string }>;
+          })
+          .then((doc) => {
+            if (doc.issuer !== issuer || !doc.jwks_uri) throw new Error('discovery document does not match the issuer');
+            return new URL(doc.jwks_uri);
+          })
+          .catch((error: unknown) => {
+            jwksUri = undefined;
+            throw error;
+          }));
+      let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
+      const lazy = (async (header, token) => {
+        remote ??= createRemoteJWKSet(await resolveUri(), { cooldownDuration: 5_000, cacheMaxAge: 300_000 });
+        return remote(header, token);
+      }) as ReturnType<typeof createRemoteJWKSet>;
+      this.jwks = lazy;
+      this.jwksIssuer = issuer;
+    }
+    return this.jwks;
+  }
+
+  /** The JWT authorizer: RSA only, `kid` required, exact iss and aud, exp/nbf/iat, then the route's scopes. */
+  private async authorize(req: IncomingMessage, route: RouteDef): Promise<{ claims: Record<string, string>; scopes: string[] }> {
+    if (route.auth === 'public') throw new Error('public route');
+    const header = req.headers.authorization;
+    if (!header) throw new GatewayResponse(401, 'Unauthorized');
+    const token = header.replace(/^Bearer\s+/i, '').trim();
+    let payload: JWTPayload;
+    try {
+      const protectedHeader = decodeProtectedHeader(token);
+      if (!protectedHeader.kid || !RSA_ALGORITHMS.includes(String(protectedHeader.alg))) throw new Error('bad header');
+      ({ payload } = await jwtVerify(token, this.keySet(), {
+        issuer: this.options.issuer(),
+        audience: this.options.audience,
+        algorithms: RSA_ALGORITHMS,
+        requiredClaims: ['exp'],
+      }));
+      if (typeof payload.iat === 'number' && payload.iat > Math.floor(Date.now() / 1000)) throw new Error('issued in the future');
+    } catch {
+      throw new GatewayResponse(401, 'Unauthorized');
+    }
+    const scopes = tokenScopes(payload);
+    if (!route.auth.scopes.some((s) => scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
+    return { claims: stringifyClaims(payload), scopes };
+  }
+
+  private async readBody(req: IncomingMessage): Promise<Buffer> {
+    const limit = this.options.maxBodyBytes ?? 10 * 1024 * 1024;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) throw new GatewayResponse(413, 'Request Entity Too Large');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new GatewayResponse(413, 'Request Entity Too Large');
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const requestId = randomBytes(10).toString('base64').replace(/=+$/, '=');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    let status = 500;
+    let routeKeyUsed = '-';
+    try {
+      const matched = this.match(method, url.pathname);
+      if (!matched) {
+        if (this.options.fallback?.(req, res)) {
+          status = res.statusCode;
+          return;
+        }
+        throw new GatewayResponse(404, 'Not Found');
+      }
+      const { compiled, pathParameters } = matched;
+      routeKeyUsed = compiled.key;
+      const authorizer = compiled.route.auth === 'public' ? undefined : await this.authorize(req, compiled.route);
+      const body = await this.readBody(req);
+      const event = this.buildEvent(req, url, compiled, pathParameters, body, requestId, started, authorizer);
+      const result = await this.invoke(compiled.route.function, event, requestId);
+      status = this.writeResult(res, result, requestId);
+    } catch (error) {
+      const response = error instanceof GatewayResponse ? error : new GatewayResponse(500, 'Internal Server Error');
+      if (!(error instanceof GatewayResponse)) {
+        process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'lambda invocation failed', requestId, error: String(error) })}\n`);
+      }
+      status = response.statusCode;
+      if (!res.headersSent) {
+        res.writeHead(response.statusCode, { 'content-type': 'application/json', 'apigw-requestid': requestId });
+        res.end(JSON.stringify({ message: response.apiMessage }));
+      }
+    } finally {
+      this.options.accessLog?.({
+        requestId,
+        ip: req.socket.remoteAddress,
+        requestTime: new Date(started).toISOString(),
+        httpMethod: method,
+        routeKey: routeKeyUsed,
+        path: url.pathname,
+        status,
+        responseLatency: Date.now() - started,
+      });
+    }
+  }
+
+  private buildEvent(
+    req: IncomingMessage,
+    url: URL,
+    compiled: CompiledRoute,
+    pathParameters: Record<string, string>,
+    body: Buffer,
+    requestId: string,
+    started: number,
+    authorizer: { claims: Record<string, string>; scopes: string[] } | undefined,
+  ): APIGatewayProxyEventV2WithJWTAuthorizer {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || name === 'cookie') continue;
+      headers[name] = Array.isArray(value) ? value.join(',') : value;
+    }
+    const query: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
+    const contentType = req.headers['content-type'] ?? '';
+    const textual = body.length === 0 || /json|text|xml|x-www-form-urlencoded|javascript/i.test(contentType);
+    const cookies = req.headers.cookie?.split(';').map((c) => c.trim()).filter(Boolean);
+    const host = req.headers.host ?? 'localhost';
+    const event = {
+      version: '2.0',
+      routeKey: compiled.key,
+      rawPath: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers,
+      requestContext: {
+        accountId: 'local',
+        apiId: 'local',
+        domainName: host,
+        domainPrefix: host.split('.')[0] ?? host,
+        http: {
+          method: compiled.route.method,
+          path: url.pathname,
+          protocol: `HTTP/${req.httpVersion}`,
+          sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+          userAgent: req.headers['user-agent'] ?? '',
+        },
+        requestId,
+        routeKey: compiled.key,
+        stage: '$default',
+        time: new Date(started).toUTCString(),
+        timeEpoch: started,
+        authorizer: authorizer ? { principalId: '', integrationLatency: 0, jwt: { claims: authorizer.claims, scopes: authorizer.scopes } } : undefined,
+      },
+      isBase64Encoded: !textual,
+      ...(cookies?.length ? { cookies } : {}),
+      ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+      ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
+      ...(body.length ? { body: textual ? body.toString('utf8') : body.toString('base64') } : {}),
+    };
+    return event as unknown as APIGatewayProxyEventV2WithJWTAuthorizer;
+  }
+
+  private async invoke(fn: FunctionName, event: APIGatewayProxyEventV2WithJWTAuthorizer, requestId: string): Promise<unknown> {
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    const context = {
+      callbackWaitsForEmptyEventLoop: false,
+      functionName: `twinserve-local-${fn}`,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:twinserve-local-${fn}`,
+      memoryLimitInMB: '1024',
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/twinserve-local-${fn}`,
+      logStreamName: requestId,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    } as Context;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GatewayResponse(503, 'Service Unavailable')), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.options.handlers[fn](event, context), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Payload format 2.0 responses, including API Gateway's inference for results without a statusCode. */
+  private writeResult(res: ServerResponse, result: unknown, requestId: string): number {
+    const structured =
+      typeof result === 'object' && result !== null && 'statusCode' in result
+        ? (result as APIGatewayProxyStructuredResultV2)
+        : { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(result ?? null) };
+    const statusCode = structured.statusCode ?? 200;
+    const headers: Record<string, string | string[]> = { 'apigw-requestid': requestId };
+    for (const [k, v] of Object.entries(structured.headers ?? {})) headers[k.toLowerCase()] = String(v);
+    if (structured.cookies?.length) headers['set-cookie'] = structured.cookies;
+    const body = structured.body === undefined ? Buffer.alloc(0) : Buffer.from(structured.body, structured.isBase64Encoded ? 'base64' : 'utf8');
+    headers['content-length'] = String(body.length);
+    res.writeHead(statusCode, headers);
+    res.end(body);
+    return statusCode;
+  }
+}

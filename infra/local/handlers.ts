@@ -1,0 +1,17 @@
+import type { FunctionName } from '../routes.js';
+import type { LambdaHandler } from './gateway.js';
+
+/** Every function of the route table, as the local gateway invokes it: the same modules Lambda runs. */
+export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
+  const modules: Record<FunctionName, Promise<{ handler: unknown }>> = {
+    'public-info': import('../../functions/public-info.js'),
+    auth: import('../../functions/auth.js'),
+    predict: import('../../functions/predict.js'),
+    batch: import('../../functions/batch.js'),
+    status: import('../../functions/status.js'),
+  };
+  const entries = await Promise.all(
+    Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),
+  );
+  return Object.fromEntries(entries) as Record<FunctionName, LambdaHandler>;
+}

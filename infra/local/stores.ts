@@ -1,0 +1,50 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo, Server } from 'node:net';
+import { join } from 'node:path';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+
+/**
+ * The embedded AWS-compatible servers of the local twin, on loopback: dynalite (DynamoDB, persisted with
+ * LevelDB under <dataDir>/dynamodb) and s3rver (S3, files under <dataDir>/s3). The real SDK clients reach
+ * them through AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3.
+ */
+export interface EmbeddedStores {
+  dynamodbEndpoint: string;
+  s3Endpoint: string;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startEmbeddedStores(dataDir: string, ports: { dynamodb?: number; s3?: number } = {}): Promise<EmbeddedStores> {
+  await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
+  await mkdir(join(dataDir, 's3'), { recursive: true });
+  const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynamoPort = await listen(dynamo, ports.dynamodb ?? 0);
+  const s3 = new S3rver({ address: '127.0.0.1', port: ports.s3 ?? 0, silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
+  let s3Port: number;
+  try {
+    // vhostBuckets off: the SDK is set to path-style, and bucket names would otherwise be read from the host.
+    s3Port = (await s3.run()).port;
+  } catch (error) {
+    await close(dynamo);
+    throw error;
+  }
+  return {
+    dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`,
+    s3Endpoint: `http://127.0.0.1:${s3Port}`,
+    async close() {
+      await Promise.all([s3.close(), close(dynamo)]);
+    },
+  };
+}

@@ -12,6 +12,7 @@ export const envNames = {
   issuer: 'TWIN_ISSUER',
   audience: 'TWIN_AUDIENCE',
   signingKeyFile: 'TWIN_SIGNING_KEY_FILE',
+  signingKmsKeyIds: 'TWIN_SIGNING_KMS_KEY_IDS',
   userTokenTtlSeconds: 'TWIN_USER_TOKEN_TTL_SECONDS',
   routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
   s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
@@ -33,7 +34,8 @@ export const configSchema = z.object({
   [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
   [envNames.issuer]: z.url(),
   [envNames.audience]: z.string().min(1),
-  [envNames.signingKeyFile]: z.string().min(1),
+  [envNames.signingKeyFile]: z.string().min(1).optional(),
+  [envNames.signingKmsKeyIds]: z.string().min(1).optional(),
   [envNames.userTokenTtlSeconds]: positiveInt.default(3600),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
   [envNames.s3ForcePathStyle]: booleanString.default(false),
@@ -49,7 +51,8 @@ export interface Config {
   defaultModel: string;
   issuer: string;
   audience: string;
-  signingKeyFile: string;
+  /** Where tokens are signed: a local key file, or KMS keys (first signs, all are published). */
+  signing: { kind: 'file'; path: string } | { kind: 'kms'; keyIds: string[] };
   userTokenTtlSeconds: number;
   routingCacheSeconds: number;
   s3ForcePathStyle: boolean;
@@ -73,6 +76,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid environment: ${problems}`);
   }
   const e = parsed.data;
+  const keyFile = e[envNames.signingKeyFile];
+  const kmsKeyIds = e[envNames.signingKmsKeyIds];
+  if (!keyFile && !kmsKeyIds) {
+    throw new ConfigError(`Invalid environment: set ${envNames.signingKmsKeyIds} (AWS) or ${envNames.signingKeyFile} (local)`);
+  }
   return {
     usersTable: e[envNames.usersTable],
     statsTable: e[envNames.statsTable],
@@ -80,7 +88,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultModel: e[envNames.defaultModel],
     issuer: e[envNames.issuer],
     audience: e[envNames.audience],
-    signingKeyFile: e[envNames.signingKeyFile],
+    signing: kmsKeyIds ? { kind: 'kms', keyIds: kmsKeyIds.split(',').map((k) => k.trim()).filter(Boolean) } : { kind: 'file', path: keyFile! },
     userTokenTtlSeconds: e[envNames.userTokenTtlSeconds],
     routingCacheSeconds: e[envNames.routingCacheSeconds],
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],

@@ -26,6 +26,6 @@ export const handler = byRoute({
     );
   }),
   'GET /.well-known/jwks.json': http().handler(async ({ services }) =>
-    new Reply(200, await services.signingKeys.jwks(), { 'cache-control': 'public, max-age=300' }),
+    new Reply(200, await services.signer.jwks(), { 'cache-control': 'public, max-age=300' }),
   ),
 });

@@ -3,11 +3,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
 import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
-import { KeyFileSigningKeys } from './adapters/key-file-signing-keys.js';
+import { KeyFileTokenSigner } from './adapters/key-file-signing-keys.js';
+import { KmsTokenSigner } from './adapters/kms-token-signer.js';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3ModelStore } from './adapters/s3-model-store.js';
 import { loadConfig, type Config } from './config.js';
 import { AuthService } from './core/auth/service.js';
-import { TokenIssuer, type SigningKeys } from './core/auth/tokens.js';
+import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
 
@@ -15,7 +17,7 @@ export interface Services {
   config: Config;
   twin: TwinService;
   auth: AuthService;
-  signingKeys: SigningKeys;
+  signer: TokenSigner;
   registry: ModelRegistry;
   dispose(): Promise<void>;
 }
@@ -30,8 +32,10 @@ export function createServices(config: Config): Services {
   const registry = new ModelRegistry(models, { routingCacheMs: config.routingCacheSeconds * 1000 });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
   const users = new DynamoDbUserStore(db, config.usersTable);
-  const signingKeys = new KeyFileSigningKeys(config.signingKeyFile);
-  const issuer = new TokenIssuer(signingKeys, { issuer: config.issuer, audience: config.audience });
+  const kms = config.signing.kind === 'kms' ? new KMSClient({ region: config.region }) : undefined;
+  const signer: TokenSigner =
+    config.signing.kind === 'kms' ? new KmsTokenSigner(kms!, config.signing.keyIds) : new KeyFileTokenSigner(config.signing.path);
+  const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
   const twin = new TwinService(registry, stats, {
     serviceName: config.serviceName,
     defaultModel: config.defaultModel,
@@ -43,12 +47,13 @@ export function createServices(config: Config): Services {
     config,
     twin,
     auth,
-    signingKeys,
+    signer,
     registry,
     async dispose() {
       await registry.release();
       dynamo.destroy();
       s3.destroy();
+      kms?.destroy();
     },
   };
 }

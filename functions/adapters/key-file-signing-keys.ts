@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { z } from 'zod';
-import type { SigningKeys } from '../core/auth/tokens.js';
+import type { TokenSigner } from '../core/auth/tokens.js';
+import { publicJwk } from './jwk.js';
 
 const keyFileSchema = z.object({
   keys: z
@@ -14,11 +15,10 @@ type KeyFile = z.infer<typeof keyFileSchema>;
 
 /**
  * RS256 signing keys kept in a JSON file (mode 0600): the first key signs, every key listed is published in
- * the JWKS so tokens signed before a rotation stay valid until they expire. Used by the local twin and the
- * edge box; see docs/security.md for the AWS side.
+ * the JWKS. Used by the local twin and the edge box; in AWS, {@link KmsTokenSigner} takes its place.
  */
-export class KeyFileSigningKeys implements SigningKeys {
-  private loaded: Promise<{ kid: string; privateKey: CryptoKey; jwks: { keys: JWK[] } }> | undefined;
+export class KeyFileTokenSigner implements TokenSigner {
+  private loaded: Promise<{ kid: string; privateKey: KeyObject; jwks: { keys: JWK[] } }> | undefined;
 
   constructor(private readonly path: string) {}
 
@@ -26,7 +26,7 @@ export class KeyFileSigningKeys implements SigningKeys {
     this.loaded ??= (async () => {
       const file = keyFileSchema.parse(JSON.parse(await readFile(this.path, 'utf8')));
       const first = file.keys[0]!;
-      const privateKey = (await importJWK(first.privateJwk as JWK, 'RS256')) as CryptoKey;
+      const privateKey = createPrivateKey({ key: first.privateJwk as JWK & { kty: string }, format: 'jwk' });
       const jwks = { keys: file.keys.map((k) => publicJwk(k.privateJwk as JWK, k.kid)) };
       return { kid: first.kid, privateKey, jwks };
     })();
@@ -34,9 +34,12 @@ export class KeyFileSigningKeys implements SigningKeys {
     return this.loaded;
   }
 
-  async current() {
-    const { kid, privateKey } = await this.load();
-    return { kid, privateKey };
+  async keyId() {
+    return (await this.load()).kid;
+  }
+
+  async sign(signingInput: Uint8Array) {
+    return new Uint8Array(sign('sha256', signingInput, (await this.load()).privateKey));
   }
 
   async jwks() {
@@ -44,14 +47,9 @@ export class KeyFileSigningKeys implements SigningKeys {
   }
 }
 
-function publicJwk(jwk: JWK, kid: string): JWK {
-  const { kty, n, e } = jwk;
-  return { kty, n, e, kid, alg: 'RS256', use: 'sig' } as JWK;
-}
-
-async function newKey(): Promise<KeyFile['keys'][number]> {
-  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-  return { kid: randomUUID(), created: new Date().toISOString(), privateJwk: (await exportJWK(privateKey)) as Record<string, unknown> };
+function newKey(): KeyFile['keys'][number] {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { kid: randomUUID(), created: new Date().toISOString(), privateJwk: privateKey.export({ format: 'jwk' }) as Record<string, unknown> };
 }
 
 async function writeKeyFile(path: string, file: KeyFile): Promise<void> {
@@ -69,14 +67,17 @@ export async function ensureKeyFile(path: string): Promise<boolean> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await writeKeyFile(path, { keys: [await newKey()] });
+  await writeKeyFile(path, { keys: [newKey()] });
   return true;
 }
 
-/** Puts a new signing key first and keeps `keep` previous keys published for verification. */
+/**
+ * Puts a new signing key first and keeps `keep` previous keys published, so tokens signed before the
+ * rotation verify until they expire. Running processes pick the new key up on restart.
+ */
 export async function rotateKeyFile(path: string, keep = 1): Promise<string> {
   const file = keyFileSchema.parse(JSON.parse(await readFile(path, 'utf8')));
-  const key = await newKey();
+  const key = newKey();
   await writeKeyFile(path, { keys: [key, ...file.keys.slice(0, keep)] });
   return key.kid;
 }

@@ -71,7 +71,7 @@ export async function seedLocal(config: Config, options: { modelsDir: string; ad
     } catch {
       await s3.send(new CreateBucketCommand({ Bucket: config.modelBucket }));
     }
-    const keyFileCreated = await ensureKeyFile(config.signingKeyFile);
+    const keyFileCreated = config.signing.kind === 'file' ? await ensureKeyFile(config.signing.path) : false;
 
     const store = new S3ModelStore(s3, config.modelBucket);
     const published: string[] = [];

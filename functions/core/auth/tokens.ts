@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { base64url, type JWK } from 'jose';
 import { z } from 'zod';
 import { UnauthorizedError } from '../errors.js';
 import { roleSchema, scopes as allScopes, type Role, type Scope } from './roles.js';
 
-/** A key that signs tokens, and the public keys a verifier may meet (current and previous, for rotation). */
-export interface SigningKeys {
-  current(): Promise<{ kid: string; privateKey: CryptoKey | KeyObject }>;
+/**
+ * The key that signs tokens (RS256), and the public keys a verifier may meet: the current key and the
+ * previous one, so tokens signed before a rotation stay valid until they expire. Locally a key file; in AWS
+ * a KMS asymmetric key whose private half never leaves KMS (see docs/security.md).
+ */
+export interface TokenSigner {
+  /** The `kid` of the key that {@link sign} uses. */
+  keyId(): Promise<string>;
+  /** Signs the JWS signing input with RSASSA-PKCS1-v1_5 SHA-256 using the current key. */
+  sign(signingInput: Uint8Array): Promise<Uint8Array>;
   jwks(): Promise<{ keys: JWK[] }>;
 }
 
@@ -25,30 +32,34 @@ export interface IssuedToken {
   scope: string;
 }
 
-/** Signs RS256 JWTs that API Gateway's JWT authorizer (and the local gateway) accept. */
+/** Issues RS256 JWTs that API Gateway's JWT authorizer (and the local gateway) accept. */
 export class TokenIssuer {
   constructor(
-    private readonly keys: SigningKeys,
+    private readonly signer: TokenSigner,
     private readonly options: { issuer: string; audience: string; now?: () => number },
   ) {}
 
   async issue(subject: TokenSubject, ttlSeconds: number): Promise<IssuedToken> {
-    const { kid, privateKey } = await this.keys.current();
     const nowSeconds = Math.floor((this.options.now?.() ?? Date.now()) / 1000);
     const scope = subject.scopes.join(' ');
-    const claims: Record<string, unknown> = { scope, role: subject.role, typ: subject.principalType };
-    if (subject.plant) claims.plant = subject.plant;
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-      .setIssuer(this.options.issuer)
-      .setAudience(this.options.audience)
-      .setSubject(subject.sub)
-      .setIssuedAt(nowSeconds)
-      .setNotBefore(nowSeconds)
-      .setExpirationTime(nowSeconds + ttlSeconds)
-      .setJti(randomUUID())
-      .sign(privateKey);
-    return { token, expiresIn: ttlSeconds, scope };
+    const payload: Record<string, unknown> = {
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: subject.sub,
+      iat: nowSeconds,
+      nbf: nowSeconds,
+      exp: nowSeconds + ttlSeconds,
+      jti: randomUUID(),
+      scope,
+      role: subject.role,
+      typ: subject.principalType,
+      ...(subject.plant ? { plant: subject.plant } : {}),
+    };
+    // JWS compact serialization (RFC 7515 §7.1); verification is jose's and API Gateway's.
+    const header = { alg: 'RS256', typ: 'JWT', kid: await this.signer.keyId() };
+    const signingInput = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}`;
+    const signature = await this.signer.sign(new TextEncoder().encode(signingInput));
+    return { token: `${signingInput}.${base64url.encode(signature)}`, expiresIn: ttlSeconds, scope };
   }
 }
 

@@ -1,6 +1,14 @@
-import { loginRequestSchema } from './core/auth/service.js';
+import { loginRequestSchema, tokenRequestSchema } from './core/auth/service.js';
 import { byRoute, http } from './middleware/http.js';
 
 export const handler = byRoute({
-  'POST /api/v1/auth/login': http({ body: loginRequestSchema }).handler(({ body, services }) => services.auth.login(body)),
+  'POST /api/v1/auth/login': http({ body: loginRequestSchema }).handler(({ body, services, sourceIp, audit }) => {
+    audit.subject = body.username;
+    return services.auth.login(body, sourceIp);
+  }),
+  'POST /api/v1/auth/token': http({ body: tokenRequestSchema, form: true }).handler(({ body, services, sourceIp, audit }) => {
+    // Only the key's public id is recorded, never its secret.
+    audit.subject = body.grant_type === 'password' ? body.username : (body.client_secret.split('_')[1] ?? 'malformed-key');
+    return services.auth.token(body, sourceIp);
+  }),
 });

@@ -6,6 +6,9 @@ import { z } from 'zod';
  */
 export const envNames = {
   usersTable: 'TWIN_USERS_TABLE',
+  apiKeysTable: 'TWIN_API_KEYS_TABLE',
+  rateCountersTable: 'TWIN_RATE_COUNTERS_TABLE',
+  auditTable: 'TWIN_AUDIT_TABLE',
   statsTable: 'TWIN_STATS_TABLE',
   modelBucket: 'TWIN_MODEL_BUCKET',
   defaultModel: 'TWIN_DEFAULT_MODEL',
@@ -14,6 +17,12 @@ export const envNames = {
   signingKeyFile: 'TWIN_SIGNING_KEY_FILE',
   signingKmsKeyIds: 'TWIN_SIGNING_KMS_KEY_IDS',
   userTokenTtlSeconds: 'TWIN_USER_TOKEN_TTL_SECONDS',
+  keyTokenTtlSeconds: 'TWIN_KEY_TOKEN_TTL_SECONDS',
+  keyRotationGraceSeconds: 'TWIN_KEY_ROTATION_GRACE_SECONDS',
+  rateLimitPerMinute: 'TWIN_RATE_LIMIT_PER_MINUTE',
+  loginLimitPerUsername: 'TWIN_LOGIN_LIMIT_PER_USERNAME',
+  loginLimitPerSource: 'TWIN_LOGIN_LIMIT_PER_SOURCE',
+  auditRetentionDays: 'TWIN_AUDIT_RETENTION_DAYS',
   routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
   s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
   serviceName: 'TWIN_SERVICE_NAME',
@@ -29,6 +38,9 @@ const positiveInt = z.coerce.number().int().positive();
 
 export const configSchema = z.object({
   [envNames.usersTable]: z.string().min(1),
+  [envNames.apiKeysTable]: z.string().min(1),
+  [envNames.rateCountersTable]: z.string().min(1),
+  [envNames.auditTable]: z.string().min(1),
   [envNames.statsTable]: z.string().min(1),
   [envNames.modelBucket]: z.string().min(3),
   [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
@@ -37,6 +49,12 @@ export const configSchema = z.object({
   [envNames.signingKeyFile]: z.string().min(1).optional(),
   [envNames.signingKmsKeyIds]: z.string().min(1).optional(),
   [envNames.userTokenTtlSeconds]: positiveInt.default(3600),
+  [envNames.keyTokenTtlSeconds]: positiveInt.default(900),
+  [envNames.keyRotationGraceSeconds]: z.coerce.number().int().nonnegative().default(86_400),
+  [envNames.rateLimitPerMinute]: positiveInt.default(600),
+  [envNames.loginLimitPerUsername]: positiveInt.default(10),
+  [envNames.loginLimitPerSource]: positiveInt.default(30),
+  [envNames.auditRetentionDays]: positiveInt.default(90),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
   [envNames.s3ForcePathStyle]: booleanString.default(false),
   [envNames.serviceName]: z.string().min(1).default('digital-twin'),
@@ -46,6 +64,9 @@ export const configSchema = z.object({
 
 export interface Config {
   usersTable: string;
+  apiKeysTable: string;
+  rateCountersTable: string;
+  auditTable: string;
   statsTable: string;
   modelBucket: string;
   defaultModel: string;
@@ -54,6 +75,14 @@ export interface Config {
   /** Where tokens are signed: a local key file, or KMS keys (first signs, all are published). */
   signing: { kind: 'file'; path: string } | { kind: 'kms'; keyIds: string[] };
   userTokenTtlSeconds: number;
+  keyTokenTtlSeconds: number;
+  keyRotationGraceSeconds: number;
+  /** Default requests per minute per principal; an API key may carry its own. */
+  rateLimitPerMinute: number;
+  /** Login attempts per minute per username and per source IP (fail closed). */
+  loginLimitPerUsername: number;
+  loginLimitPerSource: number;
+  auditRetentionDays: number;
   routingCacheSeconds: number;
   s3ForcePathStyle: boolean;
   serviceName: string;
@@ -83,6 +112,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return {
     usersTable: e[envNames.usersTable],
+    apiKeysTable: e[envNames.apiKeysTable],
+    rateCountersTable: e[envNames.rateCountersTable],
+    auditTable: e[envNames.auditTable],
     statsTable: e[envNames.statsTable],
     modelBucket: e[envNames.modelBucket],
     defaultModel: e[envNames.defaultModel],
@@ -90,6 +122,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     audience: e[envNames.audience],
     signing: kmsKeyIds ? { kind: 'kms', keyIds: kmsKeyIds.split(',').map((k) => k.trim()).filter(Boolean) } : { kind: 'file', path: keyFile! },
     userTokenTtlSeconds: e[envNames.userTokenTtlSeconds],
+    keyTokenTtlSeconds: e[envNames.keyTokenTtlSeconds],
+    keyRotationGraceSeconds: e[envNames.keyRotationGraceSeconds],
+    rateLimitPerMinute: e[envNames.rateLimitPerMinute],
+    loginLimitPerUsername: e[envNames.loginLimitPerUsername],
+    loginLimitPerSource: e[envNames.loginLimitPerSource],
+    auditRetentionDays: e[envNames.auditRetentionDays],
     routingCacheSeconds: e[envNames.routingCacheSeconds],
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],
     serviceName: e[envNames.serviceName],

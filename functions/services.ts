@@ -1,22 +1,36 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
+import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
+import { DynamoDbRateLimiter } from './adapters/dynamodb-rate-limiter.js';
 import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
 import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
 import { KeyFileTokenSigner } from './adapters/key-file-signing-keys.js';
 import { KmsTokenSigner } from './adapters/kms-token-signer.js';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { S3ModelStore } from './adapters/s3-model-store.js';
 import { loadConfig, type Config } from './config.js';
+import { AuditService } from './core/audit/service.js';
+import { KeyService } from './core/auth/keys-service.js';
 import { AuthService } from './core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
+import { UserService } from './core/auth/users-service.js';
+import type { AuditLog } from './core/ports.js';
+import { PrincipalRateLimit } from './core/rate-limit.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
+import { logger } from './observability.js';
 
 export interface Services {
   config: Config;
   twin: TwinService;
   auth: AuthService;
+  keys: KeyService;
+  users: UserService;
+  auditQueries: AuditService;
+  audit: AuditLog;
+  rateLimit: PrincipalRateLimit;
   signer: TokenSigner;
   registry: ModelRegistry;
   dispose(): Promise<void>;
@@ -28,25 +42,39 @@ export function createServices(config: Config): Services {
   const dynamo = new DynamoDBClient({ region: config.region });
   const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const s3 = new S3Client({ region: config.region, forcePathStyle: config.s3ForcePathStyle });
-  const models = new S3ModelStore(s3, config.modelBucket);
-  const registry = new ModelRegistry(models, { routingCacheMs: config.routingCacheSeconds * 1000 });
-  const stats = new DynamoDbStatsStore(db, config.statsTable);
-  const users = new DynamoDbUserStore(db, config.usersTable);
   const kms = config.signing.kind === 'kms' ? new KMSClient({ region: config.region }) : undefined;
   const signer: TokenSigner =
     config.signing.kind === 'kms' ? new KmsTokenSigner(kms!, config.signing.keyIds) : new KeyFileTokenSigner(config.signing.path);
+
+  const registry = new ModelRegistry(new S3ModelStore(s3, config.modelBucket), { routingCacheMs: config.routingCacheSeconds * 1000 });
+  const users = new DynamoDbUserStore(db, config.usersTable);
+  const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
+  const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays });
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
-  const twin = new TwinService(registry, stats, {
-    serviceName: config.serviceName,
-    defaultModel: config.defaultModel,
-    // Process start: the container's cold start in Lambda, the local twin's start locally.
-    startedAt: Math.round(performance.timeOrigin),
-  });
-  const auth = new AuthService(users, issuer, { userTokenTtlSeconds: config.userTokenTtlSeconds });
+  const keys = new KeyService(new DynamoDbApiKeyStore(db, config.apiKeysTable), users, { rotationGraceSeconds: config.keyRotationGraceSeconds });
+
   return {
     config,
-    twin,
-    auth,
+    twin: new TwinService(registry, new DynamoDbStatsStore(db, config.statsTable), {
+      serviceName: config.serviceName,
+      defaultModel: config.defaultModel,
+      // Process start: the container's cold start in Lambda, the local twin's start locally.
+      startedAt: Math.round(performance.timeOrigin),
+    }),
+    auth: new AuthService(users, keys, issuer, limiter, {
+      userTokenTtlSeconds: config.userTokenTtlSeconds,
+      keyTokenTtlSeconds: config.keyTokenTtlSeconds,
+      loginLimitPerUsername: config.loginLimitPerUsername,
+      loginLimitPerSource: config.loginLimitPerSource,
+    }),
+    keys,
+    users: new UserService(users),
+    auditQueries: new AuditService(audit),
+    audit,
+    rateLimit: new PrincipalRateLimit(limiter, {
+      defaultPerMinute: config.rateLimitPerMinute,
+      onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
+    }),
     signer,
     registry,
     async dispose() {

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status'] as const;
+export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -19,20 +19,38 @@ export interface RouteDef {
   function: FunctionName;
   /** `public`, or the JWT authorizer with these scopes (API Gateway: the token needs at least one). */
   auth: 'public' | { scopes: readonly Scope[] };
+  /** The action an audit record names (`twin.predict`, `keys.rotate`, ...). */
+  action: string;
   summary: string;
 }
 
+const predict = { scopes: ['twin:predict'] } as const;
+const read = { scopes: ['twin:read'] } as const;
+const keys = { scopes: ['keys:manage'] } as const;
+const users = { scopes: ['users:manage'] } as const;
+
 export const routes: readonly RouteDef[] = [
-  { method: 'GET', path: '/health', function: 'public-info', auth: 'public', summary: 'Service health and serving model version' },
-  { method: 'GET', path: '/.well-known/openid-configuration', function: 'public-info', auth: 'public', summary: 'OpenID discovery for the JWT authorizer' },
-  { method: 'GET', path: '/.well-known/jwks.json', function: 'public-info', auth: 'public', summary: 'Public signing keys (current and previous)' },
-  { method: 'POST', path: '/api/v1/auth/login', function: 'auth', auth: 'public', summary: 'Password login: {username, password} -> {token, expires_in}' },
-  { method: 'POST', path: '/api/v1/twin/predict', function: 'predict', auth: { scopes: ['twin:predict'] }, summary: 'One prediction with its 90% interval' },
-  { method: 'POST', path: '/api/v1/twin/batch', function: 'batch', auth: { scopes: ['twin:predict'] }, summary: 'Up to 100 predictions in one inference run' },
-  { method: 'GET', path: '/api/v1/twin/status', function: 'status', auth: { scopes: ['twin:read'] }, summary: 'Service status and model info' },
-  { method: 'POST', path: '/predict', function: 'predict', auth: { scopes: ['twin:predict'] }, summary: "The chapter's microservice predict: {success, result, request_id}" },
-  { method: 'GET', path: '/model/info', function: 'status', auth: { scopes: ['twin:read'] }, summary: 'Model information' },
-  { method: 'GET', path: '/metrics', function: 'status', auth: { scopes: ['twin:read'] }, summary: 'Request counts and uptime' },
+  { method: 'GET', path: '/health', function: 'public-info', auth: 'public', action: 'health.read', summary: 'Service health and serving model version' },
+  { method: 'GET', path: '/.well-known/openid-configuration', function: 'public-info', auth: 'public', action: 'auth.discovery', summary: 'OpenID discovery for the JWT authorizer' },
+  { method: 'GET', path: '/.well-known/jwks.json', function: 'public-info', auth: 'public', action: 'auth.jwks', summary: 'Public signing keys (current and previous)' },
+  { method: 'POST', path: '/api/v1/auth/login', function: 'auth', auth: 'public', action: 'auth.login', summary: 'Password login: {username, password} -> {token, expires_in}' },
+  { method: 'POST', path: '/api/v1/auth/token', function: 'auth', auth: 'public', action: 'auth.token', summary: 'OAuth2 token endpoint: password or client_credentials (API key) grant' },
+  { method: 'POST', path: '/api/v1/twin/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with its 90% interval' },
+  { method: 'POST', path: '/api/v1/twin/batch', function: 'batch', auth: predict, action: 'twin.batch', summary: 'Up to 100 predictions in one inference run' },
+  { method: 'GET', path: '/api/v1/twin/status', function: 'status', auth: read, action: 'twin.status', summary: 'Service status and model info' },
+  { method: 'POST', path: '/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: "The chapter's microservice predict: {success, result, request_id}" },
+  { method: 'GET', path: '/model/info', function: 'status', auth: read, action: 'model.info', summary: 'Model information' },
+  { method: 'GET', path: '/metrics', function: 'status', auth: read, action: 'metrics.read', summary: 'Request counts and uptime' },
+  { method: 'POST', path: '/api/v1/keys', function: 'keys', auth: keys, action: 'keys.create', summary: 'Create an API key (the secret is shown once)' },
+  { method: 'GET', path: '/api/v1/keys', function: 'keys', auth: keys, action: 'keys.list', summary: 'List API keys (own; a plant admin: the plant; a platform admin: all)' },
+  { method: 'DELETE', path: '/api/v1/keys/{id}', function: 'keys', auth: keys, action: 'keys.revoke', summary: 'Revoke an API key' },
+  { method: 'POST', path: '/api/v1/keys/{id}/rotate', function: 'keys', auth: keys, action: 'keys.rotate', summary: 'New secret; the old one stays valid for the grace period' },
+  { method: 'POST', path: '/api/v1/users', function: 'users', auth: users, action: 'users.create', summary: 'Create a user' },
+  { method: 'GET', path: '/api/v1/users', function: 'users', auth: users, action: 'users.list', summary: 'List users' },
+  { method: 'PATCH', path: '/api/v1/users/{username}', function: 'users', auth: users, action: 'users.update', summary: 'Change role or active flag' },
+  // Every role holds twin:read; the core lets a user change only their own password (with the current one) unless an admin.
+  { method: 'POST', path: '/api/v1/users/{username}/password', function: 'users', auth: { scopes: ['users:manage', 'twin:read'] }, action: 'users.password', summary: 'Set a password' },
+  { method: 'GET', path: '/api/v1/audit', function: 'audit', auth: { scopes: ['audit:read'] }, action: 'audit.query', summary: 'Query the audit log' },
 ];
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {

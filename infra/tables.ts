@@ -16,5 +16,23 @@ export interface TableDef {
 
 export const tables: readonly TableDef[] = [
   { id: 'Users', env: envNames.usersTable, partitionKey: 'username' },
+  // API keys by key id (the public prefix of the key); the owner index lists a user's keys.
+  {
+    id: 'ApiKeys',
+    env: envNames.apiKeysTable,
+    partitionKey: 'keyId',
+    globalIndexes: [{ name: 'byOwner', partitionKey: 'owner', sortKey: 'created' }],
+  },
+  // One counter item per principal and window, taken with one conditional ADD; expires by TTL.
+  { id: 'RateCounters', env: envNames.rateCountersTable, partitionKey: 'pk', ttlAttribute: 'ttl' },
+  // One record per request that reaches a function; newest-first per principal, or per day via the index.
+  {
+    id: 'AuditLog',
+    env: envNames.auditTable,
+    partitionKey: 'principal',
+    sortKey: 'sk',
+    ttlAttribute: 'ttl',
+    globalIndexes: [{ name: 'byDay', partitionKey: 'day', sortKey: 'sk' }],
+  },
   { id: 'Stats', env: envNames.statsTable, partitionKey: 'pk', sortKey: 'sk' },
 ];

@@ -12,6 +12,10 @@ export const errorCodes = [
   'UNSUPPORTED_MEDIA_TYPE',
   'INVALID_CREDENTIALS',
   'UNAUTHORIZED',
+  'KEY_MALFORMED',
+  'KEY_INVALID',
+  'KEY_EXPIRED',
+  'KEY_REVOKED',
   'FORBIDDEN',
   'NOT_FOUND',
   'METHOD_NOT_ALLOWED',
@@ -35,6 +39,10 @@ export function statusForCode(code: ErrorCode): number {
       return 400;
     case 'INVALID_CREDENTIALS':
     case 'UNAUTHORIZED':
+    case 'KEY_MALFORMED':
+    case 'KEY_INVALID':
+    case 'KEY_EXPIRED':
+    case 'KEY_REVOKED':
       return 401;
     case 'FORBIDDEN':
       return 403;
@@ -123,6 +131,19 @@ export class InvalidCredentialsError extends AppError {
   }
 }
 
+/** An API key that cannot be exchanged for a token; the code says why (malformed, invalid, expired, revoked). */
+export class ApiKeyRejectedError extends AppError {
+  constructor(code: 'KEY_MALFORMED' | 'KEY_INVALID' | 'KEY_EXPIRED' | 'KEY_REVOKED', message: string) {
+    super(code, message);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+  }
+}
+
 export class UnauthorizedError extends AppError {
   constructor(message = 'Unauthorized') {
     super('UNAUTHORIZED', message);
@@ -130,8 +151,8 @@ export class UnauthorizedError extends AppError {
 }
 
 export class ForbiddenError extends AppError {
-  constructor(message = 'Forbidden') {
-    super('FORBIDDEN', message);
+  constructor(message = 'Forbidden', issues?: FieldIssue[]) {
+    super('FORBIDDEN', message, { issues });
   }
 }
 

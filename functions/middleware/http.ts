@@ -1,9 +1,11 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { findRouteByKey } from '../../infra/routes.js';
+import { findRouteByKey, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
-import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, type FieldIssue } from '../core/errors.js';
+import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, type FieldIssue } from '../core/errors.js';
+import type { AuditRecord, RateDecision } from '../core/ports.js';
+import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
 import { logger } from '../observability.js';
 import { getServices, type Services } from '../services.js';
@@ -21,6 +23,13 @@ export class Reply {
   ) {}
 }
 
+/** What a handler may add to its request's audit record. */
+export interface AuditNote {
+  /** For unauthenticated calls: who the caller claims to be (never a secret). */
+  subject?: string;
+  modelVersion?: string;
+}
+
 export interface HttpInput<B> {
   body: B;
   /** Undefined only on public routes. */
@@ -28,20 +37,27 @@ export interface HttpInput<B> {
   services: Services;
   event: HttpEvent;
   requestId: string;
+  sourceIp: string;
+  pathParameters: Record<string, string>;
+  query: Record<string, string>;
+  audit: AuditNote;
 }
 
-/** What the chain's `before` step adds to the event for the handler (as middy's own parsers do). */
-interface Parsed {
+/** What the chain learns about a request, kept on the event (as middy's own parsers do). */
+interface RequestState {
   requestId: string;
-  body: unknown;
+  route: RouteDef | undefined;
   principal: Principal | undefined;
+  rate: RateDecision | undefined;
+  body: unknown;
+  audit: AuditNote;
 }
-type ParsedEvent = HttpEvent & { twinserve: Parsed };
+type StatefulEvent = HttpEvent & { twinserve: RequestState };
 
 const jsonHeaders = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 /** The error envelope: `{ error: { code, message, requestId, issues? }, message }`. See docs/api.md. */
-export function errorResult(error: unknown, requestId: string): HttpResult {
+export function errorResult(error: unknown, requestId: string, extraHeaders: Record<string, string> = {}): HttpResult {
   let app: AppError;
   if (error instanceof AppError && error.expose) {
     app = error;
@@ -54,7 +70,7 @@ export function errorResult(error: unknown, requestId: string): HttpResult {
   if (app.details) Object.assign(payload, app.details);
   return {
     statusCode: app.status,
-    headers: { ...jsonHeaders, 'x-request-id': requestId, ...app.headers },
+    headers: { ...jsonHeaders, 'x-request-id': requestId, ...extraHeaders, ...app.headers },
     body: JSON.stringify({ error: payload, message: app.message }),
   };
 }
@@ -63,15 +79,18 @@ function header(event: HttpEvent, name: string): string | undefined {
   return event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
 }
 
-function parseJsonBody(event: HttpEvent): unknown {
+function parseBody(event: HttpEvent, allowForm: boolean): unknown {
   if (event.body === undefined || event.body === null || event.body === '') return undefined;
-  const contentType = header(event, 'content-type') ?? '';
-  if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', {
+  const contentType = (header(event, 'content-type') ?? '').trim();
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (allowForm && /^application\/x-www-form-urlencoded\b/i.test(contentType)) {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+  if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json${allowForm ? ' or application/x-www-form-urlencoded' : ''}`, {
       issues: [{ field: 'content-type', rule: 'media_type', message: 'send the body as application/json' }],
     });
   }
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -81,63 +100,139 @@ function parseJsonBody(event: HttpEvent): unknown {
   }
 }
 
-export interface HttpOptions<S extends z.ZodType> {
-  /** Validates the parsed JSON body; without it the handler receives the parsed JSON as `unknown`. */
+function validate(schema: z.ZodType, raw: unknown, what: 'body' | 'query'): unknown {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issues: FieldIssue[] =
+    raw === undefined ? [{ field: what, rule: 'required', message: `a JSON ${what} is required` }] : fieldIssuesFromZod(parsed.error, what === 'query' ? 'query' : '');
+  throw new InvalidRequestError(issues.map((i) => i.message).join('; '), issues);
+}
+
+export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
+  /** Validates the parsed body; without it the handler receives the parsed JSON as `unknown`. */
   body?: S;
+  /** Validates the query string parameters. */
+  query?: Q;
+  /** Also accept `application/x-www-form-urlencoded` (the OAuth2 token endpoint). */
+  form?: boolean;
+}
+
+/** Who/what/outcome of one request. Never holds bodies, passwords, keys or tokens. */
+function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string | undefined): AuditRecord {
+  const state = event.twinserve;
+  const principal = state.principal;
+  const http = event.requestContext?.http;
+  return {
+    time: new Date(event.requestContext?.timeEpoch ?? Date.now()).toISOString(),
+    requestId: state.requestId,
+    principal: principal?.id ?? 'anonymous',
+    principalType: principal?.type ?? 'anonymous',
+    ...(principal ? { role: principal.role } : {}),
+    ...(principal?.plant ? { plant: principal.plant } : {}),
+    ...(principal?.keyId ? { keyId: principal.keyId } : {}),
+    ...(state.audit.subject ? { subject: state.audit.subject.slice(0, 128) } : {}),
+    action: state.route?.action ?? 'unknown',
+    method: http?.method ?? 'UNKNOWN',
+    resource: (event.rawPath ?? http?.path ?? '').slice(0, 512),
+    outcome: statusCode,
+    ...(errorCode ? { errorCode } : {}),
+    ...(http?.sourceIp ? { sourceIp: http.sourceIp } : {}),
+    ...(http?.userAgent ? { userAgent: http.userAgent.slice(0, 256) } : {}),
+    ...(state.audit.modelVersion ? { modelVersion: state.audit.modelVersion } : {}),
+  };
 }
 
 /**
- * The shared middy chain: request id, JSON body, zod validation, claims -> principal (and the route's
- * scopes re-checked from the route table), then one call into the core; errors become the envelope.
+ * The shared middy chain. Before: request id, route, claims -> principal (the route's scopes re-checked
+ * from the route table), the principal's rate limit, JSON body and zod validation. Then one call into the
+ * core. Errors become the envelope. Last, exactly one audit record per invocation, written before the
+ * function returns; if the audit table cannot take it, the record goes to the log (never lost silently).
  */
-export function http<S extends z.ZodType = z.ZodUnknown>(options: HttpOptions<S> = {}) {
+export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(options: HttpOptions<S, Q> = {}) {
   return {
-    handler(fn: (input: HttpInput<z.infer<S>>) => Promise<unknown>): LambdaHandler {
-      const chain = middy<ParsedEvent, HttpResult, Error, Context>()
+    handler(fn: (input: HttpInput<z.infer<S>> & { query: Q extends z.ZodUnknown ? Record<string, string> : z.infer<Q> }) => Promise<unknown>): LambdaHandler {
+      const chain = middy<StatefulEvent, HttpResult, Error, Context>()
         .use({
-          before: (request) => {
-            request.event.twinserve = parseRequest(request.event, request.context, options.body);
+          before: async (request) => {
+            const event = request.event;
+            const state = event.twinserve;
+            const route = findRouteByKey(event.routeKey);
+            state.route = route;
+            if (!route) throw new NotFoundError(`No route ${event.routeKey}`);
+            if (route.auth !== 'public') {
+              const principal = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
+              state.principal = principal;
+              if (!route.auth.scopes.some((s) => principal.scopes.has(s))) {
+                throw new ForbiddenError(`This route needs one of the scopes: ${route.auth.scopes.join(', ')}`);
+              }
+              state.rate = await getServices().rateLimit.take(principal);
+              if (state.rate && !state.rate.allowed) throw new RateLimitedError(state.rate.resetSeconds);
+            }
+            const raw = parseBody(event, options.form ?? false);
+            state.body = options.body ? validate(options.body, raw, 'body') : raw;
           },
           onError: (request) => {
-            const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
-            request.response = errorResult(request.error, requestId);
+            const state = request.event.twinserve;
+            request.response = errorResult(request.error, state.requestId, state.rate ? rateLimitHeaders(state.rate) : {});
           },
         })
         .handler(async (event) => {
-          const { requestId, body, principal } = event.twinserve;
-          const result = await fn({ body: body as z.infer<S>, principal, services: getServices(), event, requestId });
+          const state = event.twinserve;
+          const query = options.query ? validate(options.query, event.queryStringParameters ?? {}, 'query') : (event.queryStringParameters ?? {});
+          const result = await fn({
+            body: state.body as z.infer<S>,
+            principal: state.principal,
+            services: getServices(),
+            event,
+            requestId: state.requestId,
+            sourceIp: event.requestContext?.http?.sourceIp ?? 'unknown',
+            pathParameters: (event.pathParameters ?? {}) as Record<string, string>,
+            query: query as never,
+            audit: state.audit,
+          });
           const reply = result instanceof Reply ? result : new Reply(200, result);
+          const version = (reply.body as { model_version?: unknown } | null)?.model_version;
+          if (typeof version === 'string') state.audit.modelVersion ??= version;
           return {
             statusCode: reply.statusCode,
-            headers: { ...jsonHeaders, 'x-request-id': requestId, ...reply.headers },
-            body: JSON.stringify(reply.body),
+            headers: { ...jsonHeaders, 'x-request-id': state.requestId, ...(state.rate ? rateLimitHeaders(state.rate) : {}), ...reply.headers },
+            body: reply.statusCode === 204 ? '' : JSON.stringify(reply.body),
           };
         });
-      return chain as unknown as LambdaHandler;
+
+      return async (event, context) => {
+        const stateful = event as StatefulEvent;
+        stateful.twinserve = {
+          requestId: event.requestContext?.requestId ?? context.awsRequestId,
+          route: undefined,
+          principal: undefined,
+          rate: undefined,
+          body: undefined,
+          audit: {},
+        };
+        const result = await chain(stateful, context);
+        const errorCode = result.statusCode && result.statusCode >= 400 ? readErrorCode(result.body) : undefined;
+        const record = auditRecord(stateful, result.statusCode ?? 200, errorCode);
+        try {
+          await getServices().audit.write(record);
+        } catch (error) {
+          // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
+          logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });
+        }
+        return result;
+      };
     },
   };
 }
 
-function parseRequest(event: HttpEvent, context: Context, schema: z.ZodType | undefined): Parsed {
-  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
-  const route = findRouteByKey(event.routeKey);
-  if (!route) throw new NotFoundError(`No route ${event.routeKey}`);
-  let principal: Principal | undefined;
-  if (route.auth !== 'public') {
-    principal = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
-    if (!route.auth.scopes.some((s) => principal!.scopes.has(s))) {
-      throw new ForbiddenError(`This route needs one of the scopes: ${route.auth.scopes.join(', ')}`);
-    }
+function readErrorCode(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
   }
-  const raw = parseJsonBody(event);
-  if (!schema) return { requestId, body: raw, principal };
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issues: FieldIssue[] =
-      raw === undefined ? [{ field: 'body', rule: 'required', message: 'a JSON body is required' }] : fieldIssuesFromZod(parsed.error);
-    throw new InvalidRequestError(issues.map((i) => i.message).join('; '), issues);
-  }
-  return { requestId, body: parsed.data, principal };
 }
 
 /** A function serving several routes picks the route's handler by API Gateway's `routeKey`. */

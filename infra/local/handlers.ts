@@ -9,6 +9,9 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     predict: import('../../functions/predict.js'),
     batch: import('../../functions/batch.js'),
     status: import('../../functions/status.js'),
+    keys: import('../../functions/keys.js'),
+    users: import('../../functions/users.js'),
+    audit: import('../../functions/audit.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

@@ -35,6 +35,7 @@ export function parsePasswordHash(stored: string): { params: ScryptParams; salt:
   if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
   const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
   if (![N, r, p].every((v) => Number.isInteger(v) && v > 0)) return undefined;
+  if (N < 2 || !Number.isInteger(Math.log2(N)) || r * p >= 2 ** 30) return undefined; // scrypt's own bounds (RFC 7914)
   const salt = Buffer.from(parts[4] ?? '', 'base64url');
   const key = Buffer.from(parts[5] ?? '', 'base64url');
   if (salt.length < 8 || key.length < 16) return undefined;

@@ -24,6 +24,11 @@ export interface TokenSubject {
   /** Which kind of principal: a person logging in, or an API key exchanged for a token. */
   principalType: 'user' | 'key';
   plant?: string;
+  /** For key tokens: the user who owns the key. */
+  owner?: string;
+  keyId?: string;
+  /** Requests per minute for this principal when it differs from the deployment's default. */
+  rateLimitPerMinute?: number;
 }
 
 export interface IssuedToken {
@@ -54,6 +59,9 @@ export class TokenIssuer {
       role: subject.role,
       typ: subject.principalType,
       ...(subject.plant ? { plant: subject.plant } : {}),
+      ...(subject.owner ? { owner: subject.owner } : {}),
+      ...(subject.keyId ? { key_id: subject.keyId } : {}),
+      ...(subject.rateLimitPerMinute ? { rl: subject.rateLimitPerMinute } : {}),
     };
     // JWS compact serialization (RFC 7515 §7.1); verification is jose's and API Gateway's.
     const header = { alg: 'RS256', typ: 'JWT', kid: await this.signer.keyId() };
@@ -73,14 +81,22 @@ const claimsSchema = z.object({
   scope: z.string().default(''),
   typ: z.enum(['user', 'key']).default('user'),
   plant: z.string().optional(),
+  owner: z.string().optional(),
+  key_id: z.string().optional(),
+  rl: z.coerce.number().int().positive().optional(),
 });
 
 export interface Principal {
+  /** The token's subject: a username, or `key:<keyId>` for an API key. Rate limits and audit key on it. */
   id: string;
+  /** The person: the user, or the key's owner. */
+  username: string;
   role: Role;
   scopes: ReadonlySet<Scope>;
   type: 'user' | 'key';
   plant?: string;
+  keyId?: string;
+  rateLimitPerMinute?: number;
 }
 
 export function principalFromClaims(claims: Record<string, unknown> | undefined): Principal {
@@ -88,11 +104,16 @@ export function principalFromClaims(claims: Record<string, unknown> | undefined)
   if (!parsed.success) throw new UnauthorizedError('Token claims are incomplete');
   const known = new Set<string>(allScopes);
   const scopeSet = new Set(parsed.data.scope.split(' ').filter((s): s is Scope => known.has(s)));
+  const c = parsed.data;
+  if (c.typ === 'key' && (!c.owner || !c.key_id)) throw new UnauthorizedError('Token claims are incomplete');
   return {
-    id: parsed.data.sub,
-    role: parsed.data.role,
+    id: c.sub,
+    username: c.owner ?? c.sub,
+    role: c.role,
     scopes: scopeSet,
-    type: parsed.data.typ,
-    ...(parsed.data.plant ? { plant: parsed.data.plant } : {}),
+    type: c.typ,
+    ...(c.plant ? { plant: c.plant } : {}),
+    ...(c.key_id ? { keyId: c.key_id } : {}),
+    ...(c.rl ? { rateLimitPerMinute: c.rl } : {}),
   };
 }

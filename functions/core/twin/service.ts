@@ -96,7 +96,7 @@ export class TwinService {
     const elapsed = performance.now() - started;
     await this.record(model, 1, 1);
     return {
-      user: principal.id,
+      user: principal.username,
       prediction: row!.prediction,
       confidence_interval: row!.interval,
       inference_time_ms: elapsed,
@@ -136,7 +136,7 @@ export class TwinService {
     const elapsed = performance.now() - started;
     await this.record(model, 1, results.length);
     return {
-      user: principal.id,
+      user: principal.username,
       total: inputs.length,
       successful: results.length,
       failed: errors.length,
@@ -154,7 +154,7 @@ export class TwinService {
   }
 
   async status(principal: Principal) {
-    return { status: 'operational', model_info: await this.modelInfo(), user: principal.id };
+    return { status: 'operational', model_info: await this.modelInfo(), user: principal.username };
   }
 
   async metrics() {

@@ -1,0 +1,121 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { InvalidRequestError } from '../core/errors.js';
+import type { AuditLog, AuditQuery, AuditRecord } from '../core/ports.js';
+
+const cursorSchema = z.object({ d: z.string().nullable(), k: z.record(z.string(), z.string()) });
+
+function encodeCursor(day: string | null, key: Record<string, string>): string {
+  return Buffer.from(JSON.stringify({ d: day, k: key })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { d: string | null; k: Record<string, string> } {
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+  } catch {
+    throw new InvalidRequestError('cursor is not one this API returned', [{ field: 'cursor', rule: 'opaque_cursor', message: 'pass next_cursor back unchanged' }]);
+  }
+}
+
+function dayOf(iso: string): string {
+  return iso.slice(0, 10);
+}
+
+function previousDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * AuditLog table: partition `principal`, sort `sk = <ISO time>#<request id>`; index `byDay` (day, sk) for
+ * queries across principals. Writes are conditional on the key, so re-importing a record (edge export) or a
+ * retried write never duplicates it. Items carry a TTL (retention); reads skip items past it because
+ * DynamoDB deletes expired items up to days late (dynalite never does).
+ */
+export class DynamoDbAuditLog implements AuditLog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly options: { retentionDays: number; now?: () => number },
+  ) {}
+
+  async write(record: AuditRecord): Promise<void> {
+    const ttl = Math.floor(Date.parse(record.time) / 1000) + this.options.retentionDays * 86_400;
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...record, sk: `${record.time}#${record.requestId}`, day: dayOf(record.time), success: record.outcome < 400, ttl },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
+  async query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }> {
+    const nowSeconds = Math.floor((this.options.now?.() ?? Date.now()) / 1000);
+    const filters = ['#ttl > :now'];
+    const names: Record<string, string> = { '#ttl': 'ttl' };
+    const values: Record<string, unknown> = { ':now': nowSeconds, ':from': query.from, ':to': `${query.to}#\uffff` };
+    if (query.action) {
+      filters.push('#action = :action');
+      names['#action'] = 'action';
+      values[':action'] = query.action;
+    }
+    if (query.outcome === 'success' || query.outcome === 'failure') {
+      filters.push('#success = :success');
+      names['#success'] = 'success';
+      values[':success'] = query.outcome === 'success';
+    } else if (typeof query.outcome === 'number') {
+      filters.push('#outcome = :outcome');
+      names['#outcome'] = 'outcome';
+      values[':outcome'] = query.outcome;
+    }
+    if (query.plant !== undefined) {
+      filters.push('#plant = :plant');
+      names['#plant'] = 'plant';
+      values[':plant'] = query.plant;
+    }
+    const byDay = query.principal === undefined;
+    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const firstDay = dayOf(query.from);
+    let day: string | null = byDay ? (cursor?.d ?? dayOf(query.to)) : null;
+    let startKey: Record<string, string> | undefined = cursor?.k;
+    const items: AuditRecord[] = [];
+    for (;;) {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          ...(byDay ? { IndexName: 'byDay' } : {}),
+          KeyConditionExpression: byDay ? '#day = :pk AND sk BETWEEN :from AND :to' : '#principal = :pk AND sk BETWEEN :from AND :to',
+          FilterExpression: filters.join(' AND '),
+          ExpressionAttributeNames: { ...names, ...(byDay ? { '#day': 'day' } : { '#principal': 'principal' }) },
+          ExpressionAttributeValues: { ...values, ':pk': byDay ? day : query.principal },
+          ScanIndexForward: false,
+          Limit: Math.max(25, query.limit - items.length),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        items.push(toRecord(item));
+        if (items.length === query.limit) {
+          const key: Record<string, string> = { principal: String(item.principal), sk: String(item.sk) };
+          if (byDay) key.day = String(item.day);
+          return { items, nextCursor: encodeCursor(day, key) };
+        }
+      }
+      startKey = page.LastEvaluatedKey as Record<string, string> | undefined;
+      if (startKey) continue;
+      if (!byDay || day === null || day <= firstDay) return { items };
+      day = previousDay(day);
+    }
+  }
+}
+
+function toRecord(item: Record<string, unknown>): AuditRecord {
+  const { sk: _sk, day: _day, success: _success, ttl: _ttl, ...record } = item;
+  return record as unknown as AuditRecord;
+}

@@ -1,0 +1,36 @@
+import type { Principal } from './auth/tokens.js';
+import type { RateDecision, RateLimiter } from './ports.js';
+
+export const rateWindowSeconds = 60;
+
+/** The `RateLimit-*` response headers (IETF draft names, as most gateways send them). */
+export function rateLimitHeaders(decision: RateDecision): Record<string, string> {
+  return {
+    'ratelimit-limit': String(decision.limit),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.resetSeconds),
+  };
+}
+
+/**
+ * Per-principal limits: one bucket per token subject (a user, or an API key), the key's own limit when it
+ * has one, else the deployment default. If the counter store fails, the request is let through (logged and
+ * counted): predictions keep a plant running, and API Gateway's stage throttling still bounds the load.
+ * Login fails closed instead (see AuthService).
+ */
+export class PrincipalRateLimit {
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly options: { defaultPerMinute: number; onStoreError?: (error: unknown) => void },
+  ) {}
+
+  async take(principal: Principal): Promise<RateDecision | undefined> {
+    const limit = principal.rateLimitPerMinute ?? this.options.defaultPerMinute;
+    try {
+      return await this.limiter.take(`p:${principal.id}`, limit, rateWindowSeconds);
+    } catch (error) {
+      this.options.onStoreError?.(error);
+      return undefined;
+    }
+  }
+}

@@ -1,3 +1,4 @@
+import { parseApiKey } from './core/auth/api-keys.js';
 import { loginRequestSchema, tokenRequestSchema } from './core/auth/service.js';
 import { byRoute, http } from './middleware/http.js';
 
@@ -8,7 +9,7 @@ export const handler = byRoute({
   }),
   'POST /api/v1/auth/token': http({ body: tokenRequestSchema, form: true }).handler(({ body, services, sourceIp, audit }) => {
     // Only the key's public id is recorded, never its secret.
-    audit.subject = body.grant_type === 'password' ? body.username : (body.client_secret.split('_')[1] ?? 'malformed-key');
+    audit.subject = body.grant_type === 'password' ? body.username : (parseApiKey(body.client_secret)?.keyId ?? 'malformed-key');
     return services.auth.token(body, sourceIp);
   }),
 });

@@ -1,5 +1,5 @@
 import { byRoute, http } from './middleware/http.js';
 
 export const handler = byRoute({
-  'POST /api/v1/twin/batch': http().handler(({ body, principal, services }) => services.twin.batch(principal!, body)),
+  'POST /api/v1/twin/batch': http().handler(({ body, principal, services, requestId }) => services.twin.batch(principal!, body, requestId)),
 });

@@ -9,6 +9,7 @@ export const envNames = {
   apiKeysTable: 'TWIN_API_KEYS_TABLE',
   rateCountersTable: 'TWIN_RATE_COUNTERS_TABLE',
   auditTable: 'TWIN_AUDIT_TABLE',
+  alertStateTable: 'TWIN_ALERT_STATE_TABLE',
   statsTable: 'TWIN_STATS_TABLE',
   modelBucket: 'TWIN_MODEL_BUCKET',
   defaultModel: 'TWIN_DEFAULT_MODEL',
@@ -23,10 +24,18 @@ export const envNames = {
   loginLimitPerUsername: 'TWIN_LOGIN_LIMIT_PER_USERNAME',
   loginLimitPerSource: 'TWIN_LOGIN_LIMIT_PER_SOURCE',
   auditRetentionDays: 'TWIN_AUDIT_RETENTION_DAYS',
+  cacheSize: 'TWIN_CACHE_SIZE',
+  alertCooldownSeconds: 'TWIN_ALERT_COOLDOWN_SECONDS',
+  alertOn: 'TWIN_ALERT_ON',
+  alertThresholds: 'TWIN_ALERT_THRESHOLDS',
   routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
   s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
   serviceName: 'TWIN_SERVICE_NAME',
   environment: 'TWIN_ENVIRONMENT',
+  /** The anomaly-alert SNS topic (set only where the function may publish: infra/functions.ts `alerts`). */
+  alertsTopicArn: 'TWIN_ALERTS_TOPIC_ARN',
+  /** Read by Powertools Metrics itself (not by {@link configSchema}): one CloudWatch namespace per environment. */
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   awsRegion: 'AWS_REGION',
 } as const;
 
@@ -41,6 +50,7 @@ export const configSchema = z.object({
   [envNames.apiKeysTable]: z.string().min(1),
   [envNames.rateCountersTable]: z.string().min(1),
   [envNames.auditTable]: z.string().min(1),
+  [envNames.alertStateTable]: z.string().min(1),
   [envNames.statsTable]: z.string().min(1),
   [envNames.modelBucket]: z.string().min(3),
   [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
@@ -55,10 +65,27 @@ export const configSchema = z.object({
   [envNames.loginLimitPerUsername]: positiveInt.default(10),
   [envNames.loginLimitPerSource]: positiveInt.default(30),
   [envNames.auditRetentionDays]: positiveInt.default(90),
+  [envNames.cacheSize]: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  [envNames.alertCooldownSeconds]: z.coerce.number().int().min(0).default(900),
+  [envNames.alertOn]: z.enum(['prediction', 'interval']).default('prediction'),
+  /** JSON: per-model alert bands that replace the manifests', e.g. {"reactor-yield":{"min":72,"max":95}}. */
+  [envNames.alertThresholds]: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.object({ min: z.number(), max: z.number() }).refine((b) => b.min < b.max, 'min must be below max'))),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
   [envNames.s3ForcePathStyle]: booleanString.default(false),
   [envNames.serviceName]: z.string().min(1).default('digital-twin'),
   [envNames.environment]: z.string().min(1).default('local'),
+  [envNames.alertsTopicArn]: z.string().startsWith('arn:').optional(),
   [envNames.awsRegion]: z.string().min(1).default('us-east-1'),
 });
 
@@ -67,6 +94,7 @@ export interface Config {
   apiKeysTable: string;
   rateCountersTable: string;
   auditTable: string;
+  alertStateTable: string;
   statsTable: string;
   modelBucket: string;
   defaultModel: string;
@@ -83,6 +111,13 @@ export interface Config {
   loginLimitPerUsername: number;
   loginLimitPerSource: number;
   auditRetentionDays: number;
+  /** Per-container prediction cache entries (0 disables). */
+  cacheSize: number;
+  alertCooldownSeconds: number;
+  alertOn: 'prediction' | 'interval';
+  alertThresholds: Record<string, { min: number; max: number }>;
+  /** Where anomaly alerts are published; without it alerts are recorded but not sent. */
+  alertsTopicArn: string | undefined;
   routingCacheSeconds: number;
   s3ForcePathStyle: boolean;
   serviceName: string;
@@ -115,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeysTable: e[envNames.apiKeysTable],
     rateCountersTable: e[envNames.rateCountersTable],
     auditTable: e[envNames.auditTable],
+    alertStateTable: e[envNames.alertStateTable],
     statsTable: e[envNames.statsTable],
     modelBucket: e[envNames.modelBucket],
     defaultModel: e[envNames.defaultModel],
@@ -128,6 +164,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginLimitPerUsername: e[envNames.loginLimitPerUsername],
     loginLimitPerSource: e[envNames.loginLimitPerSource],
     auditRetentionDays: e[envNames.auditRetentionDays],
+    cacheSize: e[envNames.cacheSize],
+    alertCooldownSeconds: e[envNames.alertCooldownSeconds],
+    alertOn: e[envNames.alertOn],
+    alertThresholds: e[envNames.alertThresholds],
+    alertsTopicArn: e[envNames.alertsTopicArn],
     routingCacheSeconds: e[envNames.routingCacheSeconds],
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],
     serviceName: e[envNames.serviceName],

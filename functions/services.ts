@@ -1,7 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertStateStore } from './adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb-rate-limiter.js';
@@ -9,14 +11,18 @@ import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
 import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
 import { KeyFileTokenSigner } from './adapters/key-file-signing-keys.js';
 import { KmsTokenSigner } from './adapters/kms-token-signer.js';
+import { PowertoolsTelemetry } from './adapters/powertools-telemetry.js';
 import { S3ModelStore } from './adapters/s3-model-store.js';
+import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
+import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
 import { AuthService } from './core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
 import { UserService } from './core/auth/users-service.js';
 import type { AuditLog } from './core/ports.js';
+import { ModelService } from './core/models/service.js';
 import { PrincipalRateLimit } from './core/rate-limit.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
@@ -33,6 +39,8 @@ export interface Services {
   rateLimit: PrincipalRateLimit;
   signer: TokenSigner;
   registry: ModelRegistry;
+  models: ModelService;
+  alerts: AlertService;
   dispose(): Promise<void>;
 }
 
@@ -46,7 +54,22 @@ export function createServices(config: Config): Services {
   const signer: TokenSigner =
     config.signing.kind === 'kms' ? new KmsTokenSigner(kms!, config.signing.keyIds) : new KeyFileTokenSigner(config.signing.path);
 
-  const registry = new ModelRegistry(new S3ModelStore(s3, config.modelBucket), { routingCacheMs: config.routingCacheSeconds * 1000 });
+  const sns = config.alertsTopicArn ? new SNSClient({ region: config.region }) : undefined;
+  const telemetry = new PowertoolsTelemetry();
+  const modelStore = new S3ModelStore(s3, config.modelBucket);
+  const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
+  const stats = new DynamoDbStatsStore(db, config.statsTable);
+  const alerts = new AlertService(
+    new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 }),
+    sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined,
+    {
+      cooldownSeconds: config.alertCooldownSeconds,
+      on: config.alertOn,
+      overrides: config.alertThresholds,
+      telemetry,
+      onPublishError: (error) => logger.error('alert publish failed; will retry on the next breach', { error: error as Error }),
+    },
+  );
   const users = new DynamoDbUserStore(db, config.usersTable);
   const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
   const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays });
@@ -55,12 +78,16 @@ export function createServices(config: Config): Services {
 
   return {
     config,
-    twin: new TwinService(registry, new DynamoDbStatsStore(db, config.statsTable), {
+    twin: new TwinService(registry, stats, alerts, {
       serviceName: config.serviceName,
       defaultModel: config.defaultModel,
       // Process start: the container's cold start in Lambda, the local twin's start locally.
       startedAt: Math.round(performance.timeOrigin),
+      cacheSize: config.cacheSize,
+      telemetry,
     }),
+    models: new ModelService(modelStore, registry, stats, alerts),
+    alerts,
     auth: new AuthService(users, keys, issuer, limiter, {
       userTokenTtlSeconds: config.userTokenTtlSeconds,
       keyTokenTtlSeconds: config.keyTokenTtlSeconds,
@@ -82,6 +109,7 @@ export function createServices(config: Config): Services {
       dynamo.destroy();
       s3.destroy();
       kms?.destroy();
+      sns?.destroy();
     },
   };
 }

@@ -45,7 +45,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'predict',
     description: 'Single predictions with their interval',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -54,7 +54,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -84,5 +84,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Audit log queries',
     inference: false,
     tables: { RateCounters: 'readwrite', AuditLog: 'readwrite' },
+  },
+  models: {
+    name: 'models',
+    description: 'Model lifecycle: list, publish, activate, rollback, A/B routing, stats, alert history',
+    // Publishing loads the package once before accepting it.
+    inference: true,
+    tables: { Stats: 'read', AlertState: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    modelBucket: 'readwrite',
+    memoryMb: 1024,
   },
 };

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit'] as const;
+export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -28,6 +28,8 @@ const predict = { scopes: ['twin:predict'] } as const;
 const read = { scopes: ['twin:read'] } as const;
 const keys = { scopes: ['keys:manage'] } as const;
 const users = { scopes: ['users:manage'] } as const;
+const modelsRead = { scopes: ['models:read'] } as const;
+const modelsWrite = { scopes: ['models:write'] } as const;
 
 export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/health', function: 'public-info', auth: 'public', action: 'health.read', summary: 'Service health and serving model version' },
@@ -51,6 +53,14 @@ export const routes: readonly RouteDef[] = [
   // Every role holds twin:read; the core lets a user change only their own password (with the current one) unless an admin.
   { method: 'POST', path: '/api/v1/users/{username}/password', function: 'users', auth: { scopes: ['users:manage', 'twin:read'] }, action: 'users.password', summary: 'Set a password' },
   { method: 'GET', path: '/api/v1/audit', function: 'audit', auth: { scopes: ['audit:read'] }, action: 'audit.query', summary: 'Query the audit log' },
+  { method: 'GET', path: '/api/v1/models', function: 'models', auth: modelsRead, action: 'models.list', summary: 'Models with their active version and routing' },
+  { method: 'GET', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsRead, action: 'models.versions', summary: 'Published versions of a model' },
+  { method: 'POST', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsWrite, action: 'models.publish', summary: 'Publish a package (manifest + ONNX); versions are immutable' },
+  { method: 'POST', path: '/api/v1/models/{name}/activate', function: 'models', auth: modelsWrite, action: 'models.activate', summary: 'Send all traffic to a version' },
+  { method: 'POST', path: '/api/v1/models/{name}/rollback', function: 'models', auth: modelsWrite, action: 'models.rollback', summary: 'Back to the previously active version' },
+  { method: 'PUT', path: '/api/v1/models/{name}/routing', function: 'models', auth: modelsWrite, action: 'models.routing', summary: 'A/B split, assignment mode and shadow' },
+  { method: 'GET', path: '/api/v1/models/{name}/stats', function: 'models', auth: modelsRead, action: 'models.stats', summary: 'Per-variant requests, errors, latency, predictions, cache hits, alerts' },
+  { method: 'GET', path: '/api/v1/alerts', function: 'models', auth: read, action: 'alerts.list', summary: 'Recent anomaly alerts and resolutions' },
 ];
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {

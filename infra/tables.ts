@@ -34,5 +34,8 @@ export const tables: readonly TableDef[] = [
     ttlAttribute: 'ttl',
     globalIndexes: [{ name: 'byDay', partitionKey: 'day', sortKey: 'sk' }],
   },
+  // Deployment-wide counters per model version (requests, errors, latency histogram, cache hits, alerts).
   { id: 'Stats', env: envNames.statsTable, partitionKey: 'pk', sortKey: 'sk' },
+  // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
+  { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
 ];

@@ -1,9 +1,15 @@
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { StatsStore } from '../core/ports.js';
+import { latencyBucketsMs, type StatsStore, type VariantCounters, type VariantSample } from '../core/ports.js';
+
+function bucketOf(latencyMs: number): number {
+  const i = latencyBucketsMs.findIndex((bound) => latencyMs <= bound);
+  return i === -1 ? latencyBucketsMs.length : i;
+}
 
 /**
- * Stats table (pk, sk): one counter item per model version, `pk = model#<name>`, `sk = version#<v>`, taken
- * with an atomic ADD so every container adds to the same figures.
+ * Stats table (pk, sk): one counter item per model version (`sk = version#<v>`, or `shadow#<v>` for shadow
+ * traffic), `pk = model#<name>`. Each request adds its sample with ONE atomic ADD, so every container adds
+ * to the same figures and they add up exactly to what was served.
  */
 export class DynamoDbStatsStore implements StatsStore {
   constructor(
@@ -11,41 +17,58 @@ export class DynamoDbStatsStore implements StatsStore {
     private readonly tableName: string,
   ) {}
 
-  async addPredictions(model: string, version: string, requests: number, rows: number): Promise<void> {
+  async record(model: string, version: string, sample: VariantSample): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: `model#${model}`, sk: `version#${version}` },
-        UpdateExpression: 'ADD requests :q, predictions :r',
-        ExpressionAttributeValues: { ':q': requests, ':r': rows },
+        Key: { pk: `model#${model}`, sk: `${sample.shadow ? 'shadow' : 'version'}#${version}` },
+        UpdateExpression: `ADD requests :q, errors :e, predictions :r, predictionSum :p, latencySumMs :l, cacheHits :c, alerts :a, h${bucketOf(sample.latencyMs)} :one`,
+        ExpressionAttributeValues: {
+          ':q': sample.requests,
+          ':e': sample.errors,
+          ':r': sample.rows,
+          ':p': sample.predictionSum,
+          ':l': sample.latencyMs,
+          ':c': sample.cacheHits,
+          ':a': sample.alerts,
+          ':one': 1,
+        },
       }),
     );
   }
 
-  async getPredictions(model: string) {
-    const byVersion: Record<string, { requests: number; rows: number }> = {};
-    let requests = 0;
-    let rows = 0;
+  async read(model: string): Promise<VariantCounters[]> {
+    const out: VariantCounters[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
-          ExpressionAttributeValues: { ':pk': `model#${model}`, ':v': 'version#' },
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `model#${model}` },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
       );
       for (const item of page.Items ?? []) {
-        const version = String(item.sk).slice('version#'.length);
-        const entry = { requests: Number(item.requests ?? 0), rows: Number(item.predictions ?? 0) };
-        byVersion[version] = entry;
-        requests += entry.requests;
-        rows += entry.rows;
+        const [kind, version] = String(item.sk).split('#') as [string, string];
+        if (kind !== 'version' && kind !== 'shadow') continue;
+        const n = (name: string) => Number(item[name] ?? 0);
+        out.push({
+          version,
+          shadow: kind === 'shadow',
+          requests: n('requests'),
+          errors: n('errors'),
+          rows: n('predictions'),
+          predictionSum: n('predictionSum'),
+          latencySumMs: n('latencySumMs'),
+          cacheHits: n('cacheHits'),
+          alerts: n('alerts'),
+          latencyHistogram: Array.from({ length: latencyBucketsMs.length + 1 }, (_, i) => n(`h${i}`)),
+        });
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return { requests, rows, byVersion };
+    return out;
   }
 }

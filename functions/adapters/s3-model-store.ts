@@ -1,10 +1,9 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
 import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
-import { describeZodIssues, parseManifestText, semverSchema, verifyPackage } from '../core/manifest.js';
+import { describeZodIssues, parseManifestText, verifyPackage } from '../core/manifest.js';
+import { routingSchema } from '../core/twin/routing.js';
 import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
 
-const routingSchema = z.object({ schemaVersion: z.literal(1), active: semverSchema, updated: z.string() });
 
 function isMissing(error: unknown): boolean {
   return (
@@ -56,7 +55,7 @@ export class S3ModelStore implements ModelStore {
     }
     const parsed = routingSchema.safeParse(json);
     if (!parsed.success) throw new ModelInvalidError(name, `${key} is invalid: ${describeZodIssues(parsed.error)}`);
-    return parsed.data;
+    return parsed.data as ModelRouting;
   }
 
   async putRouting(name: string, routing: ModelRouting): Promise<void> {
@@ -93,19 +92,25 @@ export class S3ModelStore implements ModelStore {
     return true;
   }
 
+  async listModels(): Promise<string[]> {
+    return this.listPrefixes('models/');
+  }
+
   async listVersions(name: string): Promise<string[]> {
-    const versions: string[] = [];
+    return this.listPrefixes(`models/${name}/`);
+  }
+
+  private async listPrefixes(prefix: string): Promise<string[]> {
+    const names: string[] = [];
     let token: string | undefined;
     do {
-      const page = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `models/${name}/`, Delimiter: '/', ContinuationToken: token }),
-      );
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
       for (const p of page.CommonPrefixes ?? []) {
-        const version = p.Prefix?.slice(`models/${name}/`.length, -1);
-        if (version) versions.push(version);
+        const name = p.Prefix?.slice(prefix.length, -1);
+        if (name) names.push(name);
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return versions;
+    return names;
   }
 }

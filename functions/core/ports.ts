@@ -26,10 +26,21 @@ export interface ModelPackage {
   bytes: Uint8Array;
 }
 
+/** `models/<name>/routing.json`: which version(s) serve. See docs/models.md. */
 export interface ModelRouting {
   schemaVersion: 1;
+  /** The primary version: what activate sets and rollback returns from. */
   active: string;
   updated: string;
+  /** A/B split; absent = all traffic to `active`. Weights sum to 1. */
+  variants?: { version: string; weight: number }[];
+  /** `random` per request (the chapter's), or `sticky` by a hash of the principal or its plant. */
+  mode?: 'random' | 'sticky';
+  stickyBy?: 'principal' | 'plant';
+  /** Gets a copy of traffic; its predictions are recorded, never returned. */
+  shadow?: string;
+  /** Previously active versions, newest last (rollback pops). */
+  history?: string[];
 }
 
 export interface ModelStore {
@@ -40,12 +51,84 @@ export interface ModelStore {
   /** Writes a package; resolves false when that version exists already (packages are immutable). */
   putPackage(pkg: ModelPackage): Promise<boolean>;
   listVersions(name: string): Promise<string[]>;
+  listModels(): Promise<string[]>;
 }
 
-/** Deployment-wide counters (every container adds to the same items). */
+/** One request's contribution to a variant's counters. */
+export interface VariantSample {
+  requests: number;
+  errors: number;
+  rows: number;
+  /** Sum of the predictions of the rows. */
+  predictionSum: number;
+  latencyMs: number;
+  cacheHits: number;
+  alerts: number;
+  /** Shadow traffic is counted apart from the variants that answer. */
+  shadow?: boolean;
+}
+
+export interface VariantCounters {
+  version: string;
+  shadow: boolean;
+  requests: number;
+  errors: number;
+  rows: number;
+  predictionSum: number;
+  latencySumMs: number;
+  cacheHits: number;
+  alerts: number;
+  /** Request counts per latency bucket, bounds in {@link latencyBucketsMs}. */
+  latencyHistogram: number[];
+}
+
+/** Upper bounds (ms) of the latency histogram buckets; the last bucket is everything above. */
+export const latencyBucketsMs = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
+
+/** Deployment-wide counters (every container adds to the same items with atomic ADDs). */
 export interface StatsStore {
-  addPredictions(model: string, version: string, requests: number, rows: number): Promise<void>;
-  getPredictions(model: string): Promise<{ requests: number; rows: number; byVersion: Record<string, { requests: number; rows: number }> }>;
+  record(model: string, version: string, sample: VariantSample): Promise<void>;
+  read(model: string): Promise<VariantCounters[]>;
+}
+
+export interface AlertEvent {
+  id: string;
+  time: string;
+  kind: 'alert' | 'resolved';
+  model: string;
+  version: string;
+  rule: 'below_min' | 'above_max';
+  severity: 'warning' | 'critical' | 'info';
+  principal: string;
+  plant?: string;
+  inputs: Record<string, number>;
+  prediction: number;
+  interval: [number, number] | null;
+  thresholds: { min: number; max: number };
+  requestId: string;
+}
+
+/** Alert cooldown state per (model, rule, principal), and the recent alert history. */
+export interface AlertStateStore {
+  /** Claims the right to send an alert: true at most once per cooldown window, across all containers. */
+  claim(key: string, now: string, cooldownSeconds: number): Promise<boolean>;
+  /** Gives a claim back after a failed publish, so the next breach retries. */
+  release(key: string, claimedAt: string): Promise<void>;
+  /** Marks a firing alert resolved: true for exactly one caller. */
+  resolve(key: string, now: string): Promise<boolean>;
+  unresolve(key: string, resolvedAt: string): Promise<void>;
+  isFiring(key: string): Promise<boolean>;
+  recordEvent(event: AlertEvent): Promise<void>;
+  recentEvents(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]>;
+}
+
+export interface AlertPublisher {
+  publish(message: { subject: string; body: string; attributes: Record<string, string> }): Promise<void>;
+}
+
+/** Operational counters (CloudWatch EMF in Lambda); fire-and-forget, never throws. */
+export interface Telemetry {
+  count(metric: string, value?: number, dimensions?: Record<string, string>): void;
 }
 
 export interface UserChanges {

@@ -101,7 +101,12 @@ export class LocalGateway {
 
   async listen(): Promise<string> {
     this.server = createServer((req, res) => {
-      void this.handle(req, res);
+      this.handle(req, res).catch((error: unknown) => {
+        // Last line of defence: one bad request must never take the twin down.
+        process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'gateway failure', error: String(error) })}\n`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Internal Server Error' }));
+      });
     });
     this.server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
@@ -129,7 +134,11 @@ export class LocalGateway {
       if (!m) continue;
       const pathParameters: Record<string, string> = {};
       compiled.params.forEach((name, i) => {
-        pathParameters[name] = decodeURIComponent(m[i + 1]!);
+        try {
+          pathParameters[name] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          throw new GatewayResponse(400, 'Bad Request');
+        }
       });
       return { compiled, pathParameters };
     }
@@ -171,7 +180,18 @@ export class LocalGateway {
     if (route.auth === 'public') throw new Error('public route');
     const header = req.headers.authorization;
     if (!header) throw new GatewayResponse(401, 'Unauthorized');
-    const token = header.replace(/^Bearer\s+/i, '').trim();
+    return this.verify(header.replace(/^Bearer\s+/i, '').trim(), route.auth.scopes);
+  }
+
+  /** Whether a token passes the authorizer for these scopes (for the local twin's extra endpoints). */
+  async verifyToken(token: string, scopes: readonly string[]): Promise<boolean> {
+    return this.verify(token, scopes).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private async verify(token: string, required: readonly string[]): Promise<{ claims: Record<string, string>; scopes: string[] }> {
     let payload: JWTPayload;
     try {
       const protectedHeader = decodeProtectedHeader(token);
@@ -187,7 +207,7 @@ export class LocalGateway {
       throw new GatewayResponse(401, 'Unauthorized');
     }
     const scopes = tokenScopes(payload);
-    if (!route.auth.scopes.some((s) => scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
+    if (!required.some((s) => scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
     return { claims: stringifyClaims(payload), scopes };
   }
 
@@ -208,11 +228,16 @@ export class LocalGateway {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const requestId = randomBytes(10).toString('base64').replace(/=+$/, '=');
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
+    let url = new URL('http://localhost/');
     let status = 500;
     let routeKeyUsed = '-';
     try {
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        throw new GatewayResponse(400, 'Bad Request');
+      }
       const matched = this.match(method, url.pathname);
       if (!matched) {
         if (this.options.fallback?.(req, res)) {

@@ -12,6 +12,7 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     keys: import('../../functions/keys.js'),
     users: import('../../functions/users.js'),
     audit: import('../../functions/audit.js'),
+    models: import('../../functions/models.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

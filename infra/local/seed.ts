@@ -9,7 +9,7 @@ import { ensureKeyFile } from '../../functions/adapters/key-file-signing-keys.js
 import { S3ModelStore } from '../../functions/adapters/s3-model-store.js';
 import type { Config } from '../../functions/config.js';
 import { hashPassword } from '../../functions/core/auth/passwords.js';
-import { parseManifestText, verifyPackage } from '../../functions/core/manifest.js';
+import { compareSemver, parseManifestText, verifyPackage } from '../../functions/core/manifest.js';
 import { tables, type TableDef } from '../tables.js';
 
 /** Local names for the tables and bucket (CDK generates the AWS names). */
@@ -116,19 +116,4 @@ export async function seedLocal(config: Config, options: { modelsDir: string; ad
 async function listDirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'tools').map((e) => e.name);
-}
-
-function compareSemver(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  const pb = b.split(/[.-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return 1;
-    if (y === undefined) return -1;
-    if (x === y) continue;
-    if (typeof x === 'number' && typeof y === 'number') return x - y;
-    return String(x) < String(y) ? -1 : 1;
-  }
-  return 0;
 }

@@ -78,7 +78,9 @@ export class TokenIssuer {
 const claimsSchema = z.object({
   sub: z.string().min(1),
   role: roleSchema,
-  scope: z.string().default(''),
+  scope: z.string().optional(),
+  /** API Gateway accepts scopes from `scp` too (as a string, or an array it hands over as `[a b]`). */
+  scp: z.string().optional(),
   typ: z.enum(['user', 'key']).default('user'),
   plant: z.string().optional(),
   owner: z.string().optional(),
@@ -103,7 +105,8 @@ export function principalFromClaims(claims: Record<string, unknown> | undefined)
   const parsed = claimsSchema.safeParse(claims ?? {});
   if (!parsed.success) throw new UnauthorizedError('Token claims are incomplete');
   const known = new Set<string>(allScopes);
-  const scopeSet = new Set(parsed.data.scope.split(' ').filter((s): s is Scope => known.has(s)));
+  const raw = parsed.data.scope ?? parsed.data.scp?.replace(/^\[|\]$/g, '') ?? '';
+  const scopeSet = new Set(raw.split(/[\s,]+/).filter((s): s is Scope => known.has(s)));
   const c = parsed.data;
   if (c.typ === 'key' && (!c.owner || !c.key_id)) throw new UnauthorizedError('Token claims are incomplete');
   return {

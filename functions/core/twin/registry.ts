@@ -1,51 +1,153 @@
-import { ModelNotFoundError } from '../errors.js';
-import type { ModelStore } from '../ports.js';
+import { AppError, ModelNotFoundError, ModelUnavailableError } from '../errors.js';
+import type { ModelRouting, ModelStore, Telemetry } from '../ports.js';
 import { TwinModel } from './model.js';
+import { chooseVersion, type RoutingSubject } from './routing.js';
+
+export interface Degradation {
+  model: string;
+  /** The version routing asked for, or `routing` when routing.json itself could not be read. */
+  wanted: string;
+  serving: string;
+  reason: string;
+  since: string;
+}
+
+export interface Resolved {
+  model: TwinModel;
+  routing: ModelRouting;
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof AppError && error.expose ? error.message : 'the model store is unavailable';
+}
 
 /**
- * Which version of a model serves, and the loaded sessions, per container. Routing is re-read after
- * `routingCacheMs` so an activation reaches every warm container within that time; a loaded version is
- * kept for the container's life (packages are immutable).
+ * Which version of a model answers, and the loaded sessions, per container.
+ *
+ * - Routing is re-read after `routingCacheMs`, so an activation reaches every warm container within that
+ *   time; a loaded version is kept for the container's life (packages are immutable).
+ * - Fail-safe: when the routed version cannot be loaded (missing, corrupt digest, S3 down) or routing
+ *   cannot be read, the container keeps serving the last version it loaded for that model and reports
+ *   itself degraded; a failed load is retried after `routingCacheMs`, not on every request. With no usable
+ *   version at all, resolution fails with MODEL_UNAVAILABLE (503).
  */
 export class ModelRegistry {
   private readonly models = new Map<string, Promise<TwinModel>>();
-  private readonly routing = new Map<string, { version: string; expires: number }>();
+  private readonly failedLoads = new Map<string, { error: unknown; until: number }>();
+  private readonly routing = new Map<string, { routing: ModelRouting; expires: number }>();
+  private readonly lastGood = new Map<string, TwinModel>();
+  private readonly degraded = new Map<string, Degradation>();
 
   constructor(
     private readonly store: ModelStore,
-    private readonly options: { routingCacheMs: number; now?: () => number },
+    private readonly options: { routingCacheMs: number; now?: () => number; random?: () => number; telemetry?: Telemetry },
   ) {}
 
-  /** The active version of `name`, loaded. */
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** The routing of `name`, cached; a stale copy is used (and the model marked degraded) when S3 fails. */
+  async getRouting(name: string): Promise<ModelRouting> {
+    const now = this.now();
+    const cached = this.routing.get(name);
+    if (cached && cached.expires > now) return cached.routing;
+    let routing: ModelRouting | undefined;
+    try {
+      routing = await this.store.getRouting(name);
+    } catch (error) {
+      if (cached) {
+        this.markDegraded(name, 'routing', cached.routing.active, error);
+        return cached.routing;
+      }
+      throw new ModelUnavailableError(`Model ${name} is unavailable: ${reasonOf(error)}`, error);
+    }
+    if (!routing) throw new ModelNotFoundError(name);
+    this.routing.set(name, { routing, expires: now + this.options.routingCacheMs });
+    return routing;
+  }
+
+  /** Forgets the cached routing of `name` (after this container changed it). */
+  invalidateRouting(name: string): void {
+    this.routing.delete(name);
+  }
+
+  /**
+   * The version that answers `subject` (or, with `primary`, the routing's active version), loaded; falls back
+   * to the last good version when it cannot load.
+   */
+  async resolve(name: string, subject: RoutingSubject, options: { primary?: boolean } = {}): Promise<Resolved> {
+    let routing: ModelRouting;
+    try {
+      routing = await this.getRouting(name);
+    } catch (error) {
+      const fallback = this.lastGood.get(name);
+      if (!fallback || error instanceof ModelNotFoundError) throw error;
+      this.markDegraded(name, 'routing', fallback.manifest.version, error);
+      return { model: fallback, routing: { schemaVersion: 1, active: fallback.manifest.version, updated: '' } };
+    }
+    const wanted = options.primary ? routing.active : chooseVersion(name, routing, subject, this.options.random);
+    try {
+      const model = await this.version(name, wanted);
+      this.lastGood.set(name, model);
+      const current = this.degraded.get(name);
+      if (current && current.wanted === wanted) this.degraded.delete(name);
+      return { model, routing };
+    } catch (error) {
+      const fallback = this.lastGood.get(name);
+      if (!fallback) {
+        throw new ModelUnavailableError(`No usable version of ${name}: ${name}@${wanted} cannot be loaded (${reasonOf(error)})`, error);
+      }
+      this.markDegraded(name, wanted, fallback.manifest.version, error);
+      return { model: fallback, routing };
+    }
+  }
+
+  /** The active (primary) version, ignoring any A/B split: model info and health. */
   async active(name: string): Promise<TwinModel> {
-    return this.version(name, await this.activeVersion(name));
+    return (await this.resolve(name, { id: '' }, { primary: true })).model;
   }
 
   async activeVersion(name: string): Promise<string> {
-    const now = this.options.now?.() ?? Date.now();
-    const cached = this.routing.get(name);
-    if (cached && cached.expires > now) return cached.version;
-    const routing = await this.store.getRouting(name);
-    if (!routing) throw new ModelNotFoundError(name);
-    this.routing.set(name, { version: routing.active, expires: now + this.options.routingCacheMs });
-    return routing.active;
+    return (await this.getRouting(name)).active;
   }
 
-  /** A specific version, loaded once per container; concurrent callers share one load, a failed load is retried. */
+  /** A specific version, loaded once per container; concurrent callers share one load. */
   version(name: string, version: string): Promise<TwinModel> {
     const key = `${name}@${version}`;
+    const failed = this.failedLoads.get(key);
+    if (failed && failed.until > this.now()) return Promise.reject(failed.error);
     let loading = this.models.get(key);
     if (!loading) {
       loading = this.store.getPackage(name, version).then((pkg) => TwinModel.load(pkg));
-      loading.catch(() => this.models.delete(key));
+      loading.catch((error: unknown) => {
+        this.models.delete(key);
+        this.failedLoads.set(key, { error, until: this.now() + this.options.routingCacheMs });
+      });
       this.models.set(key, loading);
     }
     return loading;
   }
 
+  degradations(): Degradation[] {
+    return [...this.degraded.values()];
+  }
+
+  private markDegraded(name: string, wanted: string, serving: string, error: unknown): void {
+    if (!this.degraded.has(name)) this.options.telemetry?.count('ModelDegraded', 1, { model: name });
+    this.degraded.set(name, {
+      model: name,
+      wanted,
+      serving,
+      reason: reasonOf(error),
+      since: this.degraded.get(name)?.since ?? new Date(this.now()).toISOString(),
+    });
+  }
+
   async release(): Promise<void> {
     const loaded = await Promise.allSettled(this.models.values());
     this.models.clear();
+    this.lastGood.clear();
     await Promise.all(loaded.map((l) => (l.status === 'fulfilled' ? l.value.release() : undefined)));
   }
 }

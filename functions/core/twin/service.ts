@@ -1,15 +1,20 @@
 import { z } from 'zod';
+import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
-import { AppError, BatchTooLargeError, InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';
+import { BatchTooLargeError, InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';
 import type { ModelManifest } from '../manifest.js';
-import type { StatsStore } from '../ports.js';
-import type { TwinModel } from './model.js';
+import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
+import { cacheKey, LruCache } from './cache.js';
+import type { RowPrediction, TwinModel } from './model.js';
 import type { ModelRegistry } from './registry.js';
 
 /** The chapter's batch limit, kept. */
 export const maxBatchSize = 100;
 
 export const batchRequestSchema = z.object({ inputs: z.array(z.unknown()) });
+
+/** Per feature, when the input lies outside the training data (`outside_training_range`) or in its 1 % tails. */
+export type Extrapolation = Record<string, 'outside_training_range' | 'training_tail'>;
 
 export interface PredictResponse {
   user: string;
@@ -20,6 +25,8 @@ export interface PredictResponse {
   timestamp: number;
   model: { name: string; version: string };
   model_version: string;
+  from_cache: boolean;
+  extrapolation: Extrapolation;
 }
 
 export interface BatchResult {
@@ -27,6 +34,7 @@ export interface BatchResult {
   input: Record<string, number>;
   prediction: number;
   confidence_interval: [number, number] | null;
+  extrapolation: Extrapolation;
 }
 
 export interface BatchError {
@@ -68,45 +76,77 @@ export interface TwinServiceOptions {
   defaultModel: string;
   /** When this container (or local process) started, for uptime. */
   startedAt: number;
+  cacheSize: number;
   now?: () => number;
+  telemetry?: Telemetry;
+}
+
+interface CachedRow {
+  prediction: number;
+  interval: [number, number] | null;
 }
 
 /** The twin's use cases: predict, batch, status, model info, metrics, health. No HTTP, no AWS. */
 export class TwinService {
   private containerPredictions = 0;
+  private readonly cache: LruCache<CachedRow>;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly stats: StatsStore,
+    private readonly alerts: AlertService,
     private readonly options: TwinServiceOptions,
-  ) {}
+  ) {
+    this.cache = new LruCache(options.cacheSize);
+  }
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
   }
 
-  async predict(principal: Principal, body: unknown): Promise<PredictResponse> {
-    const model = await this.registry.active(this.options.defaultModel);
-    // Timed as the chapter's edge twin: from feature extraction to the interval, model loading excluded.
+  private subject(principal: Principal) {
+    return { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
+  }
+
+  async predict(principal: Principal, body: unknown, requestId = ''): Promise<PredictResponse> {
+    const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
+    // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
     const values = new Float32Array(model.featureCount);
     const issues = model.validator.validateInto(body, values, 0);
-    if (issues.length > 0) throw new InvalidInputError(issues.map((i) => i.message).join('; '), issues);
-    const [row] = await model.infer(values, 1);
+    if (issues.length > 0) {
+      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      throw new InvalidInputError(issues.map((i) => i.message).join('; '), issues);
+    }
+    const key = cacheKey(model.ref, values);
+    const cached = this.cache.get(key);
+    const row: CachedRow = cached ?? (await model.infer(values.slice(), 1))[0]!;
+    if (!cached) this.cache.set(key, { prediction: row.prediction, interval: row.interval });
     const elapsed = performance.now() - started;
-    await this.record(model, 1, 1);
+    const alert = await this.alerts.check({
+      manifest: model.manifest,
+      principal,
+      rows: [{ inputs: body as Record<string, number>, prediction: row.prediction, interval: row.interval }],
+      requestId,
+    });
+    await Promise.all([
+      this.record(model, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
+      routing.shadow && routing.shadow !== model.manifest.version ? this.shadow(routing.shadow, values, 1) : undefined,
+    ]);
     return {
       user: principal.username,
-      prediction: row!.prediction,
-      confidence_interval: row!.interval,
+      prediction: row.prediction,
+      confidence_interval: row.interval,
       inference_time_ms: elapsed,
       timestamp: this.now() / 1000,
       model: { name: model.manifest.name, version: model.manifest.version },
       model_version: model.manifest.version,
+      from_cache: cached !== undefined,
+      extrapolation: extrapolation(model.manifest, values, 0),
     };
   }
 
-  async batch(principal: Principal, body: unknown): Promise<BatchResponse> {
+  async batch(principal: Principal, body: unknown, requestId = ''): Promise<BatchResponse> {
     const parsed = batchRequestSchema.safeParse(body);
     if (!parsed.success) {
       throw new InvalidRequestError('inputs must be an array of feature objects', [
@@ -115,7 +155,7 @@ export class TwinService {
     }
     const inputs = parsed.data.inputs;
     if (inputs.length > maxBatchSize) throw new BatchTooLargeError(inputs.length, maxBatchSize);
-    const model = await this.registry.active(this.options.defaultModel);
+    const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
     const started = performance.now();
     const width = model.featureCount;
     const values = new Float32Array(Math.max(1, inputs.length) * width);
@@ -126,15 +166,34 @@ export class TwinService {
       if (issues.length === 0) accepted.push(index);
       else errors.push({ index, error: issues.map((i) => i.message).join('; '), issues });
     });
-    const rows = accepted.length > 0 ? await model.infer(values, accepted.length) : [];
+    // One session.run for every valid row.
+    const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
     const results: BatchResult[] = accepted.map((index, r) => ({
       index,
       input: inputs[index] as Record<string, number>,
       prediction: rows[r]!.prediction,
       confidence_interval: rows[r]!.interval,
+      extrapolation: extrapolation(model.manifest, values, r * width),
     }));
     const elapsed = performance.now() - started;
-    await this.record(model, 1, results.length);
+    const alert = await this.alerts.check({
+      manifest: model.manifest,
+      principal,
+      rows: results.map((r) => ({ inputs: r.input, prediction: r.prediction, interval: r.confidence_interval })),
+      requestId,
+    });
+    await Promise.all([
+      this.record(model, {
+        requests: 1,
+        errors: errors.length > 0 ? 1 : 0,
+        rows: results.length,
+        predictionSum: results.reduce((s, r) => s + r.prediction, 0),
+        latencyMs: elapsed,
+        cacheHits: 0,
+        alerts: alert.sent,
+      }),
+      routing.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(routing.shadow, values, accepted.length) : undefined,
+    ]);
     return {
       user: principal.username,
       total: inputs.length,
@@ -149,43 +208,99 @@ export class TwinService {
     };
   }
 
+  /** A copy of the traffic for the shadow version: recorded in its stats, never returned; its failures never fail the request. */
+  private async shadow(version: string, values: Float32Array, rows: number): Promise<void> {
+    try {
+      const model = await this.registry.version(this.options.defaultModel, version);
+      const started = performance.now();
+      const out = await model.infer(values.slice(0, rows * model.featureCount), rows);
+      await this.stats.record(model.manifest.name, version, {
+        requests: 1,
+        errors: 0,
+        rows,
+        predictionSum: out.reduce((s, r) => s + r.prediction, 0),
+        latencyMs: performance.now() - started,
+        cacheHits: 0,
+        alerts: 0,
+        shadow: true,
+      });
+    } catch {
+      this.options.telemetry?.count('ShadowErrors', 1, { model: this.options.defaultModel, modelVersion: version });
+    }
+  }
+
   async modelInfo(): Promise<ModelInfo> {
     return describeModel(await this.registry.active(this.options.defaultModel));
   }
 
   async status(principal: Principal) {
-    return { status: 'operational', model_info: await this.modelInfo(), user: principal.username };
+    const model_info = await this.modelInfo();
+    const degraded = this.registry.degradations();
+    return { status: degraded.length ? 'degraded' : 'operational', model_info, user: principal.username, ...(degraded.length ? { degraded } : {}) };
   }
 
   async metrics() {
     const name = this.options.defaultModel;
-    const [version, counts] = await Promise.all([this.registry.activeVersion(name), this.stats.getPredictions(name)]);
+    const [version, variants] = await Promise.all([this.registry.activeVersion(name), this.stats.read(name)]);
+    const serving = variants.filter((v) => !v.shadow);
+    const by_version: Record<string, { requests: number; rows: number; cache_hits: number }> = {};
+    for (const v of serving) by_version[v.version] = { requests: v.requests, rows: v.rows, cache_hits: v.cacheHits };
+    const requests = serving.reduce((s, v) => s + v.requests, 0);
+    const hits = serving.reduce((s, v) => s + v.cacheHits, 0);
     return {
-      total_requests: counts.requests,
-      total_predictions: counts.rows,
+      total_requests: requests,
+      total_predictions: serving.reduce((s, v) => s + v.rows, 0),
       model_version: version,
       uptime_seconds: Math.max(0, (this.now() - this.options.startedAt) / 1000),
-      by_version: counts.byVersion,
-      container: { predictions: this.containerPredictions, started_at: new Date(this.options.startedAt).toISOString() },
+      cache_hit_rate: requests === 0 ? 0 : hits / requests,
+      by_version,
+      degraded: this.registry.degradations(),
+      container: {
+        predictions: this.containerPredictions,
+        started_at: new Date(this.options.startedAt).toISOString(),
+        cache: this.cache.stats(),
+      },
     };
   }
 
-  /** Public: says whether the active model loads, and which version serves; never throws. */
+  /** Public: healthy, degraded (serving a fallback version) or unhealthy (nothing to serve); never throws. */
   async health(): Promise<{ statusCode: number; body: Record<string, unknown> }> {
     const base = { service: this.options.serviceName, timestamp: new Date(this.now()).toISOString() };
     try {
       const model = await this.registry.active(this.options.defaultModel);
-      return { statusCode: 200, body: { status: 'healthy', ...base, model: model.manifest.name, model_version: model.manifest.version } };
+      const degraded = this.registry.degradations();
+      return {
+        statusCode: 200,
+        body: {
+          status: degraded.length ? 'degraded' : 'healthy',
+          ...base,
+          model: model.manifest.name,
+          model_version: model.manifest.version,
+          ...(degraded.length ? { degraded } : {}),
+        },
+      };
     } catch (error) {
-      const reason = error instanceof AppError && error.expose ? error.message : 'model unavailable';
+      const reason = error instanceof Error && 'expose' in error && error.expose ? error.message : 'model unavailable';
       return { statusCode: 503, body: { status: 'unhealthy', ...base, model_version: 'unknown', reason } };
     }
   }
 
-  private async record(model: TwinModel, requests: number, rows: number): Promise<void> {
-    this.containerPredictions += rows;
-    await this.stats.addPredictions(model.manifest.name, model.manifest.version, requests, rows);
+  private async record(model: TwinModel, sample: VariantSample): Promise<void> {
+    this.containerPredictions += sample.rows;
+    await this.stats.record(model.manifest.name, model.manifest.version, sample);
   }
+}
+
+function extrapolation(manifest: ModelManifest, values: Float32Array, offset: number): Extrapolation {
+  const flags: Extrapolation = {};
+  manifest.features.forEach((f, i) => {
+    const envelope = f.envelope;
+    if (!envelope) return;
+    const v = values[offset + i]!;
+    if (v < envelope.min || v > envelope.max) flags[f.name] = 'outside_training_range';
+    else if (v < envelope.q01 || v > envelope.q99) flags[f.name] = 'training_tail';
+  });
+  return flags;
 }
 
 export function describeModel(model: TwinModel): ModelInfo {

@@ -1,0 +1,145 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AlertEvent, AlertStateStore } from '../core/ports.js';
+
+const epoch = '1970-01-01T00:00:00.000Z';
+
+async function conditional(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/**
+ * AlertState table (pk, sk). Cooldown state: `pk = state#<model>#<rule>#<principal>`, `sk = state`, claimed
+ * with a conditional update so two containers can never both send. History: `pk = events#<model>`,
+ * `sk = <time>#<id>`, newest first, expiring by TTL after `eventRetentionDays`.
+ */
+export class DynamoDbAlertStateStore implements AlertStateStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly options: { eventRetentionDays: number; now?: () => number },
+  ) {}
+
+  private key(key: string) {
+    return { pk: `state#${key}`, sk: 'state' };
+  }
+
+  claim(key: string, now: string, cooldownSeconds: number): Promise<boolean> {
+    const cutoff = new Date(Date.parse(now) - cooldownSeconds * 1000).toISOString();
+    return conditional(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #state = :firing, lastSent = :now, #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(pk) OR #state = :resolved OR lastSent < :cutoff',
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':firing': 'firing',
+            ':resolved': 'resolved',
+            ':now': now,
+            ':cutoff': cutoff,
+            ':ttl': Math.floor(Date.parse(now) / 1000) + this.options.eventRetentionDays * 86_400,
+          },
+        }),
+      ),
+    );
+  }
+
+  async release(key: string, claimedAt: string): Promise<void> {
+    await conditional(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET lastSent = :epoch',
+          ConditionExpression: 'lastSent = :claimed',
+          ExpressionAttributeValues: { ':epoch': epoch, ':claimed': claimedAt },
+        }),
+      ),
+    );
+  }
+
+  resolve(key: string, now: string): Promise<boolean> {
+    return conditional(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #state = :resolved, resolvedAt = :now',
+          ConditionExpression: '#state = :firing',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':resolved': 'resolved', ':firing': 'firing', ':now': now },
+        }),
+      ),
+    );
+  }
+
+  async unresolve(key: string, resolvedAt: string): Promise<void> {
+    await conditional(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #state = :firing',
+          ConditionExpression: '#state = :resolved AND resolvedAt = :at',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':resolved': 'resolved', ':firing': 'firing', ':at': resolvedAt },
+        }),
+      ),
+    );
+  }
+
+  async isFiring(key: string): Promise<boolean> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: this.key(key), ConsistentRead: true }));
+    return Item?.state === 'firing';
+  }
+
+  async recordEvent(event: AlertEvent): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: `events#${event.model}`,
+          sk: `${event.time}#${event.id}`,
+          ...event,
+          ttl: Math.floor(Date.parse(event.time) / 1000) + this.options.eventRetentionDays * 86_400,
+        },
+      }),
+    );
+  }
+
+  async recentEvents(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]> {
+    if (!model) return [];
+    const nowSeconds = Math.floor((this.options.now?.() ?? Date.now()) / 1000);
+    const events: AlertEvent[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          FilterExpression: plant ? '#ttl > :now AND plant = :plant' : '#ttl > :now',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':pk': `events#${model}`, ':now': nowSeconds, ...(plant ? { ':plant': plant } : {}) },
+          ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk: _sk, ttl: _ttl, ...event } = item;
+        events.push(event as AlertEvent);
+        if (events.length === limit) return events;
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return events;
+  }
+}

@@ -1,0 +1,238 @@
+import { z } from 'zod';
+import { canSeePlant } from '../auth/access.js';
+import type { Principal } from '../auth/tokens.js';
+import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
+import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
+import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
+import type { AlertService } from '../alerts/service.js';
+import { TwinModel } from '../twin/model.js';
+import type { ModelRegistry } from '../twin/registry.js';
+import type { RoutingRequest } from '../twin/routing.js';
+
+export { routingRequestSchema } from '../twin/routing.js';
+
+/** POST /api/v1/models/{name}/versions: the manifest and the ONNX bytes (base64) in one JSON body. */
+export const publishRequestSchema = z.strictObject({
+  manifest: z.record(z.string(), z.unknown()),
+  model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
+});
+export const activateRequestSchema = z.strictObject({ version: semverSchema });
+export const modelNameParam = modelNameSchema;
+
+export interface VariantStats {
+  version: string;
+  role: 'active' | 'variant' | 'shadow' | 'inactive';
+  weight: number;
+  requests: number;
+  errors: number;
+  rows: number;
+  mean_latency_ms: number | null;
+  p95_latency_ms: number | null;
+  latency_histogram: { le_ms: number | null; count: number }[];
+  mean_prediction: number | null;
+  cache_hit_rate: number;
+  alerts: number;
+}
+
+function p95(histogram: number[]): number | null {
+  const total = histogram.reduce((s, c) => s + c, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let i = 0; i < histogram.length; i++) {
+    seen += histogram[i]!;
+    // The bucket's upper bound: an upper estimate of the 95th percentile.
+    if (seen >= 0.95 * total) return latencyBucketsMs[i] ?? latencyBucketsMs[latencyBucketsMs.length - 1]! * 2;
+  }
+  return null;
+}
+
+/** The model lifecycle: list, publish (immutable), activate, roll back, A/B routing, per-variant stats. */
+export class ModelService {
+  constructor(
+    private readonly store: ModelStore,
+    private readonly registry: ModelRegistry,
+    private readonly stats: StatsStore,
+    private readonly alerts: AlertService,
+    private readonly options: { now?: () => number } = {},
+  ) {}
+
+  private now(): string {
+    return new Date(this.options.now?.() ?? Date.now()).toISOString();
+  }
+
+  private name(raw: string): string {
+    const parsed = modelNameSchema.safeParse(raw);
+    if (!parsed.success) throw new InvalidRequestError(`model name ${parsed.error.issues[0]?.message ?? 'is invalid'}`, [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
+    return parsed.data;
+  }
+
+  async list() {
+    const names = await this.store.listModels();
+    const models = await Promise.all(
+      names.map(async (name) => {
+        const [routing, versions] = await Promise.all([this.store.getRouting(name), this.store.listVersions(name)]);
+        return { name, active: routing?.active ?? null, variants: routing?.variants ?? null, shadow: routing?.shadow ?? null, versions: versions.sort(compareSemver) };
+      }),
+    );
+    return { models };
+  }
+
+  async versions(rawName: string) {
+    const name = this.name(rawName);
+    const [routing, versions] = await Promise.all([this.store.getRouting(name), this.store.listVersions(name)]);
+    if (!routing && versions.length === 0) throw new ModelNotFoundError(name);
+    const details = await Promise.all(
+      versions.sort(compareSemver).map(async (version) => {
+        try {
+          const { manifest } = await this.store.getPackage(name, version);
+          return { version, created: manifest.created, model_type: manifest.modelType, sha256: manifest.sha256, features: manifest.features.map((f) => f.name), status: 'ok' as const };
+        } catch (error) {
+          return { version, status: 'invalid' as const, reason: (error as Error).message };
+        }
+      }),
+    );
+    return { name, active: routing?.active ?? null, routing: routing ?? null, versions: details };
+  }
+
+  /**
+   * Publishes a package. It is validated (manifest schema, digest, the graph loads and answers the manifest's
+   * shape on one row inside the valid range) before anything is written. A version is immutable: the same
+   * bytes again are accepted as already published; different bytes are refused (409).
+   */
+  async publish(rawName: string, body: z.infer<typeof publishRequestSchema>) {
+    const name = this.name(rawName);
+    const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
+    const manifestInput = { ...body.manifest };
+    if (manifestInput.sha256 === undefined) manifestInput.sha256 = sha256Hex(bytes);
+    const parsed = modelManifestSchema.safeParse(manifestInput);
+    if (!parsed.success) {
+      const issues: FieldIssue[] = parsed.error.issues.map((i) => ({ field: ['manifest', ...i.path.map(String)].join('.'), rule: i.code, message: i.message }));
+      throw new InvalidRequestError(`manifest is invalid: ${describeZodIssues(parsed.error)}`, issues);
+    }
+    const manifest = parsed.data;
+    if (manifest.name !== name) throw new InvalidRequestError(`manifest.name ${manifest.name} does not match the path's ${name}`, [{ field: 'manifest.name', rule: 'matches_path', message: `must be ${name}` }]);
+    if (sha256Hex(bytes) !== manifest.sha256) {
+      throw new InvalidRequestError('model.onnx digest mismatch: manifest.sha256 is not the SHA-256 of the uploaded model', [
+        { field: 'manifest.sha256', rule: 'digest', message: `the uploaded model's SHA-256 is ${sha256Hex(bytes)}` },
+      ]);
+    }
+    await smokeTest(manifest, bytes);
+    if (!(await this.store.putPackage({ manifest, bytes }))) {
+      const existing = await this.store.getPackage(name, manifest.version).catch(() => undefined);
+      if (existing && existing.manifest.sha256 === manifest.sha256 && canonical(existing.manifest) === canonical(manifest)) {
+        return { name, version: manifest.version, sha256: manifest.sha256, published: false, already_published: true };
+      }
+      throw new ConflictError(`${name}@${manifest.version} is already published with different contents; versions are immutable, publish a new version`);
+    }
+    return { name, version: manifest.version, sha256: manifest.sha256, published: true, already_published: false };
+  }
+
+  private async loadable(name: string, version: string): Promise<void> {
+    try {
+      await this.registry.version(name, version);
+    } catch (error) {
+      throw new InvalidRequestError(`${name}@${version} cannot be served: ${(error as Error).message}`, [{ field: 'version', rule: 'loadable', message: (error as Error).message }]);
+    }
+  }
+
+  private async writeRouting(name: string, routing: ModelRouting) {
+    await this.store.putRouting(name, routing);
+    this.registry.invalidateRouting(name);
+    return { name, routing };
+  }
+
+  /** Makes `version` take all traffic; the previous active version goes on the rollback history. */
+  async activate(rawName: string, version: string) {
+    const name = this.name(rawName);
+    await this.loadable(name, version);
+    const current = await this.store.getRouting(name);
+    const history = [...(current?.history ?? [])];
+    if (current && current.active !== version) history.push(current.active);
+    return this.writeRouting(name, {
+      schemaVersion: 1,
+      active: version,
+      updated: this.now(),
+      history: history.slice(-20),
+      ...(current?.shadow && current.shadow !== version ? { shadow: current.shadow } : {}),
+    });
+  }
+
+  /** Back to the previously active version (the A/B split, if any, ends). */
+  async rollback(rawName: string) {
+    const name = this.name(rawName);
+    const current = await this.store.getRouting(name);
+    if (!current) throw new ModelNotFoundError(name);
+    const history = [...(current.history ?? [])];
+    const previous = history.pop();
+    if (!previous) throw new ConflictError(`${name} has no previous active version to roll back to`);
+    await this.loadable(name, previous);
+    return this.writeRouting(name, { schemaVersion: 1, active: previous, updated: this.now(), history, ...(current.shadow ? { shadow: current.shadow } : {}) });
+  }
+
+  /** Sets the A/B split (and shadow). The heaviest variant becomes `active` (the first on a tie). */
+  async setRouting(rawName: string, request: RoutingRequest) {
+    const name = this.name(rawName);
+    const current = await this.store.getRouting(name);
+    if (!current) throw new ModelNotFoundError(name);
+    for (const v of request.variants) await this.loadable(name, v.version);
+    if (request.shadow) await this.loadable(name, request.shadow);
+    const primary = request.variants.reduce((best, v) => (v.weight > best.weight ? v : best));
+    const history = [...(current.history ?? [])];
+    if (current.active !== primary.version) history.push(current.active);
+    return this.writeRouting(name, {
+      schemaVersion: 1,
+      active: primary.version,
+      updated: this.now(),
+      variants: request.variants,
+      mode: request.mode,
+      stickyBy: request.sticky_by,
+      ...(request.shadow ? { shadow: request.shadow } : {}),
+      history: history.slice(-20),
+    });
+  }
+
+  /** Per-variant figures from the deployment-wide counters (every container adds to them). */
+  async variantStats(rawName: string) {
+    const name = this.name(rawName);
+    const [routing, counters] = await Promise.all([this.store.getRouting(name), this.stats.read(name)]);
+    if (!routing) throw new ModelNotFoundError(name);
+    const weights = new Map((routing.variants ?? [{ version: routing.active, weight: 1 }]).map((v) => [v.version, v.weight]));
+    const view = (c: VariantCounters): VariantStats => ({
+      version: c.version,
+      role: c.shadow ? 'shadow' : c.version === routing.active ? 'active' : weights.has(c.version) ? 'variant' : 'inactive',
+      weight: c.shadow ? 0 : (weights.get(c.version) ?? 0),
+      requests: c.requests,
+      errors: c.errors,
+      rows: c.rows,
+      mean_latency_ms: c.requests ? c.latencySumMs / c.requests : null,
+      p95_latency_ms: p95(c.latencyHistogram),
+      latency_histogram: c.latencyHistogram.map((count, i) => ({ le_ms: latencyBucketsMs[i] ?? null, count })),
+      mean_prediction: c.rows ? c.predictionSum / c.rows : null,
+      cache_hit_rate: c.requests ? c.cacheHits / c.requests : 0,
+      alerts: c.alerts,
+    });
+    return { name, routing, variants: counters.map(view) };
+  }
+
+  async recentAlerts(principal: Principal, model: string | undefined, limit: number) {
+    const events = await this.alerts.recent(model, limit, principal.plant);
+    return { alerts: events.filter((e) => canSeePlant(principal, e.plant)) };
+  }
+}
+
+/** Proves the package runs and answers the declared shape, before it is accepted. */
+async function smokeTest(manifest: ModelManifest, bytes: Uint8Array): Promise<void> {
+  const model = await TwinModel.load({ manifest, bytes });
+  try {
+    const row = new Float32Array(manifest.features.map((f) => (f.min + f.max) / 2));
+    const [out] = await model.infer(row, 1);
+    if (!out || !Number.isFinite(out.prediction)) throw new InvalidRequestError('model answers a non-finite prediction for the middle of the valid range', [{ field: 'model_base64', rule: 'finite_output', message: 'the model must answer finite numbers' }]);
+  } finally {
+    await model.release();
+  }
+}
+
+/** Both sides come out of the same zod schema, so their key order agrees. */
+function canonical(manifest: ModelManifest): string {
+  return JSON.stringify(manifest);
+}

@@ -30,6 +30,8 @@ export const featureSchema = z
     /** Valid range, inclusive: inputs outside it are rejected with 400. */
     min: z.number(),
     max: z.number(),
+    /** The training data's range and 1st/99th percentiles, for extrapolation flags. */
+    envelope: z.object({ min: z.number(), max: z.number(), q01: z.number(), q99: z.number() }).optional(),
   })
   .refine((f) => f.min < f.max, { message: 'min must be below max', path: ['max'] });
 
@@ -145,4 +147,22 @@ export function parseManifestText(packageRef: string, text: string): unknown {
   } catch (error) {
     throw new ModelInvalidError(packageRef, `manifest.json is not valid JSON: ${(error as Error).message}`, error);
   }
+}
+
+/** Orders semantic versions (a pre-release sorts before its release). */
+export function compareSemver(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const pb = b.split(/[.-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return i >= 3 ? 1 : -1;
+    if (y === undefined) return i >= 3 ? -1 : 1;
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    if (typeof x === 'number') return -1;
+    if (typeof y === 'number') return 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
 }

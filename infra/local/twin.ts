@@ -4,9 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
 import { disposeServices } from '../../functions/services.js';
 import { tables } from '../tables.js';
+import { createDashboardFiles } from './dashboard-files.js';
 import { LocalGateway } from './gateway.js';
 import { loadHandlers } from './handlers.js';
 import { seedLocal, localTableName, type SeedResult } from './seed.js';
+import { alertStream } from './alert-stream.js';
+import { SnsSink } from './sns-sink.js';
+import { FaultProxy } from './fault-proxy.js';
 import { startEmbeddedStores } from './stores.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -23,6 +27,22 @@ export interface LocalTwinOptions {
   accessLog?: (line: Record<string, unknown>) => void;
   /** Extra environment for the functions (e.g. token lifetimes in tests). */
   env?: Record<string, string>;
+  /**
+   * The built dashboard (`npm run build:dashboard`), served at `/`, `/assets/*` and `/config.json`; `false`
+   * serves no dashboard.
+   * @default <repo>/dashboard/dist
+   */
+  dashboardDir?: string | false;
+  /** Where the local SNS sink also forwards each alert (POST, JSON). */
+  alertWebhookUrl?: string;
+  /** Puts switchable fault proxies in front of DynamoDB and S3 (tests only). @default false */
+  faults?: boolean;
+}
+
+/** Fault switches for tests: `twin.faults.s3.mode = { kind: 'down' }`; SNS: `twin.sns.failing = true`. */
+export interface LocalTwinFaults {
+  dynamodb: FaultProxy;
+  s3: FaultProxy;
 }
 
 export interface LocalTwin {
@@ -31,10 +51,15 @@ export interface LocalTwin {
   dynamodbEndpoint: string;
   s3Endpoint: string;
   seed: SeedResult;
+  /** The local SNS endpoint: alerts land in `<dataDir>/alerts.jsonl`. */
+  sns: SnsSink;
+  /** Present when started with `faults: true`. */
+  faults?: LocalTwinFaults;
   stop(): Promise<void>;
 }
 
 export const localAudience = 'twinserve-local';
+export const defaultDashboardDir = join(repoRoot, 'dashboard', 'dist');
 export const localBucket = 'twinserve-models';
 
 /**
@@ -46,8 +71,17 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const stores = await startEmbeddedStores(dataDir);
+  const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
+  const faults = options.faults ? { dynamodb: new FaultProxy(stores.dynamodbEndpoint), s3: new FaultProxy(stores.s3Endpoint) } : undefined;
+  const closeFaults = async () => {
+    await faults?.dynamodb.close();
+    await faults?.s3.close();
+  };
   try {
+    const snsEndpoint = await sns.listen();
+    const dynamodbEndpoint = faults ? await faults.dynamodb.listen() : stores.dynamodbEndpoint;
+    const s3Endpoint = faults ? await faults.s3.listen() : stores.s3Endpoint;
     Object.assign(process.env, {
       AWS_REGION: 'us-east-1',
       // The machines run Node 20; Lambda runs Node 22, where the SDK has nothing to warn about.
@@ -55,8 +89,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       // s3rver accepts only its fixed credentials; dynalite accepts any. Nothing here reaches AWS.
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_DYNAMODB: stores.dynamodbEndpoint,
-      AWS_ENDPOINT_URL_S3: stores.s3Endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
+      AWS_ENDPOINT_URL_S3: s3Endpoint,
+      AWS_ENDPOINT_URL_SNS: snsEndpoint,
+      [envNames.alertsTopicArn]: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts',
       // Without these, s3rver stores streamed uploads as raw aws-chunked bytes.
       AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
@@ -70,6 +106,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     });
     delete process.env.AWS_PROFILE;
     let issuer = '';
+    const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
+    const stream = alertStream(sns, (token, scopes) => gateway!.verifyToken(token, scopes));
     gateway = new LocalGateway({
       handlers: await loadHandlers(),
       issuer: () => issuer,
@@ -77,6 +115,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       port: options.port ?? 3000,
       host: options.host ?? '127.0.0.1',
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+      fallback: (req, res) => stream(req, res) || (dashboard?.(req, res) ?? false),
     });
     const url = await gateway.listen();
     issuer = url;
@@ -92,15 +131,21 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       dynamodbEndpoint: stores.dynamodbEndpoint,
       s3Endpoint: stores.s3Endpoint,
       seed,
+      sns,
+      ...(faults ? { faults } : {}),
       async stop() {
         await running.close();
         await disposeServices();
+        await sns.close();
+        await closeFaults();
         await stores.close();
       },
     };
   } catch (error) {
     await gateway?.close();
     await disposeServices();
+    await sns.close();
+    await closeFaults();
     await stores.close();
     throw error;
   }

@@ -7,7 +7,8 @@ import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimit
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
-import { logger } from '../observability.js';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger, metricDimensions, metricNames, metrics } from '../observability.js';
 import { getServices, type Services } from '../services.js';
 
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
@@ -210,19 +211,59 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
           body: undefined,
           audit: {},
         };
+        const started = performance.now();
         const result = await chain(stateful, context);
-        const errorCode = result.statusCode && result.statusCode >= 400 ? readErrorCode(result.body) : undefined;
-        const record = auditRecord(stateful, result.statusCode ?? 200, errorCode);
+        const status = result.statusCode ?? 200;
+        const errorCode = status >= 400 ? readErrorCode(result.body) : undefined;
+        const record = auditRecord(stateful, status, errorCode);
         try {
           await getServices().audit.write(record);
         } catch (error) {
           // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
           logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });
         }
+        observe(stateful, status, errorCode, performance.now() - started, result.body);
         return result;
       };
     },
   };
+}
+
+/**
+ * One structured log line and the EMF metrics per request (Powertools). The log line carries who, where and
+ * how long, never bodies or secrets. Metrics are published once per invocation; predictions per model
+ * version carry their own dimensions. Observability never fails a request.
+ */
+function observe(event: StatefulEvent, status: number, errorCode: string | undefined, latencyMs: number, body: string | undefined): void {
+  try {
+    const state = event.twinserve;
+    logger.info('request', {
+      requestId: state.requestId,
+      route: event.routeKey,
+      status,
+      latencyMs: Math.round(latencyMs * 1000) / 1000,
+      principal: state.principal?.id ?? 'anonymous',
+      ...(state.principal?.plant ? { plant: state.principal.plant } : {}),
+      ...(state.audit.modelVersion ? { modelVersion: state.audit.modelVersion } : {}),
+      ...(errorCode ? { errorCode } : {}),
+    });
+    metrics.addMetric(metricNames.requests, MetricUnit.Count, 1);
+    metrics.addMetric(metricNames.latency, MetricUnit.Milliseconds, latencyMs);
+    if (status >= 500) metrics.addMetric(metricNames.errors, MetricUnit.Count, 1);
+    if (status === 429) metrics.addMetric(metricNames.rateLimited, MetricUnit.Count, 1);
+    if (status < 400 && state.audit.modelVersion && body) {
+      const parsed = JSON.parse(body) as { successful?: number; from_cache?: boolean; model?: { name?: string } };
+      const rows = typeof parsed.successful === 'number' ? parsed.successful : 1;
+      if (parsed.from_cache) metrics.addMetric(metricNames.modelCacheHits, MetricUnit.Count, 1);
+      const single = metrics.singleMetric();
+      single.addDimension(metricDimensions.model, parsed.model?.name ?? 'unknown');
+      single.addDimension(metricDimensions.modelVersion, state.audit.modelVersion);
+      single.addMetric(metricNames.predictions, MetricUnit.Count, rows);
+    }
+    metrics.publishStoredMetrics();
+  } catch {
+    // Never let telemetry fail a request.
+  }
 }
 
 function readErrorCode(body: string | undefined): string | undefined {

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { startLocalTwin } from './twin.js';
 
 /** `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (.data), TWIN_ADMIN_PASSWORD. */
 const envSchema = z.object({
@@ -23,6 +22,11 @@ if (!env.success) {
   process.exit(2);
 }
 
+// Powertools reads these when its modules load, so they are set before the twin (and the handlers) import.
+process.env.POWERTOOLS_METRICS_DISABLED ??= process.env.TWIN_METRICS === 'on' ? 'false' : 'true';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const { startLocalTwin } = await import('./twin.js');
+
 const twin = await startLocalTwin({
   dataDir: resolve(env.data.TWIN_DATA_DIR),
   port: env.data.PORT,
@@ -37,6 +41,7 @@ const { url, seed } = twin;
 const lines = [
   '',
   `Twinserve local twin is running at ${url}`,
+  `  dashboard: ${url}/ (sign in as admin)`,
   `  data:      ${twin.dataDir}`,
   `  dynamodb:  ${twin.dynamodbEndpoint} (embedded)`,
   `  s3:        ${twin.s3Endpoint} (embedded)`,

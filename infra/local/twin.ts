@@ -86,6 +86,9 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       AWS_REGION: 'us-east-1',
       // The machines run Node 20; Lambda runs Node 22, where the SDK has nothing to warn about.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // EMF metrics are for CloudWatch; locally they would only repeat the log lines (TWIN_METRICS=on keeps them).
+      POWERTOOLS_METRICS_DISABLED: process.env.TWIN_METRICS === 'on' ? 'false' : 'true',
+      POWERTOOLS_METRICS_NAMESPACE: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Twinserve/local',
       // s3rver accepts only its fixed credentials; dynalite accepts any. Nothing here reaches AWS.
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',

@@ -136,7 +136,7 @@ export class AlertService {
       this.options.telemetry?.count('AlertPublishFailures', 1, { model: event.model });
       return false;
     }
-    this.options.telemetry?.count('Alerts', 1, { model: event.model });
+    this.options.telemetry?.count('Alerts');
     await this.state.recordEvent(event);
     return true;
   }

@@ -12,6 +12,8 @@ export const envNames = {
   alertStateTable: 'TWIN_ALERT_STATE_TABLE',
   statsTable: 'TWIN_STATS_TABLE',
   modelBucket: 'TWIN_MODEL_BUCKET',
+  /** Edge mode: model packages from this directory instead of S3. */
+  modelDir: 'TWIN_MODEL_DIR',
   defaultModel: 'TWIN_DEFAULT_MODEL',
   issuer: 'TWIN_ISSUER',
   audience: 'TWIN_AUDIENCE',
@@ -52,7 +54,8 @@ export const configSchema = z.object({
   [envNames.auditTable]: z.string().min(1),
   [envNames.alertStateTable]: z.string().min(1),
   [envNames.statsTable]: z.string().min(1),
-  [envNames.modelBucket]: z.string().min(3),
+  [envNames.modelBucket]: z.string().min(3).optional(),
+  [envNames.modelDir]: z.string().min(1).optional(),
   [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
   [envNames.issuer]: z.url(),
   [envNames.audience]: z.string().min(1),
@@ -96,7 +99,8 @@ export interface Config {
   auditTable: string;
   alertStateTable: string;
   statsTable: string;
-  modelBucket: string;
+  /** Where model packages live: the S3 bucket (cloud), or a directory (edge). */
+  models: { kind: 's3'; bucket: string } | { kind: 'dir'; path: string };
   defaultModel: string;
   issuer: string;
   audience: string;
@@ -140,6 +144,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid environment: ${problems}`);
   }
   const e = parsed.data;
+  const modelDir = e[envNames.modelDir];
+  const modelBucket = e[envNames.modelBucket];
+  if (!modelDir && !modelBucket) {
+    throw new ConfigError(`Invalid environment: set ${envNames.modelBucket} (cloud) or ${envNames.modelDir} (edge)`);
+  }
   const keyFile = e[envNames.signingKeyFile];
   const kmsKeyIds = e[envNames.signingKmsKeyIds];
   if (!keyFile && !kmsKeyIds) {
@@ -152,7 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auditTable: e[envNames.auditTable],
     alertStateTable: e[envNames.alertStateTable],
     statsTable: e[envNames.statsTable],
-    modelBucket: e[envNames.modelBucket],
+    models: modelDir ? { kind: 'dir', path: modelDir } : { kind: 's3', bucket: modelBucket! },
     defaultModel: e[envNames.defaultModel],
     issuer: e[envNames.issuer],
     audience: e[envNames.audience],

@@ -12,6 +12,7 @@ import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
 import { KeyFileTokenSigner } from './adapters/key-file-signing-keys.js';
 import { KmsTokenSigner } from './adapters/kms-token-signer.js';
 import { PowertoolsTelemetry } from './adapters/powertools-telemetry.js';
+import { FileModelStore } from './adapters/file-model-store.js';
 import { S3ModelStore } from './adapters/s3-model-store.js';
 import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
@@ -21,7 +22,7 @@ import { KeyService } from './core/auth/keys-service.js';
 import { AuthService } from './core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
 import { UserService } from './core/auth/users-service.js';
-import type { AuditLog } from './core/ports.js';
+import type { AuditLog, ModelStore } from './core/ports.js';
 import { ModelService } from './core/models/service.js';
 import { PrincipalRateLimit } from './core/rate-limit.js';
 import { ModelRegistry } from './core/twin/registry.js';
@@ -56,7 +57,7 @@ export function createServices(config: Config): Services {
 
   const sns = config.alertsTopicArn ? new SNSClient({ region: config.region }) : undefined;
   const telemetry = new PowertoolsTelemetry();
-  const modelStore = new S3ModelStore(s3, config.modelBucket);
+  const modelStore: ModelStore = config.models.kind === 'dir' ? new FileModelStore(config.models.path) : new S3ModelStore(s3, config.models.bucket);
   const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
   const alerts = new AlertService(

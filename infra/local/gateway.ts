@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** Receives one JSON access-log line per request (API Gateway access logs); omitted = silent. */
   accessLog?: (line: Record<string, unknown>) => void;
+  /** Serve HTTPS with this certificate and key (PEM), TLS 1.2 at least. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Extra non-API request handling (e.g. static dashboard files) tried before the 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
@@ -100,21 +103,25 @@ export class LocalGateway {
   }
 
   async listen(): Promise<string> {
-    this.server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         // Last line of defence: one bad request must never take the twin down.
         process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'gateway failure', error: String(error) })}\n`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ message: 'Internal Server Error' }));
       });
-    });
+    };
+    this.server = this.options.tls
+      ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key, minVersion: 'TLSv1.2' }, listener)
+      : createServer(listener);
     this.server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
     });
     const { port } = this.server.address() as AddressInfo;
-    return `http://${this.options.host ?? '127.0.0.1'}:${port}`;
+    const host = this.options.host ?? '127.0.0.1';
+    return `${this.options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
   async close(): Promise<void> {

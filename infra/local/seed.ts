@@ -6,10 +6,13 @@ import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/clien
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.js';
 import { ensureKeyFile } from '../../functions/adapters/key-file-signing-keys.js';
+import { FileModelStore } from '../../functions/adapters/file-model-store.js';
 import { S3ModelStore } from '../../functions/adapters/s3-model-store.js';
 import type { Config } from '../../functions/config.js';
 import { hashPassword } from '../../functions/core/auth/passwords.js';
+import { ModelInvalidError } from '../../functions/core/errors.js';
 import { compareSemver, parseManifestText, verifyPackage } from '../../functions/core/manifest.js';
+import type { ModelPackage, ModelStore } from '../../functions/core/ports.js';
 import { tables, type TableDef } from '../tables.js';
 
 /** Local names for the tables and bucket (CDK generates the AWS names). */
@@ -54,7 +57,29 @@ export interface SeedResult {
  * First-start set-up, idempotent: tables, bucket, signing key, every package under `modelsDir` published
  * (and made active when its model has no routing yet), and the `admin` user.
  */
-export async function seedLocal(config: Config, options: { modelsDir: string; adminPassword?: string }): Promise<SeedResult> {
+export interface SeedOptions {
+  /** Publish every package found under this tree (`<name>/<version>/`); made active where a model has no routing. */
+  modelsDir?: string;
+  /** Edge: publish exactly this package directory and make it the active version. */
+  edgePackageDir?: string;
+  adminPassword?: string;
+}
+
+/** Reads and verifies one package directory (manifest schema and digest); throws naming it. */
+export async function readPackageDir(dir: string): Promise<ModelPackage> {
+  const ref = dir;
+  const manifestText = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => {
+    throw new ModelInvalidError(ref, 'manifest.json is missing');
+  });
+  const bytes = new Uint8Array(
+    await readFile(join(dir, 'model.onnx')).catch(() => {
+      throw new ModelInvalidError(ref, 'model.onnx is missing');
+    }),
+  );
+  return { manifest: verifyPackage(ref, parseManifestText(ref, manifestText), bytes), bytes };
+}
+
+export async function seedLocal(config: Config, options: SeedOptions): Promise<SeedResult> {
   const dynamo = new DynamoDBClient({ region: config.region });
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   try {
@@ -66,29 +91,52 @@ export async function seedLocal(config: Config, options: { modelsDir: string; ad
         await dynamo.send(new CreateTableCommand(createTableInput(table)));
       }
     }
-    try {
-      await s3.send(new HeadBucketCommand({ Bucket: config.modelBucket }));
-    } catch {
-      await s3.send(new CreateBucketCommand({ Bucket: config.modelBucket }));
+    let store: ModelStore;
+    if (config.models.kind === 's3') {
+      const bucket = config.models.bucket;
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+      } catch {
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      }
+      store = new S3ModelStore(s3, bucket);
+    } else {
+      store = new FileModelStore(config.models.path);
     }
     const keyFileCreated = config.signing.kind === 'file' ? await ensureKeyFile(config.signing.path) : false;
 
-    const store = new S3ModelStore(s3, config.modelBucket);
     const published: string[] = [];
-    for (const name of await listDirs(options.modelsDir)) {
-      const versions = (await listDirs(join(options.modelsDir, name))).sort(compareSemver);
-      for (const version of versions) {
-        const dir = join(options.modelsDir, name, version);
-        const ref = `${name}@${version} (${dir})`;
-        const manifestText = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined);
-        if (manifestText === undefined) continue;
-        const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
-        const manifest = verifyPackage(ref, parseManifestText(ref, manifestText), bytes);
-        if (await store.putPackage({ manifest, bytes })) published.push(`${name}@${version}`);
+    const publish = async (pkg: ModelPackage) => {
+      if (await store.putPackage(pkg)) published.push(`${pkg.manifest.name}@${pkg.manifest.version}`);
+      else {
+        // A version is immutable: the same version with other bytes is refused, never overwritten.
+        const existing = await store.getPackage(pkg.manifest.name, pkg.manifest.version);
+        if (existing.manifest.sha256 !== pkg.manifest.sha256) {
+          throw new ModelInvalidError(`${pkg.manifest.name}@${pkg.manifest.version}`, 'a different package with this version is already published');
+        }
       }
-      const latest = versions.at(-1);
-      if (latest && !(await store.getRouting(name))) {
-        await store.putRouting(name, { schemaVersion: 1, active: latest, updated: new Date().toISOString() });
+    };
+    if (options.edgePackageDir) {
+      const pkg = await readPackageDir(options.edgePackageDir);
+      await publish(pkg);
+      const current = await store.getRouting(pkg.manifest.name);
+      if (current?.active !== pkg.manifest.version || current.variants) {
+        const history = [...(current?.history ?? []), ...(current ? [current.active] : [])].slice(-20);
+        await store.putRouting(pkg.manifest.name, { schemaVersion: 1, active: pkg.manifest.version, updated: new Date().toISOString(), history });
+      }
+    }
+    if (options.modelsDir) {
+      for (const name of await listDirs(options.modelsDir)) {
+        const versions = (await listDirs(join(options.modelsDir, name))).sort(compareSemver);
+        for (const version of versions) {
+          const dir = join(options.modelsDir, name, version);
+          if (!(await readFile(join(dir, 'manifest.json')).then(() => true, () => false))) continue;
+          await publish(await readPackageDir(dir));
+        }
+        const latest = versions.at(-1);
+        if (latest && !(await store.getRouting(name))) {
+          await store.putRouting(name, { schemaVersion: 1, active: latest, updated: new Date().toISOString() });
+        }
       }
     }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -8,12 +9,58 @@ const envSchema = z.object({
   TWIN_DATA_DIR: z.string().min(1).default('.data'),
   TWIN_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TWIN_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
+  TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
 });
 
-const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' } }, strict: true });
+const usage = `Usage: npm start [-- options]
+  (no options)              the local twin: embedded DynamoDB and S3, the reference model, on 127.0.0.1
+  --edge --model <dir|.tgz> edge mode: serve this model package from local disk, no S3, no network
+  --host <address>          listen address (default 127.0.0.1); other than loopback needs TLS
+  --tls-cert <pem> --tls-key <pem>   serve HTTPS (TLS 1.2 at least)
+  --allow-insecure-http     allow plain HTTP on a non-loopback address (not recommended)
+Env: PORT (default 3000), TWIN_DATA_DIR (default .data), TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
+     TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
+`;
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      edge: { type: 'boolean' },
+      model: { type: 'string' },
+      host: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'allow-insecure-http': { type: 'boolean' },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n\n${usage}`);
+  process.exit(2);
+}
 if (values.help) {
-  process.stdout.write('Usage: npm start\n  Env: PORT (default 3000), TWIN_DATA_DIR (default .data), TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off\n');
+  process.stdout.write(usage);
   process.exit(0);
+}
+if (values.edge && !values.model) {
+  process.stderr.write(`--edge needs --model <package dir or .tgz>\n\n${usage}`);
+  process.exit(2);
+}
+if (!values.edge && values.model) {
+  process.stderr.write(`--model is for edge mode: add --edge\n\n${usage}`);
+  process.exit(2);
+}
+if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
+  process.stderr.write(`--tls-cert and --tls-key go together\n\n${usage}`);
+  process.exit(2);
+}
+let tls: { cert: Buffer; key: Buffer } | undefined;
+try {
+  tls = values['tls-cert'] ? { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) } : undefined;
+} catch (error) {
+  process.stderr.write(`Cannot read the TLS certificate or key: ${(error as Error).message}\n`);
+  process.exit(2);
 }
 
 const env = envSchema.safeParse(process.env);
@@ -30,6 +77,11 @@ const { startLocalTwin } = await import('./twin.js');
 const twin = await startLocalTwin({
   dataDir: resolve(env.data.TWIN_DATA_DIR),
   port: env.data.PORT,
+  ...(values.host ? { host: values.host } : {}),
+  ...(tls ? { tls } : {}),
+  ...(values['allow-insecure-http'] ? { allowInsecureHttp: true } : {}),
+  ...(values.edge && values.model ? { edgeModel: values.model } : {}),
+  ...(env.data.TWIN_ALERT_WEBHOOK_URL ? { alertWebhookUrl: env.data.TWIN_ALERT_WEBHOOK_URL } : {}),
   ...(env.data.TWIN_ADMIN_PASSWORD ? { adminPassword: env.data.TWIN_ADMIN_PASSWORD } : {}),
   ...(env.data.TWIN_ACCESS_LOG === 'on' ? { accessLog: (line) => process.stdout.write(`${JSON.stringify({ type: 'access', ...line })}\n`) } : {}),
 }).catch((error: unknown) => {
@@ -40,11 +92,11 @@ const twin = await startLocalTwin({
 const { url, seed } = twin;
 const lines = [
   '',
-  `Twinserve local twin is running at ${url}`,
+  `Twinserve ${values.edge ? 'edge' : 'local'} twin is running at ${url}`,
   `  dashboard: ${url}/ (sign in as admin)`,
   `  data:      ${twin.dataDir}`,
   `  dynamodb:  ${twin.dynamodbEndpoint} (embedded)`,
-  `  s3:        ${twin.s3Endpoint} (embedded)`,
+  twin.s3Endpoint ? `  s3:        ${twin.s3Endpoint} (embedded)` : `  models:    ${twin.dataDir}/models (edge: local disk, no S3)`,
   seed.published.length ? `  published: ${seed.published.join(', ')}` : '  models:    already published',
 ];
 if (seed.generatedAdminPassword) {

@@ -11,7 +11,8 @@ import S3rver from 's3rver';
  */
 export interface EmbeddedStores {
   dynamodbEndpoint: string;
-  s3Endpoint: string;
+  /** Absent when started without S3 (edge mode). */
+  s3Endpoint: string | undefined;
   close(): Promise<void>;
 }
 
@@ -26,12 +27,15 @@ function close(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function startEmbeddedStores(dataDir: string, ports: { dynamodb?: number; s3?: number } = {}): Promise<EmbeddedStores> {
+export async function startEmbeddedStores(dataDir: string, options: { dynamodb?: number; s3?: number | false } = {}): Promise<EmbeddedStores> {
   await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
-  await mkdir(join(dataDir, 's3'), { recursive: true });
   const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const dynamoPort = await listen(dynamo, ports.dynamodb ?? 0);
-  const s3 = new S3rver({ address: '127.0.0.1', port: ports.s3 ?? 0, silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
+  const dynamoPort = await listen(dynamo, options.dynamodb ?? 0);
+  if (options.s3 === false) {
+    return { dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`, s3Endpoint: undefined, close: () => close(dynamo) };
+  }
+  await mkdir(join(dataDir, 's3'), { recursive: true });
+  const s3 = new S3rver({ address: '127.0.0.1', port: options.s3 ?? 0, silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
   let s3Port: number;
   try {
     // vhostBuckets off: the SDK is set to path-style, and bucket names would otherwise be read from the host.

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
@@ -7,7 +7,9 @@ import { tables } from '../tables.js';
 import { createDashboardFiles } from './dashboard-files.js';
 import { LocalGateway } from './gateway.js';
 import { loadHandlers } from './handlers.js';
-import { seedLocal, localTableName, type SeedResult } from './seed.js';
+import { readPackageDir, seedLocal, localTableName, type SeedResult } from './seed.js';
+import { x as extractTar } from 'tar';
+import type { ModelManifest } from '../../functions/core/manifest.js';
 import { alertStream } from './alert-stream.js';
 import { SnsSink } from './sns-sink.js';
 import { FaultProxy } from './fault-proxy.js';
@@ -37,6 +39,19 @@ export interface LocalTwinOptions {
   alertWebhookUrl?: string;
   /** Puts switchable fault proxies in front of DynamoDB and S3 (tests only). @default false */
   faults?: boolean;
+  /**
+   * Edge mode: serve this model package (a directory with manifest.json and model.onnx, or a .tgz of one)
+   * from local disk, with no S3 at all. Its digest must verify or the twin refuses to start.
+   */
+  edgeModel?: string;
+  /** Serve HTTPS (TLS 1.2 at least) with this PEM certificate and key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Allow plain HTTP on an address other than loopback (not recommended: use `tls`). @default false */
+  allowInsecureHttp?: boolean;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** Fault switches for tests: `twin.faults.s3.mode = { kind: 'down' }`; SNS: `twin.sns.failing = true`. */
@@ -49,7 +64,8 @@ export interface LocalTwin {
   url: string;
   dataDir: string;
   dynamodbEndpoint: string;
-  s3Endpoint: string;
+  /** Absent in edge mode. */
+  s3Endpoint: string | undefined;
   seed: SeedResult;
   /** The local SNS endpoint: alerts land in `<dataDir>/alerts.jsonl`. */
   sns: SnsSink;
@@ -69,11 +85,19 @@ export const localBucket = 'twinserve-models';
  */
 export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTwin> {
   const dataDir = resolve(options.dataDir);
+  const host = options.host ?? '127.0.0.1';
+  if (!options.tls && !isLoopback(host) && !options.allowInsecureHttp) {
+    throw new Error(`Refusing plain HTTP on ${host}: give a TLS certificate and key, or allow insecure HTTP explicitly`);
+  }
   await mkdir(dataDir, { recursive: true });
-  const stores = await startEmbeddedStores(dataDir);
+  // Edge: the package is unpacked and verified before anything starts; a bad one stops the start.
+  const edgePackage = options.edgeModel ? await prepareEdgePackage(options.edgeModel, dataDir) : undefined;
+  const stores = await startEmbeddedStores(dataDir, edgePackage ? { s3: false } : {});
   const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
-  const faults = options.faults ? { dynamodb: new FaultProxy(stores.dynamodbEndpoint), s3: new FaultProxy(stores.s3Endpoint) } : undefined;
+  const faults = options.faults
+    ? { dynamodb: new FaultProxy(stores.dynamodbEndpoint), s3: new FaultProxy(stores.s3Endpoint ?? 'http://127.0.0.1:9') }
+    : undefined;
   const closeFaults = async () => {
     await faults?.dynamodb.close();
     await faults?.s3.close();
@@ -81,7 +105,9 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   try {
     const snsEndpoint = await sns.listen();
     const dynamodbEndpoint = faults ? await faults.dynamodb.listen() : stores.dynamodbEndpoint;
-    const s3Endpoint = faults ? await faults.s3.listen() : stores.s3Endpoint;
+    const s3Endpoint = faults && stores.s3Endpoint ? await faults.s3.listen() : stores.s3Endpoint;
+    // A previous twin in this process may have left the other mode's variables behind.
+    for (const name of ['AWS_ENDPOINT_URL_S3', envNames.modelBucket, envNames.modelDir, envNames.defaultModel]) delete process.env[name];
     Object.assign(process.env, {
       AWS_REGION: 'us-east-1',
       // The machines run Node 20; Lambda runs Node 22, where the SDK has nothing to warn about.
@@ -93,17 +119,17 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
-      AWS_ENDPOINT_URL_S3: s3Endpoint,
+      ...(s3Endpoint ? { AWS_ENDPOINT_URL_S3: s3Endpoint, [envNames.modelBucket]: localBucket } : { [envNames.modelDir]: join(dataDir, 'models') }),
+      ...(edgePackage ? { [envNames.defaultModel]: edgePackage.manifest.name } : {}),
       AWS_ENDPOINT_URL_SNS: snsEndpoint,
       [envNames.alertsTopicArn]: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts',
       // Without these, s3rver stores streamed uploads as raw aws-chunked bytes.
       AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-      [envNames.modelBucket]: localBucket,
       [envNames.audience]: localAudience,
       [envNames.signingKeyFile]: join(dataDir, 'signing-keys.json'),
       [envNames.s3ForcePathStyle]: 'true',
-      [envNames.environment]: 'local',
+      [envNames.environment]: edgePackage ? 'edge' : 'local',
       ...Object.fromEntries(tables.map((t) => [t.env, localTableName(t)])),
       ...options.env,
     });
@@ -116,7 +142,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       issuer: () => issuer,
       audience: localAudience,
       port: options.port ?? 3000,
-      host: options.host ?? '127.0.0.1',
+      host,
+      ...(options.tls ? { tls: options.tls } : {}),
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
       fallback: (req, res) => stream(req, res) || (dashboard?.(req, res) ?? false),
     });
@@ -124,7 +151,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     issuer = url;
     process.env[envNames.issuer] = url;
     const seed = await seedLocal(loadConfig(), {
-      modelsDir: options.modelsDir ?? join(repoRoot, 'models'),
+      ...(edgePackage ? { edgePackageDir: edgePackage.dir } : { modelsDir: options.modelsDir ?? join(repoRoot, 'models') }),
       ...(options.adminPassword ? { adminPassword: options.adminPassword } : {}),
     });
     const running = gateway;
@@ -152,4 +179,25 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     await stores.close();
     throw error;
   }
+}
+
+/**
+ * Unpacks a `.tgz` package into the data dir (or takes a directory as it is) and verifies it: manifest
+ * schema and model.onnx digest. The archive may hold the two files at its root or in one folder.
+ */
+async function prepareEdgePackage(path: string, dataDir: string): Promise<{ dir: string; manifest: ModelManifest }> {
+  const source = resolve(path);
+  let dir = source;
+  if (/\.(tgz|tar\.gz)$/i.test(source)) {
+    dir = join(dataDir, 'incoming', `${Date.now()}`);
+    await mkdir(dir, { recursive: true });
+    // Only plain files and folders, nothing outside `dir` (tar strips absolute paths and `..` itself).
+    await extractTar({ file: source, cwd: dir, filter: (_p, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') });
+    if (!(await stat(join(dir, 'manifest.json')).catch(() => undefined))) {
+      const [only] = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory());
+      if (only) dir = join(dir, only.name);
+    }
+  }
+  const { manifest } = await readPackageDir(dir);
+  return { dir, manifest };
 }

@@ -35,19 +35,20 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const AttrType = onnx.AttributeProto.AttributeType;
 const utf8 = new TextEncoder();
 
-function ints(name: string, values: number[]): OnnxTypes.IAttributeProto {
+// Attribute builders (also used by skl2onnx-export.ts).
+export function ints(name: string, values: number[]): OnnxTypes.IAttributeProto {
   return { name, type: AttrType.INTS, ints: values };
 }
-function floats(name: string, values: number[]): OnnxTypes.IAttributeProto {
+export function floats(name: string, values: number[]): OnnxTypes.IAttributeProto {
   return { name, type: AttrType.FLOATS, floats: values };
 }
-function int(name: string, value: number): OnnxTypes.IAttributeProto {
+export function int(name: string, value: number): OnnxTypes.IAttributeProto {
   return { name, type: AttrType.INT, i: value };
 }
-function str(name: string, value: string): OnnxTypes.IAttributeProto {
+export function str(name: string, value: string): OnnxTypes.IAttributeProto {
   return { name, type: AttrType.STRING, s: utf8.encode(value) };
 }
-function strs(name: string, values: string[]): OnnxTypes.IAttributeProto {
+export function strs(name: string, values: string[]): OnnxTypes.IAttributeProto {
   return { name, type: AttrType.STRINGS, strings: values.map((v) => utf8.encode(v)) };
 }
 

@@ -1,4 +1,5 @@
 import { type ModelManifest, modelManifestSchema, sha256Hex } from '../../functions/core/manifest.js';
+import { featureEnvelopes } from './envelope.js';
 import { type RandomForest, trainRandomForest } from './forest.js';
 import { latinHypercube } from './lhs.js';
 import { exportForestOnnx } from './onnx-export.js';
@@ -61,15 +62,17 @@ export function rmse(predicted: readonly number[], actual: readonly number[]): n
   return Math.sqrt(s / predicted.length);
 }
 
-export function trainReferenceForest(): RandomForest {
-  const { x, y } = referenceTrainingData();
-  return trainRandomForest(x, y, { ...REFERENCE.forest, seed: deriveSeed(REFERENCE.seed, 'forest') });
+export function trainReferenceForest(data: ReferenceData = referenceTrainingData()): RandomForest {
+  return trainRandomForest(data.x, data.y, { ...REFERENCE.forest, seed: deriveSeed(REFERENCE.seed, 'forest') });
 }
 
 export function buildReferencePackage(): ReferencePackage {
+  const training = referenceTrainingData();
   const started = performance.now();
-  const forest = trainReferenceForest();
+  const forest = trainReferenceForest(training);
   const trainingMs = performance.now() - started;
+  // The training envelope of each feature (inputs are already float32), for extrapolation flags.
+  const envelopes = featureEnvelopes(training.x, REACTOR_FEATURES.length);
 
   const holdout = referenceHoldout();
   const holdoutRmse = Math.round(rmse(forest.predict(holdout.x), holdout.y) * 1e4) / 1e4;
@@ -93,7 +96,14 @@ export function buildReferencePackage(): ReferencePackage {
       `Prediction is the mean of the ${forest.trees.length} trees, the interval their 5th..95th percentiles.`,
     modelType: 'RandomForestRegressor',
     target: { name: 'yield', unit: '%' },
-    features: REACTOR_FEATURES.map((f) => ({ name: f.name, unit: f.unit, description: f.description, min: f.min, max: f.max })),
+    features: REACTOR_FEATURES.map((f, i) => ({
+      name: f.name,
+      unit: f.unit,
+      description: f.description,
+      min: f.min,
+      max: f.max,
+      envelope: envelopes[i],
+    })),
     onnx: { input: 'input', output: 'members' },
     output: { kind: 'ensemble', members: forest.trees.length },
     interval: { method: 'ensemble-percentile', lower: 5, upper: 95 },

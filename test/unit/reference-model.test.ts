@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelManifestSchema, sha256Hex, verifyPackage } from '../../functions/core/manifest.js';
+import { featureEnvelope } from '../../models/tools/envelope.js';
 import { latinHypercube, stratumOf } from '../../models/tools/lhs.js';
 import { Prng, deriveSeed } from '../../models/tools/prng.js';
 import { REACTOR_FEATURES, reactorYield, reactorYieldExact } from '../../models/tools/reactor.js';
-import { REFERENCE, type ReferencePackage, buildReferencePackage } from '../../models/tools/reference.js';
+import { REFERENCE, type ReferencePackage, buildReferencePackage, referenceTrainingData } from '../../models/tools/reference.js';
 
 const packageUrl = new URL('../../models/reactor-yield/1.0.0/', import.meta.url);
 const modelBytes = new Uint8Array(readFileSync(new URL('model.onnx', packageUrl)));
@@ -39,6 +40,24 @@ describe('the committed reactor-yield@1.0.0 package', () => {
       ['flow', 'kg/h', 50, 150],
     ]);
     expect(manifestText.endsWith('}\n')).toBe(true);
+  });
+
+  it("records each feature's training envelope (float32 inputs, linear-interpolated 1st/99th percentiles)", () => {
+    const manifest = modelManifestSchema.parse(JSON.parse(manifestText));
+    const { x } = referenceTrainingData();
+    manifest.features.forEach((f, i) => {
+      const column = x.map((row) => row[i] as number).sort((a, b) => a - b);
+      const e = f.envelope;
+      expect(e).toEqual(featureEnvelope(column));
+      expect(e?.min).toBe(column[0]);
+      expect(e?.max).toBe(column[column.length - 1]);
+      // Latin hypercube: the samples fill the valid range, and the 1 % tails are about 1 % of it wide.
+      const width = f.max - f.min;
+      expect(e!.min).toBeGreaterThanOrEqual(f.min);
+      expect(e!.max).toBeLessThanOrEqual(f.max);
+      expect(Math.abs(e!.q01 - (f.min + 0.01 * width))).toBeLessThan(0.002 * width);
+      expect(Math.abs(e!.q99 - (f.min + 0.99 * width))).toBeLessThan(0.002 * width);
+    });
   });
 
   it('regenerates byte-identically (same sha256 and manifest text)', () => {

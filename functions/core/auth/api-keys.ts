@@ -32,6 +32,6 @@ export function hashApiKey(key: string): string {
 
 /** Constant-time comparison of a presented key's hash with a stored one. */
 export function keyHashMatches(presentedHash: string, storedHash: string | undefined): boolean {
-  if (!storedHash || storedHash.length !== presentedHash.length) return false;
+  if (!storedHash || storedHash.length !== presentedHash.length || !/^[0-9a-f]*$/i.test(storedHash + presentedHash)) return false;
   return timingSafeEqual(Buffer.from(presentedHash, 'hex'), Buffer.from(storedHash, 'hex'));
 }

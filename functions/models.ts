@@ -19,6 +19,9 @@ export const handler = byRoute({
   'PUT /api/v1/models/{name}/routing': http({ body: routingRequestSchema }).handler(({ body, services, pathParameters }) =>
     services.models.setRouting(pathParameters.name!, body),
   ),
+  'GET /api/v1/models/{name}/versions/{version}/package': http().handler(({ services, pathParameters }) =>
+    services.models.download(pathParameters.name!, pathParameters.version!),
+  ),
   'GET /api/v1/models/{name}/stats': http().handler(({ services, pathParameters }) => services.models.variantStats(pathParameters.name!)),
   'GET /api/v1/alerts': http({ query: alertsQuery }).handler(({ query, principal, services }) =>
     services.models.recentAlerts(principal!, query.model ?? services.config.defaultModel, query.limit),

@@ -16,6 +16,7 @@ import { FileModelStore } from './adapters/file-model-store.js';
 import { S3ModelStore } from './adapters/s3-model-store.js';
 import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
+import { apiVersion } from './contracts.js';
 import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
@@ -25,6 +26,7 @@ import { UserService } from './core/auth/users-service.js';
 import type { AuditLog, ModelStore } from './core/ports.js';
 import { ModelService } from './core/models/service.js';
 import { PrincipalRateLimit } from './core/rate-limit.js';
+import { OipService } from './core/twin/oip.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
 import { logger } from './observability.js';
@@ -32,6 +34,8 @@ import { logger } from './observability.js';
 export interface Services {
   config: Config;
   twin: TwinService;
+  /** The Open Inference Protocol (KServe V2) on top of the twin. */
+  oip: OipService;
   auth: AuthService;
   keys: KeyService;
   users: UserService;
@@ -60,8 +64,9 @@ export function createServices(config: Config): Services {
   const modelStore: ModelStore = config.models.kind === 'dir' ? new FileModelStore(config.models.path) : new S3ModelStore(s3, config.models.bucket);
   const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
+  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 });
   const alerts = new AlertService(
-    new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 }),
+    alertState,
     sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined,
     {
       cooldownSeconds: config.alertCooldownSeconds,
@@ -77,16 +82,19 @@ export function createServices(config: Config): Services {
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
   const keys = new KeyService(new DynamoDbApiKeyStore(db, config.apiKeysTable), users, { rotationGraceSeconds: config.keyRotationGraceSeconds });
 
+  const twin = new TwinService(registry, stats, alerts, {
+    serviceName: config.serviceName,
+    defaultModel: config.defaultModel,
+    // Process start: the container's cold start in Lambda, the local twin's start locally.
+    startedAt: Math.round(performance.timeOrigin),
+    cacheSize: config.cacheSize,
+    telemetry,
+  });
+
   return {
     config,
-    twin: new TwinService(registry, stats, alerts, {
-      serviceName: config.serviceName,
-      defaultModel: config.defaultModel,
-      // Process start: the container's cold start in Lambda, the local twin's start locally.
-      startedAt: Math.round(performance.timeOrigin),
-      cacheSize: config.cacheSize,
-      telemetry,
-    }),
+    twin,
+    oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
     models: new ModelService(modelStore, registry, stats, alerts),
     alerts,
     auth: new AuthService(users, keys, issuer, limiter, {
@@ -97,7 +105,7 @@ export function createServices(config: Config): Services {
     }),
     keys,
     users: new UserService(users),
-    auditQueries: new AuditService(audit),
+    auditQueries: new AuditService(audit, {}, alertState),
     audit,
     rateLimit: new PrincipalRateLimit(limiter, {
       defaultPerMinute: config.rateLimitPerMinute,

@@ -23,6 +23,22 @@ export interface FunctionDef {
 }
 
 export const functionDefs: Record<FunctionName, FunctionDef> = {
+  docs: {
+    name: 'docs',
+    description: 'The OpenAPI document and the API reference page (public)',
+    inference: false,
+    // No data: it only audits its calls.
+    tables: { AuditLog: 'write', RateCounters: 'readwrite' },
+  },
+  inference: {
+    name: 'inference',
+    description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
+    inference: true,
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    modelBucket: 'read',
+    alerts: true,
+    memoryMb: 1024,
+  },
   'public-info': {
     name: 'public-info',
     description: 'Health and the issuer discovery documents (public)',
@@ -83,7 +99,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'audit',
     description: 'Audit log queries',
     inference: false,
-    tables: { RateCounters: 'readwrite', AuditLog: 'readwrite' },
+    // Import also stores alert events exported from edge twins.
+    tables: { RateCounters: 'readwrite', AuditLog: 'readwrite', AlertState: 'write' },
   },
   models: {
     name: 'models',

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models'] as const;
+export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -53,14 +53,29 @@ export const routes: readonly RouteDef[] = [
   // Every role holds twin:read; the core lets a user change only their own password (with the current one) unless an admin.
   { method: 'POST', path: '/api/v1/users/{username}/password', function: 'users', auth: { scopes: ['users:manage', 'twin:read'] }, action: 'users.password', summary: 'Set a password' },
   { method: 'GET', path: '/api/v1/audit', function: 'audit', auth: { scopes: ['audit:read'] }, action: 'audit.query', summary: 'Query the audit log' },
+  { method: 'POST', path: '/api/v1/audit/import', function: 'audit', auth: { scopes: ['audit:write'] }, action: 'audit.import', summary: 'Import audit records and alerts exported from an edge twin (idempotent)' },
   { method: 'GET', path: '/api/v1/models', function: 'models', auth: modelsRead, action: 'models.list', summary: 'Models with their active version and routing' },
   { method: 'GET', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsRead, action: 'models.versions', summary: 'Published versions of a model' },
   { method: 'POST', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsWrite, action: 'models.publish', summary: 'Publish a package (manifest + ONNX); versions are immutable' },
   { method: 'POST', path: '/api/v1/models/{name}/activate', function: 'models', auth: modelsWrite, action: 'models.activate', summary: 'Send all traffic to a version' },
   { method: 'POST', path: '/api/v1/models/{name}/rollback', function: 'models', auth: modelsWrite, action: 'models.rollback', summary: 'Back to the previously active version' },
   { method: 'PUT', path: '/api/v1/models/{name}/routing', function: 'models', auth: modelsWrite, action: 'models.routing', summary: 'A/B split, assignment mode and shadow' },
+  { method: 'GET', path: '/api/v1/models/{name}/versions/{version}/package', function: 'models', auth: modelsRead, action: 'models.download', summary: 'Download a published package (manifest + ONNX) for an edge box' },
   { method: 'GET', path: '/api/v1/models/{name}/stats', function: 'models', auth: modelsRead, action: 'models.stats', summary: 'Per-variant requests, errors, latency, predictions, cache hits, alerts' },
   { method: 'GET', path: '/api/v1/alerts', function: 'models', auth: read, action: 'alerts.list', summary: 'Recent anomaly alerts and resolutions' },
+  // The API described: OpenAPI 3.1 generated from functions/contracts.ts and this table, and a page rendering it.
+  { method: 'GET', path: '/openapi.json', function: 'docs', auth: 'public', action: 'docs.openapi', summary: 'The OpenAPI 3.1 description of this API' },
+  { method: 'GET', path: '/docs', function: 'docs', auth: 'public', action: 'docs.page', summary: 'The API reference as a web page' },
+  // Open Inference Protocol (KServe V2): KServe, Triton and MLServer clients call the models unchanged. Probes are public.
+  { method: 'GET', path: '/v2/health/live', function: 'inference', auth: 'public', action: 'health.live', summary: 'Open Inference Protocol: server live' },
+  { method: 'GET', path: '/v2/health/ready', function: 'inference', auth: 'public', action: 'health.ready', summary: 'Open Inference Protocol: server ready (the default model can serve)' },
+  { method: 'GET', path: '/v2', function: 'inference', auth: read, action: 'server.metadata', summary: 'Open Inference Protocol: server metadata' },
+  { method: 'GET', path: '/v2/models/{name}', function: 'inference', auth: read, action: 'model.metadata', summary: 'Open Inference Protocol: model metadata (input and output tensors)' },
+  { method: 'GET', path: '/v2/models/{name}/versions/{version}', function: 'inference', auth: read, action: 'model.metadata', summary: 'Open Inference Protocol: metadata of one version' },
+  { method: 'GET', path: '/v2/models/{name}/ready', function: 'inference', auth: read, action: 'model.ready', summary: 'Open Inference Protocol: model ready' },
+  { method: 'GET', path: '/v2/models/{name}/versions/{version}/ready', function: 'inference', auth: read, action: 'model.ready', summary: 'Open Inference Protocol: version ready' },
+  { method: 'POST', path: '/v2/models/{name}/infer', function: 'inference', auth: predict, action: 'twin.infer', summary: 'Open Inference Protocol: inference (tensor in, tensors out)' },
+  { method: 'POST', path: '/v2/models/{name}/versions/{version}/infer', function: 'inference', auth: predict, action: 'twin.infer', summary: 'Open Inference Protocol: inference with one version' },
 ];
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {

@@ -101,18 +101,22 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
     return Item?.state === 'firing';
   }
 
-  async recordEvent(event: AlertEvent): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: `events#${event.model}`,
-          sk: `${event.time}#${event.id}`,
-          ...event,
-          ttl: Math.floor(Date.parse(event.time) / 1000) + this.options.eventRetentionDays * 86_400,
-        },
-      }),
+  async recordEvent(event: AlertEvent): Promise<'stored' | 'duplicate'> {
+    const stored = await conditional(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: `events#${event.model}`,
+            sk: `${event.time}#${event.id}`,
+            ...event,
+            ttl: Math.floor(Date.parse(event.time) / 1000) + this.options.eventRetentionDays * 86_400,
+          },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      ),
     );
+    return stored ? 'stored' : 'duplicate';
   }
 
   async recentEvents(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]> {

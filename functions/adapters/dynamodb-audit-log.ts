@@ -39,7 +39,7 @@ export class DynamoDbAuditLog implements AuditLog {
     private readonly options: { retentionDays: number; now?: () => number },
   ) {}
 
-  async write(record: AuditRecord): Promise<void> {
+  async write(record: AuditRecord): Promise<'stored' | 'duplicate'> {
     const ttl = Math.floor(Date.parse(record.time) / 1000) + this.options.retentionDays * 86_400;
     try {
       await this.db.send(
@@ -49,8 +49,9 @@ export class DynamoDbAuditLog implements AuditLog {
           ConditionExpression: 'attribute_not_exists(sk)',
         }),
       );
+      return 'stored';
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return;
+      if (error instanceof ConditionalCheckFailedException) return 'duplicate';
       throw error;
     }
   }

@@ -118,7 +118,8 @@ export interface AlertStateStore {
   resolve(key: string, now: string): Promise<boolean>;
   unresolve(key: string, resolvedAt: string): Promise<void>;
   isFiring(key: string): Promise<boolean>;
-  recordEvent(event: AlertEvent): Promise<void>;
+  /** Stores an alert event once (its id is the key). */
+  recordEvent(event: AlertEvent): Promise<'stored' | 'duplicate'>;
   recentEvents(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]>;
 }
 
@@ -222,7 +223,7 @@ export interface AuditQuery {
 }
 
 export interface AuditLog {
-  /** Resolves when the record is stored. */
-  write(record: AuditRecord): Promise<void>;
+  /** Resolves when the record is stored; a record with the same principal, time and request id is kept once. */
+  write(record: AuditRecord): Promise<'stored' | 'duplicate'>;
   query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }>;
 }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { InvalidRequestError } from '../errors.js';
-import type { AuditLog, AuditRecord } from '../ports.js';
-import { plantScope } from '../auth/access.js';
+import type { AlertStateStore, AuditLog, AuditRecord } from '../ports.js';
+import { canSeePlant, plantScope } from '../auth/access.js';
+import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
 
 const maxRangeDays = 31;
@@ -19,12 +20,72 @@ export const auditQuerySchema = z.strictObject({
 });
 export type AuditQueryRequest = z.infer<typeof auditQuerySchema>;
 
-/** Querying the audit log: newest first, filtered, paginated, limited to the caller's plant. */
+const isoTime = z.iso.datetime({ offset: true });
+
+const auditRecordSchema = z.strictObject({
+  time: isoTime,
+  requestId: z.string().min(1).max(128),
+  principal: z.string().min(1).max(160),
+  principalType: z.enum(['user', 'key', 'anonymous']),
+  subject: z.string().max(128).optional(),
+  role: z.string().max(32).optional(),
+  plant: z.string().max(64).optional(),
+  keyId: z.string().max(32).optional(),
+  action: z.string().max(64),
+  method: z.string().max(16),
+  resource: z.string().max(512),
+  outcome: z.number().int().min(100).max(599),
+  errorCode: z.string().max(64).optional(),
+  sourceIp: z.string().max(64).optional(),
+  userAgent: z.string().max(256).optional(),
+  modelVersion: z.string().max(64).optional(),
+});
+
+const alertEventSchema = z.strictObject({
+  id: z.string().min(1).max(64),
+  time: isoTime,
+  kind: z.enum(['alert', 'resolved']),
+  model: z.string().min(1).max(63),
+  version: z.string().min(1).max(64),
+  rule: z.enum(['below_min', 'above_max']),
+  severity: z.enum(['warning', 'critical', 'info']),
+  principal: z.string().min(1).max(160),
+  plant: z.string().max(64).optional(),
+  inputs: z.record(z.string(), z.number()),
+  prediction: z.number(),
+  interval: z.tuple([z.number(), z.number()]).nullable(),
+  thresholds: z.object({ min: z.number(), max: z.number() }),
+  requestId: z.string().max(128),
+});
+
+/** POST /api/v1/audit/import: what `twin audit export` wrote at the edge. */
+export const auditImportSchema = z
+  .strictObject({ audit: z.array(auditRecordSchema).max(1000).default([]), alerts: z.array(alertEventSchema).max(1000).default([]) })
+  .refine((b) => b.audit.length + b.alerts.length > 0, { message: 'give audit records or alerts to import', path: ['audit'] });
+export type AuditImport = z.infer<typeof auditImportSchema>;
+
+/** Querying the audit log: newest first, filtered, paginated, limited to the caller's plant; and importing edge records. */
 export class AuditService {
   constructor(
     private readonly log: AuditLog,
     private readonly options: { now?: () => number } = {},
+    private readonly alerts?: AlertStateStore,
   ) {}
+
+  /**
+   * Imports records exported from an edge twin. Each is keyed by principal, time and request id (alerts by
+   * id), so importing the same export twice stores nothing twice. Records of plants the caller cannot see
+   * are refused whole, before anything is written.
+   */
+  async import(principal: Principal, body: AuditImport): Promise<{ audit: { stored: number; duplicate: number }; alerts: { stored: number; duplicate: number } }> {
+    const foreign = [...body.audit, ...body.alerts].find((r) => !canSeePlant(principal, r.plant));
+    if (foreign) throw new ForbiddenError(`You may import records of your own plant only (found plant ${foreign.plant ?? 'none'})`);
+    const result = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 } };
+    for (const record of body.audit) result.audit[await this.log.write(record as AuditRecord)]++;
+    if (body.alerts.length > 0 && !this.alerts) throw new ForbiddenError('This deployment keeps no alert history');
+    for (const event of body.alerts) result.alerts[await this.alerts!.recordEvent(event)]++;
+    return result;
+  }
 
   async query(principal: Principal, request: AuditQueryRequest): Promise<{ items: AuditRecord[]; next_cursor: string | null }> {
     const now = this.options.now?.() ?? Date.now();

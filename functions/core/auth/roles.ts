@@ -9,6 +9,8 @@ export const scopes = [
   'models:read',
   'models:write',
   'audit:read',
+  /** Importing audit records and alerts exported from an edge twin. */
+  'audit:write',
 ] as const;
 export type Scope = (typeof scopes)[number];
 

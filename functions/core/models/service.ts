@@ -141,6 +141,14 @@ export class ModelService {
     return { name, routing };
   }
 
+  /** A published package as stored, for `twin models pull` (moving a model to an edge box). */
+  async download(rawName: string, version: string) {
+    const name = this.name(rawName);
+    if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
+    const { manifest, bytes } = await this.store.getPackage(name, version);
+    return { name, version, sha256: manifest.sha256, manifest, model_base64: Buffer.from(bytes).toString('base64') };
+  }
+
   /** Makes `version` take all traffic; the previous active version goes on the rollback history. */
   async activate(rawName: string, version: string) {
     const name = this.name(rawName);

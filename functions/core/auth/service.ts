@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { InvalidCredentialsError, InvalidRequestError, RateLimitedError, ServiceUnavailableError } from '../errors.js';
+import { ApiKeyRejectedError, ForbiddenError, InvalidCredentialsError, InvalidRequestError, RateLimitedError, ServiceUnavailableError } from '../errors.js';
+import { parseApiKey } from './api-keys.js';
 import type { RateLimiter, UserStore } from '../ports.js';
 import type { KeyService } from './keys-service.js';
 import { dummyPasswordHash, verifyPassword } from './passwords.js';
@@ -64,11 +65,12 @@ export class AuthService {
     private readonly options: AuthOptions,
   ) {}
 
-  private async throttle(username: string, sourceIp: string): Promise<void> {
+  /** Per-identity (username or key id) and per-source counters; fails closed when the store is down. */
+  private async throttle(identity: string, sourceIp: string): Promise<void> {
     let decisions;
     try {
       decisions = await Promise.all([
-        this.limiter.take(`login:user:${username.toLowerCase()}`, this.options.loginLimitPerUsername, 60),
+        this.limiter.take(`login:user:${identity.toLowerCase()}`, this.options.loginLimitPerUsername, 60),
         this.limiter.take(`login:ip:${sourceIp}`, this.options.loginLimitPerSource, 60),
       ]);
     } catch (error) {
@@ -98,7 +100,14 @@ export class AuthService {
       subject = await this.passwordSubject(request.username, request.password, sourceIp);
       ttl = this.options.userTokenTtlSeconds;
     } else {
+      const keyId = parseApiKey(request.client_secret)?.keyId;
+      // Exchanges are throttled like logins (and fail closed the same way) before the key is looked at.
+      await this.throttle(`key:${keyId ?? 'malformed'}`, sourceIp);
+      if (request.client_id !== undefined && keyId !== undefined && request.client_id !== keyId && request.client_id !== `tw_${keyId}`) {
+        throw new ApiKeyRejectedError('KEY_INVALID', 'client_id does not match the key');
+      }
       const { record, owner, scopes } = await this.keys.verify(request.client_secret);
+      if (scopes.length === 0) throw new ForbiddenError('This API key carries no scope its owner still holds; create a new key');
       subject = {
         sub: `key:${record.keyId}`,
         owner: owner.username,

@@ -1,6 +1,6 @@
 import { AlertService } from '../functions/core/alerts/service.js';
 import { principalFromClaims, type Principal } from '../functions/core/auth/tokens.js';
-import type { AlertEvent, AlertStateStore, ModelPackage, ModelRouting, ModelStore, StatsStore, VariantCounters, VariantSample } from '../functions/core/ports.js';
+import type { AlertClaim, AlertEvent, AlertStateStore, ModelPackage, ModelRouting, ModelStore, StatsStore, VariantCounters, VariantSample } from '../functions/core/ports.js';
 import { ModelRegistry } from '../functions/core/twin/registry.js';
 import { TwinService } from '../functions/core/twin/service.js';
 import { referenceModel } from './fixtures.js';
@@ -44,10 +44,10 @@ class MemoryStatsStore implements StatsStore {
 
 class MemoryAlertState implements AlertStateStore {
   private readonly firing = new Set<string>();
-  async claim(key: string): Promise<boolean> {
+  async claim(key: string, now: string): Promise<AlertClaim | undefined> {
     const first = !this.firing.has(key);
     this.firing.add(key);
-    return first;
+    return first ? { at: now } : undefined;
   }
   async release(key: string): Promise<void> {
     this.firing.delete(key);

@@ -1,8 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AlertEvent, AlertStateStore } from '../core/ports.js';
-
-const epoch = '1970-01-01T00:00:00.000Z';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AlertClaim, AlertEvent, AlertStateStore } from '../core/ports.js';
 
 async function conditional(send: () => Promise<unknown>): Promise<boolean> {
   try {
@@ -30,38 +28,57 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
     return { pk: `state#${key}`, sk: 'state' };
   }
 
-  claim(key: string, now: string, cooldownSeconds: number): Promise<boolean> {
+  /**
+   * One alert per cooldown window, whatever happened in between: a value flapping around the band alerts
+   * once, not at every crossing. ALL_OLD returns the replaced state for a release.
+   */
+  async claim(key: string, now: string, cooldownSeconds: number): Promise<AlertClaim | undefined> {
     const cutoff = new Date(Date.parse(now) - cooldownSeconds * 1000).toISOString();
-    return conditional(() =>
-      this.db.send(
+    try {
+      const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(key),
           UpdateExpression: 'SET #state = :firing, lastSent = :now, #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(pk) OR #state = :resolved OR lastSent < :cutoff',
+          ConditionExpression: 'attribute_not_exists(pk) OR lastSent < :cutoff',
           ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
           ExpressionAttributeValues: {
             ':firing': 'firing',
-            ':resolved': 'resolved',
             ':now': now,
             ':cutoff': cutoff,
             ':ttl': Math.floor(Date.parse(now) / 1000) + this.options.eventRetentionDays * 86_400,
           },
+          ReturnValues: 'ALL_OLD',
         }),
-      ),
-    );
+      );
+      const state = Attributes?.state;
+      return Attributes && (state === 'firing' || state === 'resolved')
+        ? { at: now, previous: { state, lastSent: String(Attributes.lastSent) } }
+        : { at: now };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
   }
 
-  async release(key: string, claimedAt: string): Promise<void> {
+  async release(key: string, claim: AlertClaim): Promise<void> {
     await conditional(() =>
       this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(key),
-          UpdateExpression: 'SET lastSent = :epoch',
-          ConditionExpression: 'lastSent = :claimed',
-          ExpressionAttributeValues: { ':epoch': epoch, ':claimed': claimedAt },
-        }),
+        claim.previous
+          ? new UpdateCommand({
+              TableName: this.tableName,
+              Key: this.key(key),
+              UpdateExpression: 'SET #state = :state, lastSent = :last',
+              ConditionExpression: 'lastSent = :claimed',
+              ExpressionAttributeNames: { '#state': 'state' },
+              ExpressionAttributeValues: { ':state': claim.previous.state, ':last': claim.previous.lastSent, ':claimed': claim.at },
+            })
+          : new DeleteCommand({
+              TableName: this.tableName,
+              Key: this.key(key),
+              ConditionExpression: 'lastSent = :claimed',
+              ExpressionAttributeValues: { ':claimed': claim.at },
+            }),
       ),
     );
   }

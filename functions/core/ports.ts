@@ -108,12 +108,21 @@ export interface AlertEvent {
   requestId: string;
 }
 
+export interface AlertClaim {
+  at: string;
+  /** The state before the claim; absent when the claim created it. */
+  previous?: { state: 'firing' | 'resolved'; lastSent: string };
+}
+
 /** Alert cooldown state per (model, rule, principal), and the recent alert history. */
 export interface AlertStateStore {
-  /** Claims the right to send an alert: true at most once per cooldown window, across all containers. */
-  claim(key: string, now: string, cooldownSeconds: number): Promise<boolean>;
-  /** Gives a claim back after a failed publish, so the next breach retries. */
-  release(key: string, claimedAt: string): Promise<void>;
+  /**
+   * Claims the right to send an alert: granted at most once per cooldown window, across all containers.
+   * The claim remembers the state it replaced so that {@link release} can put it back.
+   */
+  claim(key: string, now: string, cooldownSeconds: number): Promise<AlertClaim | undefined>;
+  /** Gives a claim back after a failed publish: the state is as if the breach never claimed, so the next one retries. */
+  release(key: string, claim: AlertClaim): Promise<void>;
   /** Marks a firing alert resolved: true for exactly one caller. */
   resolve(key: string, now: string): Promise<boolean>;
   unresolve(key: string, resolvedAt: string): Promise<void>;

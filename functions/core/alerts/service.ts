@@ -35,9 +35,10 @@ export interface AlertCheck {
 
 /**
  * Anomaly alerts: a prediction leaving the alert band publishes one alert per (model, rule, principal) per
- * cooldown window, across every container (a conditional write claims the right to send); when predictions
- * return to the band, one "resolved" message is sent. A failed publish never fails the prediction: it is
- * logged and counted, and the claim is given back so the next breach retries.
+ * cooldown window, across every container (a conditional write claims the right to send), however often the
+ * value crosses the band in between; when predictions return to the band, one "resolved" message is sent
+ * for an alert that was sent. A failed publish never fails the prediction: it is logged and counted, and
+ * the claim is given back (state restored) so the next breach retries and no orphan "resolved" follows.
  */
 export class AlertService {
   private readonly firing = new Map<string, { firing: boolean; checked: number }>();
@@ -144,13 +145,15 @@ export class AlertService {
   private async fire(rule: AlertRule, input: AlertCheck, row: AlertRow): Promise<boolean> {
     const key = this.key(input.manifest, rule, input.principal);
     const at = new Date(this.now()).toISOString();
-    if (!(await this.state.claim(key, at, this.options.cooldownSeconds))) {
+    const claim = await this.state.claim(key, at, this.options.cooldownSeconds);
+    if (!claim) return false;
+    if (await this.publish(this.event('alert', rule, input, row, at))) {
       this.firing.set(key, { firing: true, checked: this.now() });
-      return false;
+      return true;
     }
-    this.firing.set(key, { firing: true, checked: this.now() });
-    if (await this.publish(this.event('alert', rule, input, row, at))) return true;
-    await this.state.release(key, at);
+    // Nobody heard this alert: put the state back, so no "resolved" follows it and the next breach retries.
+    await this.state.release(key, claim);
+    this.firing.delete(key);
     return false;
   }
 

@@ -17,6 +17,10 @@ export interface Resolved {
   routing: ModelRouting;
 }
 
+function routedVersions(routing: ModelRouting): string[] {
+  return [routing.active, ...(routing.variants ?? []).map((v) => v.version)];
+}
+
 function reasonOf(error: unknown): string {
   return error instanceof AppError && error.expose ? error.message : 'the model store is unavailable';
 }
@@ -64,6 +68,8 @@ export class ModelRegistry {
     }
     if (!routing) throw new ModelNotFoundError(name);
     this.routing.set(name, { routing, expires: now + this.options.routingCacheMs });
+    // Routing is readable again: a degradation caused by it is over (a version one is cleared in resolve).
+    if (this.degraded.get(name)?.wanted === 'routing') this.degraded.delete(name);
     return routing;
   }
 
@@ -91,7 +97,11 @@ export class ModelRegistry {
       const model = await this.version(name, wanted);
       this.lastGood.set(name, model);
       const current = this.degraded.get(name);
-      if (current && current.wanted === wanted) this.degraded.delete(name);
+      // Over when the wanted version now loads, or when routing no longer asks for it (e.g. after a rollback).
+      // (A routing-read degradation is cleared by getRouting once routing reads again.)
+      if (current && current.wanted !== 'routing' && (current.wanted === wanted || !routedVersions(routing).includes(current.wanted))) {
+        this.degraded.delete(name);
+      }
       return { model, routing };
     } catch (error) {
       const fallback = this.lastGood.get(name);

@@ -14,26 +14,12 @@ export const metrics = new Metrics({ serviceName });
 
 /**
  * The metric contract: the functions emit these names, the Ops stack's dashboard and alarms read them
- * (infra/stacks/ops-stack.ts), so both sides import them from here.
+ * (infra/stacks/ops-stack.ts). They live in the core (which emits some through its Telemetry port and may
+ * not import Powertools) and are re-exported here for the stacks.
  */
-export const metricNames = {
-  /** Count per request that reached a function. */
-  requests: 'Requests',
-  /** Count per request answered with a 5xx. */
-  errors: 'Errors',
-  /** Milliseconds per request, handler start to response. */
-  latency: 'Latency',
-  /** Rows predicted, with the {@link metricDimensions} model and version (one single-metric blob each). */
-  predictions: 'Predictions',
-  /** Count per model lookup served from the container's cache. */
-  modelCacheHits: 'ModelCacheHits',
-  /** Count per anomaly alert published. */
-  alerts: 'Alerts',
-  /** Count per request refused with 429. */
-  rateLimited: 'RateLimited',
-} as const;
+export { metricNames } from './core/metric-names.js';
 
-/** Dimensions besides `service`, used only on {@link metricNames.predictions}. */
+/** Dimensions besides `service`: model and version on {@link metricNames.predictions}, model on the failure counts. */
 export const metricDimensions = { model: 'model', modelVersion: 'modelVersion' } as const;
 
 /** The CloudWatch namespace of one deployment environment (`Twinserve/prod`). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/tokens.js';
+import { metricNames } from '../metric-names.js';
 import type { ModelManifest } from '../manifest.js';
 import type { AlertEvent, AlertPublisher, AlertStateStore, Telemetry } from '../ports.js';
 
@@ -134,10 +135,10 @@ export class AlertService {
       });
     } catch (error) {
       this.options.onPublishError?.(error);
-      this.options.telemetry?.count('AlertPublishFailures', 1, { model: event.model });
+      this.options.telemetry?.count(metricNames.alertPublishFailures, 1, { model: event.model });
       return false;
     }
-    this.options.telemetry?.count('Alerts');
+    this.options.telemetry?.count(metricNames.alerts);
     await this.state.recordEvent(event);
     return true;
   }

@@ -1,5 +1,6 @@
 import { AppError, ModelNotFoundError, ModelUnavailableError } from '../errors.js';
 import type { ModelRouting, ModelStore, Telemetry } from '../ports.js';
+import { metricNames } from '../metric-names.js';
 import { TwinModel } from './model.js';
 import { chooseVersion, type RoutingSubject } from './routing.js';
 
@@ -144,7 +145,7 @@ export class ModelRegistry {
   }
 
   private markDegraded(name: string, wanted: string, serving: string, error: unknown): void {
-    if (!this.degraded.has(name)) this.options.telemetry?.count('ModelDegraded', 1, { model: name });
+    if (!this.degraded.has(name)) this.options.telemetry?.count(metricNames.modelDegraded, 1, { model: name });
     this.degraded.set(name, {
       model: name,
       wanted,

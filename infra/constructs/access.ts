@@ -1,0 +1,98 @@
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { FunctionDef } from '../functions.js';
+import type { TableDef } from '../tables.js';
+
+/**
+ * The IAM actions behind each access level of infra/functions.ts. They are the calls the adapters in
+ * functions/adapters/ make (GetCommand, QueryCommand, ScanCommand; PutCommand, UpdateCommand; GetObject,
+ * HeadObject, ListObjectsV2; PutObject; Sign, GetPublicKey; Publish) and no more: there is no delete, no
+ * batch and no stream access anywhere, so audit records cannot be deleted by any function. A new SDK call
+ * in an adapter needs its action here (the function gets AccessDenied until it has).
+ */
+export const accessActions = {
+  table: {
+    read: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'],
+    write: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  },
+  bucket: {
+    // ListBucket also lets S3 answer 404 (not 403) for a missing key, which the model store relies on.
+    list: ['s3:ListBucket'],
+    read: ['s3:GetObject'],
+    write: ['s3:PutObject'],
+  },
+  signingKey: {
+    sign: ['kms:Sign'],
+    public: ['kms:GetPublicKey'],
+  },
+  alerts: ['sns:Publish'],
+} as const;
+
+/** The S3 prefix model packages and routing live under (functions/adapters/s3-model-store.ts). */
+export const modelKeyPrefix = 'models/';
+
+export interface PlatformResources {
+  /** The table definitions (infra/tables.ts) and their tables, by TableDef id. */
+  tableDefs: readonly TableDef[];
+  tables: ReadonlyMap<string, ITable>;
+  /** The key that signs new tokens. */
+  activeSigningKey: IKey;
+  /** Every key published in the JWKS (the active one included). */
+  publishedSigningKeys: readonly IKey[];
+  alertsTopic: ITopic;
+}
+
+/**
+ * The inline statements a function's role needs, derived from its entry in infra/functions.ts and nothing
+ * else; every resource is one specific ARN. Model bucket access is a managed policy of the data stack
+ * ({@link modelBucketStatements}), attached to the functions whose `modelBucket` names its level.
+ */
+export function accessStatements(def: FunctionDef, resources: PlatformResources): PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
+
+  for (const [id, access] of Object.entries(def.tables)) {
+    if (access === undefined) continue;
+    const table = resources.tables.get(id);
+    const tableDef = resources.tableDefs.find((t) => t.id === id);
+    if (!table || !tableDef) {
+      throw new Error(`functionDefs.${def.name}.tables.${id}: no table "${id}" in infra/tables.ts`);
+    }
+    if (access === 'read' || access === 'readwrite') {
+      // Queries may use the table's indexes: each index by name, no `index/*`.
+      const indexArns = (tableDef.globalIndexes ?? []).map((gsi) => `${table.tableArn}/index/${gsi.name}`);
+      statements.push(new PolicyStatement({ actions: [...accessActions.table.read], resources: [table.tableArn, ...indexArns] }));
+    }
+    if (access === 'write' || access === 'readwrite') {
+      statements.push(new PolicyStatement({ actions: [...accessActions.table.write], resources: [table.tableArn] }));
+    }
+  }
+
+  if (def.signingKey === 'sign') {
+    statements.push(new PolicyStatement({ actions: [...accessActions.signingKey.sign], resources: [resources.activeSigningKey.keyArn] }));
+  }
+  if (def.signingKey) {
+    statements.push(
+      new PolicyStatement({ actions: [...accessActions.signingKey.public], resources: resources.publishedSigningKeys.map((k) => k.keyArn) }),
+    );
+  }
+
+  if (def.alerts) {
+    statements.push(new PolicyStatement({ actions: [...accessActions.alerts], resources: [resources.alertsTopic.topicArn] }));
+  }
+  return statements;
+}
+
+/**
+ * Model bucket access at one level of infra/functions.ts `modelBucket`. Object actions need object ARNs, so
+ * this is the one wildcard resource: the `models/` prefix the model store uses.
+ */
+export function modelBucketStatements(bucket: IBucket, level: 'read' | 'readwrite'): PolicyStatement[] {
+  const objectActions = level === 'readwrite' ? [...accessActions.bucket.read, ...accessActions.bucket.write] : [...accessActions.bucket.read];
+  return [
+    new PolicyStatement({ actions: [...accessActions.bucket.list], resources: [bucket.bucketArn] }),
+    new PolicyStatement({ actions: objectActions, resources: [bucket.arnForObjects(`${modelKeyPrefix}*`)] }),
+  ];
+}

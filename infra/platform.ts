@@ -1,8 +1,9 @@
-import { Tags, Validations, type App } from 'aws-cdk-lib';
+import { RemovalPolicy, Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveEnvironment, type TwinEnvironment } from './environments.js';
 import { ApiStack } from './stacks/api-stack.js';
 import { DataStack } from './stacks/data-stack.js';
+import { DashboardStack } from './stacks/dashboard-stack.js';
 import { OpsStack } from './stacks/ops-stack.js';
 
 export interface Twinserve {
@@ -10,6 +11,15 @@ export interface Twinserve {
   data: DataStack;
   api: ApiStack;
   ops: OpsStack;
+  dashboard: DashboardStack;
+}
+
+export interface TwinserveOptions {
+  /**
+   * The built dashboard (index.html and assets/).
+   * @default dashboard/dist (`npm run build:dashboard`; cdk.json's app command builds it first)
+   */
+  dashboardAssetsDir?: string;
 }
 
 /** The environment an app synthesizes: `-c env=<name>`, default `dev`. */
@@ -19,10 +29,10 @@ export function selectedEnvironmentName(app: App): string {
 }
 
 /**
- * Adds one environment's stacks to `app` (`Twinserve-<env>-Data`, `-Api`, `-Ops`), validated from the
+ * Adds one environment's stacks to `app` (`Twinserve-<env>-Data`, `-Api`, `-Ops`, `-Dashboard`), validated from the
  * `environments` context of cdk.json, with the cdk-nag AwsSolutions checks run at synth.
  */
-export function addTwinserve(app: App, environmentName = selectedEnvironmentName(app)): Twinserve {
+export function addTwinserve(app: App, environmentName = selectedEnvironmentName(app), options: TwinserveOptions = {}): Twinserve {
   const environment = resolveEnvironment(app.node.tryGetContext('environments'), environmentName);
   const { config } = environment;
   const retain = config.removalPolicy === 'retain';
@@ -36,10 +46,18 @@ export function addTwinserve(app: App, environmentName = selectedEnvironmentName
   const data = new DataStack(app, `${prefix}-Data`, { ...common, description: `Twinserve ${environment.name}: tables, model bucket, signing keys, alerts topic` });
   const api = new ApiStack(app, `${prefix}-Api`, { ...common, data, description: `Twinserve ${environment.name}: HTTP API, JWT authorizer, functions` });
   const ops = new OpsStack(app, `${prefix}-Ops`, { ...common, data, api, description: `Twinserve ${environment.name}: alarms, ops topic, dashboard` });
-  for (const stack of [data, api, ops]) {
+  const dashboard = new DashboardStack(app, `${prefix}-Dashboard`, {
+    env: common.env,
+    terminationProtection: retain,
+    description: `Twinserve ${environment.name}: web dashboard (S3 + CloudFront)`,
+    apiUrl: api.issuer,
+    removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    ...(options.dashboardAssetsDir ? { assetsDir: options.dashboardAssetsDir } : {}),
+  });
+  for (const stack of [data, api, ops, dashboard]) {
     Tags.of(stack).add('project', 'twinserve');
     Tags.of(stack).add('environment', environment.name);
   }
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { environment, data, api, ops };
+  return { environment, data, api, ops, dashboard };
 }

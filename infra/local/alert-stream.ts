@@ -2,16 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SinkMessage, SnsSink } from './sns-sink.js';
 
 /**
- * `GET /api/v1/alerts/stream?access_token=<token>[&replay=N]`: the local SNS sink's messages as
- * server-sent events, for the dashboard's live alert feed. Local twin only (API Gateway HTTP APIs do not
- * stream; in AWS the dashboard reads GET /api/v1/alerts). EventSource cannot send headers, so the token
- * comes in the query string and is checked like the authorizer does (scope twin:read).
+ * `GET /api/v1/alerts/stream[?replay=N]` with `Authorization: Bearer <token>`: the local SNS sink's messages
+ * as server-sent events, for the dashboard's live alert feed (read with fetch, so the token stays in a header
+ * and out of URLs and logs). Local twin only (API Gateway HTTP APIs do not stream; in AWS the dashboard reads
+ * GET /api/v1/alerts). The token is checked as the authorizer does (scope twin:read).
  */
 export function alertStream(sns: SnsSink, verify: (token: string, scopes: readonly string[]) => Promise<boolean>) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/api/v1/alerts/stream' || req.method !== 'GET') return false;
-    const token = url.searchParams.get('access_token') ?? req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
+    const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
     const replay = Math.min(100, Math.max(0, Number(url.searchParams.get('replay') ?? 20) || 0));
     void verify(token, ['twin:read']).then(async (ok) => {
       if (!ok) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -59,7 +59,12 @@ export function synthesize(environmentName: string, options: SynthOptions = {}):
         'aws:cdk:bundling-stacks': options.bundle ?? [],
       },
     });
-    const twinserve = addTwinserve(app);
+    // A stand-in for dashboard/dist, so template tests need no dashboard build.
+    const dashboardAssetsDir = join(outdir, 'dashboard-dist');
+    mkdirSync(join(dashboardAssetsDir, 'assets'), { recursive: true });
+    writeFileSync(join(dashboardAssetsDir, 'index.html'), '<!doctype html><script type="module" src="./assets/index.js"></script>');
+    writeFileSync(join(dashboardAssetsDir, 'assets', 'index.js'), 'export {};');
+    const twinserve = addTwinserve(app, environmentName, { dashboardAssetsDir });
     const assembly = app.synth();
     const read = (stackName: string) => assembly.getStackByName(stackName).template as CfnTemplate;
     let report: ValidationReport | undefined;

@@ -1,0 +1,84 @@
+import type { ServerAlertsState } from '../alert-sources.js';
+import type { Alert, AlertFeed } from '../alerts.js';
+import { clockTime, fixed, withUnit } from '../format.js';
+import { h, panel, replace } from './dom.js';
+
+const sourceNotes: Record<ServerAlertsState, string> = {
+  connecting: 'Connecting to the server’s alert stream…',
+  stream: 'Live: server alerts stream in, plus alerts raised by predictions made here.',
+  polling: 'Server alerts are checked every 10 s, plus alerts raised by predictions made here.',
+  unavailable: 'Alerts raised by predictions made here (this API has no alert stream).',
+};
+
+/** Recent alerts, newest first; a polite live region announces each new one. */
+export class AlertsPanel {
+  readonly element: HTMLElement;
+  private readonly list: HTMLOListElement;
+  private readonly empty: HTMLElement;
+  private readonly note: HTMLElement;
+  private readonly count: HTMLElement;
+  private readonly announcer: HTMLElement;
+  private readonly unsubscribe: () => void;
+  private seen = new Set<string>();
+
+  constructor(
+    private readonly feed: AlertFeed,
+    private readonly unit: string | undefined,
+  ) {
+    // Scrolls when long: focusable so keyboard users can scroll it too.
+    this.list = h('ol', { class: 'alert-list', id: 'alert-list', tabindex: '0', 'aria-label': 'Alerts, newest first' });
+    this.empty = h('p', { class: 'muted', id: 'alerts-empty' }, 'No alerts. Predictions outside the alert band appear here.');
+    this.note = h('p', { class: 'muted small', id: 'alerts-source' }, sourceNotes.connecting);
+    this.count = h('span', { class: 'count', id: 'alert-count', 'aria-label': '0 alerts' }, '0');
+    this.announcer = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+    const clear = h('button', { type: 'button', class: 'small-button', on: { click: () => this.feed.clear() } }, 'Clear');
+    this.element = panel('Recent alerts', { id: 'alerts-panel', actions: [this.count, clear] }, this.note, this.empty, this.list, this.announcer);
+    this.unsubscribe = feed.subscribe((alerts) => this.render(alerts));
+  }
+
+  setSourceState(state: ServerAlertsState): void {
+    this.note.textContent = sourceNotes[state];
+  }
+
+  destroy(): void {
+    this.unsubscribe();
+  }
+
+  private render(alerts: readonly Alert[]): void {
+    this.empty.hidden = alerts.length > 0;
+    this.count.textContent = String(alerts.length);
+    this.count.setAttribute('aria-label', `${alerts.length} alert${alerts.length === 1 ? '' : 's'}`);
+    replace(this.list, ...alerts.map((a) => this.item(a)));
+    const fresh = alerts.filter((a) => !this.seen.has(a.id));
+    for (const a of alerts) this.seen.add(a.id);
+    if (fresh[0]) this.announcer.textContent = `New alert: ${this.summary(fresh[0])}`;
+  }
+
+  private summary(alert: Alert): string {
+    const value = withUnit(fixed(alert.prediction), this.unit);
+    if (alert.kind === 'resolved') return `back inside the alert band (prediction ${value})`;
+    const threshold = Number.isFinite(alert.threshold)
+      ? ` the alert ${alert.direction === 'below' ? 'minimum' : 'maximum'} ${withUnit(String(alert.threshold), this.unit)}`
+      : ' the alert band';
+    return `prediction ${value} is ${alert.direction}${threshold}`;
+  }
+
+  private item(alert: Alert): HTMLElement {
+    const inputs = alert.inputs ? Object.entries(alert.inputs).map(([k, v]) => `${k} ${v}`).join(', ') : '';
+    const title = alert.kind === 'resolved' ? 'Resolved' : alert.direction === 'below' ? 'Low' : 'High';
+    return h(
+      'li',
+      { class: `alert-item alert-${alert.kind === 'resolved' ? 'resolved' : alert.direction}`, 'data-source': alert.source, 'data-kind': alert.kind, 'data-id': alert.id },
+      h('p', { class: 'alert-title' }, h('strong', {}, title), alert.severity && alert.kind === 'alert' ? ` (${alert.severity})` : '', ': ', this.summary(alert)),
+      h(
+        'p',
+        { class: 'alert-meta' },
+        h('time', { datetime: new Date(alert.time).toISOString() }, clockTime(alert.time)),
+        alert.version ? ` · model ${alert.version}` : '',
+        inputs ? ` · ${inputs}` : '',
+        alert.user ? ` · ${alert.user}` : '',
+        ` · ${alert.source === 'server' ? 'server' : 'this browser'}`,
+      ),
+    );
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Functions handed to page.evaluate / waitForFunction: Playwright serializes them and runs them in the page,
+ * so they must not reference anything outside their own body. The Node test program has no DOM lib (it would
+ * clash with Node's own fetch types), so the few browser globals they touch are declared here, loosely.
+ */
+declare const document: any;
+declare const getComputedStyle: any;
+declare const localStorage: any;
+declare const sessionStorage: any;
+declare const NodeFilter: any;
+
+/** True once the figure `#id` draws at least `count` points. */
+export function chartHasPoints([id, count]: [string, number]): boolean {
+  return Number(document.querySelector(`#${id}`)?.getAttribute('data-points')) >= count;
+}
+
+/** What the page keeps beyond memory. */
+export function storedCredentials(): { local: number; session: number; cookie: string } {
+  return { local: localStorage.length, session: sessionStorage.length, cookie: document.cookie };
+}
+
+/**
+ * Accessibility checks on the visible page: every input, select and textarea has a label (a <label>,
+ * aria-label or aria-labelledby), every button a name, and every visible text node WCAG AA contrast against
+ * its nearest opaque background (4.5:1; 3:1 for large text). Returns the problems found.
+ */
+export function accessibilityProblems(): string[] {
+  const out: string[] = [];
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.closest('[hidden]')) continue;
+    if (!(el.labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby'))) out.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+  }
+  for (const b of document.querySelectorAll('button')) {
+    if (!b.textContent?.trim() && !b.getAttribute('aria-label')) out.push(`unnamed ${b.outerHTML.slice(0, 80)}`);
+  }
+  const rgba = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+  const channel = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const luminance = ([r = 0, g = 0, b = 0]: number[]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (el: any): number[] => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c[3] ?? 0) > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || !node.textContent?.trim() || parent.closest('[hidden], .visually-hidden')) continue;
+    if (!parent.getClientRects().length) continue;
+    const style = getComputedStyle(parent);
+    const a = luminance(rgba(style.color));
+    const b = luminance(background(parent));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`contrast ${ratio.toFixed(2)}:1 for "${node.textContent.trim().slice(0, 40)}"`);
+  }
+  return out;
+}

@@ -89,6 +89,7 @@ export function createServices(config: Config): Services {
     startedAt: Math.round(performance.timeOrigin),
     cacheSize: config.cacheSize,
     telemetry,
+    onStatsError: (error) => logger.warn('stats counters not written; prediction served', { error: error as Error }),
   });
 
   return {

@@ -4,18 +4,39 @@ import { z } from 'zod';
 import { InvalidRequestError } from '../core/errors.js';
 import type { AuditLog, AuditQuery, AuditRecord } from '../core/ports.js';
 
-const cursorSchema = z.object({ d: z.string().nullable(), k: z.record(z.string(), z.string()) });
+const isoDay = /^\d{4}-\d{2}-\d{2}$/;
+const cursorSchema = z.strictObject({
+  d: z.string().regex(isoDay).nullable(),
+  k: z.strictObject({ principal: z.string().min(1).max(160), sk: z.string().min(1).max(300), day: z.string().regex(isoDay).optional() }),
+});
+type Cursor = z.infer<typeof cursorSchema>;
 
 function encodeCursor(day: string | null, key: Record<string, string>): string {
   return Buffer.from(JSON.stringify({ d: day, k: key })).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { d: string | null; k: Record<string, string> } {
+function badCursor(): InvalidRequestError {
+  return new InvalidRequestError('cursor is not one this API returned for this query', [
+    { field: 'cursor', rule: 'opaque_cursor', message: 'pass next_cursor back unchanged, with the same filters' },
+  ]);
+}
+
+/** A cursor is only good for the query that made it: same mode (by principal or by day), same range. */
+function decodeCursor(cursor: string, query: AuditQuery): Cursor {
+  let parsed: Cursor;
   try {
-    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    parsed = cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
   } catch {
-    throw new InvalidRequestError('cursor is not one this API returned', [{ field: 'cursor', rule: 'opaque_cursor', message: 'pass next_cursor back unchanged' }]);
+    throw badCursor();
   }
+  const { d, k } = parsed;
+  const inRange = k.sk >= query.from && k.sk <= `${query.to}#\uffff`;
+  const byDay = query.principal === undefined;
+  const consistent = byDay
+    ? d !== null && k.day === d && d >= dayOf(query.from) && d <= dayOf(query.to)
+    : d === null && k.day === undefined && k.principal === query.principal;
+  if (!inRange || !consistent) throw badCursor();
+  return parsed;
 }
 
 function dayOf(iso: string): string {
@@ -81,10 +102,10 @@ export class DynamoDbAuditLog implements AuditLog {
       values[':plant'] = query.plant;
     }
     const byDay = query.principal === undefined;
-    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const cursor = query.cursor ? decodeCursor(query.cursor, query) : undefined;
     const firstDay = dayOf(query.from);
     let day: string | null = byDay ? (cursor?.d ?? dayOf(query.to)) : null;
-    let startKey: Record<string, string> | undefined = cursor?.k;
+    let startKey: Record<string, string> | undefined = cursor ? { ...cursor.k } : undefined;
     const items: AuditRecord[] = [];
     for (;;) {
       const page = await this.db.send(

@@ -16,6 +16,8 @@ export const metricNames = {
   alertPublishFailures: 'AlertPublishFailures',
   /** Count per model that fell back to degraded serving (dimension: model). The Ops stack alarms on it. */
   modelDegraded: 'ModelDegraded',
+  /** Count per prediction whose stats counters could not be written (dimension: model); the prediction is served. */
+  statsWriteFailures: 'StatsWriteFailures',
   /** Count per request refused with 429. */
   rateLimited: 'RateLimited',
 } as const;

@@ -24,6 +24,13 @@ export class Reply {
   ) {}
 }
 
+/** A response whose body is sent as is (not JSON): `headers` must give its content-type. */
+export class TextReply extends Reply {
+  constructor(statusCode: number, body: string, headers: Record<string, string> & { 'content-type': string }) {
+    super(statusCode, body, headers);
+  }
+}
+
 /** What a handler may add to its request's audit record. */
 export interface AuditNote {
   /** For unauthenticated calls: who the caller claims to be (never a secret). */
@@ -52,16 +59,27 @@ interface RequestState {
   rate: RateDecision | undefined;
   body: unknown;
   audit: AuditNote;
+  /** What a prediction answer said, for the metrics (read from the reply, not re-parsed from its JSON). */
+  predictions?: { rows: number; fromCache: boolean; model: string };
 }
 type StatefulEvent = HttpEvent & { twinserve: RequestState };
 
 const jsonHeaders = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-/** The error envelope: `{ error: { code, message, requestId, issues? }, message }`. See docs/api.md. */
-export function errorResult(error: unknown, requestId: string, extraHeaders: Record<string, string> = {}): HttpResult {
+/** How a route renders errors: our envelope, or the Open Inference Protocol's `{error: string}` (docs/api.md). */
+export type ErrorFormat = 'envelope' | 'oip';
+
+/**
+ * The error envelope: `{ error: { code, message, requestId, issues? }, message }`; on Open Inference Protocol
+ * routes the protocol's `{ error: message }` with `code`, `requestId` and `issues` beside it. See docs/api.md.
+ */
+export function errorResult(error: unknown, requestId: string, extraHeaders: Record<string, string> = {}, format: ErrorFormat = 'envelope'): HttpResult {
   let app: AppError;
   if (error instanceof AppError && error.expose) {
     app = error;
+  } else if (isTransientDependencyError(error)) {
+    logger.error('a backing service is unavailable', { requestId, error: error as Error });
+    app = new AppError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', { expose: true, headers: { 'retry-after': '1' } });
   } else {
     logger.error('unhandled error', { requestId, error: error as Error });
     app = new AppError('INTERNAL', 'Internal server error', { expose: true });
@@ -69,11 +87,38 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
   const payload: Record<string, unknown> = { code: app.code, message: app.message, requestId };
   if (app.issues?.length) payload.issues = app.issues;
   if (app.details) Object.assign(payload, app.details);
+  const { message: _message, ...fields } = payload;
   return {
     statusCode: app.status,
     headers: { ...jsonHeaders, 'x-request-id': requestId, ...extraHeaders, ...app.headers },
-    body: JSON.stringify({ error: payload, message: app.message }),
+    body: JSON.stringify(format === 'oip' ? { error: app.message, ...fields } : { error: payload, message: app.message }),
   };
+}
+
+const transientNames = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'InternalFailure',
+  'SlowDown',
+  'TimeoutError',
+  'RequestTimeout',
+]);
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+/**
+ * An AWS dependency that is down, throttling or timing out (after the SDK's own retries): the client may
+ * retry, so it is a 503, not a 500. A client-side fault of ours (a ValidationException) stays a 500.
+ */
+export function isTransientDependencyError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: string; code?: string; $fault?: string; $metadata?: unknown; cause?: unknown };
+  if (e.$metadata !== undefined && (e.$fault === 'server' || transientNames.has(e.name ?? ''))) return true;
+  if (networkCodes.has(e.code ?? '') || transientNames.has(e.name ?? '')) return true;
+  return e.cause !== undefined && e.cause !== error && isTransientDependencyError(e.cause);
 }
 
 function header(event: HttpEvent, name: string): string | undefined {
@@ -116,7 +161,14 @@ export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
   query?: Q;
   /** Also accept `application/x-www-form-urlencoded` (the OAuth2 token endpoint). */
   form?: boolean;
+  /** @default 'envelope' */
+  errors?: ErrorFormat;
+  /** The answer's schema, when the options are a route contract (functions/contracts.ts): documented, not checked here. */
+  response?: z.ZodType;
 }
+
+/** A route's handler, remembering the options (validators) it was built with: the contract tests compare them. */
+export type RouteHandler = LambdaHandler & { readonly options: HttpOptions<z.ZodType, z.ZodType> };
 
 /** Who/what/outcome of one request. Never holds bodies, passwords, keys or tokens. */
 function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string | undefined): AuditRecord {
@@ -151,7 +203,7 @@ function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string
  */
 export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(options: HttpOptions<S, Q> = {}) {
   return {
-    handler(fn: (input: HttpInput<z.infer<S>> & { query: Q extends z.ZodUnknown ? Record<string, string> : z.infer<Q> }) => Promise<unknown>): LambdaHandler {
+    handler(fn: (input: HttpInput<z.infer<S>> & { query: Q extends z.ZodUnknown ? Record<string, string> : z.infer<Q> }) => Promise<unknown>): RouteHandler {
       const chain = middy<StatefulEvent, HttpResult, Error, Context>()
         .use({
           before: async (request) => {
@@ -174,7 +226,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
           },
           onError: (request) => {
             const state = request.event.twinserve;
-            request.response = errorResult(request.error, state.requestId, state.rate ? rateLimitHeaders(state.rate) : {});
+            request.response = errorResult(request.error, state.requestId, state.rate ? rateLimitHeaders(state.rate) : {}, options.errors);
           },
         })
         .handler(async (event) => {
@@ -192,16 +244,24 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             audit: state.audit,
           });
           const reply = result instanceof Reply ? result : new Reply(200, result);
-          const version = (reply.body as { model_version?: unknown } | null)?.model_version;
-          if (typeof version === 'string') state.audit.modelVersion ??= version;
+          const answer = reply.body as { model_version?: unknown; successful?: unknown; from_cache?: unknown; model?: { name?: unknown } } | null;
+          const version = answer?.model_version;
+          if (typeof version === 'string') {
+            state.audit.modelVersion ??= version;
+            state.predictions = {
+              rows: typeof answer?.successful === 'number' ? answer.successful : 1,
+              fromCache: answer?.from_cache === true,
+              model: typeof answer?.model?.name === 'string' ? answer.model.name : 'unknown',
+            };
+          }
           return {
             statusCode: reply.statusCode,
             headers: { ...jsonHeaders, 'x-request-id': state.requestId, ...(state.rate ? rateLimitHeaders(state.rate) : {}), ...reply.headers },
-            body: reply.statusCode === 204 ? '' : JSON.stringify(reply.body),
+            body: reply.statusCode === 204 ? '' : reply instanceof TextReply ? String(reply.body) : JSON.stringify(reply.body),
           };
         });
 
-      return async (event, context) => {
+      const lambda: LambdaHandler = async (event, context) => {
         const stateful = event as StatefulEvent;
         stateful.twinserve = {
           requestId: event.requestContext?.requestId ?? context.awsRequestId,
@@ -222,9 +282,10 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
           // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
           logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });
         }
-        observe(stateful, status, errorCode, performance.now() - started, result.body);
+        observe(stateful, status, errorCode, performance.now() - started);
         return result;
       };
+      return Object.assign(lambda, { options: options as HttpOptions<z.ZodType, z.ZodType> });
     },
   };
 }
@@ -234,7 +295,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
  * how long, never bodies or secrets. Metrics are published once per invocation; predictions per model
  * version carry their own dimensions. Observability never fails a request.
  */
-function observe(event: StatefulEvent, status: number, errorCode: string | undefined, latencyMs: number, body: string | undefined): void {
+function observe(event: StatefulEvent, status: number, errorCode: string | undefined, latencyMs: number): void {
   try {
     const state = event.twinserve;
     logger.info('request', {
@@ -251,14 +312,14 @@ function observe(event: StatefulEvent, status: number, errorCode: string | undef
     metrics.addMetric(metricNames.latency, MetricUnit.Milliseconds, latencyMs);
     if (status >= 500) metrics.addMetric(metricNames.errors, MetricUnit.Count, 1);
     if (status === 429) metrics.addMetric(metricNames.rateLimited, MetricUnit.Count, 1);
-    if (status < 400 && state.audit.modelVersion && body) {
-      const parsed = JSON.parse(body) as { successful?: number; from_cache?: boolean; model?: { name?: string } };
-      const rows = typeof parsed.successful === 'number' ? parsed.successful : 1;
-      if (parsed.from_cache) metrics.addMetric(metricNames.modelCacheHits, MetricUnit.Count, 1);
-      const single = metrics.singleMetric();
-      single.addDimension(metricDimensions.model, parsed.model?.name ?? 'unknown');
+    const predictions = state.predictions;
+    if (status < 400 && state.audit.modelVersion && predictions) {
+      if (predictions.fromCache) metrics.addMetric(metricNames.modelCacheHits, MetricUnit.Count, 1);
+      const single = predictionMetrics();
+      single.addDimension(metricDimensions.model, predictions.model);
       single.addDimension(metricDimensions.modelVersion, state.audit.modelVersion);
-      single.addMetric(metricNames.predictions, MetricUnit.Count, rows);
+      // A single-metric instance publishes here and clears its dimensions, so it is reused per request.
+      single.addMetric(metricNames.predictions, MetricUnit.Count, predictions.rows);
     }
     metrics.publishStoredMetrics();
   } catch {
@@ -266,21 +327,38 @@ function observe(event: StatefulEvent, status: number, errorCode: string | undef
   }
 }
 
+let predictionsBlob: ReturnType<typeof metrics.singleMetric> | undefined;
+
+/**
+ * The per-model-version Predictions blob: one single-metric instance per container. `singleMetric()` builds
+ * a new Metrics each call (a new Console, the environment read again): most of the metrics' cost per request.
+ */
+function predictionMetrics(): ReturnType<typeof metrics.singleMetric> {
+  predictionsBlob ??= metrics.singleMetric();
+  return predictionsBlob;
+}
+
 function readErrorCode(body: string | undefined): string | undefined {
   if (!body) return undefined;
   try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    const parsed = JSON.parse(body) as { error?: { code?: unknown } | string; code?: unknown };
+    // The envelope's error.code; on Open Inference Protocol routes `error` is the message and `code` its sibling.
+    const code = typeof parsed.error === 'object' && parsed.error !== null ? parsed.error.code : parsed.code;
     return typeof code === 'string' ? code : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** A function serving several routes picks the route's handler by API Gateway's `routeKey`. */
-export function byRoute(handlers: Record<string, LambdaHandler>): LambdaHandler {
-  return async (event, context) => {
+/**
+ * A function serving several routes picks the route's handler by API Gateway's `routeKey`. `routes` keeps
+ * the map, so the contract tests can check each route's validators against functions/contracts.ts.
+ */
+export function byRoute<H extends Record<string, RouteHandler>>(handlers: H): LambdaHandler & { readonly routes: H } {
+  const dispatch: LambdaHandler = async (event, context) => {
     const handler = handlers[event.routeKey];
     if (!handler) return errorResult(new NotFoundError(`No route ${event.routeKey}`), event.requestContext?.requestId ?? context.awsRequestId);
     return handler(event, context);
   };
+  return Object.assign(dispatch, { routes: handlers });
 }

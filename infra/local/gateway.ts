@@ -13,6 +13,10 @@ import { routeKey, routes, type FunctionName, type RouteDef } from '../routes.js
  * on its own (401, 403, 404, 413, 500, 503) have API Gateway's bodies.
  */
 
+/** API Gateway HTTP API's payload limit (10 MB) and maximum integration timeout (30 s), which the gateway keeps. */
+export const apiGatewayMaxBodyBytes = 10 * 1024 * 1024;
+export const apiGatewayTimeoutMs = 30_000;
+
 export type LambdaHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<unknown>;
 
 export interface GatewayOptions {
@@ -73,6 +77,21 @@ class GatewayResponse extends Error {
 
 const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512'];
 
+/** How long a verified token is trusted without re-verifying its signature: the JWKS cache's max age. */
+const verifiedTokenTtlMs = 300_000;
+const verifiedTokenCacheSize = 10_000;
+
+interface VerifiedToken {
+  claims: Record<string, string>;
+  scopes: string[];
+  /** The issuer it was verified against (the gateway's issuer is resolved lazily). */
+  issuer: string;
+  /** The token's exp (seconds). */
+  exp: number;
+  /** Trusted until then (ms): its expiry, at most verifiedTokenTtlMs after verification. */
+  until: number;
+}
+
 /** API Gateway hands claims to the function as strings. */
 function stringifyClaims(payload: JWTPayload): Record<string, string> {
   const out: Record<string, string> = {};
@@ -97,6 +116,15 @@ export class LocalGateway {
   private server: Server | undefined;
   private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   private jwksIssuer: string | undefined;
+  /**
+   * Tokens that passed the signature, header, issuer and audience checks, by their exact compact string.
+   * A client sends the same token on every request until it expires; its RS256 signature need not be
+   * verified each time (it was a tenth of the gateway's CPU under load). The time claims are re-checked on
+   * every request; an entry lives at most {@link verifiedTokenTtlMs}, the JWKS cache's own age, so a key
+   * removed from the JWKS stops being honoured on the same schedule as with jose's key cache alone.
+   * Failures are never cached: a forged or tampered token is a different string and is verified in full.
+   */
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(private readonly options: GatewayOptions) {
     this.compiled = routes.map(compile);
@@ -199,6 +227,19 @@ export class LocalGateway {
   }
 
   private async verify(token: string, required: readonly string[]): Promise<{ claims: Record<string, string>; scopes: string[] }> {
+    const issuer = this.options.issuer();
+    const now = Date.now();
+    const known = this.verified.get(token);
+    if (known && known.issuer === issuer && now < known.until) {
+      // jose's rule: expired once exp <= now (seconds); nbf and iat were in the past when it was verified.
+      if (known.exp <= Math.floor(now / 1000)) {
+        this.verified.delete(token);
+        throw new GatewayResponse(401, 'Unauthorized');
+      }
+      if (!required.some((s) => known.scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
+      // Copies: each event gets its own claims, as from a fresh verification.
+      return { claims: { ...known.claims }, scopes: [...known.scopes] };
+    }
     let payload: JWTPayload;
     try {
       const protectedHeader = decodeProtectedHeader(token);
@@ -214,12 +255,24 @@ export class LocalGateway {
       throw new GatewayResponse(401, 'Unauthorized');
     }
     const scopes = tokenScopes(payload);
+    const claims = stringifyClaims(payload);
+    this.remember(token, { claims: { ...claims }, scopes: [...scopes], issuer, exp: payload.exp!, until: Math.min(payload.exp! * 1000, now + verifiedTokenTtlMs) });
     if (!required.some((s) => scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
-    return { claims: stringifyClaims(payload), scopes };
+    return { claims, scopes };
+  }
+
+  private remember(token: string, entry: VerifiedToken): void {
+    if (this.verified.size >= verifiedTokenCacheSize) {
+      // Oldest first (insertion order); expired entries go first when a slot is needed.
+      const now = Date.now();
+      for (const [key, value] of this.verified) if (value.until <= now) this.verified.delete(key);
+      if (this.verified.size >= verifiedTokenCacheSize) this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, entry);
   }
 
   private async readBody(req: IncomingMessage): Promise<Buffer> {
-    const limit = this.options.maxBodyBytes ?? 10 * 1024 * 1024;
+    const limit = this.options.maxBodyBytes ?? apiGatewayMaxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) throw new GatewayResponse(413, 'Request Entity Too Large');
     const chunks: Buffer[] = [];
@@ -340,7 +393,7 @@ export class LocalGateway {
   }
 
   private async invoke(fn: FunctionName, event: APIGatewayProxyEventV2WithJWTAuthorizer, requestId: string): Promise<unknown> {
-    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    const timeoutMs = this.options.timeoutMs ?? apiGatewayTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     const context = {
       callbackWaitsForEmptyEventLoop: false,

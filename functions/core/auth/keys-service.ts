@@ -132,6 +132,8 @@ export class KeyService {
   /** A key the principal may act on: its own, or one of its plant's when admin. 404 otherwise (no probing). */
   private async ownedKey(principal: Principal, keyId: string): Promise<ApiKeyRecord> {
     this.assertUserPrincipal(principal);
+    // Anything that is not a key id is no key (and never reaches the store).
+    if (!/^[a-z2-7]{12}$/.test(keyId)) throw new NotFoundError('No API key with that id');
     const record = await this.keys.get(keyId);
     const mayAct = record && (record.owner === principal.username || (principal.role === 'admin' && canSeePlant(principal, record.plant)));
     if (!record || !mayAct) throw new NotFoundError(`No API key ${keyId}`);

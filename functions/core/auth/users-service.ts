@@ -77,6 +77,7 @@ export class UserService {
   }
 
   private async visibleUser(principal: Principal, username: string): Promise<UserRecord> {
+    if (!usernameSchema.safeParse(username).success) throw new NotFoundError('No user with that name');
     const user = await this.users.get(username);
     if (!user || !canSeePlant(principal, user.plant)) throw new NotFoundError(`No user ${username}`);
     return user;
@@ -94,6 +95,7 @@ export class UserService {
   }
 
   async setPassword(principal: Principal, username: string, request: z.infer<typeof setPasswordRequestSchema>): Promise<{ username: string; updated: true }> {
+    if (!usernameSchema.safeParse(username).success) throw new NotFoundError('No user with that name');
     const self = principal.type === 'user' && principal.username === username;
     if (self) {
       const user = await this.users.get(username);

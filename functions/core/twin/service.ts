@@ -3,6 +3,7 @@ import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
 import { BatchTooLargeError, InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';
 import type { ModelManifest } from '../manifest.js';
+import { metricNames } from '../metric-names.js';
 import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
@@ -66,9 +67,24 @@ export interface ModelInfo {
   target: ModelManifest['target'];
   feature_specs: ModelManifest['features'];
   output: ModelManifest['output'];
-  interval: ModelManifest['interval'] | null;
+  interval: NonNullable<ModelManifest['interval']> | null;
   alert_thresholds: ModelManifest['alerts'];
   sha256: string;
+}
+
+/** Which model answers: its routed version, or exactly `version`. */
+export interface InferTarget {
+  name: string;
+  version?: string;
+}
+
+export interface InferRowsResult {
+  manifest: ModelManifest;
+  predictions: RowPrediction[];
+  /** The graph's own output, row-major `[rows, columns]`. */
+  raw: Float32Array;
+  columns: number;
+  inference_time_ms: number;
 }
 
 export interface TwinServiceOptions {
@@ -79,6 +95,7 @@ export interface TwinServiceOptions {
   cacheSize: number;
   now?: () => number;
   telemetry?: Telemetry;
+  onStatsError?: (error: unknown) => void;
 }
 
 interface CachedRow {
@@ -208,10 +225,73 @@ export class TwinService {
     };
   }
 
+  /**
+   * Predicts rows given as feature-ordered value arrays (the rows of a row-major `[N, features]` tensor) with
+   * `target`'s model: the version its routing picks for this principal, or exactly `target.version`. A
+   * tensor has no per-row errors, so one bad row refuses the request (INVALID_INPUT naming each row and
+   * rule). Then as a batch: one session.run, stats, alerts, and a copy to the shadow version.
+   */
+  async inferRows(principal: Principal, target: InferTarget, rows: readonly (readonly unknown[])[], requestId = ''): Promise<InferRowsResult> {
+    if (rows.length > maxBatchSize) throw new BatchTooLargeError(rows.length, maxBatchSize);
+    const { model, routing } = target.version
+      ? { model: await this.registry.version(target.name, target.version), routing: undefined }
+      : await this.registry.resolve(target.name, this.subject(principal));
+    const started = performance.now();
+    const width = model.featureCount;
+    const names = model.manifest.features.map((f) => f.name);
+    const values = new Float32Array(Math.max(1, rows.length) * width);
+    const issues: FieldIssue[] = [];
+    rows.forEach((row, r) => {
+      if (row.length !== width) {
+        issues.push({ field: `rows.${r}`, rule: 'shape', message: `row ${r} has ${row.length} values; the model takes ${width} (${names.join(', ')})` });
+        return;
+      }
+      const named = Object.fromEntries(names.map((name, i) => [name, row[i]]));
+      issues.push(...model.validator.validateInto(named, values, r * width, `rows.${r}`));
+    });
+    if (issues.length > 0) {
+      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      const shown = issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`);
+      if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`);
+      throw new InvalidInputError(shown.join('; '), issues);
+    }
+    const out = await model.run(values.slice(0, rows.length * width), rows.length);
+    const elapsed = performance.now() - started;
+    const alert = await this.alerts.check({
+      manifest: model.manifest,
+      principal,
+      rows: out.predictions.map((p, r) => ({
+        inputs: Object.fromEntries(names.map((name, i) => [name, rows[r]![i] as number])),
+        prediction: p.prediction,
+        interval: p.interval,
+      })),
+      requestId,
+    });
+    await Promise.all([
+      this.record(model, {
+        requests: 1,
+        errors: 0,
+        rows: rows.length,
+        predictionSum: out.predictions.reduce((s, p) => s + p.prediction, 0),
+        latencyMs: elapsed,
+        cacheHits: 0,
+        alerts: alert.sent,
+      }),
+      routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(routing.shadow, values, rows.length, target.name) : undefined,
+    ]);
+    return {
+      manifest: model.manifest,
+      predictions: out.predictions,
+      raw: out.raw,
+      columns: out.columns,
+      inference_time_ms: elapsed,
+    };
+  }
+
   /** A copy of the traffic for the shadow version: recorded in its stats, never returned; its failures never fail the request. */
-  private async shadow(version: string, values: Float32Array, rows: number): Promise<void> {
+  private async shadow(version: string, values: Float32Array, rows: number, name = this.options.defaultModel): Promise<void> {
     try {
-      const model = await this.registry.version(this.options.defaultModel, version);
+      const model = await this.registry.version(name, version);
       const started = performance.now();
       const out = await model.infer(values.slice(0, rows * model.featureCount), rows);
       await this.stats.record(model.manifest.name, version, {
@@ -225,7 +305,7 @@ export class TwinService {
         shadow: true,
       });
     } catch {
-      this.options.telemetry?.count('ShadowErrors', 1, { model: this.options.defaultModel, modelVersion: version });
+      this.options.telemetry?.count('ShadowErrors', 1, { model: name, modelVersion: version });
     }
   }
 
@@ -285,9 +365,15 @@ export class TwinService {
     }
   }
 
+  /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */
   private async record(model: TwinModel, sample: VariantSample): Promise<void> {
     this.containerPredictions += sample.rows;
-    await this.stats.record(model.manifest.name, model.manifest.version, sample);
+    try {
+      await this.stats.record(model.manifest.name, model.manifest.version, sample);
+    } catch (error) {
+      this.options.telemetry?.count(metricNames.statsWriteFailures, 1, { model: model.manifest.name });
+      this.options.onStatsError?.(error);
+    }
   }
 }
 

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { routeKey, routes, type FunctionName, type RouteDef } from '../routes.js';
 
 /**
@@ -32,6 +32,18 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** Receives one JSON access-log line per request (API Gateway access logs); omitted = silent. */
   accessLog?: (line: Record<string, unknown>) => void;
+  /**
+   * Where the authorizer gets the issuer's public keys. Default: fetched from the issuer's discovery document,
+   * as API Gateway does. Given (the edge twin over TLS, or behind a public URL), the keys come in-process from
+   * the same signer that serves /.well-known/jwks.json, so verification never depends on the box trusting
+   * its own certificate or resolving its own public name.
+   */
+  keys?: () => Promise<JSONWebKeySet>;
+  /**
+   * Behind a reverse proxy (nginx at the edge): take the client address from the last `X-Forwarded-For`
+   * entry, the one the proxy appended. Only set it when a proxy is the only way in. @default false
+   */
+  trustProxy?: boolean;
   /** Serve HTTPS with this certificate and key (PEM), TLS 1.2 at least. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Extra non-API request handling (e.g. static dashboard files) tried before the 404. */
@@ -182,6 +194,23 @@ export class LocalGateway {
 
   private keySet() {
     const issuer = this.options.issuer();
+    const provide = this.options.keys;
+    if (provide && !this.jwks) {
+      let local: { set: ReturnType<typeof createLocalJWKSet>; loaded: number } | undefined;
+      this.jwks = (async (header, token) => {
+        // Re-read at most every 5 minutes (as API Gateway caches JWKS), and once at once on an unknown kid.
+        const fresh = local && Date.now() - local.loaded < 300_000;
+        if (!fresh) local = { set: createLocalJWKSet(await provide()), loaded: Date.now() };
+        try {
+          return await local!.set(header, token);
+        } catch (error) {
+          if (!fresh) throw error;
+          local = { set: createLocalJWKSet(await provide()), loaded: Date.now() };
+          return local.set(header, token);
+        }
+      }) as ReturnType<typeof createRemoteJWKSet>;
+      this.jwksIssuer = issuer;
+    }
     if (!this.jwks || this.jwksIssuer !== issuer) {
       // Discovery is fetched lazily, as API Gateway does, from the issuer's own well-known document.
       let jwksUri: Promise<URL> | undefined;
@@ -269,6 +298,17 @@ export class LocalGateway {
       if (this.verified.size >= verifiedTokenCacheSize) this.verified.delete(this.verified.keys().next().value!);
     }
     this.verified.set(token, entry);
+  }
+
+  private sourceIp(req: IncomingMessage): string {
+    const direct = req.socket.remoteAddress ?? '127.0.0.1';
+    if (!this.options.trustProxy) return direct;
+    const forwarded = String(req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean)
+      .at(-1);
+    return forwarded && /^[0-9a-fA-F:.]{2,45}$/.test(forwarded) ? forwarded : direct;
   }
 
   private async readBody(req: IncomingMessage): Promise<Buffer> {
@@ -373,7 +413,7 @@ export class LocalGateway {
           method: compiled.route.method,
           path: url.pathname,
           protocol: `HTTP/${req.httpVersion}`,
-          sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+          sourceIp: this.sourceIp(req),
           userAgent: req.headers['user-agent'] ?? '',
         },
         requestId,

@@ -10,6 +10,8 @@ const envSchema = z.object({
   TWIN_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TWIN_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
   TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
+  TWIN_PUBLIC_URL: z.url().optional(),
+  TWIN_TRUST_PROXY: z.enum(['true', 'false']).optional(),
 });
 
 const usage = `Usage: npm start [-- options]
@@ -18,6 +20,8 @@ const usage = `Usage: npm start [-- options]
   --host <address>          listen address (default 127.0.0.1); other than loopback needs TLS
   --tls-cert <pem> --tls-key <pem>   serve HTTPS (TLS 1.2 at least)
   --allow-insecure-http     allow plain HTTP on a non-loopback address (not recommended)
+  --public-url <url>        the URL clients use (token issuer), e.g. https://twin.plant.example (env TWIN_PUBLIC_URL)
+  --trust-proxy             behind a reverse proxy: client addresses from X-Forwarded-For (env TWIN_TRUST_PROXY=true)
 Env: PORT (default 3000), TWIN_DATA_DIR (default .data), TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
      TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
 `;
@@ -32,6 +36,8 @@ try {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'allow-insecure-http': { type: 'boolean' },
+      'public-url': { type: 'string' },
+      'trust-proxy': { type: 'boolean' },
     },
     strict: true,
   }));
@@ -80,6 +86,8 @@ const twin = await startLocalTwin({
   ...(values.host ? { host: values.host } : {}),
   ...(tls ? { tls } : {}),
   ...(values['allow-insecure-http'] ? { allowInsecureHttp: true } : {}),
+  ...((values['public-url'] ?? env.data.TWIN_PUBLIC_URL) ? { publicUrl: values['public-url'] ?? env.data.TWIN_PUBLIC_URL } : {}),
+  ...(values['trust-proxy'] || env.data.TWIN_TRUST_PROXY === 'true' ? { trustProxy: true } : {}),
   ...(values.edge && values.model ? { edgeModel: values.model } : {}),
   ...(env.data.TWIN_ALERT_WEBHOOK_URL ? { alertWebhookUrl: env.data.TWIN_ALERT_WEBHOOK_URL } : {}),
   ...(env.data.TWIN_ADMIN_PASSWORD ? { adminPassword: env.data.TWIN_ADMIN_PASSWORD } : {}),

@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
-import { disposeServices } from '../../functions/services.js';
+import { disposeServices, getServices } from '../../functions/services.js';
 import { tables } from '../tables.js';
 import { createDashboardFiles } from './dashboard-files.js';
 import { LocalGateway } from './gateway.js';
@@ -48,6 +48,13 @@ export interface LocalTwinOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Allow plain HTTP on an address other than loopback (not recommended: use `tls`). @default false */
   allowInsecureHttp?: boolean;
+  /**
+   * The URL clients use (behind a proxy, or a box's DNS name): the token issuer and discovery base.
+   * @default the listen address
+   */
+  publicUrl?: string;
+  /** Behind a reverse proxy: client addresses from X-Forwarded-For. @default false */
+  trustProxy?: boolean;
 }
 
 export function isLoopback(host: string): boolean {
@@ -61,7 +68,10 @@ export interface LocalTwinFaults {
 }
 
 export interface LocalTwin {
+  /** The base URL clients use and tokens name (the public URL when one is set). */
   url: string;
+  /** Where the gateway listens. */
+  listenUrl: string;
   dataDir: string;
   dynamodbEndpoint: string;
   /** Absent in edge mode. */
@@ -144,10 +154,14 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       port: options.port ?? 3000,
       host,
       ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.trustProxy ? { trustProxy: true } : {}),
+      // Over TLS or behind a public URL the authorizer takes the keys in-process (see GatewayOptions.keys).
+      ...(options.tls || options.publicUrl ? { keys: () => getServices().signer.jwks() } : {}),
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
       fallback: (req, res) => stream(req, res) || (dashboard?.(req, res) ?? false),
     });
-    const url = await gateway.listen();
+    const listenUrl = await gateway.listen();
+    const url = options.publicUrl?.replace(/\/+$/, '') ?? listenUrl;
     issuer = url;
     process.env[envNames.issuer] = url;
     const seed = await seedLocal(loadConfig(), {
@@ -157,6 +171,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     const running = gateway;
     return {
       url,
+      listenUrl,
       dataDir,
       dynamodbEndpoint: stores.dynamodbEndpoint,
       s3Endpoint: stores.s3Endpoint,

@@ -1,0 +1,68 @@
+# syntax=docker/dockerfile:1
+#
+# Twinserve edge twin: the API, the handlers and the embedded stores in one container, serving one model
+# package from the /models volume, with its data (users, keys, rate counters, audit, signing key) in /data.
+#   docker build -t twinserve .
+#   docker compose up -d            (behind nginx with TLS: see docker-compose.yml and docs/edge.md)
+# test/edge/production-install.test.ts rebuilds the runtime stage's file tree from the COPY lines below and
+# starts it with this CMD, so what is copied here is what is known to start.
+
+# --- deps: production dependencies only, onnxruntime pruned to this image's platform --------------------
+FROM node:22-bookworm-slim AS deps
+WORKDIR /app
+# onnxruntime-node's install script would fetch CUDA files from outside the npm registry; the CPU binaries
+# ship inside the package. (.npmrc says the same to npm; the variable also works where npm ignores it.)
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+# The package carries every platform (~290 MB); keep linux/<arch> of the image (~48 MB for x64).
+ARG TARGETARCH
+RUN set -eu; \
+    case "${TARGETARCH:-amd64}" in amd64) arch=x64 ;; arm64) arch=arm64 ;; *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; esac; \
+    bin=node_modules/onnxruntime-node/bin/napi-v6; \
+    test -f "$bin/linux/$arch/onnxruntime_binding.node"; \
+    find "$bin" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +; \
+    find "$bin/linux" -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} +
+
+# --- dashboard: the web dashboard, built with the dev dependencies, which stay in this stage -------------
+FROM node:22-bookworm-slim AS dashboard
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY dashboard ./dashboard
+COPY infra/routes.ts ./infra/routes.ts
+COPY functions/core/auth/roles.ts ./functions/core/auth/roles.ts
+RUN npm run build:dashboard
+
+# --- runtime -------------------------------------------------------------------------------------------
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=3000 \
+    TWIN_DATA_DIR=/data
+# A fixed numeric uid (not the image's uid-1000 `node`), so volume ownership and runAsNonRoot are explicit.
+RUN groupadd --system --gid 10001 twin \
+ && useradd --system --uid 10001 --gid twin --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin twin \
+ && mkdir -p /data /models \
+ && chown twin:twin /data \
+ && chmod 0700 /data
+WORKDIR /app
+# The code stays root-owned and read-only to the twin: only /data is its to write.
+COPY package.json tsconfig.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY functions ./functions
+COPY infra/routes.ts infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
+COPY infra/local ./infra/local
+COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
+COPY --from=dashboard /app/dashboard/dist ./dashboard/dist
+# /data: DynamoDB files, the signing key (0600), alerts; /models: the package to serve (mount read-only).
+VOLUME ["/data", "/models"]
+USER 10001:10001
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["node", "deploy/healthcheck.mjs"]
+# Plain HTTP on the container's interface, allowed explicitly: the container is meant to sit on a private
+# network behind the TLS-terminating proxy (docker-compose.yml); nothing else should reach port 3000.
+# No password is baked in: TWIN_ADMIN_PASSWORD from the environment, or one is generated and printed once.
+ENTRYPOINT ["node", "--import", "tsx", "infra/local/start.ts", "--edge", "--model", "/models"]
+# Behind that proxy: client addresses from X-Forwarded-For; set TWIN_PUBLIC_URL to the box's https:// URL.
+CMD ["--host", "0.0.0.0", "--allow-insecure-http", "--trust-proxy"]

@@ -1,5 +1,6 @@
+import { contracts } from './contracts.js';
 import { byRoute, http } from './middleware/http.js';
 
 export const handler = byRoute({
-  'POST /api/v1/twin/batch': http().handler(({ body, principal, services, requestId }) => services.twin.batch(principal!, body, requestId)),
+  'POST /api/v1/twin/batch': http(contracts['POST /api/v1/twin/batch']).handler(({ body, principal, services, requestId }) => services.twin.batch(principal!, body, requestId)),
 });

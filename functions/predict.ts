@@ -1,9 +1,10 @@
+import { contracts } from './contracts.js';
 import { byRoute, http } from './middleware/http.js';
 
 export const handler = byRoute({
-  'POST /api/v1/twin/predict': http().handler(({ body, principal, services, requestId }) => services.twin.predict(principal!, body, requestId)),
+  'POST /api/v1/twin/predict': http(contracts['POST /api/v1/twin/predict']).handler(({ body, principal, services, requestId }) => services.twin.predict(principal!, body, requestId)),
   // The chapter's microservice shape: {success, result: {prediction, confidence_interval, inference_time_ms, timestamp}, request_id}.
-  'POST /predict': http().handler(async ({ body, principal, services, requestId, audit }) => {
+  'POST /predict': http(contracts['POST /predict']).handler(async ({ body, principal, services, requestId, audit }) => {
     const { user: _user, ...result } = await services.twin.predict(principal!, body, requestId);
     audit.modelVersion = result.model_version;
     return { success: true, result, request_id: requestId };

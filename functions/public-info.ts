@@ -1,13 +1,14 @@
+import { contracts } from './contracts.js';
 import { scopes } from './core/auth/roles.js';
 import { byRoute, http, Reply } from './middleware/http.js';
 
 /** Public routes: health and the issuer's discovery documents (the JWT authorizer fetches them). */
 export const handler = byRoute({
-  'GET /health': http().handler(async ({ services }) => {
+  'GET /health': http(contracts['GET /health']).handler(async ({ services }) => {
     const health = await services.twin.health();
     return new Reply(health.statusCode, health.body);
   }),
-  'GET /.well-known/openid-configuration': http().handler(async ({ services }) => {
+  'GET /.well-known/openid-configuration': http(contracts['GET /.well-known/openid-configuration']).handler(async ({ services }) => {
     const issuer = services.config.issuer;
     return new Reply(
       200,
@@ -25,7 +26,7 @@ export const handler = byRoute({
       { 'cache-control': 'public, max-age=300' },
     );
   }),
-  'GET /.well-known/jwks.json': http().handler(async ({ services }) =>
+  'GET /.well-known/jwks.json': http(contracts['GET /.well-known/jwks.json']).handler(async ({ services }) =>
     new Reply(200, await services.signer.jwks(), { 'cache-control': 'public, max-age=300' }),
   ),
 });

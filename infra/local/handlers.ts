@@ -13,6 +13,8 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     users: import('../../functions/users.js'),
     audit: import('../../functions/audit.js'),
     models: import('../../functions/models.js'),
+    docs: import('../../functions/docs.js'),
+    inference: import('../../functions/inference.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

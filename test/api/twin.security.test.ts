@@ -227,8 +227,11 @@ describe('the route table', () => {
   const concrete = (path: string) => path.replace(/\{(\w+)\+?\}/g, (_, name: string) => `test-${name}`);
   const label = (r: RouteDef) => `${r.method} ${r.path}`;
 
-  it('makes public only /health, /.well-known/* and the auth routes (login among them)', () => {
-    publicRoutes.forEach((r) => expect(label(r)).toMatch(/^(GET \/health|GET \/\.well-known\/.+|POST \/api\/v1\/auth\/[a-z]+)$/));
+  it('makes public only /health, /.well-known/*, the auth routes (login among them), the API description and the inference-protocol probes', () => {
+    // The OpenAPI document and its page hold no data; /v2/health/{live,ready} are Kubernetes-style probes (Open Inference Protocol).
+    publicRoutes.forEach((r) =>
+      expect(label(r)).toMatch(/^(GET \/health|GET \/\.well-known\/.+|POST \/api\/v1\/auth\/[a-z]+|GET \/openapi\.json|GET \/docs|GET \/v2\/health\/(live|ready))$/),
+    );
     expect(publicRoutes.map(label)).toEqual(
       expect.arrayContaining(['GET /health', 'GET /.well-known/openid-configuration', 'GET /.well-known/jwks.json', 'POST /api/v1/auth/login']),
     );

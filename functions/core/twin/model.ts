@@ -59,6 +59,14 @@ export class TwinModel {
    * prediction and interval.
    */
   async infer(values: Float32Array, rows: number): Promise<RowPrediction[]> {
+    return (await this.run(values, rows)).predictions;
+  }
+
+  /**
+   * As {@link infer}, and also the graph's raw output (`[rows, columns]`, row-major: one column per ensemble
+   * member, or one), for clients that ask for the model's own tensor (the Open Inference Protocol).
+   */
+  async run(values: Float32Array, rows: number): Promise<{ predictions: RowPrediction[]; raw: Float32Array; columns: number }> {
     const features = this.featureCount;
     const scaler = this.manifest.scaler;
     if (scaler) {
@@ -93,7 +101,7 @@ export class TwinModel {
       }
       results[r] = { prediction, interval: band };
     }
-    return results;
+    return { predictions: results, raw: data, columns };
   }
 
   async release(): Promise<void> {

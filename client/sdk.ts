@@ -1,0 +1,611 @@
+/**
+ * The Twinserve SDK: a typed client for every route, in Node 20+ and the browser (it needs only `fetch`,
+ * `AbortController` and timers, and imports nothing at run time). Request and response types are inferred
+ * from the zod schemas the handlers validate with (functions/contracts.ts), so the client cannot drift
+ * from the API either.
+ *
+ * - Log in with a password or an API key; the token is renewed before it expires (and once after a 401).
+ * - 429s are retried after Retry-After; 5xx and network failures of idempotent calls with jittered
+ *   exponential backoff; both bounded (retries, and the longest wait).
+ * - Each attempt has a timeout. Failures are {@link TwinApiError}s with code, status and request id.
+ * - `batch` takes any number of rows and sends them in chunks of 100.
+ */
+import type { z } from 'zod';
+import type { Contracts, RouteKey } from '../functions/contracts.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Types inferred from the contracts
+
+type ContractOf<K extends RouteKey> = Contracts[K];
+/** What route `K` answers on success. */
+export type ResponseOf<K extends RouteKey> = z.output<ContractOf<K>['response']>;
+/** The body route `K` takes (the validator's input type). */
+export type BodyOf<K extends RouteKey> = ContractOf<K> extends { body: infer B extends z.ZodType }
+  ? z.input<B>
+  : ContractOf<K> extends { modelBody: infer M extends z.ZodType }
+    ? z.input<M>
+    : undefined;
+/** The query route `K` takes. */
+export type QueryOf<K extends RouteKey> = ContractOf<K> extends { query: infer Q extends z.ZodType } ? Partial<Record<keyof z.input<Q>, string | number>> : undefined;
+type PathParamNames<P extends string> = P extends `${string}{${infer Name}}${infer Rest}` ? Name | PathParamNames<Rest> : never;
+/** The path parameters of route `K` (`{name}` in `/api/v1/models/{name}/versions`). */
+export type ParamsOf<K extends RouteKey> = K extends `${string} ${infer P}` ? ([PathParamNames<P>] extends [never] ? undefined : Record<PathParamNames<P>, string>) : undefined;
+
+export type FeatureRow = Record<string, number>;
+export type PredictResponse = ResponseOf<'POST /api/v1/twin/predict'>;
+export type BatchResponse = ResponseOf<'POST /api/v1/twin/batch'>;
+export type StatusResponse = ResponseOf<'GET /api/v1/twin/status'>;
+export type ModelInfo = ResponseOf<'GET /model/info'>;
+export type MetricsResponse = ResponseOf<'GET /metrics'>;
+export type HealthResponse = ResponseOf<'GET /health'>;
+export type KeyView = ResponseOf<'GET /api/v1/keys'>['keys'][number];
+export type KeyWithSecret = ResponseOf<'POST /api/v1/keys'>;
+export type CreateKeyRequest = BodyOf<'POST /api/v1/keys'>;
+export type UserView = ResponseOf<'POST /api/v1/users'>;
+export type CreateUserRequest = BodyOf<'POST /api/v1/users'>;
+export type UpdateUserRequest = BodyOf<'PATCH /api/v1/users/{username}'>;
+export type AuditQuery = NonNullable<QueryOf<'GET /api/v1/audit'>>;
+export type AuditResponse = ResponseOf<'GET /api/v1/audit'>;
+export type AuditRecord = AuditResponse['items'][number];
+export type AlertsResponse = ResponseOf<'GET /api/v1/alerts'>;
+export type AlertEvent = AlertsResponse['alerts'][number];
+export type ModelList = ResponseOf<'GET /api/v1/models'>;
+export type ModelVersions = ResponseOf<'GET /api/v1/models/{name}/versions'>;
+export type PublishRequest = BodyOf<'POST /api/v1/models/{name}/versions'>;
+export type PublishResponse = ResponseOf<'POST /api/v1/models/{name}/versions'>;
+export type RoutingRequest = BodyOf<'PUT /api/v1/models/{name}/routing'>;
+export type RoutingResponse = ResponseOf<'PUT /api/v1/models/{name}/routing'>;
+export type ModelStats = ResponseOf<'GET /api/v1/models/{name}/stats'>;
+export type InferRequest = BodyOf<'POST /v2/models/{name}/infer'>;
+export type InferResponse = ResponseOf<'POST /v2/models/{name}/infer'>;
+export type ModelMetadata = ResponseOf<'GET /v2/models/{name}'>;
+
+/** A row's result in {@link TwinClient.batch}: `index` is its position in the list you passed. */
+export type BatchRowResult = BatchResponse['results'][number];
+export type BatchRowError = BatchResponse['errors'][number];
+
+export interface BatchAllResponse {
+  total: number;
+  successful: number;
+  failed: number;
+  results: BatchRowResult[];
+  errors: BatchRowError[];
+  /** Requests sent (chunks of at most {@link maxBatchRows}). */
+  chunks: number;
+  /** Every model version that answered (more than one under an A/B split). */
+  model_versions: string[];
+  inference_time_ms: number;
+}
+
+/** The API's batch limit: `batch` splits longer lists. */
+export const maxBatchRows = 100;
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+
+/** Codes of failures that never reached an answer. */
+export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'INVALID_RESPONSE' | 'NOT_LOGGED_IN';
+
+export interface FieldIssue {
+  field: string;
+  rule: string;
+  message: string;
+}
+
+/** A failed call: the API's error code (or a {@link ClientErrorCode}), HTTP status (0 without an answer), request id. */
+export class TwinApiError extends Error {
+  override readonly name = 'TwinApiError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly requestId: string | undefined,
+    readonly details: { issues?: FieldIssue[]; retryAfterSeconds?: number; body?: unknown; method?: string; path?: string; attempts?: number } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get issues(): FieldIssue[] {
+    return this.details.issues ?? [];
+  }
+
+  get retryAfterSeconds(): number | undefined {
+    return this.details.retryAfterSeconds;
+  }
+}
+
+const gatewayCodes: Record<number, string> = {
+  400: 'INVALID_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL',
+  502: 'BAD_GATEWAY',
+  503: 'SERVICE_UNAVAILABLE',
+  504: 'GATEWAY_TIMEOUT',
+};
+
+/** Reads our envelope, the Open Inference Protocol's `{error: string, code}`, or the gateway's `{message}`. */
+function errorFrom(status: number, body: unknown, headers: Headers, method: string, path: string, attempts: number): TwinApiError {
+  const requestId = headers.get('x-request-id') ?? headers.get('apigw-requestid') ?? undefined;
+  const retryAfter = parseRetryAfter(headers.get('retry-after'));
+  let code = gatewayCodes[status] ?? (status >= 500 ? 'INTERNAL' : 'HTTP_ERROR');
+  let message = `HTTP ${status}`;
+  let issues: FieldIssue[] | undefined;
+  let id = requestId;
+  if (typeof body === 'object' && body !== null) {
+    const b = body as { error?: unknown; message?: unknown; code?: unknown; requestId?: unknown; issues?: unknown };
+    if (typeof b.error === 'object' && b.error !== null) {
+      const e = b.error as { code?: unknown; message?: unknown; requestId?: unknown; issues?: unknown };
+      if (typeof e.code === 'string') code = e.code;
+      if (typeof e.message === 'string') message = e.message;
+      if (typeof e.requestId === 'string') id = e.requestId;
+      if (Array.isArray(e.issues)) issues = e.issues as FieldIssue[];
+    } else if (typeof b.error === 'string') {
+      message = b.error;
+      if (typeof b.code === 'string') code = b.code;
+      if (typeof b.requestId === 'string') id = b.requestId;
+      if (Array.isArray(b.issues)) issues = b.issues as FieldIssue[];
+    } else if (typeof b.message === 'string') {
+      message = b.message;
+    }
+  } else if (typeof body === 'string' && body) {
+    message = body.slice(0, 200);
+  }
+  return new TwinApiError(code, message, status, id, {
+    ...(issues ? { issues } : {}),
+    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+    body,
+    method,
+    path,
+    attempts,
+  });
+}
+
+/** Retry-After: delay-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The client
+
+export interface TwinClientOptions {
+  /** The API's base URL, e.g. `http://127.0.0.1:3000` or the API Gateway URL. */
+  baseUrl: string;
+  /** A token you already hold (not renewed: without credentials the client cannot get another). */
+  token?: string;
+  /** An API key: exchanged for a token (client credentials), again before the token expires. */
+  apiKey?: string;
+  /** A user's credentials: logged in, again before the token expires. */
+  username?: string;
+  password?: string;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Per attempt. @default 30000 */
+  timeoutMs?: number;
+  /** Retries after the first attempt (429, and 5xx/network failures of idempotent calls). @default 3 */
+  retries?: number;
+  /** Base of the exponential backoff. @default 250 */
+  backoffMs?: number;
+  /** The longest single wait, including a server's Retry-After (longer: the error is thrown). @default 20000 */
+  maxBackoffMs?: number;
+  /** Renew the token when it expires within this many seconds. @default 60 */
+  refreshMarginSeconds?: number;
+  /** Called before each retry. */
+  onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; status: number; code: string }) => void;
+  /** Extra headers on every request (e.g. a user agent in Node). */
+  headers?: Record<string, string>;
+  /** Tests: a clock, a random source and a sleep. */
+  now?: () => number;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Retry 5xx and network failures (defaults per route: reads, predictions and idempotent writes do). */
+  idempotent?: boolean;
+  /** Send no token even when logged in. */
+  anonymous?: boolean;
+  /** The body is sent as `application/x-www-form-urlencoded`. */
+  form?: boolean;
+}
+
+export interface TokenState {
+  token: string;
+  /** Epoch ms; undefined when unknown (a token passed in). */
+  expiresAt: number | undefined;
+  scope: string | undefined;
+}
+
+type Credentials = { kind: 'password'; username: string; password: string } | { kind: 'apiKey'; key: string; scope?: string };
+
+/** Writes that are safe to repeat: the same call twice has the effect of one. */
+const idempotentWrites: ReadonlySet<string> = new Set([
+  'POST /api/v1/auth/login',
+  'POST /api/v1/auth/token',
+  'POST /api/v1/twin/predict',
+  'POST /api/v1/twin/batch',
+  'POST /predict',
+  'POST /v2/models/{name}/infer',
+  'POST /v2/models/{name}/versions/{version}/infer',
+  'POST /api/v1/models/{name}/versions',
+  'POST /api/v1/models/{name}/activate',
+  'PUT /api/v1/models/{name}/routing',
+  'PATCH /api/v1/users/{username}',
+  'DELETE /api/v1/keys/{id}',
+  'POST /api/v1/audit/import',
+]);
+
+function expand(template: string, params: Record<string, string> | undefined): string {
+  return template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const value = params?.[name];
+    if (value === undefined) throw new TypeError(`missing path parameter ${name} for ${template}`);
+    return encodeURIComponent(value);
+  });
+}
+
+function queryString(query: Record<string, unknown> | undefined): string {
+  const entries = Object.entries(query ?? {}).filter(([, v]) => v !== undefined && v !== null && v !== '');
+  return entries.length ? `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
+}
+
+/** base64 of bytes with `btoa` (Node 16+ and browsers). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+export class TwinClient {
+  readonly baseUrl: string;
+  private tokenState: TokenState | undefined;
+  private credentials: Credentials | undefined;
+  private refreshing: Promise<TokenState> | undefined;
+  private readonly fetcher: typeof fetch;
+
+  constructor(private readonly options: TwinClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    const f = options.fetch ?? globalThis.fetch;
+    if (typeof f !== 'function') throw new TypeError('TwinClient needs fetch (Node 18+ or a browser), or options.fetch');
+    this.fetcher = f.bind(globalThis);
+    if (options.token) this.tokenState = { token: options.token, expiresAt: undefined, scope: undefined };
+    if (options.apiKey) this.credentials = { kind: 'apiKey', key: options.apiKey };
+    else if (options.username && options.password) this.credentials = { kind: 'password', username: options.username, password: options.password };
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.options.sleep) return this.options.sleep(ms);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new TwinApiError('ABORTED', 'aborted', 0, undefined));
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Tokens
+
+  /** The current token, its expiry and scopes (undefined before a login). */
+  get token(): TokenState | undefined {
+    return this.tokenState;
+  }
+
+  /** Use a token you already have; `expiresAt` in epoch ms when you know it. */
+  setToken(token: string, expiresAt?: number): void {
+    this.tokenState = { token, expiresAt, scope: undefined };
+  }
+
+  /** Forgets the token and any credentials held for renewal. */
+  logout(): void {
+    this.tokenState = undefined;
+    this.credentials = undefined;
+  }
+
+  /**
+   * Logs in with a password (POST /api/v1/auth/login). The credentials are kept in memory to renew the
+   * token before it expires; pass `{ remember: false }` to drop them (the client then stops at expiry).
+   */
+  async login(username: string, password: string, options: { remember?: boolean } = {}): Promise<TokenState> {
+    const credentials: Credentials = { kind: 'password', username, password };
+    const state = await this.obtain(credentials);
+    this.credentials = options.remember === false ? undefined : credentials;
+    return state;
+  }
+
+  /** Exchanges an API key for a token (OAuth2 client credentials); renewed before expiry. `scope` narrows it. */
+  async loginWithApiKey(key: string, options: { scope?: string; remember?: boolean } = {}): Promise<TokenState> {
+    const credentials: Credentials = { kind: 'apiKey', key, ...(options.scope ? { scope: options.scope } : {}) };
+    const state = await this.obtain(credentials);
+    this.credentials = options.remember === false ? undefined : credentials;
+    return state;
+  }
+
+  private async obtain(credentials: Credentials): Promise<TokenState> {
+    const issuedAt = this.now();
+    const res =
+      credentials.kind === 'password'
+        ? await this.call('POST /api/v1/auth/login', { body: { username: credentials.username, password: credentials.password } }, { anonymous: true })
+        : await this.call(
+            'POST /api/v1/auth/token',
+            { body: { grant_type: 'client_credentials', client_secret: credentials.key, ...(credentials.scope ? { scope: credentials.scope } : {}) } },
+            { anonymous: true },
+          );
+    this.tokenState = { token: res.access_token, expiresAt: issuedAt + res.expires_in * 1000, scope: res.scope };
+    return this.tokenState;
+  }
+
+  /** A valid token: renewed first when it expires within the margin and credentials are held. */
+  private async currentToken(force = false): Promise<string | undefined> {
+    const state = this.tokenState;
+    const margin = (this.options.refreshMarginSeconds ?? 60) * 1000;
+    const stale = force || !state || (state.expiresAt !== undefined && state.expiresAt - margin <= this.now());
+    if (stale && this.credentials) {
+      this.refreshing ??= this.obtain(this.credentials).finally(() => {
+        this.refreshing = undefined;
+      });
+      return (await this.refreshing).token;
+    }
+    return state?.token;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Any route, typed
+
+  /**
+   * Calls route `key` (a key of the route table, e.g. `'POST /api/v1/keys'`) and returns its typed answer.
+   * The convenience methods below are built on it.
+   */
+  async call<K extends RouteKey>(
+    key: K,
+    input: { params?: ParamsOf<K>; query?: QueryOf<K>; body?: BodyOf<K> } = {},
+    options: CallOptions = {},
+  ): Promise<ResponseOf<K>> {
+    const [method, template] = key.split(' ') as [string, string];
+    const path = expand(template, input.params as Record<string, string> | undefined) + queryString(input.query as Record<string, unknown> | undefined);
+    const idempotent = options.idempotent ?? (method === 'GET' || idempotentWrites.has(key));
+    return (await this.send(method, path, input.body, { ...options, idempotent })) as ResponseOf<K>;
+  }
+
+  /** One request with the retry policy. Exposed for routes outside the contracts (none today). */
+  async send(method: string, path: string, body: unknown, options: CallOptions & { idempotent: boolean }): Promise<unknown> {
+    const retries = this.options.retries ?? 3;
+    const base = this.options.backoffMs ?? 250;
+    const cap = this.options.maxBackoffMs ?? 20_000;
+    let renewedAfter401 = false;
+    for (let attempt = 0; ; attempt++) {
+      const token = options.anonymous ? undefined : await this.currentToken();
+      let failure: TwinApiError;
+      try {
+        return await this.attempt(method, path, body, token, options, attempt + 1);
+      } catch (error) {
+        if (!(error instanceof TwinApiError)) throw error;
+        failure = error;
+      }
+      // An expired or revoked token: renew once with the held credentials, then try again.
+      if (failure.status === 401 && token && this.credentials && !renewedAfter401) {
+        renewedAfter401 = true;
+        await this.currentToken(true);
+        attempt--;
+        continue;
+      }
+      const retriable = failure.status === 429 || (options.idempotent && (failure.status >= 500 || failure.code === 'NETWORK_ERROR' || failure.code === 'TIMEOUT'));
+      if (!retriable || attempt >= retries) throw failure;
+      let delay = Math.round((this.options.random?.() ?? Math.random()) * Math.min(cap, base * 2 ** attempt));
+      if (failure.status === 429 && failure.retryAfterSeconds !== undefined) {
+        // The server says when; waiting longer than the cap would hang a caller: give up instead.
+        if (failure.retryAfterSeconds * 1000 > cap) throw failure;
+        delay = failure.retryAfterSeconds * 1000 + Math.round((this.options.random?.() ?? Math.random()) * base);
+      }
+      this.options.onRetry?.({ method, path, attempt: attempt + 1, delayMs: delay, status: failure.status, code: failure.code });
+      await this.sleep(delay, options.signal);
+    }
+  }
+
+  private async attempt(method: string, path: string, body: unknown, token: string | undefined, options: CallOptions, attempts: number): Promise<unknown> {
+    const controller = new AbortController();
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = () => controller.abort();
+    options.signal?.addEventListener('abort', onAbort);
+    const headers: Record<string, string> = { accept: 'application/json', ...this.options.headers };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      if (options.form) {
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+        payload = new URLSearchParams(Object.entries(body as Record<string, unknown>).map(([k, v]): [string, string] => [k, String(v)])).toString();
+      } else {
+        headers['content-type'] = 'application/json';
+        payload = JSON.stringify(body);
+      }
+    }
+    if (token) headers.authorization = `Bearer ${token}`;
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetcher(`${this.baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: controller.signal });
+      text = await response.text();
+    } catch (error) {
+      if (options.signal?.aborted) throw new TwinApiError('ABORTED', `${method} ${path}: aborted`, 0, undefined, { method, path, attempts }, { cause: error });
+      if (timedOut) throw new TwinApiError('TIMEOUT', `${method} ${path}: no answer within ${timeoutMs} ms`, 0, undefined, { method, path, attempts }, { cause: error });
+      throw new TwinApiError('NETWORK_ERROR', `${method} ${path}: ${(error as Error).message}`, 0, undefined, { method, path, attempts }, { cause: error });
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    const type = response.headers.get('content-type') ?? '';
+    let parsed: unknown = text;
+    if (/json/i.test(type) && text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        throw new TwinApiError('INVALID_RESPONSE', `${method} ${path}: the answer is not JSON`, response.status, response.headers.get('x-request-id') ?? undefined, { method, path, attempts }, { cause: error });
+      }
+    }
+    if (!response.ok) throw errorFrom(response.status, parsed, response.headers, method, path, attempts);
+    return parsed;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The twin
+
+  health(): Promise<HealthResponse> {
+    return this.call('GET /health', {}, { anonymous: true });
+  }
+
+  /** One prediction with its interval. */
+  predict(row: FeatureRow, options?: CallOptions): Promise<PredictResponse> {
+    return this.call('POST /api/v1/twin/predict', { body: row }, options);
+  }
+
+  /**
+   * Predictions for any number of rows: sent in chunks of {@link maxBatchRows} (one inference run each),
+   * `concurrency` chunks at a time. Invalid rows are reported in `errors` (with their index in `rows`),
+   * never dropped silently. `indexOffset` shifts the indexes (for callers streaming a long file).
+   */
+  async batch(
+    rows: readonly unknown[],
+    options: CallOptions & { chunkSize?: number; concurrency?: number; indexOffset?: number; onProgress?: (done: { rows: number; total: number; failed: number }) => void } = {},
+  ): Promise<BatchAllResponse> {
+    const size = Math.min(maxBatchRows, Math.max(1, options.chunkSize ?? maxBatchRows));
+    const offset = options.indexOffset ?? 0;
+    const chunks: (readonly unknown[])[] = [];
+    for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+    const answers: BatchResponse[] = new Array(chunks.length);
+    let next = 0;
+    let done = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const i = next++;
+        const answer = await this.call('POST /api/v1/twin/batch', { body: { inputs: chunks[i] as FeatureRow[] } }, options);
+        answers[i] = answer;
+        done += chunks[i]!.length;
+        failed += answer.failed;
+        options.onProgress?.({ rows: done, total: rows.length, failed });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 1), Math.max(1, chunks.length)) }, worker));
+    const result: BatchAllResponse = { total: rows.length, successful: 0, failed: 0, results: [], errors: [], chunks: chunks.length, model_versions: [], inference_time_ms: 0 };
+    answers.forEach((answer, c) => {
+      const shift = offset + c * size;
+      result.successful += answer.successful;
+      result.failed += answer.failed;
+      result.inference_time_ms += answer.inference_time_ms;
+      if (!result.model_versions.includes(answer.model_version)) result.model_versions.push(answer.model_version);
+      for (const r of answer.results) result.results.push({ ...r, index: r.index + shift });
+      for (const e of answer.errors) {
+        result.errors.push({
+          ...e,
+          index: e.index + shift,
+          issues: e.issues.map((issue) => ({ ...issue, field: issue.field.replace(/^inputs\.(\d+)/, (_m, i: string) => `inputs.${Number(i) + shift}`) })),
+        });
+      }
+    });
+    return result;
+  }
+
+  status(): Promise<StatusResponse> {
+    return this.call('GET /api/v1/twin/status');
+  }
+
+  modelInfo(): Promise<ModelInfo> {
+    return this.call('GET /model/info');
+  }
+
+  /** Request counts, predictions and uptime (GET /metrics). */
+  metrics(): Promise<MetricsResponse> {
+    return this.call('GET /metrics');
+  }
+
+  /** Open Inference Protocol inference: tensor in, tensors out. */
+  infer(model: string, request: InferRequest, options: CallOptions & { version?: string } = {}): Promise<InferResponse> {
+    return options.version
+      ? this.call('POST /v2/models/{name}/versions/{version}/infer', { params: { name: model, version: options.version }, body: request }, options)
+      : this.call('POST /v2/models/{name}/infer', { params: { name: model }, body: request }, options);
+  }
+
+  /** Open Inference Protocol model metadata. */
+  modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+    return version ? this.call('GET /v2/models/{name}/versions/{version}', { params: { name: model, version } }) : this.call('GET /v2/models/{name}', { params: { name: model } });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Identity and audit
+
+  readonly keys = {
+    create: (request: CreateKeyRequest): Promise<KeyWithSecret> => this.call('POST /api/v1/keys', { body: request }),
+    list: async (): Promise<KeyView[]> => (await this.call('GET /api/v1/keys')).keys,
+    revoke: (id: string): Promise<KeyView> => this.call('DELETE /api/v1/keys/{id}', { params: { id } }),
+    rotate: (id: string): Promise<KeyWithSecret> => this.call('POST /api/v1/keys/{id}/rotate', { params: { id } }),
+  };
+
+  readonly users = {
+    create: (request: CreateUserRequest): Promise<UserView> => this.call('POST /api/v1/users', { body: request }),
+    list: async (): Promise<UserView[]> => (await this.call('GET /api/v1/users')).users,
+    update: (username: string, changes: UpdateUserRequest): Promise<UserView> => this.call('PATCH /api/v1/users/{username}', { params: { username }, body: changes }),
+    setPassword: (username: string, password: string, currentPassword?: string) =>
+      this.call('POST /api/v1/users/{username}/password', { params: { username }, body: { password, ...(currentPassword ? { current_password: currentPassword } : {}) } }),
+  };
+
+  /** One page of the audit log (newest first); pass `next_cursor` back as `cursor` for the next. */
+  audit(query: AuditQuery = {}): Promise<AuditResponse> {
+    return this.call('GET /api/v1/audit', { query });
+  }
+
+  /** Every matching audit record, page after page. */
+  async *auditAll(query: AuditQuery = {}): AsyncGenerator<AuditRecord> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.audit({ ...query, ...(cursor ? { cursor } : {}) });
+      yield* page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  alerts(query: { model?: string; limit?: number } = {}): Promise<AlertsResponse> {
+    return this.call('GET /api/v1/alerts', { query });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Models
+
+  readonly models = {
+    list: (): Promise<ModelList> => this.call('GET /api/v1/models'),
+    versions: (name: string): Promise<ModelVersions> => this.call('GET /api/v1/models/{name}/versions', { params: { name } }),
+    /** Publishes a package: its manifest and model.onnx (bytes, or already base64). */
+    publish: (name: string, pkg: { manifest: Record<string, unknown>; model: Uint8Array } | PublishRequest): Promise<PublishResponse> =>
+      this.call('POST /api/v1/models/{name}/versions', {
+        params: { name },
+        body: 'model' in pkg ? { manifest: pkg.manifest, model_base64: bytesToBase64(pkg.model) } : pkg,
+      }),
+    activate: (name: string, version: string): Promise<RoutingResponse> => this.call('POST /api/v1/models/{name}/activate', { params: { name }, body: { version } }),
+    rollback: (name: string): Promise<RoutingResponse> => this.call('POST /api/v1/models/{name}/rollback', { params: { name } }),
+    routing: (name: string, routing: RoutingRequest): Promise<RoutingResponse> => this.call('PUT /api/v1/models/{name}/routing', { params: { name }, body: routing }),
+    stats: (name: string): Promise<ModelStats> => this.call('GET /api/v1/models/{name}/stats', { params: { name } }),
+    download: (name: string, version: string) => this.call('GET /api/v1/models/{name}/versions/{version}/package', { params: { name, version } }),
+  };
+
+  /** The OpenAPI 3.1 document of the API. */
+  openapi(): Promise<Record<string, unknown>> {
+    return this.call('GET /openapi.json', {}, { anonymous: true }) as Promise<Record<string, unknown>>;
+  }
+}

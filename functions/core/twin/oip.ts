@@ -1,0 +1,265 @@
+import { z } from 'zod';
+import type { Principal } from '../auth/tokens.js';
+import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
+import { compareSemver, modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
+import type { ModelStore } from '../ports.js';
+import type { ModelRegistry } from './registry.js';
+import type { TwinModel } from './model.js';
+import type { InferRowsResult, TwinService } from './service.js';
+
+/**
+ * The Open Inference Protocol (KServe "V2"), REST binding: health, server and model metadata, model
+ * readiness and inference, in the protocol's JSON (github.com/kserve/open-inference-protocol,
+ * specification/protocol/inference_rest.md), so clients written for KServe, Triton or MLServer call our
+ * models unchanged. A model takes one FP32 input `[N, features]` (row-major, the manifest's feature order)
+ * and answers `prediction` `[N]`, `interval_lower`/`interval_upper` `[N]` (FP64: the same numbers as
+ * /api/v1/twin/predict) and, for an ensemble, the graph's own member outputs `[N, members]` (FP32).
+ */
+
+/** Triton's name for ONNX Runtime models: what `platform` says in model metadata. */
+export const oipPlatform = 'onnxruntime_onnx';
+
+export const oipDatatypes = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
+const numericDatatypes: ReadonlySet<string> = new Set(oipDatatypes.filter((d) => d !== 'BOOL' && d !== 'BYTES'));
+
+const parametersSchema = z.record(z.string(), z.unknown()).meta({ description: 'Key/value parameters (accepted, not interpreted)' });
+
+export const oipInferRequestSchema = z
+  .object({
+    id: z.string().max(256).optional().meta({ description: 'Echoed in the response; defaults to the request id' }),
+    parameters: parametersSchema.optional(),
+    inputs: z
+      .array(
+        z.object({
+          name: z.string().min(1).max(256).meta({ description: 'The input tensor name (model metadata names it; a single input is accepted under any name)' }),
+          shape: z.array(z.number().int().nonnegative()).min(1).max(8).meta({ description: '[N, features]' }),
+          datatype: z.string().min(1).max(16).meta({ description: 'FP32 (any numeric type is accepted)' }),
+          parameters: parametersSchema.optional(),
+          data: z.array(z.unknown()).meta({ description: 'The elements in row-major order: flat, or nested arrays as the shape' }),
+        }),
+      )
+      .min(1),
+    outputs: z
+      .array(z.object({ name: z.string().min(1).max(256), parameters: parametersSchema.optional() }))
+      .optional()
+      .meta({ description: 'The outputs to return; all of them when absent' }),
+  });
+export type OipInferRequest = z.infer<typeof oipInferRequestSchema>;
+
+const metadataTensorSchema = z.strictObject({
+  name: z.string(),
+  datatype: z.enum(oipDatatypes),
+  shape: z.array(z.number().int()).meta({ description: 'Variable-size dimensions are -1' }),
+});
+
+export const oipResponseOutputSchema = z.strictObject({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  datatype: z.enum(oipDatatypes),
+  data: z.array(z.number()).meta({ description: 'Row-major, flat' }),
+});
+
+export const oipInferResponseSchema = z
+  .strictObject({
+    model_name: z.string(),
+    model_version: z.string(),
+    id: z.string(),
+    outputs: z.array(oipResponseOutputSchema),
+  });
+export type OipInferResponse = z.infer<typeof oipInferResponseSchema>;
+
+export const oipModelMetadataSchema = z
+  .strictObject({
+    name: z.string(),
+    versions: z.array(z.string()),
+    platform: z.string(),
+    inputs: z.array(metadataTensorSchema),
+    outputs: z.array(metadataTensorSchema),
+  });
+export type OipModelMetadata = z.infer<typeof oipModelMetadataSchema>;
+
+export const oipServerMetadataSchema = z.strictObject({ name: z.string(), version: z.string(), extensions: z.array(z.string()) });
+export const oipServerLiveSchema = z.strictObject({ live: z.boolean() });
+export const oipServerReadySchema = z.strictObject({ ready: z.boolean(), error: z.string().optional().meta({ description: 'Why not, when not ready' }) });
+export const oipModelReadySchema = z.strictObject({ name: z.string(), ready: z.boolean(), error: z.string().optional().meta({ description: 'Why not, when not ready' }) });
+
+/**
+ * The protocol's error object, `{error: $string}`, plus our code, request id and field issues (extra
+ * members, which the protocol's clients ignore). See docs/api.md.
+ */
+export const oipErrorSchema = z
+  .strictObject({
+    error: z.string(),
+    code: z.string(),
+    requestId: z.string(),
+    issues: z.array(z.strictObject({ field: z.string(), rule: z.string(), message: z.string() })).optional(),
+    retry_after_seconds: z.number().optional(),
+  });
+
+export interface OipOptions {
+  serverName: string;
+  serverVersion: string;
+  /** The model whose readiness is the server's (GET /v2/health/ready). */
+  defaultModel: string;
+}
+
+interface OutputSpec {
+  name: string;
+  datatype: 'FP32' | 'FP64';
+  shape: number[];
+  values(result: InferRowsResult): number[];
+}
+
+/** The outputs a model answers, in metadata order. */
+function outputsOf(manifest: ModelManifest): OutputSpec[] {
+  const outputs: OutputSpec[] = [{ name: 'prediction', datatype: 'FP64', shape: [-1], values: (r) => r.predictions.map((p) => p.prediction) }];
+  if (manifest.interval) {
+    outputs.push(
+      { name: 'interval_lower', datatype: 'FP64', shape: [-1], values: (r) => r.predictions.map((p) => p.interval?.[0] ?? Number.NaN) },
+      { name: 'interval_upper', datatype: 'FP64', shape: [-1], values: (r) => r.predictions.map((p) => p.interval?.[1] ?? Number.NaN) },
+    );
+  }
+  const raw = manifest.onnx.output;
+  if (manifest.output.kind === 'ensemble' && !outputs.some((o) => o.name === raw)) {
+    outputs.push({ name: raw, datatype: 'FP32', shape: [-1, manifest.output.members], values: (r) => Array.from(r.raw) });
+  }
+  return outputs;
+}
+
+function selectOutputs(available: OutputSpec[], requested: readonly { name: string }[]): OutputSpec[] {
+  const names = available.map((a) => a.name).join(', ');
+  const unknown = requested.filter((o) => !available.some((a) => a.name === o.name)).map((o) => o.name);
+  if (unknown.length > 0) {
+    throw new InvalidRequestError(`unknown output ${unknown.join(', ')}; the model answers ${names}`, [
+      { field: 'outputs', rule: 'known_output', message: `one of ${names}` },
+    ]);
+  }
+  return requested.map((o) => available.find((a) => a.name === o.name)!);
+}
+
+/**
+ * The elements in row-major order, from flat data or arrays nested as the shape. Nesting deeper than the
+ * shape has dimensions is refused (it cannot be the tensor's layout, and it bounds the recursion).
+ */
+function flatten(data: readonly unknown[], maxDepth: number, depth = 1, out: unknown[] = []): unknown[] {
+  for (const element of data) {
+    if (!Array.isArray(element)) {
+      out.push(element);
+      continue;
+    }
+    if (depth >= maxDepth) {
+      throw new InvalidRequestError(`input data nests deeper than its shape's ${maxDepth} dimensions`, [
+        { field: 'inputs.0.data', rule: 'shape', message: 'flat, or nested as the shape' },
+      ]);
+    }
+    flatten(element, maxDepth, depth + 1, out);
+  }
+  return out;
+}
+
+/** The Open Inference Protocol's use cases, on top of the twin's inference and the model store. */
+export class OipService {
+  constructor(
+    private readonly twin: TwinService,
+    private readonly registry: ModelRegistry,
+    private readonly store: ModelStore,
+    private readonly options: OipOptions,
+  ) {}
+
+  serverMetadata() {
+    return { name: this.options.serverName, version: this.options.serverVersion, extensions: [] as string[] };
+  }
+
+  live() {
+    return { live: true };
+  }
+
+  /** Ready when the default model can serve (its routed version, or the fallback the registry keeps). */
+  async ready(): Promise<{ ready: boolean; error?: string }> {
+    try {
+      await this.registry.active(this.options.defaultModel);
+      return { ready: true };
+    } catch (error) {
+      return { ready: false, error: error instanceof Error && 'expose' in error && error.expose ? error.message : 'model unavailable' };
+    }
+  }
+
+  private target(rawName: string, rawVersion: string | undefined): { name: string; version?: string } {
+    const name = modelNameSchema.safeParse(rawName);
+    if (!name.success) throw new InvalidRequestError(`model name ${rawName}: ${name.error.issues[0]?.message ?? 'invalid'}`, [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
+    if (rawVersion === undefined) return { name: name.data };
+    const version = semverSchema.safeParse(rawVersion);
+    if (!version.success) throw new InvalidRequestError(`model version ${rawVersion}: must be a semantic version such as 1.2.3`, [{ field: 'version', rule: 'format', message: 'a semantic version such as 1.2.3' }]);
+    return { name: name.data, version: version.data };
+  }
+
+  private load(target: { name: string; version?: string }): Promise<TwinModel> {
+    return target.version ? this.registry.version(target.name, target.version) : this.registry.active(target.name);
+  }
+
+  async modelMetadata(rawName: string, rawVersion?: string): Promise<OipModelMetadata> {
+    const target = this.target(rawName, rawVersion);
+    const [model, versions] = await Promise.all([this.load(target), this.store.listVersions(target.name)]);
+    const m = model.manifest;
+    return {
+      name: m.name,
+      versions: versions.sort(compareSemver),
+      platform: oipPlatform,
+      inputs: [{ name: m.onnx.input, datatype: 'FP32', shape: [-1, m.features.length] }],
+      outputs: outputsOf(m).map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    };
+  }
+
+  /** 200 `{name, ready: true}`; a model that exists but cannot load answers ready false; an unknown one 404. */
+  async modelReady(rawName: string, rawVersion?: string): Promise<{ name: string; ready: boolean; error?: string }> {
+    const target = this.target(rawName, rawVersion);
+    try {
+      await this.load(target);
+      return { name: target.name, ready: true };
+    } catch (error) {
+      if (error instanceof ModelNotFoundError) throw error;
+      return { name: target.name, ready: false, error: error instanceof Error && 'expose' in error && error.expose ? error.message : 'model unavailable' };
+    }
+  }
+
+  async infer(principal: Principal, rawName: string, rawVersion: string | undefined, request: OipInferRequest, requestId: string): Promise<OipInferResponse> {
+    const target = this.target(rawName, rawVersion);
+    if (request.inputs.length !== 1) {
+      throw new InvalidRequestError(`the model takes one input tensor [N, features], got ${request.inputs.length}`, [
+        { field: 'inputs', rule: 'count', message: 'send exactly one input tensor' },
+      ]);
+    }
+    const input = request.inputs[0]!;
+    if (!numericDatatypes.has(input.datatype)) {
+      throw new InvalidRequestError(`input ${input.name}: datatype ${input.datatype} is not supported; send FP32`, [
+        { field: 'inputs.0.datatype', rule: 'datatype', message: 'a numeric datatype (FP32)' },
+      ]);
+    }
+    const [n, width] = input.shape;
+    if (input.shape.length !== 2 || n === undefined || width === undefined) {
+      throw new InvalidRequestError(`input ${input.name}: shape [${input.shape.join(', ')}] must be [N, features]`, [
+        { field: 'inputs.0.shape', rule: 'shape', message: 'two dimensions: [N, features]' },
+      ]);
+    }
+    if (n < 1) throw new InvalidRequestError(`input ${input.name}: no rows`, [{ field: 'inputs.0.shape', rule: 'min', message: 'at least one row' }]);
+    const data = flatten(input.data, input.shape.length);
+    if (data.length !== n * width) {
+      throw new InvalidRequestError(`input ${input.name}: shape [${n}, ${width}] needs ${n * width} elements, data has ${data.length}`, [
+        { field: 'inputs.0.data', rule: 'shape', message: `${n * width} elements in row-major order` },
+      ]);
+    }
+    const rows: unknown[][] = [];
+    for (let r = 0; r < n; r++) rows.push(data.slice(r * width, (r + 1) * width));
+    // Unknown output names are refused before anything runs (and again after, should an A/B variant differ).
+    if (request.outputs) selectOutputs(outputsOf((await this.load(target)).manifest), request.outputs);
+    const result = await this.twin.inferRows(principal, target, rows, requestId);
+    const available = outputsOf(result.manifest);
+    const wanted = request.outputs ? selectOutputs(available, request.outputs) : available;
+    return {
+      model_name: result.manifest.name,
+      model_version: result.manifest.version,
+      id: request.id ?? requestId,
+      outputs: wanted.map((o) => ({ name: o.name, shape: o.shape.map((d) => (d === -1 ? n : d)), datatype: o.datatype, data: o.values(result) })),
+    };
+  }
+}

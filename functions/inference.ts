@@ -1,0 +1,30 @@
+import { contracts } from './contracts.js';
+import { byRoute, http, Reply } from './middleware/http.js';
+
+/** Open Inference Protocol (KServe V2) REST: the protocol's JSON in and out, errors as `{error: string}`. */
+export const handler = byRoute({
+  'GET /v2/health/live': http(contracts['GET /v2/health/live']).handler(async ({ services }) => services.oip.live()),
+  'GET /v2/health/ready': http(contracts['GET /v2/health/ready']).handler(async ({ services }) => {
+    const ready = await services.oip.ready();
+    return new Reply(ready.ready ? 200 : 503, ready);
+  }),
+  'GET /v2': http(contracts['GET /v2']).handler(async ({ services }) => services.oip.serverMetadata()),
+  'GET /v2/models/{name}': http(contracts['GET /v2/models/{name}']).handler(({ services, pathParameters }) => services.oip.modelMetadata(pathParameters.name!)),
+  'GET /v2/models/{name}/versions/{version}': http(contracts['GET /v2/models/{name}/versions/{version}']).handler(({ services, pathParameters }) =>
+    services.oip.modelMetadata(pathParameters.name!, pathParameters.version!),
+  ),
+  'GET /v2/models/{name}/ready': http(contracts['GET /v2/models/{name}/ready']).handler(async ({ services, pathParameters }) => {
+    const ready = await services.oip.modelReady(pathParameters.name!);
+    return new Reply(ready.ready ? 200 : 503, ready);
+  }),
+  'GET /v2/models/{name}/versions/{version}/ready': http(contracts['GET /v2/models/{name}/versions/{version}/ready']).handler(async ({ services, pathParameters }) => {
+    const ready = await services.oip.modelReady(pathParameters.name!, pathParameters.version!);
+    return new Reply(ready.ready ? 200 : 503, ready);
+  }),
+  'POST /v2/models/{name}/infer': http(contracts['POST /v2/models/{name}/infer']).handler(({ body, principal, services, pathParameters, requestId }) =>
+    services.oip.infer(principal!, pathParameters.name!, undefined, body, requestId),
+  ),
+  'POST /v2/models/{name}/versions/{version}/infer': http(contracts['POST /v2/models/{name}/versions/{version}/infer']).handler(
+    ({ body, principal, services, pathParameters, requestId }) => services.oip.infer(principal!, pathParameters.name!, pathParameters.version!, body, requestId),
+  ),
+});

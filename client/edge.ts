@@ -22,7 +22,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir } from 'node
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { modelNameSchema, parseManifestText, semverSchema, sha256Hex, verifyPackage, type ModelManifest } from '../functions/core/manifest.js';
 
 export type EdgeSyncErrorCode =

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The environment contract between the stacks (and the local twin) and the functions. `process.env` is read

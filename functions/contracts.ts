@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';
 import { keyGrantableScopes, createKeyRequestSchema, type KeyView } from './core/auth/keys-service.js';
 import { roles, scopes } from './core/auth/roles.js';

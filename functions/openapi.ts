@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { functionDefs } from '../infra/functions.js';
 import { routeKey, routes, type RouteDef } from '../infra/routes.js';
 import { allScopes, apiVersion, contractOf, errorEnvelopeSchema, gatewayErrorSchema, oipErrorSchema, pathParameterSchemas, type RouteContract } from './contracts.js';

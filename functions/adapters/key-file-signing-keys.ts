@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JWK } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TokenSigner } from '../core/auth/tokens.js';
 import { publicJwk } from './jwk.js';
 

@@ -126,6 +126,7 @@ function tokenScopes(payload: JWTPayload): string[] {
 export class LocalGateway {
   private readonly compiled: CompiledRoute[];
   private server: Server | undefined;
+  private readonly inflight = new Set<Promise<void>>();
   private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   private jwksIssuer: string | undefined;
   /**
@@ -144,7 +145,10 @@ export class LocalGateway {
 
   async listen(): Promise<string> {
     const listener = (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(req, res).catch((error: unknown) => {
+      const handling = this.handle(req, res);
+      this.inflight.add(handling);
+      void handling.finally(() => this.inflight.delete(handling)).catch(() => undefined);
+      handling.catch((error: unknown) => {
         // Last line of defence: one bad request must never take the twin down.
         process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'gateway failure', error: String(error) })}\n`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -164,14 +168,21 @@ export class LocalGateway {
     return `${this.options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting requests, lets the ones in flight finish (up to `graceMs`, so the stores behind them are
+   * not closed under their feet), then closes every connection.
+   */
+  async close(graceMs = 5_000): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    server.closeAllConnections();
+    await closed;
   }
 
   private match(method: string, path: string): { compiled: CompiledRoute; pathParameters: Record<string, string> } | undefined {

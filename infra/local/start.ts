@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (.data), TWIN_ADMIN_PASSWORD. */
 const envSchema = z.object({

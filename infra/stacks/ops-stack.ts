@@ -152,6 +152,8 @@ export class OpsStack extends Stack {
       });
     const alertPublishFailures = acrossModels(metricNames.alertPublishFailures);
     const modelDegraded = acrossModels(metricNames.modelDegraded);
+    const statsWriteFailures = acrossModels(metricNames.statsWriteFailures);
+    alarm('StatsWriteFailures', statsWriteFailures, 1, 'prediction statistics could not be written (predictions were still served)');
     alarm('AlertPublishFailures', alertPublishFailures, 1, 'anomaly alerts could not be published to the alerts topic');
     alarm('ModelDegraded', modelDegraded, 1, 'a model fell back to degraded serving');
     this.alarms = alarms;
@@ -202,7 +204,7 @@ export class OpsStack extends Stack {
           new GraphWidget({
             title: 'Anomaly alerts',
             left: [emf(metricNames.alerts, 'alerts'), data.alertsTopic.metricNumberOfMessagesPublished({ period, label: 'published to the topic' })],
-            right: [alertPublishFailures, modelDegraded],
+            right: [alertPublishFailures, modelDegraded, statsWriteFailures],
             width: 8,
           }),
           new GraphWidget({

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   type FeatureSpec,
   type ModelManifest,

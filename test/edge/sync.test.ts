@@ -147,9 +147,10 @@ describe('the edge twin on the pulled package', () => {
     const ids = records.map((r) => r.requestId);
     expect(new Set(ids).size, 'no record twice').toBe(ids.length);
     expect(ids).toEqual(expect.arrayContaining(edgeRequestIds));
-    // Besides: the gateway's discovery and JWKS fetches (it verifies tokens through its own public routes).
+    // Besides: the gateway's discovery and JWKS fetches (it verifies tokens through its own public routes), and
+    // the export's own reads (its model list and audit pages reach functions too, so they are audited).
     const others = records.filter((r) => !edgeRequestIds.includes(r.requestId)).map((r) => r.action);
-    for (const action of others) expect(['auth.discovery', 'auth.jwks']).toContain(action);
+    for (const action of others) expect(['auth.discovery', 'auth.jwks', 'models.list', 'audit.query', 'alerts.list']).toContain(action);
     exportedAudit = records.length;
     // The alert, and its resolution by the next in-band request (the batch).
     const alerts = lines.filter((l) => l.kind === 'alert').map((l) => l.event as { kind: string; requestId: string });

@@ -387,6 +387,7 @@ describe.each(environments)('%s', (environmentName) => {
         'ApiP99Latency',
         'AlertPublishFailures',
         'ModelDegraded',
+        'StatsWriteFailures',
         ...functionNames.flatMap((n) => [`${functionConstructId(n)}Errors`, `${functionConstructId(n)}Throttles`]),
         ...tables.map((t) => `${t.id}TableThrottles`),
       ];

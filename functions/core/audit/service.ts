@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidRequestError } from '../errors.js';
 import type { AlertStateStore, AuditLog, AuditRecord } from '../ports.js';
 import { canSeePlant, plantScope } from '../auth/access.js';

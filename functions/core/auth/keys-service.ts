@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiKeyRejectedError, ForbiddenError, NotFoundError, ConflictError } from '../errors.js';
 import type { ApiKeyRecord, ApiKeyStore, UserDirectory, UserRecord } from '../ports.js';
 import { canSeePlant, isPlatformAdmin } from './access.js';

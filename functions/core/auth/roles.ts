@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Every scope a token can carry. Routes name the scopes they need in infra/routes.ts. */
 export const scopes = [

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiKeyRejectedError, ForbiddenError, InvalidCredentialsError, InvalidRequestError, RateLimitedError, ServiceUnavailableError } from '../errors.js';
 import { parseApiKey } from './api-keys.js';
 import type { RateLimiter, UserStore } from '../ports.js';

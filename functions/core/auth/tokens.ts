@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { base64url, type JWK } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnauthorizedError } from '../errors.js';
 import { roleSchema, scopes as allScopes, type Role, type Scope } from './roles.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
 import type { UserDirectory, UserRecord } from '../ports.js';
 import { canSeePlant, isPlatformAdmin } from './access.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';

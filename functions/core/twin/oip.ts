@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
 import { compareSemver, modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { semverSchema } from '../manifest.js';
 import type { ModelRouting } from '../ports.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
 import { BatchTooLargeError, InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';

@@ -1,0 +1,425 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { coldStartResultPrefix as resultPrefix } from './event.js';
+import { readReferencePackage, repoRoot, rowSource } from './fixtures.js';
+import type { HandlerStageOptions, HandlerStageResult } from './handler-stage.js';
+import { runLoad, type LoadResult } from './http.js';
+import { runInproc, type InprocResult } from './inproc.js';
+import { formatSummary, mainThreadProfile, summariseProfile, type ProfileSummary } from './profile.js';
+import { ServerProcess } from './server-process.js';
+import { runSizes, type SizesResult } from './sizes.js';
+import { repeated, round, type Repeated } from './stats.js';
+
+/**
+ * `npm run bench` — the figures of docs/performance.md: floor, core, handler, http, cold start, memory,
+ * sizes. Prints the tables and writes bench/results/latest.json. All load goes to 127.0.0.1 and is bounded
+ * in time. Options: `--quick` (fewer, shorter reps, for checking the harness), `--only http,cold` (some
+ * stages: sizes, inproc, cold, handler, http; cold needs sizes), `--profile` (the serving
+ * process runs under `--cpu-prof`; the self-time summary per load run is printed and the figures go to
+ * bench/results/profile.json instead, since profiling slows the server).
+ */
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profiling = args.includes('--profile');
+const stageNames = ['sizes', 'inproc', 'cold', 'handler', 'http'] as const;
+const onlyIndex = args.indexOf('--only');
+const only = new Set(onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : stageNames);
+for (const name of only) if (!(stageNames as readonly string[]).includes(name)) throw new Error(`--only takes ${stageNames.join(',')}, not ${name}`);
+
+const config = quick
+  ? { inprocReps: 3, inprocIterations: 1000, handlerReps: 2, handlerPredicts: 100, handlerBatches: 30, coldStarts: 2, loadReps: 1, loadSec: 3, warmupSec: 1 }
+  : { inprocReps: 5, inprocIterations: 3000, handlerReps: 3, handlerPredicts: 300, handlerBatches: 100, coldStarts: 5, loadReps: 3, loadSec: 6, warmupSec: 2 };
+
+/** The issue's targets (issue 9). Sizes in decimal units, read strictly. */
+const targets = {
+  core1OverFloor1: 2,
+  core100OverCore1: 5,
+  predictRps16: 3000,
+  predictP99Ms16: 25,
+  batchRps16: 300,
+  coldStartMs: 300,
+  rssBytes: 150e6,
+  predictBundleBytes: 1e6,
+  layerBytes: 50e6,
+} as const;
+
+/** The reference chapter's Flask service (gunicorn, 2 workers), same class of machine, 16 connections. */
+const flask = { predictRps16: 640, predictP99Ms16: 54, batchRps16: 10 } as const;
+
+interface LoadFigure {
+  name: string;
+  path: string;
+  connections: number;
+  rps: Repeated;
+  p50Ms: Repeated;
+  p99Ms: Repeated;
+  non2xx: number;
+  errors: number;
+  /** Server CPU (user + system) per request, µs, and the server's share of one core. */
+  serverCpuUsPerRequest: Repeated;
+  serverCores: Repeated;
+  runs: LoadResult[];
+  profile?: ProfileSummary;
+}
+
+interface ColdStart {
+  mode: 'bundle' | 'source';
+  firstMs: Repeated;
+  importedMs: Repeated;
+  warmMs: Repeated;
+  /** The fresh process's RSS after its two predictions. */
+  rssBytes: Repeated;
+}
+
+const started = performance.now();
+const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}\n`);
+const work = mkdtempSync(join(tmpdir(), 'twinserve-bench-run-'));
+const failures: string[] = [];
+
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'absent';
+  }
+}
+
+function git(...gitArgs: string[]): string {
+  try {
+    return execFileSync('git', gitArgs, { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function stage<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  log(`${name}...`);
+  try {
+    return await fn();
+  } catch (error) {
+    failures.push(`${name}: ${(error as Error).stack ?? String(error)}`);
+    log(`${name} FAILED: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+function runChild(command: string, childArgs: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, childArgs, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${command} ${childArgs.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+/** The JSON of a child's `BENCH_RESULT` line (the functions' own log lines go to the same stdout). */
+function resultLine(out: string): string {
+  const line = out.split('\n').find((l) => l.startsWith(resultPrefix));
+  if (!line) throw new Error(`no result line in the child's output: ${out.slice(-1000)}`);
+  return line.slice(resultPrefix.length);
+}
+
+async function coldStarts(mode: 'bundle' | 'source', env: Record<string, string>, sizes: SizesResult | undefined): Promise<ColdStart> {
+  let command: [string, string[]];
+  if (mode === 'bundle') {
+    if (!sizes) throw new Error('no bundles (the sizes stage failed)');
+    // The driver bundled like a function, so plain node runs it: no loader, as in Lambda.
+    const driver = join(sizes.buildDir, 'cold-start.mjs');
+    await build({ entryPoints: [join(repoRoot, 'bench', 'cold-start.ts')], outfile: driver, bundle: true, platform: 'node', target: 'node22', format: 'esm', logLevel: 'error' });
+    command = [process.execPath, [driver, join(sizes.buildDir, 'predict', 'index.mjs')]];
+  } else {
+    command = [process.execPath, ['--import', 'tsx', 'bench/cold-start.ts', 'functions/predict.ts']];
+  }
+  const runs: { importedMs: number; firstMs: number; warmMs: number; rssBytes: number }[] = [];
+  for (let i = 0; i < config.coldStarts; i++) {
+    const out = await runChild(command[0], command[1], env);
+    runs.push(JSON.parse(resultLine(out)) as (typeof runs)[number]);
+  }
+  return {
+    mode,
+    firstMs: repeated(runs.map((r) => r.firstMs)),
+    importedMs: repeated(runs.map((r) => r.importedMs)),
+    warmMs: repeated(runs.map((r) => r.warmMs)),
+    rssBytes: repeated(runs.map((r) => r.rssBytes)),
+  };
+}
+
+async function login(url: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password }),
+  });
+  const body = (await res.json()) as { token?: string };
+  if (res.status !== 200 || !body.token) throw new Error(`login answered ${res.status}`);
+  return body.token;
+}
+
+type Window = { fromUs: number; toUs: number };
+
+async function loadStage(server: ServerProcess, token: string): Promise<{ figures: LoadFigure[]; windows: Window[] }> {
+  const next = rowSource(readReferencePackage().manifest, 11);
+  const configs = [
+    { name: 'predict', path: '/api/v1/twin/predict', body: () => JSON.stringify(next()), connections: 1 },
+    { name: 'predict', path: '/api/v1/twin/predict', body: () => JSON.stringify(next()), connections: 16 },
+    { name: 'batch-100', path: '/api/v1/twin/batch', body: () => JSON.stringify({ inputs: Array.from({ length: 100 }, next) }), connections: 1 },
+    { name: 'batch-100', path: '/api/v1/twin/batch', body: () => JSON.stringify({ inputs: Array.from({ length: 100 }, next) }), connections: 16 },
+  ];
+  const figures: LoadFigure[] = [];
+  const windows: Window[] = [];
+  for (const c of configs) {
+    log(`http ${c.name} c=${c.connections}: ${config.loadReps} × ${config.loadSec} s`);
+    const base = { url: server.info.url, path: c.path, token, body: c.body, connections: c.connections };
+    await runLoad({ ...base, durationSec: config.warmupSec });
+    const runs: LoadResult[] = [];
+    const cpu: number[] = [];
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    for (let rep = 0; rep < config.loadReps; rep++) {
+      const cpu0 = server.cpuSeconds();
+      const run = await runLoad({ ...base, durationSec: config.loadSec });
+      cpu.push(server.cpuSeconds() - cpu0);
+      runs.push(run);
+    }
+    windows.push({ fromUs, toUs: Number(process.hrtime.bigint() / 1000n) });
+    figures.push({
+      name: c.name,
+      path: c.path,
+      connections: c.connections,
+      rps: repeated(runs.map((r) => r.rps)),
+      p50Ms: repeated(runs.map((r) => r.p50Ms)),
+      p99Ms: repeated(runs.map((r) => r.p99Ms)),
+      non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      serverCpuUsPerRequest: repeated(runs.map((r, i) => (cpu[i]! * 1e6) / Math.max(1, r.requests))),
+      serverCores: repeated(runs.map((r, i) => cpu[i]! / r.durationSec)),
+      runs,
+    });
+  }
+  return { figures, windows };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: round(totalmem() / 2 ** 30, 1),
+  kernel: release(),
+  loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+};
+const versions = {
+  node: process.version,
+  'onnxruntime-node': versionOf('onnxruntime-node'),
+  autocannon: versionOf('autocannon'),
+  esbuild: versionOf('esbuild'),
+  tsx: versionOf('tsx'),
+  '@aws-sdk/client-dynamodb': versionOf('@aws-sdk/client-dynamodb'),
+  dynalite: versionOf('dynalite'),
+  s3rver: versionOf('s3rver'),
+  zod: versionOf('zod'),
+  '@middy/core': versionOf('@middy/core'),
+  jose: versionOf('jose'),
+};
+log(`${machine.cores} × ${machine.cpu}, load average ${machine.loadAverageAtStart.join(' ')}; ${quick ? 'quick' : 'full'} run${profiling ? ', profiling the server' : ''}`);
+
+const sizes = only.has('sizes') ? await stage('sizes (esbuild bundles, onnxruntime layer)', () => runSizes(work)) : undefined;
+const inproc = only.has('inproc')
+  ? await stage('floor and core (in-process)', () => runInproc({ reps: config.inprocReps, iterations: config.inprocIterations }))
+  : undefined;
+
+let server: ServerProcess | undefined;
+let handler: HandlerStageResult | undefined;
+let load: LoadFigure[] | undefined;
+let windows: Window[] = [];
+let memory: { rss: number; peak: number; idleRss: number; usage: NodeJS.MemoryUsage; idleUsage: NodeJS.MemoryUsage } | undefined;
+const cold: ColdStart[] = [];
+const profileDir = join(work, 'profile');
+try {
+  const needsServer = only.has('cold') || only.has('handler') || only.has('http');
+  server = !needsServer ? undefined : await stage('serving process (bench/serve.ts)', () => {
+    if (profiling) mkdirSync(profileDir, { recursive: true });
+    return ServerProcess.start(profiling ? { cpuProfDir: profileDir } : {});
+  });
+  if (server) {
+    const s = server;
+    const idleRss = s.memory().rss;
+    const idleUsage = await s.memoryUsage();
+    if (only.has('cold')) {
+      const bundle = await stage('cold start (bundle, plain node)', () => coldStarts('bundle', s.info.env, sizes));
+      if (bundle) cold.push(bundle);
+      const source = await stage('cold start (sources, tsx)', () => coldStarts('source', s.info.env, sizes));
+      if (source) cold.push(source);
+    }
+    if (only.has('handler')) handler = await stage('handler (in-process v2 events)', async () => {
+      const options: HandlerStageOptions = { reps: config.handlerReps, predictCalls: config.handlerPredicts, batchCalls: config.handlerBatches };
+      const out = await runChild(process.execPath, ['--import', 'tsx', 'bench/handler-stage.ts'], { ...s.info.env, BENCH_HANDLER_OPTIONS: JSON.stringify(options) });
+      return JSON.parse(resultLine(out)) as HandlerStageResult;
+    });
+    if (only.has('http')) {
+      const loaded = await stage('http (autocannon)', async () => loadStage(s, await login(s.info.url, s.info.adminPassword)));
+      load = loaded?.figures;
+      windows = loaded?.windows ?? [];
+      memory = { ...s.memory(), idleRss, usage: await s.memoryUsage(), idleUsage };
+    }
+  }
+} finally {
+  await server?.stop();
+}
+
+let keptProfile: string | undefined;
+if (profiling && load) {
+  const main = mainThreadProfile(profileDir);
+  if (main) {
+    load.forEach((figure, i) => (figure.profile = summariseProfile(main.profile, 25, windows[i])));
+    keptProfile = join(tmpdir(), `twinserve-serve-${Date.now()}.cpuprofile`);
+    copyFileSync(main.file, keptProfile);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+
+const fmt = {
+  us: (v: number) => `${v.toFixed(1)} µs`,
+  ms: (v: number) => `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`,
+  x: (v: number) => `${v.toFixed(2)}×`,
+  rps: (v: number) => `${Math.round(v).toLocaleString('en-US')}/s`,
+  mb: (v: number) => `${(v / 1e6).toFixed(1)} MB`,
+  kb: (v: number) => `${(v / 1e3).toFixed(0)} kB`,
+};
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+const rows: string[][] = [];
+const row = (...cells: string[]) => rows.push(cells);
+
+if (inproc) {
+  row('floor', 'session.run, 1 row', fmt.us(inproc.floor1Us.median), '', '');
+  row('floor', 'session.run, 100 rows', fmt.us(inproc.floor100Us.median), `${fmt.x(inproc.floor100OverFloor1.median)} floor 1 row`, '');
+  row('core', 'predict, 1 row', fmt.us(inproc.core1Us.median), `${fmt.x(inproc.core1OverFloor1.median)} floor (≤ 2×)`, verdict(inproc.core1OverFloor1.median <= targets.core1OverFloor1));
+  row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
+}
+if (handler) {
+  const h = (f: HandlerStageResult['predict']) => `p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}`;
+  row('handler', 'predict (v2 event, 1 at a time)', h(handler.predict), `${handler.predict.non200} non-200`, '');
+  row('handler', 'batch 100 (v2 event)', h(handler.batch), `${handler.batch.non200} non-200`, '');
+}
+for (const f of load ?? []) {
+  const isPredict16 = f.name === 'predict' && f.connections === 16;
+  const isBatch16 = f.name === 'batch-100' && f.connections === 16;
+  const target = isPredict16 ? '≥ 3,000/s, p99 ≤ 25 ms, 0 non-2xx' : isBatch16 ? '≥ 300/s' : '';
+  const ok = isPredict16
+    ? f.rps.median >= targets.predictRps16 && f.p99Ms.median <= targets.predictP99Ms16 && f.non2xx === 0 && f.errors === 0
+    : isBatch16
+      ? f.rps.median >= targets.batchRps16 && f.non2xx === 0 && f.errors === 0
+      : undefined;
+  const flaskNote = isPredict16 ? ` (Flask ${flask.predictRps16}/s, p99 ${flask.predictP99Ms16} ms)` : isBatch16 ? ` (Flask ${flask.batchRps16}/s)` : '';
+  row(
+    'http',
+    `${f.name} c=${f.connections}`,
+    `${fmt.rps(f.rps.median)}, p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}, ${f.non2xx} non-2xx, ${f.errors} errors`,
+    [`server ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores`, `${target}${flaskNote}`].filter(Boolean).join('; '),
+    ok === undefined ? '' : verdict(ok),
+  );
+}
+for (const c of cold) {
+  const lambdaLike = c.mode === 'bundle';
+  row(
+    'cold start',
+    lambdaLike ? 'bundle (node, as Lambda)' : 'sources (node --import tsx)',
+    fmt.ms(c.firstMs.median),
+    `modules loaded at ${fmt.ms(c.importedMs.median)}; warm call ${fmt.ms(c.warmMs.median)}${lambdaLike ? '; ≤ 300 ms' : ''}`,
+    lambdaLike ? verdict(c.firstMs.median <= targets.coldStartMs) : '',
+  );
+}
+if (memory) {
+  const u = memory.usage;
+  row(
+    'memory',
+    'serving RSS after load',
+    fmt.mb(memory.rss),
+    `idle ${fmt.mb(memory.idleRss)}, peak ${fmt.mb(memory.peak)}; V8 heap ${fmt.mb(u.heapTotal)} (${fmt.mb(u.heapUsed)} used); ≤ 150 MB`,
+    verdict(memory.rss <= targets.rssBytes),
+  );
+}
+const bundleCold = cold.find((c) => c.mode === 'bundle');
+if (bundleCold) row('memory', 'function process RSS, bundle', fmt.mb(bundleCold.rssBytes.median), 'after its cold start and one warm call; stores in another process, as in Lambda', '');
+if (handler?.rssBytes) row('memory', 'function process RSS, sources', fmt.mb(handler.rssBytes), `after the handler stage (${handler.predict.invocations + handler.batch.invocations} invocations, under tsx)`, '');
+if (sizes) {
+  const p = sizes.bundles.predict;
+  row('size', 'predict bundle', fmt.kb(p.bytes), `${fmt.kb(p.deflatedBytes)} deflated; ≤ 1 MB`, verdict(p.bytes <= targets.predictBundleBytes));
+  const all = Object.values(sizes.bundles).map((b) => b.bytes);
+  row('size', `all ${all.length} function bundles`, `${fmt.kb(Math.min(...all))} – ${fmt.kb(Math.max(...all))}`, 'per function in latest.json', '');
+  row('size', 'onnxruntime layer (linux/x64)', fmt.mb(sizes.layer.bytes), `${sizes.layer.method}; ≤ 50 MB`, verdict(sizes.layer.bytes <= targets.layerBytes));
+}
+
+function printTable(header: string[], body: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of body) console.log(line(r));
+}
+
+const totalSec = (performance.now() - started) / 1000;
+console.log('');
+console.log(
+  `Twinserve bench, ${new Date().toISOString()}, ${machine.cores} × ${machine.cpu}, Node ${versions.node}, onnxruntime-node ${versions['onnxruntime-node']}, ` +
+    `load average at start ${machine.loadAverageAtStart.join(' ')}; medians of ${config.loadReps} load runs × ${config.loadSec} s, ${config.inprocReps} in-process reps, ${config.coldStarts} cold starts; ${totalSec.toFixed(0)} s${profiling ? ' (server PROFILED: slower than normal)' : ''}`,
+);
+printTable(['stage', 'figure', 'median', 'context / target', 'verdict'], rows);
+for (const f of load ?? []) {
+  if (f.profile) {
+    console.log(`\n${f.name} c=${f.connections}: serving process, self time during the load runs`);
+    console.log(formatSummary({ ...f.profile, functions: f.profile.functions.slice(0, 20), packages: f.profile.packages.slice(0, 15) }));
+  }
+}
+if (server && server.errorLines > 0) console.log(`\nThe server logged ${server.errorLines} ERROR lines; last output:\n${server.recentOutput()}`);
+for (const f of failures) console.log(`\nFAILED ${f}`);
+
+const results = {
+  schema: 1,
+  date: new Date().toISOString(),
+  command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+  git: { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain') !== '' },
+  machine,
+  versions,
+  config,
+  durationSec: round(totalSec, 1),
+  targets,
+  reference: { flask },
+  figures: {
+    floor: inproc && { oneRowUs: inproc.floor1Us, hundredRowsUs: inproc.floor100Us, hundredOverOne: inproc.floor100OverFloor1 },
+    core: inproc && {
+      oneRowUs: inproc.core1Us,
+      hundredRowsUs: inproc.core100Us,
+      oneRowOverFloor: inproc.core1OverFloor1,
+      hundredOverOneRow: inproc.core100OverCore1,
+      hundredOverFloorHundred: inproc.core100OverFloor100,
+    },
+    handler,
+    http: load?.map(({ profile: _profile, ...f }) => f),
+    coldStart: cold,
+    memory,
+    sizes: sizes && { bundles: sizes.bundles, layer: sizes.layer },
+  },
+  profile: profiling ? { file: keptProfile, runs: load?.map((f) => ({ name: f.name, connections: f.connections, summary: f.profile })) } : undefined,
+  failures,
+};
+mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
+// Only a full, unprofiled run replaces latest.json (the figures docs/performance.md quotes).
+const partial = profiling || quick || onlyIndex >= 0;
+const outFile = join(repoRoot, 'bench', 'results', partial ? (profiling ? 'profile.json' : 'partial.json') : 'latest.json');
+writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nwrote ${outFile} (${totalSec.toFixed(0)} s)${keptProfile ? `; server CPU profile: ${keptProfile}` : ''}`);
+rmSync(work, { recursive: true, force: true });
+process.exit(failures.length ? 1 : 0);

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/**
+ * The serving process of the http and cold-start stages: one local twin (gateway, handlers, embedded
+ * DynamoDB and S3) in a fresh temp dir, on a free loopback port. Run it as `node --import tsx bench/serve.ts`
+ * (one process, so its pid, RSS and CPU profile are the server's own; the `tsx` CLI would add a parent).
+ *
+ * Prints ONE JSON line on stdout: `{ url, pid, adminPassword, env }`, where `env` is what the functions read
+ * (tables, bucket, issuer, key file, store endpoints), so a fresh process can run the same handlers against
+ * these stores. Stops cleanly (and writes a `--cpu-prof` profile) on SIGTERM, SIGINT or when stdin closes;
+ * answers `memory` on stdin with a `{ memoryUsage }` line.
+ *
+ * Rate limiting stays on with a limit far above what the load can reach; audit records are written as always.
+ */
+
+export interface ServeInfo {
+  url: string;
+  pid: number;
+  adminPassword: string;
+  env: Record<string, string>;
+}
+
+// As `npm start` (infra/local/start.ts) does: Powertools reads this when its modules load, so before the import.
+process.env.POWERTOOLS_METRICS_DISABLED ??= process.env.TWIN_METRICS === 'on' ? 'false' : 'true';
+const { startLocalTwin } = await import('../infra/local/twin.js');
+
+const adminPassword = 'bench-admin-password-1';
+const dataDir = await mkdtemp(join(tmpdir(), 'twinserve-bench-'));
+const twin = await startLocalTwin({
+  dataDir,
+  port: 0,
+  adminPassword,
+  env: { TWIN_RATE_LIMIT_PER_MINUTE: '100000000' },
+});
+
+const env = Object.fromEntries(
+  Object.entries(process.env).filter((entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && entry[1] !== undefined),
+);
+const info: ServeInfo = { url: twin.url, pid: process.pid, adminPassword, env };
+process.stdout.write(`${JSON.stringify(info)}\n`);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    // A load generator that stops at its deadline leaves requests in flight; let them finish before the
+    // stores close under them (LocalTwin.stop closes the gateway's sockets, not the handlers' work).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await twin.stop();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+    // process.exit (not a signal death) so that --cpu-prof writes its profile.
+    process.exit(0);
+  }
+}
+
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+// `memory` on stdin: one line with process.memoryUsage() (what the RSS is made of). EOF: stop.
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    if (line.trim() === 'memory') process.stdout.write(`${JSON.stringify({ memoryUsage: process.memoryUsage() })}\n`);
+  })
+  .on('close', () => void stop());

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { repoRoot } from './fixtures.js';
+import type { ServeInfo } from './serve.js';
+
+/**
+ * The serving process (bench/serve.ts) as a child of the bench: started with `node --import tsx` so the
+ * child IS the server (its pid, RSS and CPU time are the server's), its output drained so a chatty server
+ * never blocks on a full pipe.
+ */
+export class ServerProcess {
+  private readonly tail: string[] = [];
+  /** Lines the server logged at ERROR level (failed audit writes, handler errors...). */
+  errorLines = 0;
+  info!: ServeInfo;
+
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(options: { cpuProfDir?: string; timeoutMs?: number } = {}): Promise<ServerProcess> {
+    const args = [...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), '--import', 'tsx', 'bench/serve.ts'];
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+    const server = new ServerProcess(child);
+    createInterface({ input: child.stderr! }).on('line', (line) => server.keep(line));
+    server.info = await new Promise<ServeInfo>((resolve, reject) => {
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new Error(`bench/serve.ts ${why}:\n${server.recentOutput()}`));
+      };
+      const timer = setTimeout(() => fail('did not start in time'), options.timeoutMs ?? 90_000);
+      child.once('exit', (code) => fail(`exited with ${code}`));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.startsWith('{"memoryUsage"')) {
+          server.onMemory?.((JSON.parse(line) as { memoryUsage: NodeJS.MemoryUsage }).memoryUsage);
+          return;
+        }
+        const info = parseInfo(line);
+        if (!info) return server.keep(line);
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve(info);
+      });
+    });
+    return server;
+  }
+
+  private keep(line: string): void {
+    if (/"level":"(ERROR|CRITICAL)"/.test(line)) this.errorLines++;
+    this.tail.push(line);
+    if (this.tail.length > 40) this.tail.shift();
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  recentOutput(): string {
+    return this.tail.join('\n');
+  }
+
+  /** VmRSS (now) and VmHWM (peak) of the server, in bytes. */
+  memory(): { rss: number; peak: number } {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  }
+
+  private onMemory: ((usage: NodeJS.MemoryUsage) => void) | undefined;
+
+  /** The server's own process.memoryUsage(): V8 heap, external and array buffers, beside the RSS. */
+  memoryUsage(timeoutMs = 5_000): Promise<NodeJS.MemoryUsage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not report its memory')), timeoutMs);
+      this.onMemory = (usage) => {
+        clearTimeout(timer);
+        this.onMemory = undefined;
+        resolve(usage);
+      };
+      this.child.stdin!.write('memory\n');
+    });
+  }
+
+  /** CPU seconds (user + system) the server has used so far. */
+  cpuSeconds(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
+  /** Stops the server (it exits by itself, so --cpu-prof writes its profile); kills it after a grace period. */
+  async stop(graceMs = 20_000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function parseInfo(line: string): ServeInfo | undefined {
+  if (!line.startsWith('{"url"')) return undefined;
+  try {
+    const parsed = JSON.parse(line) as Partial<ServeInfo>;
+    return typeof parsed.url === 'string' && typeof parsed.pid === 'number' && parsed.env ? (parsed as ServeInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,5 +1,37 @@
-import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand as RawQueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { latencyBucketsMs, type StatsStore, type VariantCounters, type VariantSample } from '../core/ports.js';
+
+/** An exact decimal as a BigInt scaled by 10^scale (DynamoDB numbers are decimal strings). */
+interface Decimal {
+  units: bigint;
+  scale: number;
+}
+
+function parseDecimal(text: string): Decimal {
+  const [mantissa = '0', exponent = '0'] = text.toLowerCase().split('e');
+  const negative = mantissa.startsWith('-');
+  const [whole = '0', fraction = ''] = mantissa.replace(/^[-+]/, '').split('.');
+  let units = BigInt(`${whole}${fraction}` || '0');
+  let scale = fraction.length - Number(exponent);
+  if (scale < 0) {
+    units *= 10n ** BigInt(-scale);
+    scale = 0;
+  }
+  return { units: negative ? -units : units, scale };
+}
+
+function addDecimal(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return { units: a.units * 10n ** BigInt(scale - a.scale) + b.units * 10n ** BigInt(scale - b.scale), scale };
+}
+
+function decimalToNumber(d: Decimal): number {
+  const negative = d.units < 0n;
+  const digits = (negative ? -d.units : d.units).toString().padStart(d.scale + 1, '0');
+  const text = d.scale === 0 ? digits : `${digits.slice(0, -d.scale)}.${digits.slice(-d.scale)}`;
+  return Number(`${negative ? '-' : ''}${text}`);
+}
 
 function bucketOf(latencyMs: number): number {
   const i = latencyBucketsMs.findIndex((bound) => latencyMs <= bound);
@@ -42,51 +74,50 @@ export class DynamoDbStatsStore implements StatsStore {
     );
   }
 
+  /** Adds the shards up as exact decimals, so a sum reads the same however the samples fell on the shards. */
   async read(model: string): Promise<VariantCounters[]> {
-    const byVariant = new Map<string, VariantCounters>();
-    let startKey: Record<string, unknown> | undefined;
+    const fields = ['requests', 'errors', 'predictions', 'predictionSum', 'latencySumMs', 'cacheHits', 'alerts', ...latencyBucketsMs.map((_, i) => `h${i}`), `h${latencyBucketsMs.length}`];
+    const totals = new Map<string, { version: string; shadow: boolean; sums: Map<string, Decimal> }>();
+    let startKey: Record<string, AttributeValue> | undefined;
     do {
+      // The low-level command keeps DynamoDB's numbers as decimal strings.
       const page = await this.db.send(
-        new QueryCommand({
+        new RawQueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `model#${model}` },
+          ExpressionAttributeValues: { ':pk': { S: `model#${model}` } },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
       );
       for (const item of page.Items ?? []) {
         // `<kind>#<version>#<shard>`; an item written before sharding has no shard part.
-        const [kind, version] = String(item.sk).split('#') as [string, string];
+        const [kind, version] = String(item.sk?.S ?? '').split('#') as [string, string];
         if (kind !== 'version' && kind !== 'shadow') continue;
-        const n = (name: string) => Number(item[name] ?? 0);
         const key = `${kind}#${version}`;
-        const total =
-          byVariant.get(key) ??
-          ({
-            version,
-            shadow: kind === 'shadow',
-            requests: 0,
-            errors: 0,
-            rows: 0,
-            predictionSum: 0,
-            latencySumMs: 0,
-            cacheHits: 0,
-            alerts: 0,
-            latencyHistogram: Array.from({ length: latencyBucketsMs.length + 1 }, () => 0),
-          } satisfies VariantCounters);
-        total.requests += n('requests');
-        total.errors += n('errors');
-        total.rows += n('predictions');
-        total.predictionSum += n('predictionSum');
-        total.latencySumMs += n('latencySumMs');
-        total.cacheHits += n('cacheHits');
-        total.alerts += n('alerts');
-        total.latencyHistogram.forEach((_, i) => (total.latencyHistogram[i]! += n(`h${i}`)));
-        byVariant.set(key, total);
+        const total = totals.get(key) ?? { version, shadow: kind === 'shadow', sums: new Map<string, Decimal>() };
+        for (const field of fields) {
+          const n = item[field]?.N;
+          if (n !== undefined) total.sums.set(field, addDecimal(total.sums.get(field) ?? { units: 0n, scale: 0 }, parseDecimal(n)));
+        }
+        totals.set(key, total);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return [...byVariant.values()];
+    return [...totals.values()].map(({ version, shadow, sums }) => {
+      const n = (field: string) => decimalToNumber(sums.get(field) ?? { units: 0n, scale: 0 });
+      return {
+        version,
+        shadow,
+        requests: n('requests'),
+        errors: n('errors'),
+        rows: n('predictions'),
+        predictionSum: n('predictionSum'),
+        latencySumMs: n('latencySumMs'),
+        cacheHits: n('cacheHits'),
+        alerts: n('alerts'),
+        latencyHistogram: Array.from({ length: latencyBucketsMs.length + 1 }, (_, i) => n(`h${i}`)),
+      };
+    });
   }
 }

@@ -172,3 +172,15 @@ describe('mean', () => {
     expect(mean(Float32Array.from([1, 2, 3, 6]))).toBe(3);
   });
 });
+
+describe('sortInto (the ensemble members, before their percentiles)', () => {
+  it('orders like Array.prototype.sort on random, equal and reversed members', async () => {
+    const { sortInto } = await import('../../functions/core/twin/model.js');
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 100 - 50;
+    const cases = [Array.from({ length: 20 }, random), Array.from({ length: 20 }, () => 3), Array.from({ length: 20 }, (_, i) => 20 - i), [42]];
+    for (const values of cases) {
+      expect(Array.from(sortInto(new Float64Array(values.length), Float32Array.from(values)))).toEqual(Array.from(Float32Array.from(values)).sort((a, b) => a - b));
+    }
+  });
+});

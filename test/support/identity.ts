@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { keyGrantableScopes } from '../../functions/core/auth/keys-service.js';
 import { scopesForRole } from '../../functions/core/auth/roles.js';
 import { localTableName } from '../../infra/local/seed.js';
-import { startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
 import { tables } from '../../infra/tables.js';
-import { adminPassword, login, type Api, type ApiOptions, type ApiResponse, type TestTwin } from './twin.js';
+import { login, startTestTwin, type Api, type ApiOptions, type ApiResponse, type TestTwin } from './twin.js';
 
 /**
  * Helpers for the identity tests (users, keys, tokens, rate limits, audit), on top of test/support/twin.ts:
@@ -30,27 +26,8 @@ export const relaxedLoginEnv: Record<string, string> = {
 };
 
 /** Like startTestTwin, plus `env` for the functions (passed to startLocalTwin). Fresh temp dir, removed on stop. */
-export async function startTwinWithEnv(env: Record<string, string> = relaxedLoginEnv): Promise<TestTwin> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'twinserve-identity-'));
-  let twin: LocalTwin;
-  try {
-    twin = await startLocalTwin({ dataDir, port: 0, adminPassword, env });
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    twin,
-    url: twin.url,
-    dataDir,
-    async stop({ keepDir = false } = {}) {
-      try {
-        await twin.stop();
-      } finally {
-        if (!keepDir) await rm(dataDir, { recursive: true, force: true });
-      }
-    },
-  };
+export function startTwinWithEnv(env: Record<string, string> = relaxedLoginEnv): Promise<TestTwin> {
+  return startTestTwin({ env });
 }
 
 // ---------------------------------------------------------------------------------------------------------

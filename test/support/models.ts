@@ -1,9 +1,8 @@
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { sha256Hex } from '../../functions/core/manifest.js';
-import { localBucket, repoRoot, startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
+import { localBucket, repoRoot } from '../../infra/local/twin.js';
 import type { SinkMessage } from '../../infra/local/sns-sink.js';
 import { trainRandomForest } from '../../models/tools/forest.js';
 import { latinHypercube } from '../../models/tools/lhs.js';
@@ -11,7 +10,7 @@ import { exportForestOnnx } from '../../models/tools/onnx-export.js';
 import { Prng } from '../../models/tools/prng.js';
 import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 import { relaxedLoginEnv } from './identity.js';
-import { adminPassword, type Api, type ApiResponse, type TestTwin } from './twin.js';
+import { startTestTwin, type Api, type ApiResponse, type TestTwin } from './twin.js';
 
 /**
  * Helpers for the model-lifecycle tests (issue 5): a twin with model-test settings (and optionally the
@@ -43,27 +42,8 @@ export const modelTestEnv: Record<string, string> = {
 };
 
 /** Starts a local twin in a fresh temp dir with `env` (default {@link modelTestEnv}) and optionally the fault proxies. */
-export async function startModelTwin(options: { env?: Record<string, string>; faults?: boolean } = {}): Promise<TestTwin> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'twinserve-models-'));
-  let twin: LocalTwin;
-  try {
-    twin = await startLocalTwin({ dataDir, port: 0, adminPassword, env: options.env ?? modelTestEnv, faults: options.faults ?? false });
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    twin,
-    url: twin.url,
-    dataDir,
-    async stop({ keepDir = false } = {}) {
-      try {
-        await twin.stop();
-      } finally {
-        if (!keepDir) await rm(dataDir, { recursive: true, force: true });
-      }
-    },
-  };
+export function startModelTwin(options: { env?: Record<string, string>; faults?: boolean } = {}): Promise<TestTwin> {
+  return startTestTwin({ env: options.env ?? modelTestEnv, faults: options.faults ?? false });
 }
 
 // ---------------------------------------------------------------------------------------------------------

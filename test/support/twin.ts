@@ -26,12 +26,29 @@ export interface TestTwin {
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
-/** Starts a local twin on loopback (free port unless `port`) in `dataDir`, or in a fresh temp dir. */
-export async function startTestTwin(options: { dataDir?: string; port?: number } = {}): Promise<TestTwin> {
+export interface TestTwinOptions {
+  /** Default: a fresh temp dir, removed on stop (unless `keepDir`). */
+  dataDir?: string;
+  /** Default: a free port. */
+  port?: number;
+  /** Environment for the functions (passed to startLocalTwin). */
+  env?: Record<string, string>;
+  /** The switchable fault proxies in front of DynamoDB and S3. */
+  faults?: boolean;
+}
+
+/** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
+export async function startTestTwin(options: TestTwinOptions = {}): Promise<TestTwin> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'twinserve-test-')));
   let twin: LocalTwin;
   try {
-    twin = await startLocalTwin({ dataDir, port: options.port ?? 0, adminPassword });
+    twin = await startLocalTwin({
+      dataDir,
+      port: options.port ?? 0,
+      adminPassword,
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.faults ? { faults: true } : {}),
+    });
   } catch (error) {
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     throw error;

@@ -365,6 +365,8 @@ export interface ExportAuditOptions extends Connection {
   out: string | Writable;
   /** Whose alerts. @default every model the server lists (GET /api/v1/models), else the server's default model */
   models?: string[];
+  /** The clock `since`/`until` durations are taken back from. @default Date.now */
+  now?: () => number;
 }
 
 export interface ExportAuditResult {
@@ -447,7 +449,7 @@ async function openLineSink(out: string | Writable): Promise<LineSink> {
  * admin's or an auditor's. A plant's auditor exports its plant's records only.
  */
 export async function exportAudit(options: ExportAuditOptions): Promise<ExportAuditResult> {
-  const now = Date.now();
+  const now = (options.now ?? Date.now)();
   const from = toEpoch(options.since, now, 'since');
   const to = options.until === undefined ? now : toEpoch(options.until, now, 'until');
   const windows = auditWindows(from, to);

@@ -144,7 +144,7 @@ describe('exportAudit', () => {
 
   it('says when a model had more alerts in the range than the API returns at once', async () => {
     const { fetch } = server({ alerts: { 'reactor-yield': alertEvents('reactor-yield', 200, 60_000) } });
-    const result = await exportAudit({ url: 'http://edge.test', token: 'tok', since: '1d', out: new PassThrough(), fetch });
+    const result = await exportAudit({ url: 'http://edge.test', token: 'tok', since: '1d', out: new PassThrough(), fetch, now: () => now });
     expect(result.alertsComplete).toBe(false);
     expect(result.alerts).toBe(200);
   });
@@ -158,7 +158,7 @@ describe('exportAudit', () => {
     const stream = new PassThrough();
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
-    const result = await exportAudit({ url: 'http://edge.test', token: 'tok', since: '1h', out: stream, fetch });
+    const result = await exportAudit({ url: 'http://edge.test', token: 'tok', since: '1h', out: stream, fetch, now: () => now });
     expect(result.audit).toBe(1);
     expect(Buffer.concat(chunks).toString('utf8')).toBe(`${JSON.stringify({ kind: 'audit', record: records[0] })}\n`);
     expect(calls.find((c) => c.url.pathname === '/api/v1/alerts')!.url.searchParams.has('model')).toBe(false);

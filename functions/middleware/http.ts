@@ -277,7 +277,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
         const errorCode = status >= 400 ? readErrorCode(result.body) : undefined;
         const record = auditRecord(stateful, status, errorCode);
         try {
-          await getServices().audit.write(record);
+          await getServices().audit.append(record);
         } catch (error) {
           // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
           logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });

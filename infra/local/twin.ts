@@ -81,6 +81,8 @@ export interface LocalTwin {
   sns: SnsSink;
   /** Present when started with `faults: true`. */
   faults?: LocalTwinFaults;
+  /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -178,6 +180,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       seed,
       sns,
       ...(faults ? { faults } : {}),
+      pids: [process.pid, stores.pid],
       async stop() {
         await running.close();
         await disposeServices();

@@ -24,7 +24,8 @@ let server: Server;
 let client: DynamoDBClient;
 let db: DynamoDBDocumentClient;
 
-type Command = Parameters<DynamoDBDocumentClient['send']>[0];
+// Any SDK command (the document client's and the low-level ones share `send`).
+type Command = { input: unknown; constructor: { name: string } };
 type Send = (command: Command) => Promise<unknown>;
 
 /** A document client whose sends go through `around` (default: straight to dynalite), each command recorded. */
@@ -61,7 +62,7 @@ async function stored(r: AuditRecord): Promise<boolean> {
 
 /** The principals (record ids) a BatchWriteCommand carried. */
 function carried(command: Command): string[] {
-  const input = (command as BatchWriteCommand).input;
+  const input = (command as unknown as BatchWriteCommand).input;
   return (input.RequestItems?.[auditTable] ?? []).map((r) => String(r.PutRequest?.Item?.requestId));
 }
 
@@ -111,7 +112,7 @@ describe('audit log group commit', () => {
     expect(batches.length).toBeGreaterThan(0);
     for (const b of batches) expect(carried(b).length).toBeLessThanOrEqual(25);
     expect(rec.sent.length).toBeLessThan(10);
-    const written = rec.sent.flatMap((c) => (c instanceof BatchWriteCommand ? carried(c) : [String((c as { input: { Item: AuditRecord } }).input.Item.requestId)]));
+    const written = rec.sent.flatMap((c) => (c instanceof BatchWriteCommand ? carried(c) : [String((c.input as { Item: AuditRecord }).Item.requestId)]));
     expect(written.sort()).toEqual(records.map((r) => r.requestId).sort());
     for (const r of records) expect(await stored(r)).toBe(true);
   });
@@ -155,9 +156,9 @@ describe('audit log group commit', () => {
     const rec = recording(async (command, send) => {
       if (!(command instanceof BatchWriteCommand) || !carried(command).includes('req-20') || trims >= 2) return send(command);
       trims++;
-      const requests = command.input.RequestItems![auditTable]!;
+      const requests = (command as unknown as BatchWriteCommand).input.RequestItems![auditTable]!;
       const half = Math.ceil(requests.length / 2);
-      await send(new BatchWriteCommand({ RequestItems: { [auditTable]: requests.slice(0, half) } }));
+      await send(new (BatchWriteCommand as unknown as new (input: unknown) => Command)({ RequestItems: { [auditTable]: requests.slice(0, half) } }));
       return { UnprocessedItems: { [auditTable]: requests.slice(half) } };
     });
     const audit = log(rec.client, { sleep: async (ms) => void delays.push(ms) });
@@ -177,9 +178,9 @@ describe('audit log group commit', () => {
     // Prepare: DynamoDB never takes req-7; everything else is written.
     const rec = recording(async (command, send) => {
       if (!(command instanceof BatchWriteCommand)) return send(command);
-      const requests = command.input.RequestItems![auditTable]!;
+      const requests = (command as unknown as BatchWriteCommand).input.RequestItems![auditTable]!;
       const keep = requests.filter((r) => r.PutRequest?.Item?.requestId !== 'req-7');
-      if (keep.length > 0) await send(new BatchWriteCommand({ RequestItems: { [auditTable]: keep } }));
+      if (keep.length > 0) await send(new (BatchWriteCommand as unknown as new (input: unknown) => Command)({ RequestItems: { [auditTable]: keep } }));
       const refused = requests.filter((r) => r.PutRequest?.Item?.requestId === 'req-7');
       return { UnprocessedItems: refused.length ? { [auditTable]: refused } : {} };
     });

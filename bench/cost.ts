@@ -77,6 +77,8 @@ export interface RouteCost {
   /** USD per million invocations, by component, and the total. */
   usdPerMillion: Record<string, number>;
   totalUsdPerMillion: number;
+  /** The same route priced with levers not taken (docs/performance.md, "Cost"): what each would save. */
+  whatIf: Record<string, number>;
 }
 
 export interface CostResult {
@@ -247,6 +249,14 @@ export async function runCostStage(options: { invocations: number }): Promise<Co
         sns: perInvocation.snsPublishes * prices.snsPublishPerMillion,
         cloudWatchLogs: (perInvocation.logBytes * 1e6 * prices.cloudWatchLogsIngestPerGb) / 2 ** 30,
       };
+      const total = Object.values(usd).reduce((a, b) => a + b, 0);
+      const perWru = prices.dynamoWriteUnitPerMillion;
+      const statsAdds = count('DynamoDB', ['UpdateItem']) + recorded.filter((c) => c.service === 'DynamoDB' && c.command === 'UpdateCommand' && String(c.input.TableName).includes('Stats')).length / n;
+      const levers = {
+        noStatsWrite: statsAdds * perWru,
+        noAuditIndex: perInvocation.dynamoIndexWriteUnits * perWru,
+        noApiGateway: usd.apiGateway!,
+      };
       result.push({
         route: r.route,
         invocations: n,
@@ -256,7 +266,13 @@ export async function runCostStage(options: { invocations: number }): Promise<Co
         durationMs: durationMs!,
         memoryMb,
         usdPerMillion: usd,
-        totalUsdPerMillion: Object.values(usd).reduce((a, b) => a + b, 0),
+        totalUsdPerMillion: total,
+        whatIf: {
+          'A/B stats from the EMF metrics (no Stats ADD)': total - levers.noStatsWrite,
+          'audit keyed for both queries (no index write)': total - levers.noAuditIndex,
+          'function URL, JWT checked in the function (no API Gateway)': total - levers.noApiGateway,
+          'all three': total - levers.noStatsWrite - levers.noAuditIndex - levers.noApiGateway,
+        },
       });
     }
     // The stats shard items are the largest the functions update; check they stay under 1 KB (1 WRU).

@@ -104,6 +104,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   await mkdir(dataDir, { recursive: true });
   // Edge: the package is unpacked and verified before anything starts; a bad one stops the start.
   const edgePackage = options.edgeModel ? await prepareEdgePackage(options.edgeModel, dataDir) : undefined;
+  // The stores start in their own process while this one loads the handlers (they read no environment
+  // when they load: functions/config.ts is parsed on first use).
+  const handlersLoading = loadHandlers();
+  handlersLoading.catch(() => undefined);
   const stores = await startEmbeddedStores(dataDir, edgePackage ? { s3: false } : {});
   const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
@@ -150,7 +154,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
     const stream = alertStream(sns, (token, scopes) => gateway!.verifyToken(token, scopes));
     gateway = new LocalGateway({
-      handlers: await loadHandlers(),
+      handlers: await handlersLoading,
       issuer: () => issuer,
       audience: localAudience,
       port: options.port ?? 3000,

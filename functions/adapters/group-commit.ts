@@ -9,8 +9,9 @@ interface Pending<T, R> {
 
 /**
  * Group commit for a process serving many requests at once: the first item submitted under an idle key is
- * written at once, alone; items submitted while that write is in flight wait, and then go together in the
- * next write, and so on until the key is idle again. Each submitter's promise settles only with the outcome
+ * written at the end of the current event-loop turn (`setImmediate`), with whatever else that turn submitted
+ * (a server often finishes several requests per turn); items submitted while that write is in flight wait,
+ * and then go together in the next write, and so on until the key is idle again. Each submitter's promise settles only with the outcome
  * of the write that carried its item, so nobody is answered before their item is stored, and a failed write
  * fails exactly the items it carried.
  *
@@ -35,7 +36,7 @@ export class GroupCommit<T, R> {
       }
       const queue: Pending<T, R>[] = [{ item, resolve, reject }];
       this.queues.set(key, queue);
-      void this.drain(key, queue);
+      setImmediate(() => void this.drain(key, queue));
     });
   }
 

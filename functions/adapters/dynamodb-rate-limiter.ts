@@ -50,6 +50,25 @@ export class DynamoDbRateLimiter implements RateLimiter {
     });
   }
 
+  async refund(bucket: string, windowStart: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `${bucket}#${windowStart}` },
+          UpdateExpression: 'ADD #count :minus',
+          ConditionExpression: '#count > :zero',
+          ExpressionAttributeNames: { '#count': 'count' },
+          ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      // Nothing to give back (the window's item is gone): the count cannot go below zero.
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
   /** Writes the queue's takes, a group per round trip, until no take is waiting. */
   private async drain(key: string, queue: Queue, bucket: string, windowStart: number, windowSeconds: number, limit: number): Promise<void> {
     try {
@@ -57,7 +76,9 @@ export class DynamoDbRateLimiter implements RateLimiter {
         const group = queue.waiters.splice(0);
         const decide = (waiter: Waiter, count: number | undefined): RateDecision => {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
-          return count === undefined ? { allowed: false, limit, remaining: 0, resetSeconds } : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          return count === undefined
+            ? { allowed: false, limit, remaining: 0, resetSeconds, windowStart }
+            : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds, windowStart };
         };
         try {
           const counts = await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length);

@@ -145,6 +145,8 @@ export interface UserChanges {
   role?: Role;
   active?: boolean;
   passwordHash?: string;
+  /** A plant, or null: no plant (platform-wide). */
+  plant?: string | null;
 }
 
 export interface UserDirectory extends UserStore {
@@ -192,11 +194,18 @@ export interface RateDecision {
   remaining: number;
   /** Seconds until the window resets. */
   resetSeconds: number;
+  /** The start (epoch seconds) of the window the take counted in: what {@link RateLimiter.refund} gives back to. */
+  windowStart?: number;
 }
 
 export interface RateLimiter {
   /** Takes one request from `bucket`'s current window with one atomic conditional update. */
   take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+  /**
+   * Gives one allowed take back to the window it counted in (a request refused by a second bucket it also
+   * needed), so the counters hold exactly the admitted requests.
+   */
+  refund(bucket: string, windowStart: number): Promise<void>;
 }
 
 export interface AuditRecord {

@@ -55,8 +55,10 @@ export class InMemoryUserDirectory implements UserDirectory {
   async update(username: string, changes: UserChanges, updated: string): Promise<UserRecord | undefined> {
     const user = this.users.get(username);
     if (!user) return undefined;
-    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
-    const next = { ...user, ...defined, updated };
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined && v !== null));
+    const next: UserRecord & { updated: string } = { ...user, ...defined, updated };
+    // null removes the plant (platform-wide), as the DynamoDB adapter's REMOVE does.
+    if (changes.plant === null) delete next.plant;
     this.users.set(username, next);
     return copy(next);
   }
@@ -124,9 +126,15 @@ export class InMemoryRateLimiter implements RateLimiter {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const key = `${bucket}#${windowStart}`;
     const count = this.counts.get(key) ?? 0;
-    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds };
+    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds, windowStart };
     this.counts.set(key, count + 1);
-    return { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
+    return { allowed: true, limit, remaining: limit - count - 1, resetSeconds, windowStart };
+  }
+
+  async refund(bucket: string, windowStart: number): Promise<void> {
+    const key = `${bucket}#${windowStart}`;
+    const count = this.counts.get(key) ?? 0;
+    if (count > 0) this.counts.set(key, count - 1);
   }
 }
 

@@ -112,7 +112,7 @@ export function createServices(config: Config): Services {
     keys,
     principals,
     users: new UserService(users),
-    auditQueries: new AuditService(audit, {}, alertState),
+    auditQueries: new AuditService(audit, { directory: { users, keys: keyStore } }, alertState),
     audit,
     rateLimit: new PrincipalRateLimit(limiter, {
       defaultPerMinute: config.rateLimitPerMinute,

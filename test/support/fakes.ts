@@ -162,6 +162,7 @@ export class InMemoryAuditLog implements AuditLog {
         return r.outcome === query.outcome;
       })
       .filter((r) => query.plant === undefined || r.plant === query.plant)
+      .filter((r) => query.origin === undefined || (query.origin === 'imported') === (r.imported !== undefined))
       .filter((r) => sk(r) >= query.from && sk(r) <= `${query.to}#\uffff`)
       // Byte order, as DynamoDB sorts keys (not locale order).
       .sort((a, b) => (sk(a) < sk(b) ? 1 : sk(a) > sk(b) ? -1 : 0));

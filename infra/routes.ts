@@ -93,6 +93,14 @@ export function needsFreshPrincipal(route: RouteDef): boolean {
   return route.auth.scopes.some((s) => s === 'models:write' || s === 'audit:write' || s === 'users:manage' || s === 'keys:manage');
 }
 
+/**
+ * Routes no API-key token may use, whatever its claims say: users and keys are managed by people (a stolen
+ * key cannot mint keys or change users). Refused before any store read.
+ */
+export function refusesKeyTokens(route: RouteDef): boolean {
+  return route.function === 'users' || route.function === 'keys';
+}
+
 const byKey = new Map(routes.map((r) => [routeKey(r), r]));
 
 export function findRouteByKey(key: string): RouteDef | undefined {

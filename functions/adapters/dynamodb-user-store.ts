@@ -56,14 +56,8 @@ export class DynamoDbUserStore implements UserDirectory {
     const sets = ['#updated = :updated'];
     const names: Record<string, string> = { '#updated': 'updated' };
     const values: Record<string, unknown> = { ':updated': updated };
-    const removes: string[] = [];
     for (const [field, value] of Object.entries(changes)) {
       if (value === undefined) continue;
-      if (value === null) {
-        removes.push(`#${field}`);
-        names[`#${field}`] = field;
-        continue;
-      }
       sets.push(`#${field} = :${field}`);
       names[`#${field}`] = field;
       values[`:${field}`] = value;
@@ -73,7 +67,7 @@ export class DynamoDbUserStore implements UserDirectory {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { username },
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: 'attribute_exists(username)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,

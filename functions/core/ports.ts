@@ -157,8 +157,6 @@ export interface UserChanges {
   role?: Role;
   active?: boolean;
   passwordHash?: string;
-  /** A plant, or null: no plant (platform-wide). */
-  plant?: string | null;
 }
 
 export interface UserDirectory extends UserStore {

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { findRouteByKey, needsFreshPrincipal, type RouteDef } from '../../infra/routes.js';
+import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
 import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, type FieldIssue } from '../core/errors.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
@@ -216,6 +216,8 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             if (route.auth !== 'public') {
               const claimed = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
               state.principal = claimed; // the audit record names who tried, even when refused below
+              // What no token of this kind may do is refused before any store read.
+              if (claimed.type === 'key' && refusesKeyTokens(route)) throw new ForbiddenError('API keys cannot manage users or keys');
               // The claims say what held at sign-in; the principal's current state decides (active, role, plant, key).
               const principal = await getServices().principals.resolve(claimed, { fresh: needsFreshPrincipal(route) });
               state.principal = principal;

@@ -55,10 +55,8 @@ export class InMemoryUserDirectory implements UserDirectory {
   async update(username: string, changes: UserChanges, updated: string): Promise<UserRecord | undefined> {
     const user = this.users.get(username);
     if (!user) return undefined;
-    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined && v !== null));
-    const next: UserRecord & { updated: string } = { ...user, ...defined, updated };
-    // null removes the plant (platform-wide), as the DynamoDB adapter's REMOVE does.
-    if (changes.plant === null) delete next.plant;
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    const next = { ...user, ...defined, updated };
     this.users.set(username, next);
     return copy(next);
   }

@@ -5,7 +5,7 @@ import { KeyService, maxActiveKeysPerOwner } from '../../functions/core/auth/key
 import { maxPrincipalCacheMs, PrincipalResolver } from '../../functions/core/auth/principal-state.js';
 import { scopesForRole, type Role, type Scope } from '../../functions/core/auth/roles.js';
 import type { Principal } from '../../functions/core/auth/tokens.js';
-import { UserService } from '../../functions/core/auth/users-service.js';
+import { updateUserRequestSchema, UserService } from '../../functions/core/auth/users-service.js';
 import { AppError } from '../../functions/core/errors.js';
 import type { ApiKeyRecord, AuditRecord, UserRecord } from '../../functions/core/ports.js';
 import { PrincipalRateLimit } from '../../functions/core/rate-limit.js';
@@ -80,7 +80,8 @@ beforeEach(async () => {
 describe('PrincipalResolver: the current state decides, not the claims', () => {
   it('a user: scopes are the token’s ∩ the current role’s; the plant is the current one', async () => {
     const r = resolver();
-    await users.update('alice', { role: 'viewer', plant: 'plant-b' }, clock.iso());
+    await users.update('alice', { role: 'viewer' }, clock.iso());
+    users.users.get('alice')!.plant = 'plant-b'; // moved by an operator (the API cannot change a plant)
     const p = await r.resolve(claimed('alice', 'admin', { plant: 'plant-a' }), { fresh: false });
     expect(p.role).toBe('viewer');
     expect([...p.scopes].sort()).toEqual(['models:read', 'twin:read']);
@@ -196,36 +197,39 @@ describe('PrincipalResolver cache: positive answers for at most the bound, fresh
   });
 });
 
-describe('UserService: nobody changes their own role, active flag or plant', () => {
+describe('UserService: nobody changes their own role or active flag; nobody changes a plant', () => {
   let service: UserService;
   beforeEach(() => {
     service = new UserService(users, { now: clock.now });
   });
 
   it.each([
-    ['role', { role: 'viewer' as const }],
-    ['active', { active: false }],
-    ['plant', { plant: 'plant-b' }],
-    ['plant', { plant: null }],
-  ])('a plant admin changing its own %s → 403 naming the rule', async (field, changes) => {
-    const error = await appError(() => service.update(claimed('alice', 'admin', { plant: 'plant-a' }), 'alice', changes));
-    expect(error.status).toBe(403);
-    expect(error.issues).toEqual([expect.objectContaining({ field, rule: 'not_self' })]);
+    ['a plant admin', () => claimed('alice', 'admin', { plant: 'plant-a' }), 'alice'],
+    ['a platform admin', () => claimed('root', 'admin'), 'root'],
+  ])('%s changing its own role or active flag → 403 naming the field and the rule', async (_name, who, self) => {
+    for (const [changes, fields] of [
+      [{ role: 'viewer' as const }, ['role']],
+      [{ active: false }, ['active']],
+      [{ role: 'operator' as const, active: false }, ['role', 'active']],
+    ] as const) {
+      const error = await appError(() => service.update(who(), self, changes));
+      expect(error.status).toBe(403);
+      expect(error.issues).toEqual(fields.map((field) => expect.objectContaining({ field, rule: 'not_self' })));
+    }
+    expect(await users.get(self)).toMatchObject({ role: 'admin', active: true });
   });
 
-  it('a platform admin cannot move itself into a plant either; re-stating its current values is no change', async () => {
-    const root = claimed('root', 'admin');
-    expect((await appError(() => service.update(root, 'root', { plant: 'plant-a' }))).issues?.[0]).toMatchObject({ field: 'plant', rule: 'not_self' });
-    await expect(service.update(root, 'root', { role: 'admin', active: true, plant: null })).resolves.toMatchObject({ role: 'admin', plant: null });
-    expect((await users.get('root'))!.plant).toBeUndefined();
+  it('a deactivated (or demoted) admin restoring itself is refused even when the token gets this far', async () => {
+    await users.update('alice', { active: false, role: 'operator' }, clock.iso());
+    const stale = claimed('alice', 'admin', { plant: 'plant-a' });
+    expect((await appError(() => service.update(stale, 'alice', { active: true }))).issues?.[0]).toMatchObject({ field: 'active', rule: 'not_self' });
+    expect((await appError(() => service.update(stale, 'alice', { role: 'admin' }))).issues?.[0]).toMatchObject({ field: 'role', rule: 'not_self' });
+    expect(await users.get('alice')).toMatchObject({ role: 'operator', active: false });
   });
 
-  it('only a platform admin moves a user across plants', async () => {
-    const error = await appError(() => service.update(claimed('alice', 'admin', { plant: 'plant-a' }), 'olga', { plant: 'plant-b' }));
-    expect(error.issues?.[0]).toMatchObject({ field: 'plant', rule: 'platform_admin' });
-    expect((await users.get('olga'))!.plant).toBe('plant-a');
-    await expect(service.update(claimed('root', 'admin'), 'olga', { plant: 'plant-b' })).resolves.toMatchObject({ plant: 'plant-b' });
-    await expect(service.update(claimed('root', 'admin'), 'olga', { plant: null })).resolves.toMatchObject({ plant: null });
+  it('re-stating its current values is no change (allowed); a plant is not in the schema at all', async () => {
+    await expect(service.update(claimed('root', 'admin'), 'root', { role: 'admin', active: true })).resolves.toMatchObject({ role: 'admin', active: true });
+    expect(updateUserRequestSchema.safeParse({ plant: 'plant-b' }).success).toBe(false);
   });
 });
 

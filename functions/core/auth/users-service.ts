@@ -19,13 +19,8 @@ export const createUserRequestSchema = z.strictObject({
   plant: plantSchema.optional(),
 });
 export const updateUserRequestSchema = z
-  .strictObject({
-    role: roleSchema.optional(),
-    active: z.boolean().optional(),
-    /** Moves the user to another plant, or (null) makes it platform-wide: platform admins only. */
-    plant: plantSchema.nullable().optional(),
-  })
-  .refine((b) => b.role !== undefined || b.active !== undefined || b.plant !== undefined, { message: 'give role, active or plant', path: ['role'] });
+  .strictObject({ role: roleSchema.optional(), active: z.boolean().optional() })
+  .refine((b) => b.role !== undefined || b.active !== undefined, { message: 'give role or active', path: ['role'] });
 export const setPasswordRequestSchema = z.strictObject({ password: passwordSchema, current_password: z.string().max(1024).optional() });
 
 export interface UserView {
@@ -91,18 +86,14 @@ export class UserService {
   async update(principal: Principal, username: string, changes: z.infer<typeof updateUserRequestSchema>): Promise<UserView> {
     this.requireAdmin(principal, principal.plant);
     const user = await this.visibleUser(principal, username);
-    const changed = (['role', 'active', 'plant'] as const).filter((f) => changes[f] !== undefined && (changes[f] ?? undefined) !== user[f]);
-    // Nobody raises, restores or moves itself, platform admins included: a stale or stolen admin session
-    // must not be able to undo its own demotion or deactivation (docs/security.md, "Self-change rule").
+    const changed = (['role', 'active'] as const).filter((f) => changes[f] !== undefined && changes[f] !== user[f]);
+    // Nobody raises, restores or demotes itself, platform admins included: a stale or stolen admin session
+    // must not undo its own demotion or deactivation (docs/security.md, "Self-change rule"). A plant is not
+    // changeable through the API at all (the schema refuses it), for oneself or anyone.
     if (user.username === principal.username && changed.length > 0) {
-      throw new ForbiddenError(`Nobody may change their own ${changed.join(', ')} (ask another admin)`, changed.map((f) => ({ field: f, rule: 'not_self', message: 'another admin must change this' })));
+      throw new ForbiddenError(`Nobody may change their own ${changed.join(' or ')} (ask another admin)`, changed.map((f) => ({ field: f, rule: 'not_self', message: 'another admin must change this' })));
     }
-    // A plant is a wall: moving a user across it is for platform admins only.
-    if (changed.includes('plant') && !isPlatformAdmin(principal)) {
-      throw new ForbiddenError('Only a platform admin may move a user to another plant', [{ field: 'plant', rule: 'platform_admin', message: 'only a platform admin may change a plant' }]);
-    }
-    const { plant, ...rest } = changes;
-    const updated = await this.users.update(user.username, { ...rest, ...(plant !== undefined ? { plant } : {}) }, this.now());
+    const updated = await this.users.update(user.username, changes, this.now());
     if (!updated) throw new NotFoundError(`No user ${username}`);
     return view(updated);
   }

@@ -112,6 +112,8 @@ export function alertStream(deps: AlertStreamDeps) {
     await audit(services, req, { principal, outcome: 200, requestId });
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': requestId, ...(rate ? rateLimitHeaders(rate) : {}) });
+    // Headers now, not with the first alert: the client knows at once that the stream is open.
+    res.write(': connected\n\n');
     let current: Principal = principal;
     const send = (m: SinkMessage) => {
       const event = alertOf(m);
@@ -161,7 +163,7 @@ export function alertStream(deps: AlertStreamDeps) {
       res.end();
       await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
     };
-    req.on('close', close);
+    res.on('close', close);
   };
 
   return (req: IncomingMessage, res: ServerResponse): boolean => {

@@ -138,5 +138,4 @@ describe('imported records are marked and stay distinguishable', () => {
     const line = lines.find((l) => l.kind === 'audit' && l.record?.requestId === imported.requestId);
     expect(line?.record?.imported).toMatchObject({ by: 'alice', edge: 'box-7' });
   });
-
 });

@@ -27,6 +27,8 @@ interface Queue {
  */
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly queues = new Map<string, Queue>();
+  /** The window each allowed decision counted in, for {@link refund} (gone with the decision). */
+  private readonly windows = new WeakMap<RateDecision, number>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -50,7 +52,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
     });
   }
 
-  async refund(bucket: string, windowStart: number): Promise<void> {
+  async refund(bucket: string, decision: RateDecision): Promise<void> {
+    const windowStart = this.windows.get(decision);
+    if (windowStart === undefined) return;
+    this.windows.delete(decision);
     try {
       await this.db.send(
         new UpdateCommand({
@@ -76,9 +81,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
         const group = queue.waiters.splice(0);
         const decide = (waiter: Waiter, count: number | undefined): RateDecision => {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
-          return count === undefined
-            ? { allowed: false, limit, remaining: 0, resetSeconds, windowStart }
-            : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds, windowStart };
+          if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+          const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          this.windows.set(decision, windowStart);
+          return decision;
         };
         try {
           const counts = await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length);

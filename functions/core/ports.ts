@@ -204,18 +204,17 @@ export interface RateDecision {
   remaining: number;
   /** Seconds until the window resets. */
   resetSeconds: number;
-  /** The start (epoch seconds) of the window the take counted in: what {@link RateLimiter.refund} gives back to. */
-  windowStart?: number;
 }
 
 export interface RateLimiter {
   /** Takes one request from `bucket`'s current window with one atomic conditional update. */
   take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision>;
   /**
-   * Gives one allowed take back to the window it counted in (a request refused by a second bucket it also
-   * needed), so the counters hold exactly the admitted requests.
+   * Gives back the allowed take that answered `decision` (one this limiter returned for `bucket`), to the
+   * window it counted in: for a request refused by a second bucket it also needed, so the counters hold
+   * exactly the admitted requests.
    */
-  refund(bucket: string, windowStart: number): Promise<void>;
+  refund(bucket: string, decision: RateDecision): Promise<void>;
 }
 
 export interface AuditRecord {

@@ -36,7 +36,7 @@ export class PrincipalRateLimit {
       if (!own.allowed) return own;
       const owner = await this.limiter.take(`p:${principal.username}`, ownerLimit, rateWindowSeconds);
       if (!owner.allowed) {
-        if (own.windowStart !== undefined) await this.limiter.refund(keyBucket, own.windowStart);
+        await this.limiter.refund(keyBucket, own);
         return owner;
       }
       return { ...own, remaining: Math.min(own.remaining, owner.remaining) };

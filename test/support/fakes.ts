@@ -124,13 +124,19 @@ export class InMemoryRateLimiter implements RateLimiter {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const key = `${bucket}#${windowStart}`;
     const count = this.counts.get(key) ?? 0;
-    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds, windowStart };
+    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds };
     this.counts.set(key, count + 1);
-    return { allowed: true, limit, remaining: limit - count - 1, resetSeconds, windowStart };
+    const decision = { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
+    this.windows.set(decision, key);
+    return decision;
   }
 
-  async refund(bucket: string, windowStart: number): Promise<void> {
-    const key = `${bucket}#${windowStart}`;
+  private readonly windows = new WeakMap<RateDecision, string>();
+
+  async refund(_bucket: string, decision: RateDecision): Promise<void> {
+    const key = this.windows.get(decision);
+    if (key === undefined) return;
+    this.windows.delete(decision);
     const count = this.counts.get(key) ?? 0;
     if (count > 0) this.counts.set(key, count - 1);
   }

@@ -1,5 +1,4 @@
 import * as z from 'zod';
-import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';

@@ -187,6 +187,19 @@ describe('PrincipalResolver cache: positive answers for at most the bound, fresh
     expect(reads).toEqual(['u:root']);
   });
 
+  it('fails closed: a store that cannot be read rejects the request, unless an answer younger than the bound is cached', async () => {
+    let down = false;
+    const flaky = { get: async (name: string) => (down ? Promise.reject(new Error('ECONNREFUSED')) : users.get(name)), create: users.create.bind(users) };
+    const r = new PrincipalResolver(flaky, keyStore, { cacheMs: boundMs, ownerLimitPerMinute: 600, now: clock.now });
+    await r.resolve(claimed('olga', 'operator'), { fresh: false });
+    down = true;
+    await expect(r.resolve(claimed('olga', 'operator'), { fresh: false })).resolves.toMatchObject({ username: 'olga' });
+    await expect(r.resolve(claimed('olga', 'operator'), { fresh: true })).rejects.toThrow('ECONNREFUSED');
+    await expect(r.resolve(claimed('alice', 'admin'), { fresh: false })).rejects.toThrow('ECONNREFUSED');
+    clock.advance(boundMs);
+    await expect(r.resolve(claimed('olga', 'operator'), { fresh: false })).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('the bound is at most 30 s; 0 turns the cache off', async () => {
     expect(() => resolver({ cacheMs: maxPrincipalCacheMs + 1 })).toThrow(RangeError);
     const r = resolver({ cacheMs: 0 });

@@ -170,8 +170,9 @@ export class ModelNotFoundError extends AppError {
 
 /** A model package that exists but cannot be used: bad manifest, digest mismatch, unloadable graph. */
 export class ModelInvalidError extends AppError {
-  constructor(packageRef: string, reason: string, cause?: unknown) {
-    super('MODEL_INVALID', `Model package ${packageRef} is invalid: ${reason}`, { cause });
+  /** `reason` is shown to clients: it names the rule broken, never a server path or runtime internals (those go in `cause`, which is logged). */
+  constructor(packageRef: string, reason: string, cause?: unknown, issues?: FieldIssue[]) {
+    super('MODEL_INVALID', `Model package ${packageRef} is invalid: ${reason}`, { cause, issues });
   }
 }
 

@@ -77,6 +77,8 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
   let app: AppError;
   if (error instanceof AppError && error.expose) {
     app = error;
+    // What the client is not shown (a runtime's message, a path) stays in the log, with the request id.
+    if (error.cause !== undefined) logger.warn('request refused', { requestId, code: error.code, error: error.cause as Error });
   } else if (isTransientDependencyError(error)) {
     logger.error('a backing service is unavailable', { requestId, error: error as Error });
     app = new AppError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', { expose: true, headers: { 'retry-after': '1' } });

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { FieldIssue } from '../errors.js';
+import { clip, maxIssues, type FieldIssue, type IssueList } from '../errors.js';
 import type { FeatureSpec, ModelManifest } from '../manifest.js';
 
 /**
@@ -19,38 +19,43 @@ export class RowValidator {
 
   /**
    * Writes the row's values, in feature order, into `out` at `offset` and returns no issues; or returns the
-   * issues (field paths prefixed with `prefix`, e.g. `inputs.3`).
+   * first `limit` issues and how many there were (field paths prefixed with `prefix`, e.g. `inputs.3`).
+   * One pass over the row's keys, whatever their number; the expected feature list is said once, in the
+   * type issue, never per unknown key.
    */
-  validateInto(row: unknown, out: Float32Array, offset: number, prefix = ''): FieldIssue[] {
+  validateInto(row: unknown, out: Float32Array, offset: number, prefix = '', limit = maxIssues): IssueList {
     const result = this.schema.safeParse(row);
-    if (!result.success) return this.describe(row, result.error, prefix);
+    if (!result.success) return this.describe(row, result.error, prefix, limit);
     const values = result.data;
     for (let i = 0; i < this.features.length; i++) {
       out[offset + i] = values[this.features[i]!.name]!;
     }
-    return [];
+    return { issues: [], total: 0 };
   }
 
-  private describe(row: unknown, error: z.ZodError, prefix: string): FieldIssue[] {
+  private describe(row: unknown, error: z.ZodError, prefix: string, limit: number): IssueList {
     const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      return [
-        {
-          field: prefix || 'body',
-          rule: 'type',
-          message: `${prefix || 'body'} must be an object of feature values (${this.expected()})`,
-        },
-      ];
+      return {
+        issues: [{ field: prefix || 'body', rule: 'type', message: `${prefix || 'body'} must be an object of feature values (${this.expected()})` }],
+        total: 1,
+      };
     }
     const record = row as Record<string, unknown>;
     const issues: FieldIssue[] = [];
+    let total = 0;
     for (const issue of error.issues) {
       if (issue.code === 'unrecognized_keys') {
+        total += issue.keys.length;
         for (const key of issue.keys) {
-          issues.push({ field: at(key), rule: 'unknown_field', message: `unknown feature ${key}; expected ${this.expected()}` });
+          if (issues.length >= limit) break;
+          const name = clip(key, 64);
+          issues.push({ field: at(name), rule: 'unknown_field', message: `unknown feature ${name}` });
         }
         continue;
       }
+      total += 1;
+      if (issues.length >= limit) continue;
       const name = String(issue.path[0]);
       const spec = this.byName.get(name);
       const value = Object.hasOwn(record, name) ? record[name] : undefined;
@@ -68,7 +73,12 @@ export class RowValidator {
         });
       }
     }
-    return issues;
+    return { issues, total };
+  }
+
+  /** Said once per answer (in the message), not once per unknown key. */
+  expectedFeatures(): string {
+    return this.expected();
   }
 
   private expected(): string {

@@ -96,7 +96,9 @@ export const oipErrorSchema = z
     error: z.string(),
     code: z.string(),
     requestId: z.string(),
-    issues: z.array(z.strictObject({ field: z.string(), rule: z.string(), message: z.string() })).optional(),
+    issues: z.array(z.strictObject({ field: z.string(), rule: z.string(), message: z.string() })).max(20).optional(),
+    issues_total: z.number().int().optional(),
+    issues_truncated: z.literal(true).optional(),
     retry_after_seconds: z.number().optional(),
   });
 

@@ -24,6 +24,16 @@ export class RowValidator {
    * type issue, never per unknown key.
    */
   validateInto(row: unknown, out: Float32Array, offset: number, prefix = '', limit = maxIssues): IssueList {
+    if (typeof row === 'object' && row !== null && !Array.isArray(row)) {
+      const unknown = this.unknownKeys(row as Record<string, unknown>, prefix, limit);
+      if (unknown.total > 0) {
+        // The known features are checked on their own (O(features)); the unknown keys were counted in one pass.
+        const known = Object.fromEntries(this.features.filter((f) => Object.hasOwn(row, f.name)).map((f) => [f.name, (row as Record<string, unknown>)[f.name]]));
+        const result = this.schema.safeParse(known);
+        const featureIssues = result.success ? { issues: [], total: 0 } : this.describe(known, result.error, prefix, limit);
+        return { issues: [...featureIssues.issues, ...unknown.issues].slice(0, limit), total: featureIssues.total + unknown.total };
+      }
+    }
     const result = this.schema.safeParse(row);
     if (!result.success) return this.describe(row, result.error, prefix, limit);
     const values = result.data;
@@ -71,6 +81,21 @@ export class RowValidator {
           rule: 'range',
           message: `${name}=${value} out of range [${spec.min}, ${spec.max}]`,
         });
+      }
+    }
+    return { issues, total };
+  }
+
+  /** One pass over the keys: how many are not features, and issues for the first `limit` of them. */
+  private unknownKeys(row: Record<string, unknown>, prefix: string, limit: number): IssueList {
+    const issues: FieldIssue[] = [];
+    let total = 0;
+    for (const key of Object.keys(row)) {
+      if (this.byName.has(key)) continue;
+      total += 1;
+      if (issues.length < limit) {
+        const name = clip(key, 64);
+        issues.push({ field: prefix ? `${prefix}.${name}` : name, rule: 'unknown_field', message: `unknown feature ${name}` });
       }
     }
     return { issues, total };

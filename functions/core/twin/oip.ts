@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
-import { InvalidInputError, InvalidRequestError, ModelNotFoundError } from '../errors.js';
+import { BatchTooLargeError, InvalidInputError, InvalidRequestError, ModelNotFoundError } from '../errors.js';
 import { compareSemver, modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
 import type { ModelStore } from '../ports.js';
 import type { ModelRegistry } from './registry.js';
@@ -196,11 +196,7 @@ export function checkDeclaredShape(
       { field: 'inputs.0.shape', rule: 'min', message: 'every dimension at least 1' },
     ]);
   }
-  if (n > maxBatchSize) {
-    throw new InvalidRequestError(`${label}: ${n} rows; at most ${maxBatchSize} per request`, [
-      { field: 'inputs.0.shape', rule: 'max_rows', message: `at most ${maxBatchSize} rows` },
-    ]);
-  }
+  if (n > maxBatchSize) throw new BatchTooLargeError(n, maxBatchSize);
   if (width !== featureCount) {
     throw new InvalidInputError(`${label}: rows of ${width} values; the model takes ${featureCount} (${featureNames.join(', ')})`, [
       { field: 'inputs.0.shape', rule: 'shape', message: `[N, ${featureCount}]` },

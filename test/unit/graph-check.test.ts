@@ -190,6 +190,25 @@ describe('the load refuses what the manifest contradicts (publish and every load
     expect((error as ModelInvalidError).issues?.[0]?.rule).toBe('feature_count');
   });
 
+  it('a dynamic width is left to the run: a 256-feature manifest on it fails with MODEL_INVALID runs (422), not a 500', async () => {
+    const graph = linearGraph();
+    graph.graph!.input![0]!.type!.tensorType!.shape!.dim![1] = { dimParam: 'F' };
+    const bytes = encodeGraph(graph);
+    const model = await TwinModel.load({ manifest: manifestFor(bytes, { features: 256 }), bytes });
+    try {
+      const error = await model.infer(new Float32Array(256), 1).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ModelInvalidError);
+      expect((error as ModelInvalidError).status).toBe(422);
+      expect((error as ModelInvalidError).issues?.[0]?.rule).toBe('runs');
+      expect((error as ModelInvalidError).message).not.toMatch(/onnxruntime_src|\.cc:/);
+    } finally {
+      await model.release();
+    }
+  });
+
   it('a valid linear package loads and predicts', async () => {
     const bytes = encodeGraph(linearGraph());
     const model = await TwinModel.load({ manifest: manifestFor(bytes), bytes });

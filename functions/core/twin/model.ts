@@ -89,7 +89,9 @@ export class TwinModel {
     try {
       outputs = await this.session.run({ [this.manifest.onnx.input]: input }, [this.manifest.onnx.output]);
     } catch (error) {
-      throw new ModelInvalidError(this.ref, 'runs: the graph failed to run on valid input', error);
+      throw new ModelInvalidError(this.ref, 'runs: the graph failed to run on valid input', error, [
+        { field: 'model.onnx', rule: 'runs', message: 'the graph failed to run on valid input' },
+      ]);
     }
     const tensor = outputs[this.manifest.onnx.output];
     if (!tensor) throw new ModelInvalidError(this.ref, `output ${this.manifest.onnx.output} missing from the run`);

@@ -220,3 +220,23 @@ describe('the load refuses what the manifest contradicts (publish and every load
     }
   });
 });
+
+describe('docs/security.md states the limits the checker enforces', () => {
+  it('every limit, with the number graphLimits holds', () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'security.md'), 'utf8');
+    const n = (v: number) => v.toLocaleString('en-US');
+    expect(text).toContain(`over ${graphLimits.maxBytes / 1024 / 1024} MiB`);
+    expect(text).toContain(`over ${n(graphLimits.maxNodes)} nodes`);
+    expect(text).toContain(`deeper than ${graphLimits.maxGraphDepth}`);
+    expect(text).toContain(`over ${n(graphLimits.maxTensorElements)} elements or all tensors over ${n(graphLimits.maxTotalTensorElements)}`);
+    expect(text).toContain(`rank over ${graphLimits.maxRank}`);
+    expect(text).toContain(`0..${n(graphLimits.maxDim)}`);
+    expect(text).toContain(`over ${n(graphLimits.maxAttributeElements)} elements in all`);
+    expect(text).toContain(`IR outside ${graphLimits.irVersion.min}..${graphLimits.irVersion.max}`);
+    expect(text).toContain(`\`ai.onnx\` opset outside ${graphLimits.opset['']!.min}..${graphLimits.opset['']!.max}, \`ai.onnx.ml\` outside ${graphLimits.opset['ai.onnx.ml']!.min}..${graphLimits.opset['ai.onnx.ml']!.max}`);
+    for (const op of Object.keys(refusedStandardOperators).filter((o) => !o.startsWith('Random') && !/Window$|^DFT$|^STFT$|^Col2Im$|^MelWeightMatrix$|^CenterCropPad$/.test(o))) {
+      expect(text, op).toContain(op);
+    }
+  });
+});
+

@@ -38,10 +38,16 @@ function bucketOf(latencyMs: number): number {
   return i === -1 ? latencyBucketsMs.length : i;
 }
 
+/** The partition of a model's counters: the deployment's, or one plant's (`model#<name>#plant#<plant>`). */
+function partition(model: string, plant: string | undefined): string {
+  return plant === undefined ? `model#${model}` : `model#${model}#plant#${plant}`;
+}
+
 /**
- * Stats table (pk, sk): counter items per model version, `pk = model#<name>`,
+ * Stats table (pk, sk): counter items per model version, `pk = model#<name>` (deployment-wide) and, for
+ * traffic from a plant's principals, also `pk = model#<name>#plant#<plant>` (what that plant reads),
  * `sk = version#<v>#<shard>` (or `shadow#<v>#<shard>` for shadow traffic). Each request adds its sample with
- * ONE atomic ADD to one of `shards` items picked at random, so heavy traffic spreads over several items
+ * ONE atomic ADD (per partition) to one of `shards` items picked at random, so heavy traffic spreads over several items
  * instead of throttling one; a read adds the shards up. Every container adds to the same figures and they
  * add up exactly to what was served.
  */
@@ -53,12 +59,17 @@ export class DynamoDbStatsStore implements StatsStore {
     private readonly random: () => number = Math.random,
   ) {}
 
-  async record(model: string, version: string, sample: VariantSample): Promise<void> {
+  async record(model: string, version: string, sample: VariantSample, plant?: string): Promise<void> {
     const shard = Math.floor(this.random() * this.shards);
+    // A plant's sample goes to both partitions: the deployment's totals stay whole, and the plant reads its own.
+    await Promise.all([undefined, ...(plant === undefined ? [] : [plant])].map((p) => this.add(partition(model, p), version, shard, sample)));
+  }
+
+  private async add(pk: string, version: string, shard: number, sample: VariantSample): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: `model#${model}`, sk: `${sample.shadow ? 'shadow' : 'version'}#${version}#${shard}` },
+        Key: { pk, sk: `${sample.shadow ? 'shadow' : 'version'}#${version}#${shard}` },
         UpdateExpression: `ADD requests :q, errors :e, predictions :r, predictionSum :p, latencySumMs :l, cacheHits :c, alerts :a, h${bucketOf(sample.latencyMs)} :one`,
         ExpressionAttributeValues: {
           ':q': sample.requests,
@@ -75,7 +86,7 @@ export class DynamoDbStatsStore implements StatsStore {
   }
 
   /** Adds the shards up as exact decimals, so a sum reads the same however the samples fell on the shards. */
-  async read(model: string): Promise<VariantCounters[]> {
+  async read(model: string, plant?: string): Promise<VariantCounters[]> {
     const fields = ['requests', 'errors', 'predictions', 'predictionSum', 'latencySumMs', 'cacheHits', 'alerts', ...latencyBucketsMs.map((_, i) => `h${i}`), `h${latencyBucketsMs.length}`];
     const totals = new Map<string, { version: string; shadow: boolean; sums: Map<string, Decimal> }>();
     let startKey: Record<string, AttributeValue> | undefined;
@@ -85,7 +96,7 @@ export class DynamoDbStatsStore implements StatsStore {
         new RawQueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: `model#${model}` } },
+          ExpressionAttributeValues: { ':pk': { S: partition(model, plant) } },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),

@@ -177,7 +177,8 @@ export class OipService {
   /** Ready when the default model can serve (its routed version, or the fallback the registry keeps). */
   async ready(): Promise<{ ready: boolean; error?: string }> {
     try {
-      await this.registry.active(this.options.defaultModel);
+      // Public probe: as a platform principal would be served.
+      await this.registry.active(this.options.defaultModel, { id: '' });
       return { ready: true };
     } catch (error) {
       return { ready: false, error: error instanceof Error && 'expose' in error && error.expose ? error.message : 'model unavailable' };
@@ -193,13 +194,16 @@ export class OipService {
     return { name: name.data, version: version.data };
   }
 
-  private load(target: { name: string; version?: string }): Promise<TwinModel> {
-    return target.version ? this.registry.version(target.name, target.version) : this.registry.active(target.name);
+  /** Through the registry's owner check: a model the principal may not see is not found. */
+  private load(principal: Principal, target: { name: string; version?: string }): Promise<TwinModel> {
+    const subject = { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
+    return target.version ? this.registry.version(target.name, target.version, subject) : this.registry.active(target.name, subject);
   }
 
-  async modelMetadata(rawName: string, rawVersion?: string): Promise<OipModelMetadata> {
+  async modelMetadata(principal: Principal, rawName: string, rawVersion?: string): Promise<OipModelMetadata> {
     const target = this.target(rawName, rawVersion);
-    const [model, versions] = await Promise.all([this.load(target), this.store.listVersions(target.name)]);
+    const model = await this.load(principal, target);
+    const versions = await this.store.listVersions(target.name);
     const m = model.manifest;
     return {
       name: m.name,
@@ -211,10 +215,10 @@ export class OipService {
   }
 
   /** 200 `{name, ready: true}`; a model that exists but cannot load answers ready false; an unknown one 404. */
-  async modelReady(rawName: string, rawVersion?: string): Promise<{ name: string; ready: boolean; error?: string }> {
+  async modelReady(principal: Principal, rawName: string, rawVersion?: string): Promise<{ name: string; ready: boolean; error?: string }> {
     const target = this.target(rawName, rawVersion);
     try {
-      await this.load(target);
+      await this.load(principal, target);
       return { name: target.name, ready: true };
     } catch (error) {
       if (error instanceof ModelNotFoundError) throw error;
@@ -251,7 +255,7 @@ export class OipService {
     const rows: unknown[][] = [];
     for (let r = 0; r < n; r++) rows.push(data.slice(r * width, (r + 1) * width));
     // Unknown output names are refused before anything runs (and again after, should an A/B variant differ).
-    if (request.outputs) selectOutputs(outputsOf((await this.load(target)).manifest), request.outputs);
+    if (request.outputs) selectOutputs(outputsOf((await this.load(principal, target)).manifest), request.outputs);
     const result = await this.twin.inferRows(principal, target, rows, requestId);
     const available = outputsOf(result.manifest);
     const wanted = request.outputs ? selectOutputs(available, request.outputs) : available;

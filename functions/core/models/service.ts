@@ -78,8 +78,11 @@ export class ModelService {
     return parsed.data;
   }
 
-  private async access(principal: Principal, name: string, need: 'read' | 'manage', version?: string): Promise<ModelOwner | undefined> {
+  private async access(principal: Principal, name: string, need: 'read' | 'manage', version?: string, mustExist = false): Promise<ModelOwner | undefined> {
     const owner = await this.store.getOwner(name);
+    // No owner and no versions: no such model. Said before the 403 a platform-wide model would get, so a
+    // hidden model and an unknown name answer alike.
+    if (!owner && (need === 'manage' || mustExist) && (await this.store.listVersions(name)).length === 0) throw new ModelNotFoundError(name, version);
     requireModelAccess(principal, name, owner, need, version);
     return owner;
   }
@@ -278,9 +281,12 @@ export class ModelService {
     return { name, routing, variants: counters.map(view) };
   }
 
-  /** Alerts of models the principal sees, raised by its plant's principals (a platform principal: all). */
+  /**
+   * Alerts raised by the principal's plant (a platform principal: all), of one model it sees: a model it may
+   * not see answers 404 exactly as a name that was never published.
+   */
   async recentAlerts(principal: Principal, model: string | undefined, limit: number) {
-    if (model !== undefined) await this.access(principal, this.name(model), 'read');
+    if (model !== undefined) await this.access(principal, this.name(model), 'read', undefined, true);
     const events = await this.alerts.recent(model, limit, principal.plant);
     return { alerts: events.filter((e) => canSeePlant(principal, e.plant)) };
   }

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
+import { defaultDataDir } from './data-dir.js';
 
-/** `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (.data), TWIN_ADMIN_PASSWORD. */
+/**
+ * `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (default
+ * `$XDG_DATA_HOME/twinserve` or `~/.local/share/twinserve`), TWIN_ADMIN_PASSWORD.
+ */
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  TWIN_DATA_DIR: z.string().min(1).default('.data'),
+  TWIN_DATA_DIR: z.string().min(1).optional(),
   TWIN_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TWIN_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
   TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
@@ -22,7 +25,8 @@ const usage = `Usage: npm start [-- options]
   --allow-insecure-http     allow plain HTTP on a non-loopback address (not recommended)
   --public-url <url>        the URL clients use (token issuer), e.g. https://twin.plant.example (env TWIN_PUBLIC_URL)
   --trust-proxy             behind a reverse proxy: client addresses from X-Forwarded-For (env TWIN_TRUST_PROXY=true)
-Env: PORT (default 3000), TWIN_DATA_DIR (default .data), TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
+Env: PORT (default 3000), TWIN_DATA_DIR (default $XDG_DATA_HOME/twinserve, else ~/.local/share/twinserve),
+     TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
      TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
 `;
 let values;
@@ -81,7 +85,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { startLocalTwin } = await import('./twin.js');
 
 const twin = await startLocalTwin({
-  dataDir: resolve(env.data.TWIN_DATA_DIR),
+  dataDir: defaultDataDir(process.env),
   port: env.data.PORT,
   ...(values.host ? { host: values.host } : {}),
   ...(tls ? { tls } : {}),

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
 import { defaultDataDir } from './data-dir.js';
@@ -83,6 +84,14 @@ if (!env.success) {
 process.env.POWERTOOLS_METRICS_DISABLED ??= process.env.TWIN_METRICS === 'on' ? 'false' : 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { startLocalTwin } = await import('./twin.js');
+
+// Before 2026-12 the default was `.data` in the working directory; its data are not moved silently.
+if (!env.data.TWIN_DATA_DIR && existsSync('.data/signing-keys.json')) {
+  process.stderr.write(
+    `Note: ./.data (the old default data dir) is no longer used. To keep its users, keys and models, stop the twin and run\n` +
+      `  mkdir -p ${dirname(defaultDataDir(process.env))} && mv .data ${defaultDataDir(process.env)} && chmod 700 ${defaultDataDir(process.env)}\n`,
+  );
+}
 
 const twin = await startLocalTwin({
   dataDir: defaultDataDir(process.env),

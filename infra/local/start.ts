@@ -80,18 +80,25 @@ if (!env.success) {
   process.exit(2);
 }
 
+// Before 2026-12 the default was `.data` in the working directory. Its data (users, keys, models) are not
+// left behind silently: on the first start with the new default, the twin stops and says what to do.
+if (!env.data.TWIN_DATA_DIR && existsSync('.data/signing-keys.json')) {
+  const target = defaultDataDir(process.env);
+  if (!existsSync(target)) {
+    process.stderr.write(
+      `./.data holds a local twin's data (the old default data dir, inside the working directory: no longer used).\n` +
+        `Move it to the new default and start again:\n  mkdir -p ${dirname(target)} && mv .data ${target} && chmod 700 ${target}\n` +
+        `or remove it (rm -rf .data) to start afresh, or set TWIN_DATA_DIR to a directory outside ${process.cwd()}.\n`,
+    );
+    process.exit(2);
+  }
+  process.stderr.write(`Note: ./.data (the old default data dir) is not used; the data dir is ${target}. Remove ./.data when you no longer need it.\n`);
+}
+
 // Powertools reads these when its modules load, so they are set before the twin (and the handlers) import.
 process.env.POWERTOOLS_METRICS_DISABLED ??= process.env.TWIN_METRICS === 'on' ? 'false' : 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { startLocalTwin } = await import('./twin.js');
-
-// Before 2026-12 the default was `.data` in the working directory; its data are not moved silently.
-if (!env.data.TWIN_DATA_DIR && existsSync('.data/signing-keys.json')) {
-  process.stderr.write(
-    `Note: ./.data (the old default data dir) is no longer used. To keep its users, keys and models, stop the twin and run\n` +
-      `  mkdir -p ${dirname(defaultDataDir(process.env))} && mv .data ${defaultDataDir(process.env)} && chmod 700 ${defaultDataDir(process.env)}\n`,
-  );
-}
 
 const twin = await startLocalTwin({
   dataDir: defaultDataDir(process.env),

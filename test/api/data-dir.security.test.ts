@@ -1,6 +1,7 @@
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/twin.js';
 import { killChildren, spawnTwin, type ChildTwin } from '../edge/support.js';
@@ -60,5 +61,18 @@ describe('refusals', () => {
   it('refuses a TWIN_DATA_DIR inside the working directory (the old `.data` default)', async () => {
     await expect(spawnTwin(start, { cwd: repoRoot, env: env({ TWIN_DATA_DIR: '.data-refused-by-test' }), timeoutMs: 60_000 })).rejects.toThrow(/exited \(1\)[^]*inside the working directory/);
     await expect(stat(join(repoRoot, '.data-refused-by-test'))).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 90_000);
+
+  it('stops with the move command when the old default ./.data holds data and the new default does not exist yet', async () => {
+    const work = join(home, 'checkout');
+    await mkdir(join(work, '.data'), { recursive: true });
+    await writeFile(join(work, '.data', 'signing-keys.json'), '{}', { mode: 0o600 });
+    const xdg = join(home, 'xdg');
+    // Run from another working directory (as `npm start` in an old checkout): loader and script by absolute path.
+    const fromWork = [process.execPath, '--import', pathToFileURL(join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href, join(repoRoot, 'infra', 'local', 'start.ts')];
+    await expect(spawnTwin(fromWork, { cwd: work, env: env({ XDG_DATA_HOME: xdg }), timeoutMs: 60_000 })).rejects.toThrow(
+      new RegExp(`exited \\(2\\)[^]*mv \\.data ${join(xdg, 'twinserve')}`),
+    );
+    await expect(stat(join(xdg, 'twinserve'))).rejects.toMatchObject({ code: 'ENOENT' });
   }, 90_000);
 });

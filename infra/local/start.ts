@@ -123,8 +123,8 @@ const lines = [
   `Twinserve ${values.edge ? 'edge' : 'local'} twin is running at ${url}`,
   `  dashboard: ${url}/ (sign in as admin)`,
   `  data:      ${twin.dataDir}`,
-  `  dynamodb:  ${twin.dynamodbEndpoint} (embedded)`,
-  twin.s3Endpoint ? `  s3:        ${twin.s3Endpoint} (embedded)` : `  models:    ${twin.dataDir}/models (edge: local disk, no S3)`,
+  `  dynamodb:  ${twin.dynamodbEndpoint} (embedded; signed requests only)`,
+  twin.s3Endpoint ? `  s3:        ${twin.s3Endpoint} (embedded; signed requests only)` : `  models:    ${twin.dataDir}/models (edge: local disk, no S3)`,
   seed.published.length ? `  published: ${seed.published.join(', ')}` : '  models:    already published',
 ];
 if (seed.generatedAdminPassword) {

@@ -135,7 +135,7 @@ export class ModelRegistry {
   }
 
   /** A specific version for `subject` (exactly that version, no routing). */
-  async version(name: string, version: string, subject: ModelAudience): Promise<TwinModel> {
+  async version(name: string, version: string, subject: RoutingSubject): Promise<TwinModel> {
     // A plant's model is refused before it is loaded; an absent owner is only trusted once the package loads.
     const owner = await this.requireServes(name, subject, false, version);
     const model = await this.load(name, version);

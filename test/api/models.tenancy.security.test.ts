@@ -195,6 +195,18 @@ describe("plant B's admin changing plant A's model", () => {
   });
 });
 
+describe('claiming a name', () => {
+  it('a refused upload claims nothing: the next valid first publish (another plant) owns the name', async () => {
+    const bad = await api('POST', '/api/v1/models/line-x/versions', { token: a.admin, body: { manifest: named(v100, 'line-x').manifest, model_base64: Buffer.from('not onnx').toString('base64') } });
+    expect(bad.status, bad.text).toBeGreaterThanOrEqual(400);
+    expect(bad.status, bad.text).toBeLessThan(500);
+    const good = await api('POST', '/api/v1/models/line-x/versions', { token: b.admin, body: publishBody(named(v100, 'line-x')) });
+    expect(good.status, good.text).toBe(201);
+    expect((await api('GET', '/api/v1/models/line-x/versions', { token: b.viewer })).json.plant).toBe('plant-b');
+    expect((await api('GET', '/api/v1/models/line-x/versions', { token: a.admin })).status).toBe(404);
+  });
+});
+
 describe('the platform-wide model', () => {
   it.each(writes(modelName, () => ({ manifest: { ...v120.manifest, name: modelName }, bytes: v120.bytes })).map((w) => [w.route, w] as const))(
     "plant A's admin may not %s it (403)",

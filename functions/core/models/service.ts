@@ -129,7 +129,9 @@ export class ModelService {
    */
   async publish(principal: Principal, rawName: string, body: z.infer<typeof publishRequestSchema>) {
     const name = this.name(rawName);
-    await this.claim(principal, name, body.plant);
+    // The owner is checked before the package is looked at (another plant's model: 404 at once), and a new
+    // name is claimed only once the package has proved valid (a refused upload claims nothing).
+    const claim = await this.ownership(principal, name, body.plant);
     const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
     const manifestInput = { ...body.manifest };
     if (manifestInput.sha256 === undefined) manifestInput.sha256 = sha256Hex(bytes);
@@ -146,6 +148,7 @@ export class ModelService {
       ]);
     }
     await smokeTest(manifest, bytes);
+    await claim();
     if (!(await this.store.putPackage({ manifest, bytes }))) {
       const existing = await this.store.getPackage(name, manifest.version).catch(() => undefined);
       if (existing && existing.manifest.sha256 === manifest.sha256 && canonical(existing.manifest) === canonical(manifest)) {
@@ -156,26 +159,32 @@ export class ModelService {
     return { name, version: manifest.version, sha256: manifest.sha256, published: true, already_published: false };
   }
 
-  /** Checks (or, for a new name, records) the owner before a publish. */
-  private async claim(principal: Principal, name: string, requested: string | null | undefined): Promise<void> {
+  /**
+   * Checks the principal may publish into `name`; resolves the step that records the owner of a new name
+   * (create-only: of two concurrent first publishers, the loser is checked against the winner's claim).
+   */
+  private async ownership(principal: Principal, name: string, requested: string | null | undefined): Promise<() => Promise<void>> {
     if (requested !== undefined && !isPlatformAdmin(principal) && requested !== (principal.plant ?? null)) {
       throw new ForbiddenError("Only a platform admin may publish a model for another plant or platform-wide (omit plant: the model is your plant's)", [
         { field: 'plant', rule: 'platform_admin', message: `omit it, or ${principal.plant ?? 'null'}` },
       ]);
     }
+    const fixed = (owner: ModelOwner | undefined) => {
+      requireModelAccess(principal, name, owner, 'manage');
+      if (requested !== undefined && (owner?.plant ?? null) !== requested) {
+        throw new ConflictError(`${name} is ${owner?.plant ? `plant ${owner.plant}'s` : 'platform-wide'}: a model's owner is fixed at its first publish`);
+      }
+    };
     const existing = await this.store.getOwner(name);
-    const legacy = !existing && (await this.store.listVersions(name)).length > 0;
-    let owner = existing;
-    if (!existing && !legacy) {
-      if (principal.role !== 'admin') throw new ForbiddenError('Only an admin may publish a new model');
-      const plant = requested === undefined ? principal.plant : (requested ?? undefined);
-      const wanted: ModelOwner = { schemaVersion: 1, ...(plant ? { plant } : {}), assigned: this.now(), by: principal.id };
-      owner = await this.store.claimOwner(name, wanted);
+    // Versions but no owner.json: published before owners, platform-wide.
+    if (existing || (await this.store.listVersions(name)).length > 0) {
+      fixed(existing);
+      return async () => undefined;
     }
-    requireModelAccess(principal, name, owner, 'manage');
-    if (requested !== undefined && (owner?.plant ?? null) !== requested) {
-      throw new ConflictError(`${name} is ${owner?.plant ? `plant ${owner.plant}'s` : 'platform-wide'}: a model's owner is fixed at its first publish`);
-    }
+    if (principal.role !== 'admin') throw new ForbiddenError('Only an admin may publish a new model');
+    const plant = requested === undefined ? principal.plant : (requested ?? undefined);
+    const wanted: ModelOwner = { schemaVersion: 1, ...(plant ? { plant } : {}), assigned: this.now(), by: principal.id };
+    return async () => fixed(await this.store.claimOwner(name, wanted));
   }
 
   private async loadable(principal: Principal, name: string, version: string): Promise<void> {

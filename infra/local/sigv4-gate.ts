@@ -120,6 +120,8 @@ export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A client that goes away mid-request must not take the twin with it (an unhandled 'error').
+    req.on('error', () => res.destroy());
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {

@@ -135,7 +135,7 @@ export class TwinService {
     const values = new Float32Array(model.featureCount);
     const check = model.validator.validateInto(body, values, 0);
     if (check.total > 0) {
-      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      await this.record(model, principal, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
     const key = cacheKey(model.ref, values);
@@ -150,8 +150,8 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
-      routing.shadow && routing.shadow !== model.manifest.version ? this.shadow(routing.shadow, values, 1) : undefined,
+      this.record(model, principal, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
+      routing.shadow && routing.shadow !== model.manifest.version ? this.shadow(principal, routing.shadow, values, 1) : undefined,
     ]);
     return {
       user: principal.username,
@@ -211,7 +211,7 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, {
+      this.record(model, principal, {
         requests: 1,
         errors: errors.length > 0 ? 1 : 0,
         rows: results.length,
@@ -220,7 +220,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: alert.sent,
       }),
-      routing.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(routing.shadow, values, accepted.length) : undefined,
+      routing.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(principal, routing.shadow, values, accepted.length) : undefined,
     ]);
     return {
       user: principal.username,
@@ -245,7 +245,7 @@ export class TwinService {
   async inferRows(principal: Principal, target: InferTarget, rows: readonly (readonly unknown[])[], requestId = ''): Promise<InferRowsResult> {
     if (rows.length > maxBatchSize) throw new BatchTooLargeError(rows.length, maxBatchSize);
     const { model, routing } = target.version
-      ? { model: await this.registry.version(target.name, target.version), routing: undefined }
+      ? { model: await this.registry.version(target.name, target.version, this.subject(principal)), routing: undefined }
       : await this.registry.resolve(target.name, this.subject(principal));
     const started = performance.now();
     const width = model.featureCount;
@@ -265,7 +265,7 @@ export class TwinService {
       if (issues.length < maxIssues) issues.push(...check.issues.slice(0, maxIssues - issues.length));
     });
     if (total > 0) {
-      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      await this.record(model, principal, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       const shown = issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`);
       if (total > shown.length) shown.push(`and ${total - shown.length} more`);
       throw new InvalidInputError(shown.join('; '), issues, total);
@@ -283,7 +283,7 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, {
+      this.record(model, principal, {
         requests: 1,
         errors: 0,
         rows: rows.length,
@@ -292,7 +292,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: alert.sent,
       }),
-      routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(routing.shadow, values, rows.length, target.name) : undefined,
+      routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(principal, routing.shadow, values, rows.length, target.name) : undefined,
     ]);
     return {
       manifest: model.manifest,
@@ -304,9 +304,9 @@ export class TwinService {
   }
 
   /** A copy of the traffic for the shadow version: recorded in its stats, never returned; its failures never fail the request. */
-  private async shadow(version: string, values: Float32Array, rows: number, name = this.options.defaultModel): Promise<void> {
+  private async shadow(principal: Principal, version: string, values: Float32Array, rows: number, name = this.options.defaultModel): Promise<void> {
     try {
-      const model = await this.registry.version(name, version);
+      const model = await this.registry.version(name, version, this.subject(principal));
       const started = performance.now();
       const out = await model.infer(values.slice(0, rows * model.featureCount), rows);
       await this.stats.record(model.manifest.name, version, {
@@ -318,25 +318,27 @@ export class TwinService {
         cacheHits: 0,
         alerts: 0,
         shadow: true,
-      });
+      }, principal.plant);
     } catch {
       this.options.telemetry?.count('ShadowErrors', 1, { model: name, modelVersion: version });
     }
   }
 
-  async modelInfo(): Promise<ModelInfo> {
-    return describeModel(await this.registry.active(this.options.defaultModel));
+  async modelInfo(principal: Principal): Promise<ModelInfo> {
+    return describeModel(await this.registry.active(this.options.defaultModel, this.subject(principal)));
   }
 
   async status(principal: Principal) {
-    const model_info = await this.modelInfo();
-    const degraded = this.registry.degradations();
+    const model_info = await this.modelInfo(principal);
+    const degraded = this.registry.degradations(principal);
     return { status: degraded.length ? 'degraded' : 'operational', model_info, user: principal.username, ...(degraded.length ? { degraded } : {}) };
   }
 
-  async metrics() {
+  /** The default model's counters: the deployment's for a platform principal, its plant's for a plant's. */
+  async metrics(principal: Principal) {
     const name = this.options.defaultModel;
-    const [version, variants] = await Promise.all([this.registry.activeVersion(name), this.stats.read(name)]);
+    const version = await this.registry.activeVersion(name, this.subject(principal));
+    const variants = await this.stats.read(name, principal.plant);
     const serving = variants.filter((v) => !v.shadow);
     const by_version: Record<string, { requests: number; rows: number; cache_hits: number }> = {};
     for (const v of serving) by_version[v.version] = { requests: v.requests, rows: v.rows, cache_hits: v.cacheHits };
@@ -349,7 +351,7 @@ export class TwinService {
       uptime_seconds: Math.max(0, (this.now() - this.options.startedAt) / 1000),
       cache_hit_rate: requests === 0 ? 0 : hits / requests,
       by_version,
-      degraded: this.registry.degradations(),
+      degraded: this.registry.degradations(principal),
       container: {
         predictions: this.containerPredictions,
         started_at: new Date(this.options.startedAt).toISOString(),
@@ -362,8 +364,9 @@ export class TwinService {
   async health(): Promise<{ statusCode: number; body: Record<string, unknown> }> {
     const base = { service: this.options.serviceName, timestamp: new Date(this.now()).toISOString() };
     try {
-      const model = await this.registry.active(this.options.defaultModel);
-      const degraded = this.registry.degradations();
+      // Public: served as to a platform principal, showing only platform-wide models' degradations.
+      const model = await this.registry.active(this.options.defaultModel, { id: '' });
+      const degraded = this.registry.degradations('public');
       return {
         statusCode: 200,
         body: {
@@ -381,10 +384,10 @@ export class TwinService {
   }
 
   /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */
-  private async record(model: TwinModel, sample: VariantSample): Promise<void> {
+  private async record(model: TwinModel, principal: Principal, sample: VariantSample): Promise<void> {
     this.containerPredictions += sample.rows;
     try {
-      await this.stats.record(model.manifest.name, model.manifest.version, sample);
+      await this.stats.record(model.manifest.name, model.manifest.version, sample, principal.plant);
     } catch (error) {
       this.options.telemetry?.count(metricNames.statsWriteFailures, 1, { model: model.manifest.name });
       this.options.onStatsError?.(error);

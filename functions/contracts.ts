@@ -5,7 +5,7 @@ import { roles, scopes } from './core/auth/roles.js';
 import { loginRequestSchema, tokenRequestSchema, type LoginResponse, type TokenResponse } from './core/auth/service.js';
 import { createUserRequestSchema, setPasswordRequestSchema, updateUserRequestSchema, type UserView } from './core/auth/users-service.js';
 import { errorCodes } from './core/errors.js';
-import { featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
+import { calibrationRecordSchema, featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
 import { activateRequestSchema, publishRequestSchema, routingRequestSchema, type VariantStats } from './core/models/service.js';
 import type { AlertEvent, AuditRecord } from './core/ports.js';
 import {
@@ -85,7 +85,9 @@ export const gatewayErrorSchema = z.strictObject({ message: z.string() });
 export { oipErrorSchema };
 
 const modelRef = z.strictObject({ name: z.string(), version: z.string() });
-const interval = z.tuple([z.number(), z.number()]).nullable().meta({ description: '[lower, upper] of the 90 % interval; null when the model has none' });
+const interval = z.tuple([z.number(), z.number()]).nullable().meta({ description: "[lower, upper] of the model's interval at its stated level (default 90 %); null when the model has none" });
+const intervalCalibrated = z.boolean().meta({ description: 'True when the interval is conformally calibrated to its stated level (docs/models.md, "Model quality")' });
+const intervalLevel = z.number().nullable().meta({ description: "The interval's stated coverage (e.g. 0.9); null when the model has no calibrated level" });
 const extrapolation = z
   .record(z.string(), z.enum(['outside_training_range', 'training_tail']))
   .meta({ description: 'Per feature: outside the training data, or in its 1 % tails' });
@@ -144,6 +146,8 @@ const predictFields = {
   model_version: z.string(),
   from_cache: z.boolean(),
   extrapolation,
+  interval_calibrated: intervalCalibrated,
+  interval_level: intervalLevel,
 };
 
 export const predictResponseSchema = z.strictObject({ user: z.string(), ...predictFields });
@@ -167,6 +171,8 @@ export const batchResponseSchema = z.strictObject({
   timestamp: z.number(),
   model: modelRef,
   model_version: z.string(),
+  interval_calibrated: intervalCalibrated,
+  interval_level: intervalLevel,
 });
 
 export const modelInfoSchema = z.strictObject({
@@ -180,6 +186,8 @@ export const modelInfoSchema = z.strictObject({
   feature_specs: z.array(featureSchema),
   output: outputSchema,
   interval: intervalSchema.nullable(),
+  interval_calibrated: intervalCalibrated,
+  calibration: calibrationRecordSchema.nullable(),
   alert_thresholds: z.object({ min: z.number(), max: z.number() }),
   sha256: z.string(),
 });

@@ -28,6 +28,9 @@ export interface PredictResponse {
   model_version: string;
   from_cache: boolean;
   extrapolation: Extrapolation;
+  /** True when the interval is conformally calibrated to `interval_level`. */
+  interval_calibrated: boolean;
+  interval_level: number | null;
 }
 
 export interface BatchResult {
@@ -55,6 +58,8 @@ export interface BatchResponse {
   timestamp: number;
   model: { name: string; version: string };
   model_version: string;
+  interval_calibrated: boolean;
+  interval_level: number | null;
 }
 
 export interface ModelInfo {
@@ -68,6 +73,8 @@ export interface ModelInfo {
   feature_specs: ModelManifest['features'];
   output: ModelManifest['output'];
   interval: NonNullable<ModelManifest['interval']> | null;
+  interval_calibrated: boolean;
+  calibration: NonNullable<ModelManifest['calibration']> | null;
   alert_thresholds: ModelManifest['alerts'];
   sha256: string;
 }
@@ -160,6 +167,7 @@ export class TwinService {
       model_version: model.manifest.version,
       from_cache: cached !== undefined,
       extrapolation: extrapolation(model.manifest, values, 0),
+      ...intervalFacts(model),
     };
   }
 
@@ -222,6 +230,7 @@ export class TwinService {
       timestamp: this.now() / 1000,
       model: { name: model.manifest.name, version: model.manifest.version },
       model_version: model.manifest.version,
+      ...intervalFacts(model),
     };
   }
 
@@ -389,6 +398,11 @@ function extrapolation(manifest: ModelManifest, values: Float32Array, offset: nu
   return flags;
 }
 
+function intervalFacts(model: TwinModel): { interval_calibrated: boolean; interval_level: number | null } {
+  const interval = model.interval;
+  return { interval_calibrated: model.intervalCalibrated, interval_level: interval && 'level' in interval ? interval.level : null };
+}
+
 export function describeModel(model: TwinModel): ModelInfo {
   const m = model.manifest;
   return {
@@ -401,7 +415,9 @@ export function describeModel(model: TwinModel): ModelInfo {
     target: m.target,
     feature_specs: m.features,
     output: m.output,
-    interval: m.interval ?? null,
+    interval: model.interval ?? null,
+    interval_calibrated: model.intervalCalibrated,
+    calibration: model.calibration ?? null,
     alert_thresholds: m.alerts,
     sha256: m.sha256,
   };

@@ -1,3 +1,4 @@
+import { feedbackRequestSchema } from './core/quality/service.js';
 import * as z from 'zod';
 import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';
 import { keyGrantableScopes, createKeyRequestSchema, type KeyView } from './core/auth/keys-service.js';
@@ -173,6 +174,69 @@ export const batchResponseSchema = z.strictObject({
   model_version: z.string(),
   interval_calibrated: intervalCalibrated,
   interval_level: intervalLevel,
+});
+
+export const feedbackResponseSchema = z.strictObject({
+  model: z.string(),
+  total: z.number().int(),
+  accepted: z.number().int(),
+  duplicate: z.number().int(),
+  unknown: z.number().int(),
+  expired: z.number().int(),
+  results: z.array(
+    z.strictObject({
+      index: z.number().int(),
+      status: z.enum(['accepted', 'duplicate', 'unknown', 'expired']),
+      request_id: z.string().optional(),
+      row: z.number().int().optional(),
+      version: z.string().optional(),
+      lag_seconds: z.number().optional(),
+      late: z.boolean().optional(),
+    }),
+  ),
+});
+
+const errorStatsSchema = z.strictObject({
+  count: z.number().int(),
+  mae: z.number().nullable(),
+  rmse: z.number().nullable(),
+  bias: z.number().nullable().meta({ description: 'Mean of prediction − measured value' }),
+  coverage: z.number().nullable().meta({ description: 'Share of measured values inside the served interval' }),
+  level: z.number().nullable(),
+  coverage_gap: z.number().nullable(),
+});
+const windowStatsSchema = z.record(z.enum(['hour', 'day', '7d', 'all']), errorStatsSchema);
+const abVerdictSchema = z.strictObject({
+  versions: z.tuple([z.string(), z.string()]),
+  window: z.string(),
+  test: z.string(),
+  mae: z.tuple([z.number(), z.number()]),
+  t: z.number(),
+  df: z.number(),
+  p_value: z.number(),
+  better: z.string().nullable(),
+  alpha: z.number(),
+});
+export const qualityResponseSchema = z.strictObject({
+  model: z.string(),
+  generated: z.string(),
+  windows: z.array(z.string()),
+  window_basis: z.string(),
+  versions: z.array(z.strictObject({ version: z.string(), level: z.number().nullable(), windows: windowStatsSchema })),
+  plants: z.array(z.strictObject({ version: z.string(), plant: z.string().nullable(), windows: windowStatsSchema })),
+  ab: z.strictObject({ versions: z.array(z.string()), test: z.string(), alpha: z.number(), windows: z.record(z.string(), abVerdictSchema.nullable()) }).nullable(),
+  recalibration: z.array(
+    z.strictObject({ version: z.string(), enabled: z.boolean(), factor: z.number(), updates: z.number().int(), coverage: z.number().nullable(), updated: z.string().nullable() }),
+  ),
+  drift: z.array(
+    z.strictObject({
+      version: z.string(),
+      features: z.array(
+        z.strictObject({ feature: z.string(), rows: z.number().int(), psi: z.number().nullable(), level: z.enum(['stable', 'moderate', 'significant']).nullable(), outside_envelope: z.number().nullable() }),
+      ),
+    }),
+  ),
+  series: z.array(errorStatsSchema.extend({ version: z.string(), plant: z.string().nullable(), hour: z.string() })),
 });
 
 export const modelInfoSchema = z.strictObject({
@@ -395,6 +459,8 @@ export const contracts = {
   'PUT /api/v1/models/{name}/routing': { body: routingRequestSchema, response: routingResponseSchema },
   'GET /api/v1/models/{name}/versions/{version}/package': { response: packageDownloadResponseSchema },
   'GET /api/v1/models/{name}/stats': { response: modelStatsResponseSchema },
+  'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, response: feedbackResponseSchema },
+  'GET /api/v1/models/{name}/quality': { response: qualityResponseSchema },
   'GET /api/v1/alerts': { query: alertsQuerySchema, response: alertsResponseSchema },
   'GET /openapi.json': { response: openApiDocumentSchema, description: 'This document (OpenAPI 3.1).' },
   'GET /docs': { response: z.string(), contentType: 'text/html', description: 'This document, rendered as one HTML page.' },

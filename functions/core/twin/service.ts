@@ -8,6 +8,7 @@ import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
 import type { ModelRegistry } from './registry.js';
+import type { ServedRow } from '../quality/service.js';
 
 /** The chapter's batch limit, kept. */
 export const maxBatchSize = 100;
@@ -103,6 +104,14 @@ export interface TwinServiceOptions {
   now?: () => number;
   telemetry?: Telemetry;
   onStatsError?: (error: unknown) => void;
+  /** Model quality: keeps served rows for feedback and supplies the interval's recalibration factor. */
+  quality?: QualityHook;
+}
+
+/** What the twin needs of model quality (functions/core/quality/service.ts). */
+export interface QualityHook {
+  widthFactor(name: string, version: string): Promise<number>;
+  capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void>;
 }
 
 interface CachedRow {
@@ -142,7 +151,9 @@ export class TwinService {
       await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       throw new InvalidInputError(issues.map((i) => i.message).join('; '), issues);
     }
-    const key = cacheKey(model.ref, values);
+    await this.applyWidthFactor(model);
+    // The factor is part of the key: a recalibrated interval is never answered from an older cached one.
+    const key = cacheKey(model.widthFactor === 1 ? model.ref : `${model.ref}~${model.widthFactor}`, values);
     const cached = this.cache.get(key);
     const row: CachedRow = cached ?? (await model.infer(values.slice(), 1))[0]!;
     if (!cached) this.cache.set(key, { prediction: row.prediction, interval: row.interval });
@@ -156,6 +167,7 @@ export class TwinService {
     await Promise.all([
       this.record(model, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
       routing.shadow && routing.shadow !== model.manifest.version ? this.shadow(routing.shadow, values, 1) : undefined,
+      this.options.quality?.capture(principal, model, requestId, [{ row: 0, inputs: namedInputs(model, body), prediction: row.prediction, interval: row.interval }]),
     ]);
     return {
       user: principal.username,
@@ -191,6 +203,7 @@ export class TwinService {
       if (issues.length === 0) accepted.push(index);
       else errors.push({ index, error: issues.map((i) => i.message).join('; '), issues });
     });
+    await this.applyWidthFactor(model);
     // One session.run for every valid row.
     const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
     const results: BatchResult[] = accepted.map((index, r) => ({
@@ -218,6 +231,12 @@ export class TwinService {
         alerts: alert.sent,
       }),
       routing.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(routing.shadow, values, accepted.length) : undefined,
+      this.options.quality?.capture(
+        principal,
+        model,
+        requestId,
+        results.map((r) => ({ row: r.index, inputs: namedInputs(model, r.input), prediction: r.prediction, interval: r.confidence_interval })),
+      ),
     ]);
     return {
       user: principal.username,
@@ -374,6 +393,12 @@ export class TwinService {
     }
   }
 
+  /** Online recalibration: the version's current width factor (cached by the quality service); 1 without it. */
+  private async applyWidthFactor(model: TwinModel): Promise<void> {
+    if (!this.options.quality || !model.intervalCalibrated) return;
+    model.widthFactor = await this.options.quality.widthFactor(model.manifest.name, model.manifest.version);
+  }
+
   /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */
   private async record(model: TwinModel, sample: VariantSample): Promise<void> {
     this.containerPredictions += sample.rows;
@@ -384,6 +409,12 @@ export class TwinService {
       this.options.onStatsError?.(error);
     }
   }
+}
+
+/** A validated row's features as sent (not float32-rounded), so feedback by inputs matches what the client has. */
+function namedInputs(model: TwinModel, row: unknown): Record<string, number> {
+  const values = row as Record<string, number>;
+  return Object.fromEntries(model.manifest.features.map((f) => [f.name, values[f.name]!]));
 }
 
 function extrapolation(manifest: ModelManifest, values: Float32Array, offset: number): Extrapolation {

@@ -166,7 +166,8 @@ export class QualityService {
     const routing = await this.registry.getRouting(name);
     const model = await this.registry.version(name, routing.active);
     // A model of another plant is as absent as one that does not exist (no probing).
-    if (!canSeePlant(principal, modelPlant(model.manifest))) throw new ModelNotFoundError(name);
+    const owner = modelPlant(model.manifest);
+    if (owner !== undefined && !canSeePlant(principal, owner)) throw new ModelNotFoundError(name);
     return { name, manifest: model.manifest, routingVersions: [routing.active, ...(routing.variants ?? []).map((v) => v.version).filter((v) => v !== routing.active)] };
   }
 

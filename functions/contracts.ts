@@ -1,4 +1,5 @@
 import { feedbackRequestSchema } from './core/quality/service.js';
+import { calibrationRequestSchema } from './core/quality/calibrate.js';
 import * as z from 'zod';
 import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';
 import { keyGrantableScopes, createKeyRequestSchema, type KeyView } from './core/auth/keys-service.js';
@@ -217,6 +218,8 @@ const abVerdictSchema = z.strictObject({
   better: z.string().nullable(),
   alpha: z.number(),
 });
+export const calibrationResponseSchema = z.strictObject({ name: z.string(), version: z.string(), interval: intervalSchema, calibration: calibrationRecordSchema });
+
 export const qualityResponseSchema = z.strictObject({
   model: z.string(),
   generated: z.string(),
@@ -461,6 +464,7 @@ export const contracts = {
   'GET /api/v1/models/{name}/stats': { response: modelStatsResponseSchema },
   'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, response: feedbackResponseSchema },
   'GET /api/v1/models/{name}/quality': { response: qualityResponseSchema },
+  'PUT /api/v1/models/{name}/versions/{version}/calibration': { body: calibrationRequestSchema, response: calibrationResponseSchema },
   'GET /api/v1/alerts': { query: alertsQuerySchema, response: alertsResponseSchema },
   'GET /openapi.json': { response: openApiDocumentSchema, description: 'This document (OpenAPI 3.1).' },
   'GET /docs': { response: z.string(), contentType: 'text/html', description: 'This document, rendered as one HTML page.' },

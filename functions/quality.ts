@@ -6,6 +6,9 @@ export const handler = byRoute({
   'POST /api/v1/models/{name}/feedback': http(contracts['POST /api/v1/models/{name}/feedback']).handler(({ body, principal, services, pathParameters }) =>
     services.quality.feedback(principal!, pathParameters.name!, body),
   ),
+  'PUT /api/v1/models/{name}/versions/{version}/calibration': http(contracts['PUT /api/v1/models/{name}/versions/{version}/calibration']).handler(({ body, principal, services, pathParameters }) =>
+    services.quality.calibrate(principal!, pathParameters.name!, pathParameters.version!, body),
+  ),
   'GET /api/v1/models/{name}/quality': http(contracts['GET /api/v1/models/{name}/quality']).handler(({ principal, services, pathParameters }) =>
     services.quality.quality(principal!, pathParameters.name!),
   ),

@@ -1,12 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { QualityBucket, QualityStore, RecalibrationRecord } from '../core/quality/ports.js';
+import type { QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration } from '../core/quality/ports.js';
 
 /**
  * Quality table (pk, sk), `pk = model#<name>`: error aggregates per hour of prediction, version and plant
  * (`sk = h#<hour>#<version>#<plant>`) and all-time (`sk = all#<version>#<plant>`), each added to with one
  * atomic ADD; and the online-recalibration state per version (`sk = recal#<version>`), written with a
- * revision check.
+ * revision check; and a calibration added to a published version later (`sk = calib#<version>`).
  */
 export class DynamoDbQualityStore implements QualityStore {
   constructor(
@@ -53,6 +53,15 @@ export class DynamoDbQualityStore implements QualityStore {
   async read(model: string, fromHour: string): Promise<QualityBucket[]> {
     const [hours, all] = await Promise.all([this.query(model, 'sk BETWEEN :from AND :to', { ':from': `h#${fromHour}`, ':to': 'h#~' }), this.query(model, 'begins_with(sk, :all)', { ':all': 'all#' })]);
     return [...hours, ...all];
+  }
+
+  async getCalibration(model: string, version: string): Promise<StoredCalibration | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `model#${model}`, sk: `calib#${version}` }, ConsistentRead: true }));
+    return Item ? { interval: Item.interval as StoredCalibration['interval'], calibration: Item.calibration as StoredCalibration['calibration'] } : undefined;
+  }
+
+  async putCalibration(model: string, version: string, calibration: StoredCalibration): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `model#${model}`, sk: `calib#${version}`, ...calibration } }));
   }
 
   async getRecalibration(model: string, version: string): Promise<RecalibrationRecord | undefined> {

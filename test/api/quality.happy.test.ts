@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userWithToken } from '../support/identity.js';
 import { modelName, startModelTwin } from '../support/models.js';
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
+import { Prng } from '../../models/tools/prng.js';
+import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 
 let t: TestTwin;
 let api: Api;
@@ -93,5 +95,41 @@ describe('feedback and the quality view', () => {
     expect(res.json.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'accepted', 'unknown']);
     expect(res.json.results[0]).toMatchObject({ request_id: requestId, row: 1 });
     expect(res.json.results[1]).toMatchObject({ request_id: single.requestId, row: 0 });
+  });
+});
+
+describe('calibration added to a published version', () => {
+  it('calibrates reactor-yield@1.0.0 on labelled rows: the answer says interval_calibrated and the level', async () => {
+    // Prepare: 400 labelled rows from the reactor's own surface with noise.
+    const rng = new Prng(21);
+    const rows = Array.from({ length: 400 }, () => {
+      const [t, p, f] = REACTOR_FEATURES.map((feature) => rng.uniform(feature.min, feature.max)) as [number, number, number];
+      return { inputs: { temp: t, pressure: p, flow: f }, value: reactorYield(t, p, f, rng) };
+    });
+    // Act
+    const res = await api('PUT', `${base}/versions/1.0.0/calibration`, { token: admin, body: { level: 0.8, rows } });
+    // Assess
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.interval).toMatchObject({ method: 'conformal-normalized', level: 0.8 });
+    expect(res.json.calibration).toMatchObject({ method: 'normalized-conformal', level: 0.8, rows: 400, source: 'route' });
+    expect(res.json.calibration.coverage).toBeGreaterThanOrEqual(0.8);
+    const { body } = await predict(operator, { temp: 359, pressure: 6, flow: 100 });
+    expect(body.interval_calibrated).toBe(true);
+    expect(body.interval_level).toBe(0.8);
+    const q = await api('GET', `${base}/quality`, { token: operator });
+    expect(q.json.versions.find((v: { version: string }) => v.version === '1.0.0').level).toBe(0.8);
+    expect(q.json.recalibration.find((r: { version: string }) => r.version === '1.0.0')).toMatchObject({ enabled: true, factor: 1, updates: 0 });
+  });
+
+  it('refuses rows outside the valid range, naming the row and feature, and too few rows', async () => {
+    const rows = Array.from({ length: 20 }, () => ({ inputs: { temp: 9999, pressure: 6, flow: 100 }, value: 80 }));
+    const bad = await api('PUT', `${base}/versions/1.0.0/calibration`, { token: admin, body: { rows } });
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.json.error.issues[0].field).toBe('rows.0.inputs.temp');
+    const few = await api('PUT', `${base}/versions/1.0.0/calibration`, { token: admin, body: { rows: rows.slice(0, 5) } });
+    expect(few.status).toBe(400);
+    expect(few.json.error.issues[0].field).toBe('rows');
+    const operatorTry = await api('PUT', `${base}/versions/1.0.0/calibration`, { token: operator, body: { rows } });
+    expect(operatorTry.status).toBe(403);
   });
 });

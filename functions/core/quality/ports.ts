@@ -1,3 +1,6 @@
+import type { CalibrationRecordManifest } from '../manifest.js';
+import type { CalibratedInterval } from './conformal.js';
+
 /**
  * The stores behind model quality (docs/models.md, "Model quality"). One DynamoDB implementation each in
  * functions/adapters/; in-memory fakes in test/support/fakes.ts.
@@ -72,7 +75,15 @@ export interface RecalibrationRecord {
   revision: number;
 }
 
+/** A calibration added to a published version after publishing (PUT .../calibration). */
+export interface StoredCalibration {
+  interval: CalibratedInterval;
+  calibration: CalibrationRecordManifest;
+}
+
 export interface QualityStore {
+  getCalibration(model: string, version: string): Promise<StoredCalibration | undefined>;
+  putCalibration(model: string, version: string, calibration: StoredCalibration): Promise<void>;
   /** Adds aggregates to their hour items and the all-time items (atomic ADDs). */
   add(model: string, buckets: readonly QualityBucket[]): Promise<void>;
   /** Hour items with hour ≥ fromHour, and every all-time item. */

@@ -1,14 +1,16 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
-import { modelNameSchema, type ModelManifest } from '../manifest.js';
+import { modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
+import { calibrateVersion, type CalibrationRequest } from './calibrate.js';
 import type { Telemetry } from '../ports.js';
 import type { ModelRegistry } from '../twin/registry.js';
 import type { TwinModel } from '../twin/model.js';
 import type { QualityAlerts } from './alerts.js';
 import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
-import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredPrediction } from './ports.js';
+import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
 import { abVerdict, errorStats, featureDrift, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
 
 export const maxFeedbackRows = 1000;
@@ -94,7 +96,7 @@ function modelPlant(manifest: ModelManifest): string | undefined {
  * drift, and quality alerts. Every read and write is scoped by the principal's plant.
  */
 export class QualityService {
-  private readonly factors = new Map<string, { factor: number; expires: number }>();
+  private readonly factors = new Map<string, { factor: number; calibration?: StoredCalibration; expires: number }>();
 
   constructor(
     private readonly log: PredictionLog,
@@ -141,22 +143,26 @@ export class QualityService {
     }
   }
 
-  /** The current width factor of a version (cached per container); 1 when recalibration is off or unknown. */
-  async widthFactor(name: string, version: string): Promise<number> {
-    if (this.options.recalibration === false) return 1;
+  /**
+   * What a version serves beyond its package, cached per container for `factorCacheMs`: the width factor of
+   * online recalibration (1 when off or unknown) and a calibration added after publishing. A failing store
+   * keeps the last known state: serving never fails for it.
+   */
+  async serving(name: string, version: string): Promise<{ factor: number; calibration?: StoredCalibration }> {
     const key = `${name}@${version}`;
     const cached = this.factors.get(key);
     const now = this.now();
-    if (cached && cached.expires > now) return cached.factor;
-    let factor = 1;
+    if (cached && cached.expires > now) return cached;
+    let state: { factor: number; calibration?: StoredCalibration };
     try {
-      factor = (await this.store.getRecalibration(name, version))?.factor ?? 1;
+      const [recal, calibration] = await Promise.all([this.options.recalibration === false ? undefined : this.store.getRecalibration(name, version), this.store.getCalibration(name, version)]);
+      state = { factor: recal?.factor ?? 1, ...(calibration ? { calibration } : {}) };
     } catch (error) {
       this.fail(error);
-      factor = cached?.factor ?? 1;
+      state = cached ?? { factor: 1 };
     }
-    this.factors.set(key, { factor, expires: now + (this.options.factorCacheMs ?? 60_000) });
-    return factor;
+    this.factors.set(key, { ...state, expires: now + (this.options.factorCacheMs ?? 60_000) });
+    return state;
   }
 
   private async visibleModel(principal: Principal, rawName: string): Promise<{ name: string; manifest: ModelManifest; routingVersions: string[] }> {
@@ -274,7 +280,7 @@ export class QualityService {
       const next = recalibrate(current ?? initialRecalibration, covered, level, this.options.recalibrationOptions);
       const record = { version, ...next, updated: new Date(this.now()).toISOString(), revision: (current?.revision ?? 0) + 1 };
       if (await this.store.putRecalibration(name, record, current?.revision ?? 0)) {
-        this.factors.set(`${name}@${version}`, { factor: next.factor, expires: this.now() + (this.options.factorCacheMs ?? 60_000) });
+        this.factors.delete(`${name}@${version}`);
         return;
       }
     }
@@ -286,7 +292,7 @@ export class QualityService {
     const buckets = (await this.store.read(name, windowStart('day', now))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
     const agg = windowAggregates(buckets, now, () => 'x').get('x');
     if (!agg) return;
-    const model = await this.registry.version(name, version);
+    const model = await this.served(name, version);
     const stats = errorStats(agg.day, statedLevel(model.interval));
     const all = errorStats(agg.all, null);
     const minRows = this.options.minAlertRows ?? 30;
@@ -319,6 +325,31 @@ export class QualityService {
     return featureDrift(manifest, rows, this.options.driftThreshold ?? 0.25);
   }
 
+  /**
+   * Adds a calibration to a published version (the package stays as published): served by every container
+   * within `factorCacheMs`, answered with `interval_calibrated: true`, and online recalibration starts afresh.
+   */
+  async calibrate(principal: Principal, rawName: string, version: string, body: CalibrationRequest) {
+    const { name } = await this.visibleModel(principal, rawName);
+    if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
+    const model = await this.registry.version(name, version);
+    const at = new Date(this.now()).toISOString();
+    const digest = createHash('sha256').update(JSON.stringify(body.rows)).digest('hex');
+    const stored = await calibrateVersion(model, body, at, digest);
+    await this.store.putCalibration(name, version, stored);
+    const current = await this.store.getRecalibration(name, version);
+    await this.store.putRecalibration(name, { version, ...initialRecalibration, updated: at, revision: (current?.revision ?? 0) + 1 }, current?.revision ?? 0);
+    this.factors.delete(`${name}@${version}`);
+    return { name, version, interval: stored.interval, calibration: stored.calibration };
+  }
+
+  /** A version as it serves here: its package plus any calibration added later. */
+  private async served(name: string, version: string): Promise<TwinModel> {
+    const model = await this.registry.version(name, version);
+    model.applyCalibration((await this.serving(name, version)).calibration);
+    return model;
+  }
+
   /** GET /api/v1/models/{name}/quality: per version and plant over windows, the A/B verdict, recalibration, drift. */
   async quality(principal: Principal, rawName: string) {
     const { name, routingVersions } = await this.visibleModel(principal, rawName);
@@ -328,7 +359,7 @@ export class QualityService {
     const levels = new Map<string, number | null>();
     const manifests = new Map<string, ModelManifest>();
     for (const v of versions) {
-      const model = await this.registry.version(name, v).catch(() => undefined);
+      const model = await this.served(name, v).catch(() => undefined);
       levels.set(v, model ? statedLevel(model.interval) : null);
       if (model) manifests.set(v, model.manifest);
     }

@@ -21,10 +21,10 @@ export class TwinModel {
   readonly validator: RowValidator;
   readonly featureCount: number;
   /** The interval served: the manifest's, or a calibration added to the published version later. */
-  readonly interval: ModelManifest['interval'];
-  readonly calibration: CalibrationRecordManifest | undefined;
+  interval: ModelManifest['interval'];
+  calibration: CalibrationRecordManifest | undefined;
   /** True when the interval is conformally calibrated to its level (answered as `interval_calibrated`). */
-  readonly intervalCalibrated: boolean;
+  intervalCalibrated: boolean;
   /**
    * Online recalibration: a factor on the calibrated half-width, adapted from feedback so that coverage
    * tracks the level (functions/core/quality/recalibration.ts). 1 = as calibrated.
@@ -123,6 +123,16 @@ export class TwinModel {
       results[r] = { prediction, interval: band };
     }
     return { predictions: results, raw: data, columns };
+  }
+
+  /**
+   * Serves a calibration added to this published version later (the package itself is immutable), or the
+   * manifest's own interval again when `overlay` is undefined.
+   */
+  applyCalibration(overlay: { interval: NonNullable<ModelManifest['interval']>; calibration: CalibrationRecordManifest } | undefined): void {
+    this.interval = overlay?.interval ?? this.manifest.interval;
+    this.calibration = overlay?.calibration ?? this.manifest.calibration;
+    this.intervalCalibrated = isCalibrated(this.interval);
   }
 
   private sortBuffer: Float64Array | undefined;

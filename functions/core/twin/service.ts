@@ -9,6 +9,7 @@ import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
 import type { ModelRegistry } from './registry.js';
 import type { ServedRow } from '../quality/service.js';
+import type { StoredCalibration } from '../quality/ports.js';
 
 /** The chapter's batch limit, kept. */
 export const maxBatchSize = 100;
@@ -110,7 +111,8 @@ export interface TwinServiceOptions {
 
 /** What the twin needs of model quality (functions/core/quality/service.ts). */
 export interface QualityHook {
-  widthFactor(name: string, version: string): Promise<number>;
+  /** The version's recalibration factor and any calibration added after publishing (cached by the service). */
+  serving(name: string, version: string): Promise<{ factor: number; calibration?: StoredCalibration }>;
   capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void>;
 }
 
@@ -153,7 +155,7 @@ export class TwinService {
     }
     await this.applyWidthFactor(model);
     // The factor is part of the key: a recalibrated interval is never answered from an older cached one.
-    const key = cacheKey(model.widthFactor === 1 ? model.ref : `${model.ref}~${model.widthFactor}`, values);
+    const key = cacheKey(`${model.ref}~${model.widthFactor}~${model.calibration?.calibrated ?? ''}`, values);
     const cached = this.cache.get(key);
     const row: CachedRow = cached ?? (await model.infer(values.slice(), 1))[0]!;
     if (!cached) this.cache.set(key, { prediction: row.prediction, interval: row.interval });
@@ -393,10 +395,12 @@ export class TwinService {
     }
   }
 
-  /** Online recalibration: the version's current width factor (cached by the quality service); 1 without it. */
+  /** A calibration added after publishing, and the online recalibration factor (cached by the quality service). */
   private async applyWidthFactor(model: TwinModel): Promise<void> {
-    if (!this.options.quality || !model.intervalCalibrated) return;
-    model.widthFactor = await this.options.quality.widthFactor(model.manifest.name, model.manifest.version);
+    if (!this.options.quality) return;
+    const state = await this.options.quality.serving(model.manifest.name, model.manifest.version);
+    model.applyCalibration(state.calibration);
+    model.widthFactor = model.intervalCalibrated ? state.factor : 1;
   }
 
   /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */

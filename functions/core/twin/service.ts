@@ -285,6 +285,7 @@ export class TwinService {
       if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`);
       throw new InvalidInputError(shown.join('; '), issues);
     }
+    await this.applyWidthFactor(model);
     const out = await model.run(values.slice(0, rows.length * width), rows.length);
     const elapsed = performance.now() - started;
     const alert = await this.alerts.check({
@@ -308,6 +309,12 @@ export class TwinService {
         alerts: alert.sent,
       }),
       routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(routing.shadow, values, rows.length, target.name) : undefined,
+      this.options.quality?.capture(
+        principal,
+        model,
+        requestId,
+        out.predictions.map((p, r) => ({ row: r, inputs: Object.fromEntries(names.map((name, i) => [name, rows[r]![i] as number])), prediction: p.prediction, interval: p.interval })),
+      ),
     ]);
     return {
       manifest: model.manifest,

@@ -80,7 +80,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'status',
     description: 'Status, model info and metrics',
     inference: true,
-    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    // Quality: model info tells a calibration added after publishing.
+    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write', Quality: 'read' },
     modelBucket: 'read',
   },
   keys: {

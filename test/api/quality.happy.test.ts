@@ -116,6 +116,8 @@ describe('calibration added to a published version', () => {
     const { body } = await predict(operator, { temp: 359, pressure: 6, flow: 100 });
     expect(body.interval_calibrated).toBe(true);
     expect(body.interval_level).toBe(0.8);
+    const info = await api('GET', '/model/info', { token: operator });
+    expect(info.json).toMatchObject({ interval_calibrated: true, calibration: { source: 'route', level: 0.8 } });
     const q = await api('GET', `${base}/quality`, { token: operator });
     expect(q.json.versions.find((v: { version: string }) => v.version === '1.0.0').level).toBe(0.8);
     expect(q.json.recalibration.find((r: { version: string }) => r.version === '1.0.0')).toMatchObject({ enabled: true, factor: 1, updates: 0 });

@@ -28,8 +28,10 @@ describe('model-quality tables and grants', () => {
     expect(def.signingKey).toBeUndefined();
   });
 
-  it('lets no other function touch the model-quality tables', () => {
-    const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality'].includes(d.name));
+  it('lets no other function touch the model-quality tables (status only reads the added calibration)', () => {
+    expect(functionDefs.status.tables).toMatchObject({ Quality: 'read' });
+    expect(functionDefs.status.tables.Predictions).toBeUndefined();
+    const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status'].includes(d.name));
     for (const d of others) expect([d.name, d.tables.Predictions, d.tables.Quality]).toEqual([d.name, undefined, undefined]);
   });
 

@@ -347,7 +347,10 @@ export class TwinService {
   }
 
   async modelInfo(): Promise<ModelInfo> {
-    return describeModel(await this.registry.active(this.options.defaultModel));
+    const model = await this.registry.active(this.options.defaultModel);
+    // Model info tells the interval as served: with a calibration added after publishing.
+    await this.applyWidthFactor(model);
+    return describeModel(model);
   }
 
   async status(principal: Principal) {

@@ -24,12 +24,19 @@ export type CalibrationRequest = z.infer<typeof calibrationRequestSchema>;
 export async function calibrateVersion(model: TwinModel, body: CalibrationRequest, at: string, digest: string): Promise<StoredCalibration> {
   const width = model.featureCount;
   const values = new Float32Array(body.rows.length * width);
+  // Bounded work and answer for bad input: at most `maxIssues` issues are collected, the rest only counted.
+  const maxIssues = 20;
   const issues: FieldIssue[] = [];
-  body.rows.forEach((r, i) => issues.push(...model.validator.validateInto(r.inputs, values, i * width, `rows.${i}.inputs`)));
-  if (issues.length > 0) {
+  let total = 0;
+  body.rows.forEach((r, i) => {
+    const check = model.validator.validateInto(r.inputs, values, i * width, `rows.${i}.inputs`, Math.max(1, maxIssues - issues.length));
+    total += check.total;
+    if (issues.length < maxIssues) issues.push(...check.issues.slice(0, maxIssues - issues.length));
+  });
+  if (total > 0) {
     const shown = issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`);
-    if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`);
-    throw new InvalidInputError(shown.join('; '), issues.slice(0, 100));
+    if (total > shown.length) shown.push(`and ${total - shown.length} more`);
+    throw new InvalidInputError(shown.join('; '), issues);
   }
   const { raw, columns } = await model.run(values, body.rows.length);
   const targets = body.rows.map((r) => r.value);

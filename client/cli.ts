@@ -18,6 +18,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { BatchFileError, runBatchFile, type OutputFormat } from './cli/batch-file.js';
 import { ConfigError, configPath, readConfig, updateProfile, type Profile } from './cli/config.js';
 import { fields, formatNumber, ProgressBar, table, type Cell } from './cli/format.js';
+import { FeedbackFileError, registerFeedbackCommand } from './cli/feedback.js';
+import { registerQualityCommand } from './cli/quality.js';
 import { EdgeSyncError, exportAudit, importAudit, parseSince, pullModel } from './edge.js';
 import { maxBatchRows, TwinApiError, TwinClient, type AlertEvent, type AuditQuery, type AuditRecord, type FeatureRow } from './sdk.js';
 
@@ -128,7 +130,7 @@ function report(error: unknown, io: CliIo, json: boolean): number {
     for (const issue of error.issues) message += `\n  ${issue.field}: ${issue.message} (${issue.rule})`;
   } else if (error instanceof EdgeSyncError) {
     code = error.code === 'INVALID_ARGUMENT' ? exitCodes.usage : error.code === 'HTTP' && error.status ? (error.status === 401 || error.status === 403 ? exitCodes.auth : error.status === 404 ? exitCodes.notFound : error.status >= 500 ? exitCodes.unavailable : exitCodes.rejected) : error.code === 'HTTP' ? exitCodes.unavailable : exitCodes.rejected;
-  } else if (error instanceof BatchFileError || error instanceof ConfigError || (error as Error)?.name === 'PackageModelError') {
+  } else if (error instanceof BatchFileError || error instanceof FeedbackFileError || error instanceof ConfigError || (error as Error)?.name === 'PackageModelError') {
     code = exitCodes.usage;
   } else if ((error as NodeJS.ErrnoException)?.code === 'ENOENT') {
     code = exitCodes.usage;
@@ -697,6 +699,9 @@ Exit codes: 0 ok, 1 unexpected, 2 usage, 3 some batch rows failed, 4 not logged 
 
   // ---------------------------------------------------------------------------------------------------------
   // alerts
+
+  registerQualityCommand(models, { authed, out });
+  registerFeedbackCommand(program, { cwd: io.cwd, authed, out, setPartial: () => setExit(exitCodes.partial) });
 
   const alerts = program.command('alerts').description('anomaly alerts');
   alerts

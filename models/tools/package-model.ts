@@ -9,7 +9,9 @@
  *   its trees, as skl2onnx exports a RandomForestRegressor) is rewritten so that every tree writes its own
  *   output column: output `{kind: 'ensemble', members: T}`, interval the members' 5th..95th percentiles.
  * - Any other single-output regressor needs calibration data: output `{kind: 'single'}`, interval the
- *   split-conformal 90 % half-width of the calibration residuals.
+ *   split-conformal half-width of the calibration residuals at `--level` (default 0.9).
+ * - With calibration data an ensemble's interval is calibrated too: normalised conformal (mean ± q̂·spread),
+ *   and the manifest records method, level, rows and coverage (`calibration`).
  *
  * Bad input exits with code 2 and a message naming the flag or field. The functions are exported for the
  * tests and for the `twin` CLI.
@@ -33,6 +35,8 @@ import {
   sha256Hex,
   verifyPackage,
 } from '../../functions/core/manifest.js';
+import { calibrateEnsemble, calibrateSingle, CalibrationError, conformalQuantile, conformalRank as coreConformalRank, defaultIntervalLevel, intervalLevelSchema, type CalibrationResult } from '../../functions/core/quality/conformal.js';
+import { featureHistogram } from '../../functions/core/quality/drift.js';
 import { inspectModelGraph } from '../../functions/core/models/graph-check.js';
 import { featureEnvelopes } from './envelope.js';
 import { Prng } from './prng.js';
@@ -488,9 +492,9 @@ export function parseCalibrationCsv(text: string, spec: Pick<PackageSpec, 'featu
   return { x, y };
 }
 
-/** The rank (1-based) of the split-conformal quantile: ⌈(n+1)·level⌉. */
+/** The rank (1-based) of the split-conformal quantile: ⌈(n+1)·level⌉ (functions/core/quality/conformal.ts). */
 export function conformalRank(n: number, level: number): number {
-  return Math.ceil((n + 1) * level);
+  return coreConformalRank(n, level);
 }
 
 /**
@@ -498,14 +502,12 @@ export function conformalRank(n: number, level: number): number {
  * fewer than `minRows` residuals (and ranks beyond n, which would be an infinite interval).
  */
 export function conformalHalfWidth(absResiduals: ArrayLike<number>, level = 0.9, minRows = 20): number {
-  const n = absResiduals.length;
-  if (n < minRows) {
-    throw new PackageModelError(`${n} calibration rows; a conformal interval needs at least ${minRows}`, '--calibration');
+  try {
+    return conformalQuantile(absResiduals, level, minRows);
+  } catch (error) {
+    if (error instanceof CalibrationError) throw new PackageModelError(error.message, '--calibration');
+    throw error;
   }
-  const k = conformalRank(n, level);
-  if (k > n) throw new PackageModelError(`${n} calibration rows are too few for level ${level}`, '--calibration');
-  const sorted = Float64Array.from(absResiduals).sort();
-  return sorted[k - 1] as number;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -572,6 +574,8 @@ export interface BuildPackageOptions {
   created?: string;
   /** Never expand a tree ensemble: treat the graph as a single-output regressor (boosted trees). */
   single?: boolean;
+  /** The interval's stated coverage, 0.5–0.99, calibrated on the calibration data. @default 0.9 */
+  level?: number;
 }
 
 export interface BuiltPackage {
@@ -606,6 +610,9 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   const original = decodeOnnx(options.onnx);
   const io = graphSignature(original, nFeatures);
   const notes: string[] = [];
+  const levelParsed = intervalLevelSchema.safeParse(options.level ?? defaultIntervalLevel);
+  if (!levelParsed.success) throw new PackageModelError(`${options.level} ${levelParsed.error.issues[0]?.message ?? 'is invalid'}`, '--level');
+  const level = levelParsed.data;
 
   const calibration = options.calibration === undefined ? undefined : parseCalibrationCsv(options.calibration, spec);
   if (calibration) {
@@ -623,9 +630,10 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   }
 
   let model = options.onnx;
-  let output: ModelManifest['output'];
+  let output!: ModelManifest['output'];
   let interval: ModelManifest['interval'];
   let calibrationResult: BuiltPackage['calibration'];
+  let calibrated: CalibrationResult | undefined;
   const session0 = await openSession(options.onnx);
   try {
     if (form.form === 'single-target') {
@@ -672,6 +680,21 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       output = { kind: 'ensemble', members: form.trees };
       interval = { ...ENSEMBLE_INTERVAL };
       notes.push(`${form.nodeName} already writes one column per tree (${form.trees}); the graph is kept as is`);
+    }
+    if (form.form !== 'none' && calibration) {
+      // An ensemble with calibration data: normalised conformal (adaptive, calibrated to the level).
+      const session = form.form === 'single-target' ? await openSession(model) : session0;
+      try {
+        const values = servingInput(calibration.x, nFeatures, spec.scaler);
+        const { data, columns } = await runGraph(session, { input: io.input.name, output: io.output.name }, values, calibration.x.length, nFeatures);
+        calibrated = calibrationOrError(() => calibrateEnsemble(data, columns, calibration.y, level));
+        interval = calibrated.interval;
+        notes.push(`interval: normalised conformal at level ${level} (${calibration.x.length} rows, coverage on them ${calibrated.calibration.coverage.toFixed(3)})`);
+      } finally {
+        if (session !== session0) await session.release();
+      }
+    } else if (form.form !== 'none') {
+      notes.push(`no calibration data: the interval is the members' ${ENSEMBLE_INTERVAL.lower}th..${ENSEMBLE_INTERVAL.upper}th percentiles, not calibrated (interval_calibrated: false)`);
     } else {
       if (!calibration) {
         throw new PackageModelError(
@@ -693,11 +716,11 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
           '--onnx',
         );
       }
-      const residuals = calibration.y.map((y, i) => Math.abs(y - (data[i] as number)));
-      const halfWidth = conformalHalfWidth(residuals, CONFORMAL_LEVEL, MIN_CALIBRATION_ROWS);
+      calibrated = calibrationOrError(() => calibrateSingle(data, calibration.y, level));
+      const halfWidth = (calibrated.interval as { halfWidth: number }).halfWidth;
       output = { kind: 'single' };
-      interval = { method: 'conformal', level: CONFORMAL_LEVEL, halfWidth };
-      calibrationResult = { rows: n, rank: conformalRank(n, CONFORMAL_LEVEL), halfWidth };
+      interval = calibrated.interval;
+      calibrationResult = { rows: n, rank: conformalRank(n, level), halfWidth };
       if (!options.single) notes.push(`single-output model: ${form.reason}`);
     }
   } finally {
@@ -714,6 +737,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       min: f.min,
       max: f.max,
       ...(envelope ? { envelope } : {}),
+      ...(calibration ? { histogram: featureHistogram(calibration.x.map((row) => row[i] as number)) } : {}),
     };
   });
 
@@ -729,6 +753,15 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     onnx: { input: io.input.name, output: io.output.name },
     output,
     interval,
+    ...(calibrated && calibration
+      ? {
+          calibration: {
+            ...calibrated.calibration,
+            source: 'package' as const,
+            sha256: sha256Hex(new TextEncoder().encode(options.calibration)),
+          },
+        }
+      : {}),
     ...(spec.scaler ? { scaler: spec.scaler } : {}),
     alerts: spec.alerts,
     training: {
@@ -772,6 +805,15 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   };
 }
 
+function calibrationOrError(run: () => CalibrationResult): CalibrationResult {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof CalibrationError) throw new PackageModelError(error.message, '--calibration');
+    throw error;
+  }
+}
+
 /** Load the package once as the server would and run the features' corners and random rows through it. */
 async function proveItRuns(model: Uint8Array, manifest: ModelManifest): Promise<void> {
   const session = await openSession(model);
@@ -797,6 +839,8 @@ export interface PackageModelOptions {
   /** The package folder, `.../<name>/<version>`. */
   outDir: string;
   calibrationPath?: string;
+  /** The interval's level (0.5–0.99). @default 0.9 */
+  level?: number;
   created?: string;
   single?: boolean;
   /** Overwrite an existing package folder's files. */
@@ -837,6 +881,7 @@ export async function packageModel(options: PackageModelOptions): Promise<BuiltP
     ...(options.calibrationPath === undefined ? {} : { calibration: readInput(options.calibrationPath, '--calibration').toString('utf8') }),
     ...(options.created === undefined ? {} : { created: options.created }),
     ...(options.single ? { single: true } : {}),
+    ...(options.level === undefined ? {} : { level: options.level }),
   });
   mkdirSync(outDir, { recursive: true });
   writeFileSync(files[0] as string, built.model);
@@ -848,14 +893,17 @@ export async function packageModel(options: PackageModelOptions): Promise<BuiltP
 // Command
 
 export const USAGE = `usage: npm run package-model -- --onnx model.onnx --spec spec.json --out models/<name>/<version>
-                             [--calibration calib.csv] [--created YYYY-MM-DD] [--single] [--force]
+                             [--calibration calib.csv] [--level 0.9] [--created YYYY-MM-DD] [--single] [--force]
 
   --onnx         the exported graph: one float [N, features] input, one float output
   --spec         JSON with name, version, description?, modelType, target {name, unit},
                  features [{name, unit, min, max, description?}], alerts {min, max}, scaler?, training?
   --out          the package folder; must end in <name>/<version> of the spec
   --calibration  CSV: header with the feature columns (any order) and the target column; required for
-                 a single-output model (conformal 90 % interval, >= ${MIN_CALIBRATION_ROWS} rows); gives the features' envelopes
+                 a single-output model (>= ${MIN_CALIBRATION_ROWS} rows); calibrates every model's interval
+                 (split conformal, or normalised conformal for ensembles) and gives the features'
+                 envelopes and histograms (input drift)
+  --level        the interval's stated coverage, 0.5..0.99 (default 0.9)
   --created      the manifest's date (default: today)
   --single       do not expand a tree ensemble (boosted trees); needs --calibration
   --force        overwrite an existing package folder
@@ -877,6 +925,7 @@ export async function runPackageModelCli(
         spec: { type: 'string' },
         out: { type: 'string' },
         calibration: { type: 'string' },
+        level: { type: 'string' },
         created: { type: 'string' },
         single: { type: 'boolean' },
         force: { type: 'boolean' },
@@ -902,6 +951,7 @@ export async function runPackageModelCli(
       specPath: values.spec as string,
       outDir: values.out as string,
       ...(typeof values.calibration === 'string' ? { calibrationPath: values.calibration } : {}),
+      ...(typeof values.level === 'string' ? { level: Number(values.level) } : {}),
       ...(typeof values.created === 'string' ? { created: values.created } : {}),
       single: values.single === true,
       force: values.force === true,
@@ -911,7 +961,9 @@ export async function runPackageModelCli(
     const interval =
       m.interval?.method === 'conformal'
         ? `conformal ±${m.interval.halfWidth} (level ${m.interval.level}, rank ${result.calibration?.rank} of ${result.calibration?.rows})`
-        : m.interval
+        : m.interval?.method === 'conformal-normalized'
+          ? `normalised conformal mean ± ${m.interval.scale.toFixed(4)}·(spread + ${m.interval.eps.toPrecision(3)}) (level ${m.interval.level}, coverage on ${m.calibration?.rows} calibration rows ${m.calibration?.coverage.toFixed(3)})`
+          : m.interval
           ? `members' ${m.interval.lower}th..${m.interval.upper}th percentiles`
           : 'none';
     io.log(

@@ -5,16 +5,23 @@ import type { TableDef } from './tables.js';
  * What each Lambda function needs, as data: the CDK stacks derive its IAM grants, environment and layer
  * from this, so least privilege is decided here, next to the route table, not in stack code.
  */
+/** The DynamoDB actions the adapters use (functions/adapters/dynamodb-*.ts); none reads a stream or batches. */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'Scan';
+
 export interface FunctionDef {
   name: FunctionName;
   description: string;
   /** Carries the onnxruntime layer (only functions that load models). */
   inference: boolean;
-  /** DynamoDB tables (by TableDef id) and the access each needs. */
-  tables: Partial<Record<TableDef['id'], 'read' | 'write' | 'readwrite'>>;
+  /**
+   * DynamoDB tables (by TableDef id) and the exact actions the function's code sends to each (`Query` also
+   * covers the table's indexes). test/infra/bundles.test.ts records the commands each function really sends
+   * and fails on a missing or an unused action.
+   */
+  tables: Partial<Record<TableDef['id'], readonly TableAction[]>>;
   /** The model bucket: read packages and routing, or also publish them. */
   modelBucket?: 'read' | 'readwrite';
-  /** The token signing key in KMS: `sign` also implies reading the public keys. */
+  /** The token signing keys in KMS: `sign` with the active key, or read the `public` keys of all published ones. */
   signingKey?: 'sign' | 'public';
   /** Publishes to the anomaly-alert SNS topic. */
   alerts?: boolean;
@@ -22,29 +29,41 @@ export interface FunctionDef {
   memoryMb?: number;
 }
 
+/**
+ * Alert cooldown state: claim (conditional update), release after a failed SNS publish (update or delete, so
+ * the next breach retries), resolve, and the event history (put).
+ */
+const alertWrites: readonly TableAction[] = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'];
+
 export const functionDefs: Record<FunctionName, FunctionDef> = {
   docs: {
     name: 'docs',
     description: 'The OpenAPI document and the API reference page (public)',
     inference: false,
-    // No data: it only audits its calls.
-    tables: { AuditLog: 'write', RateCounters: 'readwrite' },
+    // No data, and public routes take no rate limit: it only audits its calls.
+    tables: { AuditLog: ['PutItem'] },
   },
   inference: {
     name: 'inference',
     description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
   },
   'public-info': {
     name: 'public-info',
-    description: 'Health and the issuer discovery documents (public)',
+    description: 'Health (loads the serving model, so it carries onnxruntime)',
     inference: true,
-    tables: { AuditLog: 'write' },
+    tables: { AuditLog: ['PutItem'] },
     modelBucket: 'read',
+  },
+  discovery: {
+    name: 'discovery',
+    description: "The issuer's discovery document and JWKS (public; fetched by the JWT authorizer, so kept small)",
+    inference: false,
+    tables: { AuditLog: ['PutItem'] },
     signingKey: 'public',
   },
   auth: {
@@ -52,7 +71,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Password login and the OAuth2 token endpoint',
     inference: false,
     // Reads users and keys, stamps a key's last use, takes login throttle counters.
-    tables: { Users: 'read', ApiKeys: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     signingKey: 'sign',
     // scrypt (N=2^15, r=8) needs 32 MiB per hash and CPU; more memory is more CPU in Lambda.
     memoryMb: 1024,
@@ -61,7 +80,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'predict',
     description: 'Single predictions with their interval',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -70,7 +89,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -79,20 +98,20 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'status',
     description: 'Status, model info and metrics',
     inference: true,
-    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Stats: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     modelBucket: 'read',
   },
   keys: {
     name: 'keys',
     description: 'API-key management: create, list, revoke, rotate',
     inference: false,
-    tables: { Users: 'read', ApiKeys: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'Scan'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
   },
   users: {
     name: 'users',
     description: 'Users and roles',
     inference: false,
-    tables: { Users: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem', 'PutItem', 'UpdateItem', 'Scan'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     memoryMb: 1024,
   },
   audit: {
@@ -100,14 +119,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Audit log queries',
     inference: false,
     // Import also stores alert events exported from edge twins.
-    tables: { RateCounters: 'readwrite', AuditLog: 'readwrite', AlertState: 'write' },
+    tables: { RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query'], AlertState: ['PutItem', 'Query'] },
   },
   models: {
     name: 'models',
     description: 'Model lifecycle: list, publish, activate, rollback, A/B routing, stats, alert history',
     // Publishing loads the package once before accepting it.
     inference: true,
-    tables: { Stats: 'read', AlertState: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Stats: ['Query'], AlertState: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     modelBucket: 'readwrite',
     memoryMb: 1024,
   },

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference'] as const;
+export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -33,8 +33,8 @@ const modelsWrite = { scopes: ['models:write'] } as const;
 
 export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/health', function: 'public-info', auth: 'public', action: 'health.read', summary: 'Service health and serving model version' },
-  { method: 'GET', path: '/.well-known/openid-configuration', function: 'public-info', auth: 'public', action: 'auth.discovery', summary: 'OpenID discovery for the JWT authorizer' },
-  { method: 'GET', path: '/.well-known/jwks.json', function: 'public-info', auth: 'public', action: 'auth.jwks', summary: 'Public signing keys (current and previous)' },
+  { method: 'GET', path: '/.well-known/openid-configuration', function: 'discovery', auth: 'public', action: 'auth.discovery', summary: 'OpenID discovery for the JWT authorizer' },
+  { method: 'GET', path: '/.well-known/jwks.json', function: 'discovery', auth: 'public', action: 'auth.jwks', summary: 'Public signing keys (current and previous)' },
   { method: 'POST', path: '/api/v1/auth/login', function: 'auth', auth: 'public', action: 'auth.login', summary: 'Password login: {username, password} -> {token, expires_in}' },
   { method: 'POST', path: '/api/v1/auth/token', function: 'auth', auth: 'public', action: 'auth.token', summary: 'OAuth2 token endpoint: password or client_credentials (API key) grant' },
   { method: 'POST', path: '/api/v1/twin/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with its 90% interval' },
@@ -80,6 +80,19 @@ export const routes: readonly RouteDef[] = [
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {
   return `${route.method} ${route.path}`;
+}
+
+/**
+ * CloudFront path patterns covering every route (and nothing the dashboard serves): `/api/*` for
+ * `/api/v1/...`, `/health` for `/health`. The dashboard's distribution sends these to the API.
+ */
+export function apiPathPatterns(table: readonly Pick<RouteDef, 'path'>[] = routes): string[] {
+  const patterns = new Set<string>();
+  for (const { path } of table) {
+    const [first, ...rest] = path.slice(1).split('/');
+    patterns.add(rest.length ? `/${first}/*` : `/${first}`);
+  }
+  return [...patterns].sort();
 }
 
 const byKey = new Map(routes.map((r) => [routeKey(r), r]));

@@ -93,13 +93,9 @@ function expectedPermissions(def: FunctionDef, activeKey: 'A' | 'B'): Set<string
       tables.find((t) => t.id === id),
       `table ${id}`,
     );
-    if (access === 'read' || access === 'readwrite') {
-      for (const resource of [`<${id}>`, ...(table.globalIndexes ?? []).map((g) => `<${id}>/index/${g.name}`)]) {
-        for (const action of ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan']) pairs.add(`${action} ${resource}`);
-      }
-    }
-    if (access === 'write' || access === 'readwrite') {
-      for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem']) pairs.add(`${action} <${id}>`);
+    for (const action of access ?? []) {
+      pairs.add(`dynamodb:${action} <${id}>`);
+      if (action === 'Query') for (const g of table.globalIndexes ?? []) pairs.add(`dynamodb:Query <${id}>/index/${g.name}`);
     }
   }
   if (def.modelBucket) {
@@ -108,7 +104,7 @@ function expectedPermissions(def: FunctionDef, activeKey: 'A' | 'B'): Set<string
     if (def.modelBucket === 'readwrite') pairs.add('s3:PutObject <ModelBucket>/models/*');
   }
   if (def.signingKey === 'sign') pairs.add(`kms:Sign <SigningKey${activeKey}>`);
-  if (def.signingKey) {
+  if (def.signingKey === 'public') {
     pairs.add('kms:GetPublicKey <SigningKeyA>');
     pairs.add('kms:GetPublicKey <SigningKeyB>');
   }

@@ -5,8 +5,11 @@ import type { TableDef } from './tables.js';
  * What each Lambda function needs, as data: the CDK stacks derive its IAM grants, environment and layer
  * from this, so least privilege is decided here, next to the route table, not in stack code.
  */
-/** The DynamoDB actions the adapters use (functions/adapters/dynamodb-*.ts); none reads a stream or batches. */
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'Scan';
+/**
+ * The DynamoDB actions the adapters use (functions/adapters/dynamodb-*.ts); none reads a stream or batches.
+ * `Query` queries the table itself, `Query:<index>` one of its global secondary indexes (infra/tables.ts).
+ */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Scan' | 'Query' | `Query:${string}`;
 
 export interface FunctionDef {
   name: FunctionName;
@@ -14,8 +17,8 @@ export interface FunctionDef {
   /** Carries the onnxruntime layer (only functions that load models). */
   inference: boolean;
   /**
-   * DynamoDB tables (by TableDef id) and the exact actions the function's code sends to each (`Query` also
-   * covers the table's indexes). test/infra/bundles.test.ts records the commands each function really sends
+   * DynamoDB tables (by TableDef id) and the exact actions the function's code sends to each.
+   * test/infra/bundles.test.ts records the commands each function really sends
    * and fails on a missing or an unused action.
    */
   tables: Partial<Record<TableDef['id'], readonly TableAction[]>>;
@@ -105,7 +108,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'keys',
     description: 'API-key management: create, list, revoke, rotate',
     inference: false,
-    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'Scan'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
+    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'PutItem', 'UpdateItem', 'Scan', 'Query:byOwner'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
   },
   users: {
     name: 'users',
@@ -119,7 +122,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Audit log queries',
     inference: false,
     // Import also stores alert events exported from edge twins.
-    tables: { RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query'], AlertState: ['PutItem', 'Query'] },
+    tables: { RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
   },
   models: {
     name: 'models',

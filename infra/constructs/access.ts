@@ -56,13 +56,18 @@ export function accessStatements(def: FunctionDef, resources: PlatformResources)
     if (!table || !tableDef) {
       throw new Error(`functionDefs.${def.name}.tables.${id}: no table "${id}" in infra/tables.ts`);
     }
-    const itemActions = [...new Set(access)].filter((a) => a !== 'Query').sort();
+    const itemActions = [...new Set(access)].filter((a) => !a.startsWith('Query')).sort();
     if (itemActions.length) statements.push(new PolicyStatement({ actions: itemActions.map((a) => `dynamodb:${a}`), resources: [table.tableArn] }));
-    if (access.includes('Query')) {
-      // Queries may use the table's indexes: each index by name, no `index/*`.
-      const indexArns = (tableDef.globalIndexes ?? []).map((gsi) => `${table.tableArn}/index/${gsi.name}`);
-      statements.push(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [table.tableArn, ...indexArns] }));
-    }
+    // Queries name the table itself (`Query`) or each index by name (`Query:<index>`), never `index/*`.
+    const queried = access.filter((a) => a.startsWith('Query')).map((a) => {
+      const index = a.slice('Query:'.length);
+      if (a === 'Query') return table.tableArn;
+      if (!(tableDef.globalIndexes ?? []).some((gsi) => gsi.name === index)) {
+        throw new Error(`functionDefs.${def.name}.tables.${id}: ${a} names no index of ${id} in infra/tables.ts`);
+      }
+      return `${table.tableArn}/index/${index}`;
+    });
+    if (queried.length) statements.push(new PolicyStatement({ actions: ['dynamodb:Query'], resources: queried }));
   }
 
   if (def.signingKey === 'sign') {

@@ -94,8 +94,9 @@ function expectedPermissions(def: FunctionDef, activeKey: 'A' | 'B'): Set<string
       `table ${id}`,
     );
     for (const action of access ?? []) {
-      pairs.add(`dynamodb:${action} <${id}>`);
-      if (action === 'Query') for (const g of table.globalIndexes ?? []) pairs.add(`dynamodb:Query <${id}>/index/${g.name}`);
+      const [name, index] = action.split(':');
+      if (index) expect(table.globalIndexes?.map((g) => g.name)).toContain(index);
+      pairs.add(index ? `dynamodb:${name} <${id}>/index/${index}` : `dynamodb:${action} <${id}>`);
     }
   }
   if (def.modelBucket) {

@@ -9,6 +9,9 @@ export const handler = byRoute({
     const result = await services.models.publish(pathParameters.name!, body);
     return new Reply(result.published ? 201 : 200, result);
   }),
+  'POST /api/v1/models/{name}/uploads': http(contracts['POST /api/v1/models/{name}/uploads']).handler(async ({ services, pathParameters }) =>
+    new Reply(201, await services.models.createUpload(pathParameters.name!)),
+  ),
   'POST /api/v1/models/{name}/activate': http(contracts['POST /api/v1/models/{name}/activate']).handler(({ body, services, pathParameters }) =>
     services.models.activate(pathParameters.name!, body.version),
   ),

@@ -57,6 +57,7 @@ export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/api/v1/models', function: 'models', auth: modelsRead, action: 'models.list', summary: 'Models with their active version and routing' },
   { method: 'GET', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsRead, action: 'models.versions', summary: 'Published versions of a model' },
   { method: 'POST', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsWrite, action: 'models.publish', summary: 'Publish a package (manifest + ONNX); versions are immutable' },
+  { method: 'POST', path: '/api/v1/models/{name}/uploads', function: 'models', auth: modelsWrite, action: 'models.upload', summary: 'A presigned S3 upload for a large model.onnx (then publish with upload_id)' },
   { method: 'POST', path: '/api/v1/models/{name}/activate', function: 'models', auth: modelsWrite, action: 'models.activate', summary: 'Send all traffic to a version' },
   { method: 'POST', path: '/api/v1/models/{name}/rollback', function: 'models', auth: modelsWrite, action: 'models.rollback', summary: 'Back to the previously active version' },
   { method: 'PUT', path: '/api/v1/models/{name}/routing', function: 'models', auth: modelsWrite, action: 'models.routing', summary: 'A/B split, assignment mode and shadow' },

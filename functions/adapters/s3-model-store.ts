@@ -1,8 +1,9 @@
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
 import { describeZodIssues, parseManifestText, verifyPackage } from '../core/manifest.js';
 import { routingSchema } from '../core/twin/routing.js';
-import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
+import type { ModelPackage, ModelRouting, ModelStore, PackageTransfer } from '../core/ports.js';
 
 
 function isMissing(error: unknown): boolean {
@@ -13,8 +14,12 @@ function isMissing(error: unknown): boolean {
   );
 }
 
-/** Model packages in S3: `models/<name>/<version>/{manifest.json,model.onnx}` and `models/<name>/routing.json`. */
-export class S3ModelStore implements ModelStore {
+/**
+ * Model packages in S3: `models/<name>/<version>/{manifest.json,model.onnx}` and `models/<name>/routing.json`;
+ * uploads for publishing under `uploads/` (expired by a lifecycle rule in AWS). Presigned URLs are signed
+ * with the function's own credentials, so its role must allow what they do (infra/constructs/access.ts).
+ */
+export class S3ModelStore implements ModelStore, PackageTransfer {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
@@ -90,6 +95,31 @@ export class S3ModelStore implements ModelStore {
       }),
     );
     return true;
+  }
+
+  uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' });
+    return getSignedUrl(this.s3, command, { expiresIn: expiresInSeconds });
+  }
+
+  async uploadSize(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return head.ContentLength ?? 0;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async readUpload(key: string): Promise<Uint8Array> {
+    const bytes = await this.getBytes(key);
+    if (!bytes) throw new ModelNotFoundError(key);
+    return bytes;
+  }
+
+  modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: `models/${name}/${version}/model.onnx` }), { expiresIn: expiresInSeconds });
   }
 
   async listModels(): Promise<string[]> {

@@ -54,6 +54,20 @@ export interface ModelStore {
   listModels(): Promise<string[]>;
 }
 
+/**
+ * Moves model bytes beside the API instead of through it (Lambda's synchronous payload is 6 MB): presigned
+ * S3 URLs in AWS and on the local twin (its embedded S3). Edge boxes, which store models on disk, have none.
+ */
+export interface PackageTransfer {
+  /** A URL the caller PUTs `key`'s bytes to (`content-type: application/octet-stream`). */
+  uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /** The size of what was uploaded at `key`, or undefined when nothing was. */
+  uploadSize(key: string): Promise<number | undefined>;
+  readUpload(key: string): Promise<Uint8Array>;
+  /** A URL the caller GETs a published version's model.onnx from. */
+  modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string>;
+}
+
 /** One request's contribution to a variant's counters. */
 export interface VariantSample {
   requests: number;

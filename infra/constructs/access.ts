@@ -29,6 +29,8 @@ export const accessActions = {
 
 /** The S3 prefix model packages and routing live under (functions/adapters/s3-model-store.ts). */
 export const modelKeyPrefix = 'models/';
+/** Where large model.onnx files are uploaded through presigned URLs before a publish names them. */
+export const uploadKeyPrefix = 'uploads/';
 
 export interface PlatformResources {
   /** The table definitions (infra/tables.ts) and their tables, by TableDef id. */
@@ -94,5 +96,9 @@ export function modelBucketStatements(bucket: IBucket, level: 'read' | 'readwrit
   return [
     new PolicyStatement({ actions: [...accessActions.bucket.list], resources: [bucket.bucketArn] }),
     new PolicyStatement({ actions: objectActions, resources: [bucket.arnForObjects(`${modelKeyPrefix}*`)] }),
+    // Publishers presign uploads (a PUT under their credentials) and read them back to publish.
+    ...(level === 'readwrite'
+      ? [new PolicyStatement({ actions: [...accessActions.bucket.read, ...accessActions.bucket.write], resources: [bucket.arnForObjects(`${uploadKeyPrefix}*`)] })]
+      : []),
   ];
 }

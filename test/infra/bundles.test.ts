@@ -128,6 +128,7 @@ describe("every route, in Lambda's layout under Node 22", () => {
     key: {},
     keyId: '',
     keySecret: '',
+    uploadId: '',
     failSns: (failing) => {
       sns.failing = failing;
     },

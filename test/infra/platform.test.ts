@@ -102,7 +102,11 @@ function expectedPermissions(def: FunctionDef, activeKey: 'A' | 'B'): Set<string
   if (def.modelBucket) {
     pairs.add('s3:ListBucket <ModelBucket>');
     pairs.add('s3:GetObject <ModelBucket>/models/*');
-    if (def.modelBucket === 'readwrite') pairs.add('s3:PutObject <ModelBucket>/models/*');
+    if (def.modelBucket === 'readwrite') {
+      pairs.add('s3:PutObject <ModelBucket>/models/*');
+      pairs.add('s3:GetObject <ModelBucket>/uploads/*');
+      pairs.add('s3:PutObject <ModelBucket>/uploads/*');
+    }
   }
   if (def.signingKey === 'sign') pairs.add(`kms:Sign <SigningKey${activeKey}>`);
   if (def.signingKey === 'public') {
@@ -285,13 +289,13 @@ describe.each(environments)('%s', (environmentName) => {
       expect([...d().permissions(name)].sort()).toEqual([...expectedPermissions(functionDefs[name], d().config.signing.activeKey)].sort());
     });
 
-    it.each(functionNames)('%s: no wildcard resource except X-Ray (AWS demands "*") and the models/ object prefix', (name) => {
+    it.each(functionNames)('%s: no wildcard resource except X-Ray (AWS demands "*"), the models/ prefix and (publishers) uploads/', (name) => {
       for (const pair of d().permissions(name)) {
         const [action, resource] = pair.split(' ') as [string, string];
         expect(action).not.toContain('*');
         if (!resource.includes('*')) continue;
         if (resource === '*') expect(action).toMatch(/^xray:/);
-        else expect(resource).toBe('<ModelBucket>/models/*');
+        else expect(resource).toMatch(functionDefs[name].modelBucket === 'readwrite' ? /^<ModelBucket>\/(models|uploads)\/\*$/ : /^<ModelBucket>\/models\/\*$/);
       }
     });
 

@@ -20,6 +20,7 @@ export interface StepState {
   claimsOf(token: string): Promise<Record<string, string>>;
   keyId: string;
   keySecret: string;
+  uploadId: string;
   /** Makes the local SNS endpoint answer 500 (the alert claim must then be released). */
   failSns(failing: boolean): void;
 }
@@ -186,11 +187,30 @@ export const steps: Step[] = [
   { name: 'list models', route: 'GET /api/v1/models', path: '/api/v1/models' },
   { name: 'versions', route: 'GET /api/v1/models/{name}/versions', path: `/api/v1/models/${model}/versions`, pathParameters: { name: model } },
   {
-    name: 'publish 1.1.0',
+    name: 'upload URL, then PUT model.onnx 1.1.0 to it',
+    route: 'POST /api/v1/models/{name}/uploads',
+    path: `/api/v1/models/${model}/uploads`,
+    pathParameters: { name: model },
+    after: async (s, body: { upload_id: string; url: string; headers: Record<string, string> }) => {
+      // The presigned PUT runs under the function's credentials: its role must allow it (recorded too).
+      const put = await fetch(body.url, { method: 'PUT', headers: body.headers, body: Buffer.from((await referenceVariant('1.1.0')).bytes) });
+      if (!put.ok) throw new Error(`PUT to the presigned URL answered ${put.status}: ${await put.text()}`);
+      s.uploadId = body.upload_id;
+    },
+  },
+  {
+    name: 'publish 1.1.0 from the upload',
     route: 'POST /api/v1/models/{name}/versions',
     path: `/api/v1/models/${model}/versions`,
     pathParameters: { name: model },
-    body: async () => publishBody(await referenceVariant('1.1.0')),
+    body: async (s: StepState) => ({ manifest: (await referenceVariant('1.1.0')).manifest, upload_id: s.uploadId }),
+  },
+  {
+    name: 'publish 1.2.0 inline',
+    route: 'POST /api/v1/models/{name}/versions',
+    path: `/api/v1/models/${model}/versions`,
+    pathParameters: { name: model },
+    body: async () => publishBody(await referenceVariant('1.2.0')),
   },
   { name: 'activate 1.1.0', route: 'POST /api/v1/models/{name}/activate', path: `/api/v1/models/${model}/activate`, pathParameters: { name: model }, body: { version: '1.1.0' } },
   { name: 'rollback', route: 'POST /api/v1/models/{name}/rollback', path: `/api/v1/models/${model}/rollback`, pathParameters: { name: model } },
@@ -206,6 +226,10 @@ export const steps: Step[] = [
     route: 'GET /api/v1/models/{name}/versions/{version}/package',
     path: `/api/v1/models/${model}/versions/1.0.0/package`,
     pathParameters: { name: model, version: '1.0.0' },
+    after: async (_s, body: { model_url: string; sha256: string }) => {
+      const got = await fetch(body.model_url);
+      if (!got.ok) throw new Error(`GET from the presigned URL answered ${got.status}`);
+    },
   },
   { name: 'variant stats', route: 'GET /api/v1/models/{name}/stats', path: `/api/v1/models/${model}/stats`, pathParameters: { name: model } },
   { name: 'alerts', route: 'GET /api/v1/alerts', path: '/api/v1/alerts' },

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
-import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
+import { latencyBucketsMs, type ModelRouting, type ModelStore, type PackageTransfer, type StatsStore, type VariantCounters } from '../ports.js';
 import type { AlertService } from '../alerts/service.js';
 import { TwinModel } from '../twin/model.js';
 import type { ModelRegistry } from '../twin/registry.js';
@@ -11,11 +12,28 @@ import type { RoutingRequest } from '../twin/routing.js';
 
 export { routingRequestSchema } from '../twin/routing.js';
 
-/** POST /api/v1/models/{name}/versions: the manifest and the ONNX bytes (base64) in one JSON body. */
-export const publishRequestSchema = z.strictObject({
-  manifest: z.record(z.string(), z.unknown()),
-  model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
-});
+/**
+ * POST /api/v1/models/{name}/versions: the manifest, and the ONNX bytes either inline (base64, small models:
+ * the whole request must stay under Lambda's 6 MB) or uploaded beforehand through POST .../uploads.
+ */
+export const publishRequestSchema = z
+  .strictObject({
+    manifest: z.record(z.string(), z.unknown()),
+    model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64').optional(),
+    upload_id: z.uuid().optional(),
+  })
+  .refine((b) => (b.model_base64 === undefined) !== (b.upload_id === undefined), { message: 'give exactly one of model_base64 and upload_id', path: ['model_base64'] });
+
+/** How long presigned upload and download URLs stay valid. */
+export const transferUrlSeconds = 900;
+/** The largest model.onnx accepted through an upload (the function holds it in memory to check it). */
+export const maxUploadBytes = 64 * 1024 * 1024;
+/** Downloads carry model.onnx inline (base64) up to this size; larger ones only as a presigned URL (Lambda: 6 MB). */
+export const maxInlineDownloadBytes = 3 * 1024 * 1024;
+
+function uploadKey(name: string, uploadId: string): string {
+  return `uploads/${name}/${uploadId}/model.onnx`;
+}
 export const activateRequestSchema = z.strictObject({ version: semverSchema });
 export const modelNameParam = modelNameSchema;
 
@@ -53,7 +71,7 @@ export class ModelService {
     private readonly registry: ModelRegistry,
     private readonly stats: StatsStore,
     private readonly alerts: AlertService,
-    private readonly options: { now?: () => number } = {},
+    private readonly options: { now?: () => number; transfer?: PackageTransfer; newId?: () => string } = {},
   ) {}
 
   private now(): string {
@@ -101,7 +119,7 @@ export class ModelService {
    */
   async publish(rawName: string, body: z.infer<typeof publishRequestSchema>) {
     const name = this.name(rawName);
-    const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
+    const bytes = body.upload_id ? await this.uploaded(name, body.upload_id) : new Uint8Array(Buffer.from(body.model_base64 ?? '', 'base64'));
     const manifestInput = { ...body.manifest };
     if (manifestInput.sha256 === undefined) manifestInput.sha256 = sha256Hex(bytes);
     const parsed = modelManifestSchema.safeParse(manifestInput);
@@ -127,6 +145,37 @@ export class ModelService {
     return { name, version: manifest.version, sha256: manifest.sha256, published: true, already_published: false };
   }
 
+  private transfer(): PackageTransfer {
+    if (!this.options.transfer) {
+      throw new InvalidRequestError('this deployment stores models on disk: publish with model_base64', [{ field: 'upload_id', rule: 'supported', message: 'uploads need the S3 model store' }]);
+    }
+    return this.options.transfer;
+  }
+
+  /**
+   * A presigned PUT for a model.onnx too large to send inline. The publish call then names `upload_id`, and
+   * the uploaded bytes go through exactly the checks inline bytes go through ({@link publish}).
+   */
+  async createUpload(rawName: string) {
+    const name = this.name(rawName);
+    const uploadId = this.options.newId?.() ?? randomUUID();
+    const url = await this.transfer().uploadUrl(uploadKey(name, uploadId), transferUrlSeconds);
+    return { upload_id: uploadId, method: 'PUT' as const, url, headers: { 'content-type': 'application/octet-stream' }, expires_in: transferUrlSeconds, max_bytes: maxUploadBytes };
+  }
+
+  /** The bytes uploaded for `uploadId`, refused when missing or larger than {@link maxUploadBytes}. */
+  private async uploaded(name: string, uploadId: string): Promise<Uint8Array> {
+    const key = uploadKey(name, uploadId);
+    const size = await this.transfer().uploadSize(key);
+    if (size === undefined) {
+      throw new InvalidRequestError(`nothing was uploaded for upload_id ${uploadId}`, [{ field: 'upload_id', rule: 'uploaded', message: 'PUT model.onnx to the upload URL first (it expires)' }]);
+    }
+    if (size > maxUploadBytes) {
+      throw new InvalidRequestError(`the upload is ${size} bytes; at most ${maxUploadBytes}`, [{ field: 'upload_id', rule: 'max_bytes', message: `model.onnx may be at most ${maxUploadBytes} bytes` }]);
+    }
+    return this.transfer().readUpload(key);
+  }
+
   private async loadable(name: string, version: string): Promise<void> {
     try {
       await this.registry.version(name, version);
@@ -146,7 +195,17 @@ export class ModelService {
     const name = this.name(rawName);
     if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
     const { manifest, bytes } = await this.store.getPackage(name, version);
-    return { name, version, sha256: manifest.sha256, manifest, model_base64: Buffer.from(bytes).toString('base64') };
+    const url = this.options.transfer ? await this.options.transfer.modelUrl(name, version, transferUrlSeconds) : undefined;
+    // Inline only what fits Lambda's 6 MB response; larger models come from S3 directly (verify sha256).
+    const inline = !url || bytes.length <= maxInlineDownloadBytes;
+    return {
+      name,
+      version,
+      sha256: manifest.sha256,
+      manifest,
+      ...(inline ? { model_base64: Buffer.from(bytes).toString('base64') } : {}),
+      ...(url ? { model_url: url, model_url_expires_in: transferUrlSeconds } : {}),
+    };
   }
 
   /** Makes `version` take all traffic; the previous active version goes on the rollback history. */

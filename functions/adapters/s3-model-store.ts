@@ -102,20 +102,19 @@ export class S3ModelStore implements ModelStore, PackageTransfer {
     return getSignedUrl(this.s3, command, { expiresIn: expiresInSeconds });
   }
 
-  async uploadSize(key: string): Promise<number | undefined> {
+  async readUpload(key: string, maxBytes: number): Promise<Uint8Array | 'too_large' | undefined> {
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return head.ContentLength ?? 0;
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if ((out.ContentLength ?? 0) > maxBytes) {
+        // Not read: the connection is dropped with the body.
+        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        return 'too_large';
+      }
+      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
     }
-  }
-
-  async readUpload(key: string): Promise<Uint8Array> {
-    const bytes = await this.getBytes(key);
-    if (!bytes) throw new ModelNotFoundError(key);
-    return bytes;
   }
 
   modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string> {

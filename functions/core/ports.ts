@@ -61,9 +61,11 @@ export interface ModelStore {
 export interface PackageTransfer {
   /** A URL the caller PUTs `key`'s bytes to (`content-type: application/octet-stream`). */
   uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
-  /** The size of what was uploaded at `key`, or undefined when nothing was. */
-  uploadSize(key: string): Promise<number | undefined>;
-  readUpload(key: string): Promise<Uint8Array>;
+  /**
+   * What was uploaded at `key`: its bytes, `too_large` when it is over `maxBytes` (judged from the object's
+   * length before its body is read, so an oversized upload costs nothing), undefined when nothing was.
+   */
+  readUpload(key: string, maxBytes: number): Promise<Uint8Array | 'too_large' | undefined>;
   /** A URL the caller GETs a published version's model.onnx from. */
   modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string>;
 }

@@ -1,3 +1,4 @@
+import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envNames, loadConfig } from '../../functions/config.js';
 import { metricNames, metricsNamespace } from '../../functions/observability.js';
@@ -299,6 +300,11 @@ describe.each(environments)('%s', (environmentName) => {
       }
     });
 
+    it('ships without provisioned concurrency: it is opt-in (new accounts lack the concurrency quota, docs/deploy.md)', () => {
+      expect(d().config.functions.provisionedConcurrency).toEqual({});
+      for (const [, alias] of resourcesOfType(d().api, 'AWS::Lambda::Alias')) expect(alias.Properties?.ProvisionedConcurrencyConfig).toBeUndefined();
+    });
+
     it.each(functionNames)('%s: is invoked through its live alias, with provisioned concurrency where configured', (name) => {
       const [, alias] = d().at(d().api, d().stacks.api, `${functionConstructId(name)}/Live`);
       expect(alias.Properties?.Name).toBe('live');
@@ -492,6 +498,13 @@ describe('an environment with a custom domain, arm64 and e-mail subscriptions', 
     const [, authorizer] = must(resourcesOfType(d.api, 'AWS::ApiGatewayV2::Authorizer')[0], 'authorizer');
     expect(authorizer.Properties?.JwtConfiguration).toEqual({ Issuer: 'https://twin.example.com', Audience: ['twinserve-staging'] });
     for (const name of functionNames) expect(d.fn(name).Environment.Variables[envNames.issuer]).toBe('https://twin.example.com');
+  });
+
+  it("keeps the dashboard's API on its origin through the custom domain (the execute-api endpoint is off)", () => {
+    const dashboard = Template.fromStack(d.synth.twinserve.dashboard).toJSON() as CfnTemplate;
+    const [, distribution] = must(resourcesOfType(dashboard, 'AWS::CloudFront::Distribution')[0], 'distribution');
+    const origins = distribution.Properties?.DistributionConfig.Origins as Json[];
+    expect(origins.map((o) => o.DomainName)).toContain('twin.example.com');
   });
 
   it('builds functions and the layer for arm64', () => {

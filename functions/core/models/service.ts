@@ -165,15 +165,14 @@ export class ModelService {
 
   /** The bytes uploaded for `uploadId`, refused when missing or larger than {@link maxUploadBytes}. */
   private async uploaded(name: string, uploadId: string): Promise<Uint8Array> {
-    const key = uploadKey(name, uploadId);
-    const size = await this.transfer().uploadSize(key);
-    if (size === undefined) {
+    const bytes = await this.transfer().readUpload(uploadKey(name, uploadId), maxUploadBytes);
+    if (bytes === undefined) {
       throw new InvalidRequestError(`nothing was uploaded for upload_id ${uploadId}`, [{ field: 'upload_id', rule: 'uploaded', message: 'PUT model.onnx to the upload URL first (it expires)' }]);
     }
-    if (size > maxUploadBytes) {
-      throw new InvalidRequestError(`the upload is ${size} bytes; at most ${maxUploadBytes}`, [{ field: 'upload_id', rule: 'max_bytes', message: `model.onnx may be at most ${maxUploadBytes} bytes` }]);
+    if (bytes === 'too_large') {
+      throw new InvalidRequestError(`the upload is larger than ${maxUploadBytes} bytes`, [{ field: 'upload_id', rule: 'max_bytes', message: `model.onnx may be at most ${maxUploadBytes} bytes` }]);
     }
-    return this.transfer().readUpload(key);
+    return bytes;
   }
 
   private async loadable(name: string, version: string): Promise<void> {

@@ -23,6 +23,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import * as z from 'zod';
+import { inspectModelGraph } from '../functions/core/models/graph-check.js';
 import { modelNameSchema, parseManifestText, semverSchema, sha256Hex, verifyPackage, type ModelManifest } from '../functions/core/manifest.js';
 
 export type EdgeSyncErrorCode =
@@ -217,6 +218,11 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     manifest = verifyPackage(`${ref} from ${options.from}`, body.manifest, bytes);
   } catch (error) {
     throw new EdgeSyncError('PACKAGE_INVALID', (error as Error).message, { cause: error });
+  }
+  // A package is untrusted input, like code: refuse here what the edge twin would refuse at load.
+  const graph = inspectModelGraph(bytes, manifest);
+  if (!graph.ok) {
+    throw new EdgeSyncError('PACKAGE_INVALID', `${ref}: the graph is refused: ${graph.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`);
   }
   const digest = sha256Hex(bytes);
   if (body.sha256 !== digest) {
@@ -523,6 +529,8 @@ export interface ImportAuditOptions extends Connection {
   file: string;
   /** Items per request. @default 500 (the most allowed) */
   chunkSize?: number;
+  /** The edge box the file came from: the server keeps it in each record's import mark. @default the server's `unnamed` */
+  edge?: string;
 }
 
 interface Counts {
@@ -567,7 +575,7 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
     if (chunk.audit.length + chunk.alerts.length === 0) return;
     let counts: z.infer<typeof importResponseSchema>;
     try {
-      counts = await call(connection, 'POST', '/api/v1/audit/import', importResponseSchema, { audit: chunk.audit, alerts: chunk.alerts });
+      counts = await call(connection, 'POST', '/api/v1/audit/import', importResponseSchema, { ...(options.edge ? { edge: options.edge } : {}), audit: chunk.audit, alerts: chunk.alerts });
     } catch (error) {
       if (error instanceof EdgeSyncError) {
         throw new EdgeSyncError(error.code, `${options.file} lines ${chunk.firstLine}-${chunk.lastLine}: ${error.message}`, { ...(error.status ? { status: error.status } : {}), cause: error });

@@ -72,7 +72,9 @@ export const errorEnvelopeSchema = z.strictObject({
     code: z.enum(errorCodes),
     message: z.string(),
     requestId: z.string(),
-    issues: z.array(fieldIssueSchema).optional(),
+    issues: z.array(fieldIssueSchema).max(20).optional().meta({ description: 'At most 20; issues_total counts them all' }),
+    issues_total: z.number().int().optional().meta({ description: 'How many issues there were, when more than issues shows' }),
+    issues_truncated: z.literal(true).optional().meta({ description: 'Present when issues shows only the first 20' }),
     retry_after_seconds: z.number().optional().meta({ description: 'With RATE_LIMITED' }),
   }),
   message: z.string().meta({ description: 'The same text as error.message (the key API Gateway and the chapter use)' }),
@@ -162,7 +164,7 @@ export const batchResponseSchema = z.strictObject({
   results: z.array(
     z.strictObject({ index: z.number().int(), input: z.record(z.string(), z.number()), prediction: z.number(), confidence_interval: interval, extrapolation }),
   ),
-  errors: z.array(z.strictObject({ index: z.number().int(), error: z.string(), issues: z.array(fieldIssueSchema) })),
+  errors: z.array(z.strictObject({ index: z.number().int(), error: z.string(), issues: z.array(fieldIssueSchema), issues_total: z.number().int().optional() })),
   inference_time_ms: z.number(),
   timestamp: z.number(),
   model: modelRef,
@@ -225,6 +227,10 @@ export const keyWithSecretSchema = keyViewSchema.extend({ key: z.string().meta({
 
 export const userViewSchema = z.strictObject({ username: z.string(), role: z.enum(roles), plant: z.string().nullable(), active: z.boolean(), created: z.string() });
 
+export const importMarkSchema = z
+  .strictObject({ by: z.string(), edge: z.string(), at: z.string() })
+  .meta({ description: 'Only on records imported from an edge box: who imported it, from which box, when' });
+
 export const auditRecordSchema = z.strictObject({
   time: z.string(),
   requestId: z.string(),
@@ -242,6 +248,7 @@ export const auditRecordSchema = z.strictObject({
   userAgent: z.string().optional(),
   modelVersion: z.string().optional(),
   keyId: z.string().optional(),
+  imported: importMarkSchema.optional(),
 });
 export const auditResponseSchema = z.strictObject({ items: z.array(auditRecordSchema), next_cursor: z.string().nullable() });
 
@@ -324,6 +331,7 @@ export const alertEventSchema = z.strictObject({
   interval: z.tuple([z.number(), z.number()]).nullable(),
   thresholds: z.strictObject({ min: z.number(), max: z.number() }),
   requestId: z.string(),
+  imported: importMarkSchema.optional(),
 });
 export const alertsResponseSchema = z.strictObject({ alerts: z.array(alertEventSchema) });
 

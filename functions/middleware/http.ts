@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { findRouteByKey, type RouteDef } from '../../infra/routes.js';
+import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
-import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, type FieldIssue } from '../core/errors.js';
+import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, summarizeIssues, type IssueList } from '../core/errors.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
@@ -77,6 +77,8 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
   let app: AppError;
   if (error instanceof AppError && error.expose) {
     app = error;
+    // What the client is not shown (a runtime's message, a path) stays in the log, with the request id.
+    if (error.cause !== undefined) logger.warn('request refused', { requestId, code: error.code, error: error.cause as Error });
   } else if (isTransientDependencyError(error)) {
     logger.error('a backing service is unavailable', { requestId, error: error as Error });
     app = new AppError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', { expose: true, headers: { 'retry-after': '1' } });
@@ -85,7 +87,10 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
     app = new AppError('INTERNAL', 'Internal server error', { expose: true });
   }
   const payload: Record<string, unknown> = { code: app.code, message: app.message, requestId };
-  if (app.issues?.length) payload.issues = app.issues;
+  if (app.issues?.length) {
+    payload.issues = app.issues;
+    if (app.issuesTotal > app.issues.length) Object.assign(payload, { issues_total: app.issuesTotal, issues_truncated: true });
+  }
   if (app.details) Object.assign(payload, app.details);
   const { message: _message, ...fields } = payload;
   return {
@@ -149,9 +154,9 @@ function parseBody(event: HttpEvent, allowForm: boolean): unknown {
 function validate(schema: z.ZodType, raw: unknown, what: 'body' | 'query'): unknown {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issues: FieldIssue[] =
-    raw === undefined ? [{ field: what, rule: 'required', message: `a JSON ${what} is required` }] : fieldIssuesFromZod(parsed.error, what === 'query' ? 'query' : '');
-  throw new InvalidRequestError(issues.map((i) => i.message).join('; '), issues);
+  const list: IssueList =
+    raw === undefined ? { issues: [{ field: what, rule: 'required', message: `a JSON ${what} is required` }], total: 1 } : fieldIssuesFromZod(parsed.error, what === 'query' ? 'query' : '');
+  throw new InvalidRequestError(summarizeIssues(list), list.issues, list.total);
 }
 
 export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
@@ -196,8 +201,9 @@ function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string
 }
 
 /**
- * The shared middy chain. Before: request id, route, claims -> principal (the route's scopes re-checked
- * from the route table), the principal's rate limit, JSON body and zod validation. Then one call into the
+ * The shared middy chain. Before: request id, route, claims -> the principal's current state (active, role,
+ * plant, key not revoked: PrincipalResolver; fresh on administration routes), the route's scopes re-checked
+ * from the route table against it, the principal's rate limit, JSON body and zod validation. Then one call into the
  * core. Errors become the envelope. Last, exactly one audit record per invocation, written before the
  * function returns; if the audit table cannot take it, the record goes to the log (never lost silently).
  */
@@ -213,7 +219,12 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             state.route = route;
             if (!route) throw new NotFoundError(`No route ${event.routeKey}`);
             if (route.auth !== 'public') {
-              const principal = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
+              const claimed = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
+              state.principal = claimed; // the audit record names who tried, even when refused below
+              // What no token of this kind may do is refused before any store read.
+              if (claimed.type === 'key' && refusesKeyTokens(route)) throw new ForbiddenError('API keys cannot manage users or keys');
+              // The claims say what held at sign-in; the principal's current state decides (active, role, plant, key).
+              const principal = await getServices().principals.resolve(claimed, { fresh: needsFreshPrincipal(route) });
               state.principal = principal;
               if (!route.auth.scopes.some((s) => principal.scopes.has(s))) {
                 throw new ForbiddenError(`This route needs one of the scopes: ${route.auth.scopes.join(', ')}`);

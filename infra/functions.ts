@@ -38,6 +38,12 @@ export interface FunctionDef {
  */
 const alertWrites: readonly TableAction[] = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'];
 
+/**
+ * Every authenticated request re-reads its principal's current state (functions/core/auth/principal-state.ts):
+ * the user, and for an API-key token the key. (users and keys refuse key tokens before any read.)
+ */
+const principalState = { Users: ['GetItem'], ApiKeys: ['GetItem'] } as const satisfies FunctionDef['tables'];
+
 export const functionDefs: Record<FunctionName, FunctionDef> = {
   docs: {
     name: 'docs',
@@ -50,7 +56,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'inference',
     description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
-    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -83,7 +89,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'predict',
     description: 'Single predictions with their interval',
     inference: true,
-    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -92,7 +98,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -101,7 +107,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'status',
     description: 'Status, model info and metrics',
     inference: true,
-    tables: { Stats: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
+    tables: { ...principalState, Stats: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     modelBucket: 'read',
   },
   keys: {
@@ -122,14 +128,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Audit log queries',
     inference: false,
     // Import also stores alert events exported from edge twins.
-    tables: { RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
+    tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
   },
   models: {
     name: 'models',
     description: 'Model lifecycle: list, publish, activate, rollback, A/B routing, stats, alert history',
     // Publishing loads the package once before accepting it.
     inference: true,
-    tables: { Stats: ['Query'], AlertState: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
+    tables: { ...principalState, Stats: ['Query'], AlertState: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     modelBucket: 'readwrite',
     memoryMb: 1024,
   },

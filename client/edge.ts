@@ -184,7 +184,9 @@ const packageResponseSchema = z.object({
   version: z.string(),
   sha256: z.string(),
   manifest: z.unknown(),
-  model_base64: z.string().min(1),
+  // Inline for small models; larger ones only as a presigned S3 URL (Lambda answers at most 6 MB).
+  model_base64: z.string().min(1).optional(),
+  model_url: z.url().optional(),
 });
 
 /**
@@ -203,7 +205,14 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     `/api/v1/models/${encodeURIComponent(options.name)}/versions/${encodeURIComponent(options.version)}/package`,
     packageResponseSchema,
   );
-  const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
+  let bytes: Uint8Array;
+  if (body.model_base64 !== undefined) bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
+  else if (body.model_url !== undefined) {
+    // A presigned URL: no Authorization header (S3 would refuse two authentications); the digest below checks it.
+    const response = await (options.fetch ?? ((input: URL, init: RequestInit) => fetch(input, init)))(new URL(body.model_url), { method: 'GET' });
+    if (!response.ok) throw new EdgeSyncError('PACKAGE_INVALID', `${ref}: downloading model.onnx from its presigned URL answered ${response.status}`);
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } else throw new EdgeSyncError('PACKAGE_INVALID', `${ref}: the response carries neither model_base64 nor model_url`);
   let manifest: ModelManifest;
   try {
     manifest = verifyPackage(`${ref} from ${options.from}`, body.manifest, bytes);

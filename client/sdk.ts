@@ -266,11 +266,22 @@ function queryString(query: Record<string, unknown> | undefined): string {
   return entries.length ? `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
 }
 
+/** model.onnx up to this size is published inline (base64: 4 MiB in a JSON body); larger goes through a presigned S3 upload. */
+export const inlinePublishMaxBytes = 3 * 1024 * 1024;
+
 /** base64 of bytes with `btoa` (Node 16+ and browsers). */
 export function bytesToBase64(bytes: Uint8Array): string {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(binary);
+}
+
+/** Bytes of base64 with `atob`. */
+export function base64ToBytes(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 export class TwinClient {
@@ -619,17 +630,42 @@ export class TwinClient {
   readonly models = {
     list: (): Promise<ModelList> => this.call('GET /api/v1/models'),
     versions: (name: string): Promise<ModelVersions> => this.call('GET /api/v1/models/{name}/versions', { params: { name } }),
-    /** Publishes a package: its manifest and model.onnx (bytes, or already base64). */
-    publish: (name: string, pkg: { manifest: Record<string, unknown>; model: Uint8Array } | PublishRequest): Promise<PublishResponse> =>
-      this.call('POST /api/v1/models/{name}/versions', {
-        params: { name },
-        body: 'model' in pkg ? { manifest: pkg.manifest, model_base64: bytesToBase64(pkg.model) } : pkg,
-      }),
+    /**
+     * Publishes a package: its manifest and model.onnx (bytes, or a ready request). Up to
+     * {@link inlinePublishMaxBytes} the bytes go inline (base64); larger ones are PUT to a presigned S3 URL
+     * first (Lambda takes at most 6 MB per request) and the publish names the upload.
+     */
+    publish: async (name: string, pkg: { manifest: Record<string, unknown>; model: Uint8Array } | PublishRequest): Promise<PublishResponse> => {
+      if (!('model' in pkg)) return this.call('POST /api/v1/models/{name}/versions', { params: { name }, body: pkg });
+      if (pkg.model.length <= inlinePublishMaxBytes) {
+        return this.call('POST /api/v1/models/{name}/versions', { params: { name }, body: { manifest: pkg.manifest, model_base64: bytesToBase64(pkg.model) } });
+      }
+      const upload = await this.call('POST /api/v1/models/{name}/uploads', { params: { name } });
+      // A presigned URL carries its own authorization: no bearer token goes to S3.
+      const put = await this.fetcher(upload.url, { method: upload.method, headers: upload.headers, body: pkg.model as Uint8Array<ArrayBuffer> });
+      if (!put.ok) throw new TwinApiError('UPLOAD_FAILED', `uploading model.onnx to its presigned URL answered ${put.status}`, put.status, undefined, { method: 'PUT' });
+      return this.call('POST /api/v1/models/{name}/versions', { params: { name }, body: { manifest: pkg.manifest, upload_id: upload.upload_id } });
+    },
     activate: (name: string, version: string): Promise<RoutingResponse> => this.call('POST /api/v1/models/{name}/activate', { params: { name }, body: { version } }),
     rollback: (name: string): Promise<RoutingResponse> => this.call('POST /api/v1/models/{name}/rollback', { params: { name } }),
     routing: (name: string, routing: RoutingRequest): Promise<RoutingResponse> => this.call('PUT /api/v1/models/{name}/routing', { params: { name }, body: routing }),
     stats: (name: string): Promise<ModelStats> => this.call('GET /api/v1/models/{name}/stats', { params: { name } }),
+    /** A published package as the API answers: model.onnx inline when small, else only `model_url` (presigned). */
     download: (name: string, version: string) => this.call('GET /api/v1/models/{name}/versions/{version}/package', { params: { name, version } }),
+    /** A published package with model.onnx as bytes, from the answer or its presigned URL, checked against sha256. */
+    downloadModel: async (name: string, version: string): Promise<{ manifest: Record<string, unknown>; sha256: string; model: Uint8Array }> => {
+      const pkg = await this.call('GET /api/v1/models/{name}/versions/{version}/package', { params: { name, version } });
+      let model: Uint8Array;
+      if (pkg.model_base64 !== undefined) model = base64ToBytes(pkg.model_base64);
+      else if (pkg.model_url !== undefined) {
+        const response = await this.fetcher(pkg.model_url, { method: 'GET' });
+        if (!response.ok) throw new TwinApiError('DOWNLOAD_FAILED', `downloading model.onnx from its presigned URL answered ${response.status}`, response.status, undefined, { method: 'GET' });
+        model = new Uint8Array(await response.arrayBuffer());
+      } else throw new TwinApiError('DOWNLOAD_FAILED', 'the package answer carries neither model_base64 nor model_url', 0, undefined);
+      const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', model as Uint8Array<ArrayBuffer>))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      if (digest !== pkg.sha256) throw new TwinApiError('DOWNLOAD_FAILED', `model.onnx has SHA-256 ${digest}, the package says ${pkg.sha256}`, 0, undefined);
+      return { manifest: pkg.manifest as Record<string, unknown>, sha256: pkg.sha256, model };
+    },
   };
 
   /** The OpenAPI 3.1 document of the API. */

@@ -356,7 +356,18 @@ export const packageDownloadResponseSchema = z.strictObject({
   version: z.string(),
   sha256: z.string(),
   manifest: modelManifestSchema,
-  model_base64: z.string().meta({ description: 'model.onnx, base64' }),
+  model_base64: z.string().optional().meta({ description: 'model.onnx, base64: present when it is at most 3 MiB (Lambda answers at most 6 MB)' }),
+  model_url: z.string().optional().meta({ description: 'A presigned GET for model.onnx (S3 deployments); verify it against sha256' }),
+  model_url_expires_in: z.number().int().optional().meta({ description: 'Seconds model_url stays valid' }),
+});
+
+export const uploadResponseSchema = z.strictObject({
+  upload_id: z.string().meta({ description: 'Name it in the publish call (POST /api/v1/models/{name}/versions)' }),
+  method: z.literal('PUT'),
+  url: z.string().meta({ description: 'A presigned S3 URL: PUT model.onnx there, with the headers given' }),
+  headers: z.record(z.string(), z.string()),
+  expires_in: z.number().int(),
+  max_bytes: z.number().int(),
 });
 
 export const auditImportResponseSchema = z.strictObject({
@@ -466,12 +477,17 @@ export const contracts = {
     response: publishResponseSchema,
     status: 201,
     responses: { 200: { description: 'The same package was published before (already_published)', schema: publishResponseSchema } },
-    description: 'The manifest and model.onnx (base64); checked (schema, digest, a trial run) before anything is stored. Versions are immutable: different bytes for a published version are 409.',
+    description: 'The manifest and model.onnx (base64, or upload_id after POST .../uploads); checked (schema, digest, a trial run) before anything is stored. Versions are immutable: different bytes for a published version are 409.',
   },
   'POST /api/v1/models/{name}/activate': { body: activateRequestSchema, response: routingResponseSchema },
   'POST /api/v1/models/{name}/rollback': { response: routingResponseSchema },
   'PUT /api/v1/models/{name}/routing': { body: routingRequestSchema, response: routingResponseSchema },
   'GET /api/v1/models/{name}/versions/{version}/package': { response: packageDownloadResponseSchema },
+  'POST /api/v1/models/{name}/uploads': {
+    response: uploadResponseSchema,
+    status: 201,
+    description: 'A presigned S3 PUT for a model.onnx too large to publish inline (Lambda takes at most 6 MB per request); then publish with upload_id.',
+  },
   'GET /api/v1/models/{name}/stats': { response: modelStatsResponseSchema },
   'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, response: feedbackResponseSchema },
   'GET /api/v1/models/{name}/quality': { response: qualityResponseSchema },

@@ -9,6 +9,9 @@ export const handler = byRoute({
     const result = await services.models.publish(principal!, pathParameters.name!, body);
     return new Reply(result.published ? 201 : 200, result);
   }),
+  'POST /api/v1/models/{name}/uploads': http(contracts['POST /api/v1/models/{name}/uploads']).handler(async ({ principal, services, pathParameters }) =>
+    new Reply(201, await services.models.createUpload(principal!, pathParameters.name!)),
+  ),
   'POST /api/v1/models/{name}/activate': http(contracts['POST /api/v1/models/{name}/activate']).handler(({ body, principal, services, pathParameters }) =>
     services.models.activate(principal!, pathParameters.name!, body.version),
   ),

@@ -124,7 +124,7 @@ export function createServices(config: Config): Services {
     config,
     twin,
     oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
-    models: new ModelService(modelStore, registry, stats, alerts),
+    models: new ModelService(modelStore, registry, stats, alerts, modelStore instanceof S3ModelStore ? { transfer: modelStore } : {}),
     alerts,
     quality,
     auth: new AuthService(users, keys, issuer, limiter, {

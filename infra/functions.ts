@@ -5,16 +5,26 @@ import type { TableDef } from './tables.js';
  * What each Lambda function needs, as data: the CDK stacks derive its IAM grants, environment and layer
  * from this, so least privilege is decided here, next to the route table, not in stack code.
  */
+/**
+ * The DynamoDB actions the adapters use (functions/adapters/dynamodb-*.ts); none reads a stream or batches.
+ * `Query` queries the table itself, `Query:<index>` one of its global secondary indexes (infra/tables.ts).
+ */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchGetItem' | 'BatchWriteItem' | 'Scan' | 'Query' | `Query:${string}`;
+
 export interface FunctionDef {
   name: FunctionName;
   description: string;
   /** Carries the onnxruntime layer (only functions that load models). */
   inference: boolean;
-  /** DynamoDB tables (by TableDef id) and the access each needs. */
-  tables: Partial<Record<TableDef['id'], 'read' | 'write' | 'readwrite'>>;
+  /**
+   * DynamoDB tables (by TableDef id) and the exact actions the function's code sends to each.
+   * test/infra/bundles.test.ts records the commands each function really sends
+   * and fails on a missing or an unused action.
+   */
+  tables: Partial<Record<TableDef['id'], readonly TableAction[]>>;
   /** The model bucket: read packages and routing, or also publish them. */
   modelBucket?: 'read' | 'readwrite';
-  /** The token signing key in KMS: `sign` also implies reading the public keys. */
+  /** The token signing keys in KMS: `sign` with the active key, or read the `public` keys of all published ones. */
   signingKey?: 'sign' | 'public';
   /** Publishes to the anomaly-alert SNS topic. */
   alerts?: boolean;
@@ -22,29 +32,47 @@ export interface FunctionDef {
   memoryMb?: number;
 }
 
+/**
+ * Alert cooldown state: claim (conditional update), release after a failed SNS publish (update or delete, so
+ * the next breach retries), resolve, and the event history (put).
+ */
+const alertWrites: readonly TableAction[] = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'];
+
+/**
+ * Every authenticated request re-reads its principal's current state (functions/core/auth/principal-state.ts):
+ * the user, and for an API-key token the key. (users and keys refuse key tokens before any read.)
+ */
+const principalState = { Users: ['GetItem'], ApiKeys: ['GetItem'] } as const satisfies FunctionDef['tables'];
+
 export const functionDefs: Record<FunctionName, FunctionDef> = {
   docs: {
     name: 'docs',
     description: 'The OpenAPI document and the API reference page (public)',
     inference: false,
-    // No data: it only audits its calls.
-    tables: { AuditLog: 'write', RateCounters: 'readwrite' },
+    // No data, and public routes take no rate limit: it only audits its calls.
+    tables: { AuditLog: ['PutItem'] },
   },
   inference: {
     name: 'inference',
     description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
   },
   'public-info': {
     name: 'public-info',
-    description: 'Health and the issuer discovery documents (public)',
+    description: 'Health (loads the serving model, so it carries onnxruntime)',
     inference: true,
-    tables: { AuditLog: 'write' },
+    tables: { AuditLog: ['PutItem'] },
     modelBucket: 'read',
+  },
+  discovery: {
+    name: 'discovery',
+    description: "The issuer's discovery document and JWKS (public; fetched by the JWT authorizer, so kept small)",
+    inference: false,
+    tables: { AuditLog: ['PutItem'] },
     signingKey: 'public',
   },
   auth: {
@@ -52,7 +80,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Password login and the OAuth2 token endpoint',
     inference: false,
     // Reads users and keys, stamps a key's last use, takes login throttle counters.
-    tables: { Users: 'read', ApiKeys: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     signingKey: 'sign',
     // scrypt (N=2^15, r=8) needs 32 MiB per hash and CPU; more memory is more CPU in Lambda.
     memoryMb: 1024,
@@ -62,7 +90,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Single predictions with their interval',
     inference: true,
     // Keeps each served row for feedback; reads the interval's recalibration factor.
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -71,7 +99,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -81,20 +109,20 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Status, model info and metrics',
     inference: true,
     // Quality: model info tells a calibration added after publishing.
-    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write', Quality: 'read' },
+    tables: { ...principalState, Stats: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
   },
   keys: {
     name: 'keys',
     description: 'API-key management: create, list, revoke, rotate',
     inference: false,
-    tables: { Users: 'read', ApiKeys: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'PutItem', 'UpdateItem', 'Scan', 'Query:byOwner'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
   },
   users: {
     name: 'users',
     description: 'Users and roles',
     inference: false,
-    tables: { Users: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { Users: ['GetItem', 'PutItem', 'UpdateItem', 'Scan'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     memoryMb: 1024,
   },
   audit: {
@@ -102,14 +130,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Audit log queries',
     inference: false,
     // Import also stores alert events exported from edge twins.
-    tables: { RateCounters: 'readwrite', AuditLog: 'readwrite', AlertState: 'write' },
+    tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
   },
   models: {
     name: 'models',
     description: 'Model lifecycle: list, publish, activate, rollback, A/B routing, stats, alert history',
     // Publishing loads the package once before accepting it.
     inference: true,
-    tables: { Stats: 'read', AlertState: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: { ...principalState, Stats: ['Query'], AlertState: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     modelBucket: 'readwrite',
     memoryMb: 1024,
   },
@@ -118,7 +146,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Model quality: feedback (measured values), error and coverage, A/B verdict, recalibration, drift',
     // Loads manifests (levels, histograms) but runs no inference; publishes quality alerts.
     inference: true,
-    tables: { Predictions: 'readwrite', Quality: 'readwrite', AlertState: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    tables: {
+      ...principalState,
+      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelTime'],
+      Quality: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
+      AlertState: alertWrites,
+      RateCounters: ['UpdateItem'],
+      AuditLog: ['PutItem'],
+    },
     modelBucket: 'read',
     alerts: true,
   },

@@ -1,6 +1,7 @@
 import { RemovalPolicy, Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveEnvironment, type TwinEnvironment } from './environments.js';
+import { apiPathPatterns } from './routes.js';
 import { ApiStack } from './stacks/api-stack.js';
 import { DataStack } from './stacks/data-stack.js';
 import { DashboardStack } from './stacks/dashboard-stack.js';
@@ -51,6 +52,9 @@ export function addTwinserve(app: App, environmentName = selectedEnvironmentName
     terminationProtection: retain,
     description: `Twinserve ${environment.name}: web dashboard (S3 + CloudFront)`,
     apiUrl: api.issuer,
+    // The API behind the same distribution: the page calls it on its own origin, so no CORS origin has to
+    // be known before the distribution exists (a first `cdk deploy --all` works as is).
+    apiOrigin: { domainName: api.hostName, pathPatterns: apiPathPatterns() },
     removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     ...(options.dashboardAssetsDir ? { assetsDir: options.dashboardAssetsDir } : {}),
   });

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality'] as const;
+export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -33,8 +33,8 @@ const modelsWrite = { scopes: ['models:write'] } as const;
 
 export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/health', function: 'public-info', auth: 'public', action: 'health.read', summary: 'Service health and serving model version' },
-  { method: 'GET', path: '/.well-known/openid-configuration', function: 'public-info', auth: 'public', action: 'auth.discovery', summary: 'OpenID discovery for the JWT authorizer' },
-  { method: 'GET', path: '/.well-known/jwks.json', function: 'public-info', auth: 'public', action: 'auth.jwks', summary: 'Public signing keys (current and previous)' },
+  { method: 'GET', path: '/.well-known/openid-configuration', function: 'discovery', auth: 'public', action: 'auth.discovery', summary: 'OpenID discovery for the JWT authorizer' },
+  { method: 'GET', path: '/.well-known/jwks.json', function: 'discovery', auth: 'public', action: 'auth.jwks', summary: 'Public signing keys (current and previous)' },
   { method: 'POST', path: '/api/v1/auth/login', function: 'auth', auth: 'public', action: 'auth.login', summary: 'Password login: {username, password} -> {token, expires_in}' },
   { method: 'POST', path: '/api/v1/auth/token', function: 'auth', auth: 'public', action: 'auth.token', summary: 'OAuth2 token endpoint: password or client_credentials (API key) grant' },
   { method: 'POST', path: '/api/v1/twin/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with its 90% interval' },
@@ -57,6 +57,7 @@ export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/api/v1/models', function: 'models', auth: modelsRead, action: 'models.list', summary: 'Models with their active version and routing' },
   { method: 'GET', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsRead, action: 'models.versions', summary: 'Published versions of a model' },
   { method: 'POST', path: '/api/v1/models/{name}/versions', function: 'models', auth: modelsWrite, action: 'models.publish', summary: 'Publish a package (manifest + ONNX); versions are immutable' },
+  { method: 'POST', path: '/api/v1/models/{name}/uploads', function: 'models', auth: modelsWrite, action: 'models.upload', summary: 'A presigned S3 upload for a large model.onnx (then publish with upload_id)' },
   { method: 'POST', path: '/api/v1/models/{name}/activate', function: 'models', auth: modelsWrite, action: 'models.activate', summary: 'Send all traffic to a version' },
   { method: 'POST', path: '/api/v1/models/{name}/rollback', function: 'models', auth: modelsWrite, action: 'models.rollback', summary: 'Back to the previously active version' },
   { method: 'PUT', path: '/api/v1/models/{name}/routing', function: 'models', auth: modelsWrite, action: 'models.routing', summary: 'A/B split, assignment mode and shadow' },
@@ -83,6 +84,19 @@ export const routes: readonly RouteDef[] = [
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {
   return `${route.method} ${route.path}`;
+}
+
+/**
+ * CloudFront path patterns covering every route (and nothing the dashboard serves): `/api/*` for
+ * `/api/v1/...`, `/health` for `/health`. The dashboard's distribution sends these to the API.
+ */
+export function apiPathPatterns(table: readonly Pick<RouteDef, 'path'>[] = routes): string[] {
+  const patterns = new Set<string>();
+  for (const { path } of table) {
+    const [first, ...rest] = path.slice(1).split('/');
+    patterns.add(rest.length ? `/${first}/*` : `/${first}`);
+  }
+  return [...patterns].sort();
 }
 
 /**

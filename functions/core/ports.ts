@@ -62,6 +62,22 @@ export interface ModelStore {
   claimOwner(name: string, owner: ModelOwner): Promise<ModelOwner>;
 }
 
+/**
+ * Moves model bytes beside the API instead of through it (Lambda's synchronous payload is 6 MB): presigned
+ * S3 URLs in AWS and on the local twin (its embedded S3). Edge boxes, which store models on disk, have none.
+ */
+export interface PackageTransfer {
+  /** A URL the caller PUTs `key`'s bytes to (`content-type: application/octet-stream`). */
+  uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * What was uploaded at `key`: its bytes, `too_large` when it is over `maxBytes` (judged from the object's
+   * length before its body is read, so an oversized upload costs nothing), undefined when nothing was.
+   */
+  readUpload(key: string, maxBytes: number): Promise<Uint8Array | 'too_large' | undefined>;
+  /** A URL the caller GETs a published version's model.onnx from. */
+  modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string>;
+}
+
 /** One request's contribution to a variant's counters. */
 export interface VariantSample {
   requests: number;

@@ -60,7 +60,7 @@ interface RequestState {
   body: unknown;
   audit: AuditNote;
   /** What a prediction answer said, for the metrics (read from the reply, not re-parsed from its JSON). */
-  predictions?: { rows: number; fromCache: boolean; model: string };
+  predictions?: PredictionSummary;
 }
 type StatefulEvent = HttpEvent & { twinserve: RequestState };
 
@@ -255,15 +255,11 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             audit: state.audit,
           });
           const reply = result instanceof Reply ? result : new Reply(200, result);
-          const answer = reply.body as { model_version?: unknown; successful?: unknown; from_cache?: unknown; model?: { name?: unknown } } | null;
-          const version = answer?.model_version;
-          if (typeof version === 'string') {
-            state.audit.modelVersion ??= version;
-            state.predictions = {
-              rows: typeof answer?.successful === 'number' ? answer.successful : 1,
-              fromCache: answer?.from_cache === true,
-              model: typeof answer?.model?.name === 'string' ? answer.model.name : 'unknown',
-            };
+          const summary = predictionsOf(reply.body);
+          if (summary) {
+            state.audit.modelVersion ??= summary.version;
+            // Health answers name a model version too; only predicting routes count predictions.
+            if (state.route && predictionActions.has(state.route.action)) state.predictions = summary;
           }
           return {
             statusCode: reply.statusCode,
@@ -347,6 +343,36 @@ let predictionsBlob: ReturnType<typeof metrics.singleMetric> | undefined;
 function predictionMetrics(): ReturnType<typeof metrics.singleMetric> {
   predictionsBlob ??= metrics.singleMetric();
   return predictionsBlob;
+}
+
+/** The route actions (infra/routes.ts) whose answers are predictions. */
+export const predictionActions: ReadonlySet<string> = new Set(['twin.predict', 'twin.batch', 'twin.infer']);
+
+/** What a prediction answer says about itself, for the metrics and the audit record. */
+export interface PredictionSummary {
+  version: string;
+  rows: number;
+  fromCache: boolean;
+  model: string;
+}
+
+/**
+ * Reads a prediction answer: top level (`/api/v1/twin/predict`, batch, OIP) or nested under `result` (the
+ * chapter's `POST /predict`: `{success, result: {...}, request_id}`). Anything without a model version is
+ * not a prediction.
+ */
+export function predictionsOf(body: unknown): PredictionSummary | undefined {
+  type Answer = { model_version?: unknown; successful?: unknown; from_cache?: unknown; model?: { name?: unknown }; result?: unknown } | null;
+  const top = (typeof body === 'object' ? body : null) as Answer;
+  const nested = (typeof top?.result === 'object' ? top.result : null) as Answer;
+  const answer = typeof top?.model_version === 'string' ? top : typeof nested?.model_version === 'string' ? nested : null;
+  if (!answer) return undefined;
+  return {
+    version: answer.model_version as string,
+    rows: typeof answer.successful === 'number' ? answer.successful : 1,
+    fromCache: answer.from_cache === true,
+    model: typeof answer.model?.name === 'string' ? answer.model.name : 'unknown',
+  };
 }
 
 function readErrorCode(body: string | undefined): string | undefined {

@@ -7,20 +7,16 @@ import type { FunctionDef } from '../functions.js';
 import type { TableDef } from '../tables.js';
 
 /**
- * The IAM actions behind each access level of infra/functions.ts. They are the calls the adapters in
- * functions/adapters/ make (GetCommand, QueryCommand, ScanCommand; PutCommand, UpdateCommand; GetObject,
- * HeadObject, ListObjectsV2; PutObject; Sign, GetPublicKey; Publish) and no more: there is no delete, no
- * batch and no stream access anywhere, so audit records cannot be deleted by any function. A new SDK call
- * in an adapter needs its action here (the function gets AccessDenied until it has).
+ * The IAM actions behind the S3, KMS and SNS access levels of infra/functions.ts (DynamoDB actions are listed
+ * there per table). They are the calls the adapters in functions/adapters/ make (GetObject, HeadObject,
+ * ListObjectsV2; PutObject; Sign, GetPublicKey; Publish) and no more. test/infra/bundles.test.ts records the
+ * SDK commands every function sends and fails on a grant that is missing or unused.
  */
 export const accessActions = {
-  table: {
-    read: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'],
-    write: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
-  },
   bucket: {
     // ListBucket also lets S3 answer 404 (not 403) for a missing key, which the model store relies on.
     list: ['s3:ListBucket'],
+    // GetObject also covers HeadObject.
     read: ['s3:GetObject'],
     write: ['s3:PutObject'],
   },
@@ -33,6 +29,8 @@ export const accessActions = {
 
 /** The S3 prefix model packages and routing live under (functions/adapters/s3-model-store.ts). */
 export const modelKeyPrefix = 'models/';
+/** Where large model.onnx files are uploaded through presigned URLs before a publish names them. */
+export const uploadKeyPrefix = 'uploads/';
 
 export interface PlatformResources {
   /** The table definitions (infra/tables.ts) and their tables, by TableDef id. */
@@ -60,20 +58,24 @@ export function accessStatements(def: FunctionDef, resources: PlatformResources)
     if (!table || !tableDef) {
       throw new Error(`functionDefs.${def.name}.tables.${id}: no table "${id}" in infra/tables.ts`);
     }
-    if (access === 'read' || access === 'readwrite') {
-      // Queries may use the table's indexes: each index by name, no `index/*`.
-      const indexArns = (tableDef.globalIndexes ?? []).map((gsi) => `${table.tableArn}/index/${gsi.name}`);
-      statements.push(new PolicyStatement({ actions: [...accessActions.table.read], resources: [table.tableArn, ...indexArns] }));
-    }
-    if (access === 'write' || access === 'readwrite') {
-      statements.push(new PolicyStatement({ actions: [...accessActions.table.write], resources: [table.tableArn] }));
-    }
+    const itemActions = [...new Set(access)].filter((a) => !a.startsWith('Query')).sort();
+    if (itemActions.length) statements.push(new PolicyStatement({ actions: itemActions.map((a) => `dynamodb:${a}`), resources: [table.tableArn] }));
+    // Queries name the table itself (`Query`) or each index by name (`Query:<index>`), never `index/*`.
+    const queried = access.filter((a) => a.startsWith('Query')).map((a) => {
+      const index = a.slice('Query:'.length);
+      if (a === 'Query') return table.tableArn;
+      if (!(tableDef.globalIndexes ?? []).some((gsi) => gsi.name === index)) {
+        throw new Error(`functionDefs.${def.name}.tables.${id}: ${a} names no index of ${id} in infra/tables.ts`);
+      }
+      return `${table.tableArn}/index/${index}`;
+    });
+    if (queried.length) statements.push(new PolicyStatement({ actions: ['dynamodb:Query'], resources: queried }));
   }
 
   if (def.signingKey === 'sign') {
     statements.push(new PolicyStatement({ actions: [...accessActions.signingKey.sign], resources: [resources.activeSigningKey.keyArn] }));
   }
-  if (def.signingKey) {
+  if (def.signingKey === 'public') {
     statements.push(
       new PolicyStatement({ actions: [...accessActions.signingKey.public], resources: resources.publishedSigningKeys.map((k) => k.keyArn) }),
     );
@@ -94,5 +96,9 @@ export function modelBucketStatements(bucket: IBucket, level: 'read' | 'readwrit
   return [
     new PolicyStatement({ actions: [...accessActions.bucket.list], resources: [bucket.bucketArn] }),
     new PolicyStatement({ actions: objectActions, resources: [bucket.arnForObjects(`${modelKeyPrefix}*`)] }),
+    // Publishers presign uploads (a PUT under their credentials) and read them back to publish.
+    ...(level === 'readwrite'
+      ? [new PolicyStatement({ actions: [...accessActions.bucket.read, ...accessActions.bucket.write], resources: [bucket.arnForObjects(`${uploadKeyPrefix}*`)] })]
+      : []),
   ];
 }

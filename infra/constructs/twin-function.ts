@@ -23,6 +23,8 @@ export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '
 
 /** The module onnxruntime-node is replaced with in functions that do not infer (see that file). */
 const onnxRuntimeStub = './layers/onnxruntime/unavailable.ts';
+/** ...and in functions that do: it requires the package from the layer through NODE_PATH (see that file). */
+const onnxRuntimeFromLayer = './layers/onnxruntime/from-layer.ts';
 
 /** Node's runtime on Lambda; the layer and bundles target it. */
 export const twinRuntime = Runtime.NODEJS_22_X;
@@ -116,10 +118,10 @@ export class TwinFunction extends Construct {
         sourcesContent: false,
         // The SDK versions the code was tested with, not whichever the runtime ships.
         bundleAwsSDK: true,
-        // onnxruntime-node comes from the layer (/opt/nodejs/node_modules; Node 18+ runtimes resolve ES
-        // imports through NODE_PATH); elsewhere it is replaced by a stub that is never called.
-        externalModules: def.inference ? ['onnxruntime-node'] : [],
-        esbuildArgs: def.inference ? {} : { '--alias:onnxruntime-node': onnxRuntimeStub },
+        // onnxruntime-node comes from the layer (/opt/nodejs/node_modules, on NODE_PATH), required by a shim;
+        // elsewhere it is replaced by a stub that is never called. Either way nothing imports it by ES name.
+        externalModules: [],
+        esbuildArgs: { '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub },
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
       },

@@ -16,6 +16,13 @@ import { routeKey, routes, type FunctionName, type RouteDef } from '../routes.js
 /** API Gateway HTTP API's payload limit (10 MB) and maximum integration timeout (30 s), which the gateway keeps. */
 export const apiGatewayMaxBodyBytes = 10 * 1024 * 1024;
 export const apiGatewayTimeoutMs = 30_000;
+/**
+ * Lambda's synchronous invocation payloads, which bind before API Gateway's 10 MB: the event (JSON, the body
+ * base64 when binary) at most 6 MiB, the result at most 6 MiB + 100 bytes. Large model files therefore move
+ * through presigned S3 URLs (docs/api.md).
+ */
+export const lambdaMaxEventBytes = 6 * 1024 * 1024;
+export const lambdaMaxResultBytes = 6 * 1024 * 1024 + 100;
 
 export type LambdaHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<unknown>;
 
@@ -30,6 +37,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** API Gateway HTTP API's integration timeout is at most 30 s. */
   timeoutMs?: number;
+  /**
+   * Enforce Lambda's 6 MB event and result limits (413 for a larger event, API Gateway's 500 for a larger
+   * result), as the functions behind the routes have them in AWS. The edge twin, a long-lived process, does not.
+   * @default true
+   */
+  lambdaPayloadLimits?: boolean;
   /** Receives one JSON access-log line per request (API Gateway access logs); omitted = silent. */
   accessLog?: (line: Record<string, unknown>) => void;
   /**
@@ -371,7 +384,16 @@ export class LocalGateway {
       const authorizer = compiled.route.auth === 'public' ? undefined : await this.authorize(req, compiled.route);
       const body = await this.readBody(req);
       const event = this.buildEvent(req, url, compiled, pathParameters, body, requestId, started, authorizer);
+      const limits = this.options.lambdaPayloadLimits ?? true;
+      // Measured only when the body could come near the limit (serializing every event would cost CPU).
+      if (limits && body.length > lambdaMaxEventBytes / 2 && Buffer.byteLength(JSON.stringify(event)) > lambdaMaxEventBytes) {
+        throw new GatewayResponse(413, 'Request Entity Too Large');
+      }
       const result = await this.invoke(compiled.route.function, event, requestId);
+      if (limits && resultTooLarge(result)) {
+        process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'lambda result over 6 MB: Lambda refuses it, API Gateway answers 500', requestId, route: compiled.key })}\n`);
+        throw new GatewayResponse(500, 'Internal Server Error');
+      }
       status = this.writeResult(res, result, requestId);
     } catch (error) {
       const response = error instanceof GatewayResponse ? error : new GatewayResponse(500, 'Internal Server Error');
@@ -496,4 +518,11 @@ export class LocalGateway {
     res.end(body);
     return statusCode;
   }
+}
+
+/** Whether a handler's result is over Lambda's response limit (cheap unless its body is large). */
+function resultTooLarge(result: unknown): boolean {
+  const body = typeof result === 'object' && result !== null && 'body' in result ? (result as { body?: unknown }).body : undefined;
+  if (typeof body === 'string' && body.length < lambdaMaxResultBytes / 2) return false;
+  return Buffer.byteLength(JSON.stringify(result ?? null)) > lambdaMaxResultBytes;
 }

@@ -5,6 +5,7 @@ import type { LambdaHandler } from './gateway.js';
 export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
   const modules: Record<FunctionName, Promise<{ handler: unknown }>> = {
     'public-info': import('../../functions/public-info.js'),
+    discovery: import('../../functions/discovery.js'),
     auth: import('../../functions/auth.js'),
     predict: import('../../functions/predict.js'),
     batch: import('../../functions/batch.js'),

@@ -177,6 +177,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       host,
       ...(options.tls ? { tls: options.tls } : {}),
       ...(options.trustProxy ? { trustProxy: true } : {}),
+      // Lambda's 6 MB payloads bind the cloud and the local twin alike; an edge box is one long-lived process.
+      lambdaPayloadLimits: !edgePackage,
       // Over TLS or behind a public URL the authorizer takes the keys in-process (see GatewayOptions.keys).
       ...(options.tls || options.publicUrl ? { keys: () => getServices().signer.jwks() } : {}),
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -48,6 +48,8 @@ export class ApiStack extends Stack {
   readonly stage: HttpStage;
   /** The token issuer: the API's own base URL, no trailing slash. */
   readonly issuer: string;
+  /** The API's host name (the custom domain, else `<id>.execute-api.<region>.amazonaws.com`): CloudFront's origin. */
+  readonly hostName: string;
   readonly audience: string;
   readonly functions: ReadonlyMap<FunctionName, TwinFunction>;
   readonly onnxRuntimeLayer: LayerVersion | undefined;
@@ -89,6 +91,7 @@ export class ApiStack extends Stack {
         })
       : undefined;
     this.issuer = domain ? `https://${domain.domainName}` : this.api.apiEndpoint;
+    this.hostName = domain ? domain.domainName : Fn.select(2, Fn.split('/', this.api.apiEndpoint));
     this.audience = environment.audience;
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy });

@@ -5,7 +5,11 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations, type Sta
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
   AllowedMethods,
+  type BehaviorOptions,
   CachePolicy,
+  OriginProtocolPolicy,
+  OriginRequestPolicy,
+  OriginSslPolicy,
   Distribution,
   HeadersFrameOption,
   HeadersReferrerPolicy,
@@ -15,7 +19,7 @@ import {
   SecurityPolicyProtocol,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
-import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
@@ -31,13 +35,28 @@ export interface DashboardDomain {
   readonly certificateArn: string;
 }
 
+/** The API served through the dashboard's distribution, so the page calls it on its own origin (no CORS). */
+export interface DashboardApiOrigin {
+  /** The API's host name: `<id>.execute-api.<region>.amazonaws.com`, or its custom domain (may be a token). */
+  readonly domainName: string;
+  /** CloudFront path patterns routed to the API (infra/routes.ts `apiPathPatterns`), e.g. `/api/*`, `/health`. */
+  readonly pathPatterns: readonly string[];
+}
+
 export interface DashboardStackProps extends StackProps {
   /**
    * The API's base URL, e.g. the ApiStack's issuer (`https://<id>.execute-api.<region>.amazonaws.com` or the
    * custom domain). Written to config.json at deploy time and allowed in the page's `connect-src`; may be a
-   * token. The API must allow the dashboard's origin in CORS (`api.corsOrigins` in cdk.json).
+   * token. Without {@link apiOrigin} the API must allow the dashboard's origin in CORS (`api.corsOrigins`).
    */
   readonly apiUrl: string;
+  /**
+   * Route the API's paths through this distribution to the API (no caching, every method, every viewer
+   * header but Host, so Authorization reaches it). The page then calls the API on its own origin: config.json
+   * is `{}` and no CORS is needed, on the first deploy and with custom domains alike.
+   * @default none: the page calls `apiUrl` cross-origin
+   */
+  readonly apiOrigin?: DashboardApiOrigin;
   /**
    * The built dashboard: index.html and assets/.
    * @default dashboard/dist (`npm run build:dashboard`)
@@ -142,6 +161,24 @@ export class DashboardStack extends Stack {
     });
 
     const domain = props.domain;
+    // The API through the same distribution: HTTPS with TLS 1.2 to API Gateway, nothing cached (every answer
+    // depends on the caller's token), all viewer headers but Host (API Gateway routes on its own host name;
+    // with caching disabled this policy forwards Authorization).
+    const apiBehavior: BehaviorOptions | undefined = props.apiOrigin
+      ? {
+          origin: new HttpOrigin(props.apiOrigin.domainName, {
+            protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
+            originSslProtocols: [OriginSslPolicy.TLS_V1_2],
+            // API Gateway's integration timeout is 30 s; CloudFront's default read timeout is 30 s too.
+            readTimeout: Duration.seconds(30),
+          }),
+          viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
+          allowedMethods: AllowedMethods.ALLOW_ALL,
+          cachePolicy: CachePolicy.CACHING_DISABLED,
+          originRequestPolicy: OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+          compress: true,
+        }
+      : undefined;
     this.distribution = new Distribution(this, 'Distribution', {
       comment: `Twinserve dashboard (${this.stackName})`,
       defaultRootObject: 'index.html',
@@ -154,6 +191,7 @@ export class DashboardStack extends Stack {
         responseHeadersPolicy: this.responseHeadersPolicy,
         compress: true,
       },
+      ...(apiBehavior ? { additionalBehaviors: Object.fromEntries(props.apiOrigin!.pathPatterns.map((pattern) => [pattern, apiBehavior])) } : {}),
       httpVersion: HttpVersion.HTTP2_AND_3,
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_100,
       enableLogging: true,
@@ -191,7 +229,7 @@ export class DashboardStack extends Stack {
       memoryLimit: 256,
     });
     const page = new BucketDeployment(this, 'DeployPage', {
-      sources: [Source.asset(assetsDir, { exclude: ['*', '!index.html'] }), Source.jsonData('config.json', { apiUrl })],
+      sources: [Source.asset(assetsDir, { exclude: ['*', '!index.html'] }), Source.jsonData('config.json', props.apiOrigin ? {} : { apiUrl })],
       destinationBucket: this.bucket,
       prune: false,
       cacheControl: [CacheControl.fromString(dashboardCacheControl.revalidate)],
@@ -203,7 +241,10 @@ export class DashboardStack extends Stack {
 
     this.acknowledgeDeploymentHandler();
 
-    new CfnOutput(this, 'DashboardUrl', { value: this.url, description: 'Open this; add it to api.corsOrigins in cdk.json' });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: this.url,
+      description: props.apiOrigin ? 'Open this: the dashboard, with the API on the same origin' : 'Open this; add it to api.corsOrigins in cdk.json',
+    });
     new CfnOutput(this, 'DistributionId', { value: this.distribution.distributionId });
   }
 

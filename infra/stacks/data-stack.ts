@@ -6,7 +6,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnB
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { modelBucketStatements, modelKeyPrefix } from '../constructs/access.js';
+import { modelBucketStatements, modelKeyPrefix, uploadKeyPrefix } from '../constructs/access.js';
 import type { TwinEnvironment } from '../environments.js';
 import { functionDefs, type FunctionDef } from '../functions.js';
 import { tables as tableDefs, type TableDef } from '../tables.js';
@@ -83,6 +83,8 @@ export class DataStack extends Stack {
       lifecycleRules: [
         // Packages are immutable; only routing.json is overwritten. Keep a year of its history.
         { noncurrentVersionExpiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        // Uploads are copied into a package by the publish call (or abandoned): gone after a day, versions too.
+        { prefix: uploadKeyPrefix, expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
       ],
       removalPolicy,
       autoDeleteObjects: !retain,
@@ -101,6 +103,12 @@ export class DataStack extends Stack {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${modelKeyPrefix}*]`,
         reason: `S3 object actions take object ARNs; access is limited to the ${modelKeyPrefix} prefix where model packages and routing live.`,
       });
+      if (level === 'readwrite') {
+        Validations.of(policy).acknowledge({
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${uploadKeyPrefix}*]`,
+          reason: `Presigned uploads of large model.onnx files land under ${uploadKeyPrefix} (random ids, expired after a day); nothing else is reachable.`,
+        });
+      }
       policies.set(level, policy);
     }
     this.modelBucketPolicies = policies;

@@ -162,7 +162,7 @@ describe('against the local twin', () => {
     expect(list.models[0]!.versions).toEqual(['1.0.0', '1.0.2']);
     expect(versions.versions.map((v) => v.version)).toEqual(['1.0.0', '1.0.2']);
     expect(stats.variants.length).toBeGreaterThan(0);
-    expect(Buffer.from(downloaded.model_base64, 'base64').equals(Buffer.from(model))).toBe(true);
+    expect(Buffer.from(downloaded.model_base64!, 'base64').equals(Buffer.from(model))).toBe(true);
   });
 
   it('reads the audit log page by page, and the alerts', async () => {

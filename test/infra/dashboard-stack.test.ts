@@ -7,6 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentSecurityPolicy, dashboardCacheControl } from '../../infra/dashboard-security.js';
 import { DashboardStack, type DashboardStackProps } from '../../infra/stacks/dashboard-stack.js';
+import { apiPathPatterns, routeKey, routes } from '../../infra/routes.js';
 import { cdkJsonContext } from '../support/cdk.js';
 
 /**
@@ -211,5 +212,35 @@ describe('DashboardStack', () => {
     expect(() => new DashboardStack(app, 'NoBuild', { apiUrl, assetsDir: join(root, 'missing') })).toThrow(/npm run build:dashboard/);
     expect(() => new DashboardStack(app, 'Http', { apiUrl: 'http://abc.example.com', assetsDir })).toThrow(/https/);
     expect(() => new DashboardStack(app, 'Query', { apiUrl: 'https://abc.example.com/?token=x', assetsDir })).toThrow(/https/);
+  });
+
+  it('with apiOrigin, serves the API on the page’s own origin: uncached, every method, Authorization forwarded, config.json {}', () => {
+    // Prepare
+    const sameOrigin = synth({ apiOrigin: { domainName: 'abc123defg.execute-api.eu-west-1.amazonaws.com', pathPatterns: apiPathPatterns() } });
+
+    // Assess: one behaviour per pattern of the route table, all to the API origin over HTTPS with TLS 1.2
+    const [, distribution] = only(sameOrigin.template, 'AWS::CloudFront::Distribution');
+    const config = distribution.Properties.DistributionConfig;
+    const apiOrigin = config.Origins.find((o: any) => o.DomainName === 'abc123defg.execute-api.eu-west-1.amazonaws.com');
+    expect(apiOrigin.CustomOriginConfig).toMatchObject({ OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] });
+    const behaviours = config.CacheBehaviors as any[];
+    expect(behaviours.map((b) => b.PathPattern).sort()).toEqual(apiPathPatterns());
+    for (const route of routes) {
+      const [first, ...rest] = route.path.slice(1).split('/');
+      expect(behaviours.map((b) => b.PathPattern), routeKey(route)).toContain(rest.length ? `/${first}/*` : `/${first}`);
+    }
+    for (const b of behaviours) {
+      expect(b.TargetOriginId).toBe(apiOrigin.Id);
+      expect(b.AllowedMethods).toEqual(['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE']);
+      // AWS managed policies: CachingDisabled, and AllViewerExceptHostHeader (forwards Authorization when nothing is cached).
+      expect(b.CachePolicyId).toBe('4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
+      expect(b.OriginRequestPolicyId).toBe('b689b0a8-53d0-40ab-baf2-68738e2966ac');
+      expect(b.ViewerProtocolPolicy).toBe('https-only');
+    }
+    // The page calls the API same-origin: config.json names no API URL.
+    const configs = stagedAssets(sameOrigin)
+      .filter((files) => files.includes('config.json'))
+      .map((files) => JSON.parse(readFileSync(join(sameOrigin.outdir, files.dir, 'config.json'), 'utf8')) as unknown);
+    expect(configs).toEqual([{}]);
   });
 });

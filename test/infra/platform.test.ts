@@ -1,3 +1,4 @@
+import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envNames, loadConfig } from '../../functions/config.js';
 import { metricNames, metricsNamespace } from '../../functions/observability.js';
@@ -93,22 +94,23 @@ function expectedPermissions(def: FunctionDef, activeKey: 'A' | 'B'): Set<string
       tables.find((t) => t.id === id),
       `table ${id}`,
     );
-    if (access === 'read' || access === 'readwrite') {
-      for (const resource of [`<${id}>`, ...(table.globalIndexes ?? []).map((g) => `<${id}>/index/${g.name}`)]) {
-        for (const action of ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan']) pairs.add(`${action} ${resource}`);
-      }
-    }
-    if (access === 'write' || access === 'readwrite') {
-      for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem']) pairs.add(`${action} <${id}>`);
+    for (const action of access ?? []) {
+      const [name, index] = action.split(':');
+      if (index) expect(table.globalIndexes?.map((g) => g.name)).toContain(index);
+      pairs.add(index ? `dynamodb:${name} <${id}>/index/${index}` : `dynamodb:${action} <${id}>`);
     }
   }
   if (def.modelBucket) {
     pairs.add('s3:ListBucket <ModelBucket>');
     pairs.add('s3:GetObject <ModelBucket>/models/*');
-    if (def.modelBucket === 'readwrite') pairs.add('s3:PutObject <ModelBucket>/models/*');
+    if (def.modelBucket === 'readwrite') {
+      pairs.add('s3:PutObject <ModelBucket>/models/*');
+      pairs.add('s3:GetObject <ModelBucket>/uploads/*');
+      pairs.add('s3:PutObject <ModelBucket>/uploads/*');
+    }
   }
   if (def.signingKey === 'sign') pairs.add(`kms:Sign <SigningKey${activeKey}>`);
-  if (def.signingKey) {
+  if (def.signingKey === 'public') {
     pairs.add('kms:GetPublicKey <SigningKeyA>');
     pairs.add('kms:GetPublicKey <SigningKeyB>');
   }
@@ -288,14 +290,19 @@ describe.each(environments)('%s', (environmentName) => {
       expect([...d().permissions(name)].sort()).toEqual([...expectedPermissions(functionDefs[name], d().config.signing.activeKey)].sort());
     });
 
-    it.each(functionNames)('%s: no wildcard resource except X-Ray (AWS demands "*") and the models/ object prefix', (name) => {
+    it.each(functionNames)('%s: no wildcard resource except X-Ray (AWS demands "*"), the models/ prefix and (publishers) uploads/', (name) => {
       for (const pair of d().permissions(name)) {
         const [action, resource] = pair.split(' ') as [string, string];
         expect(action).not.toContain('*');
         if (!resource.includes('*')) continue;
         if (resource === '*') expect(action).toMatch(/^xray:/);
-        else expect(resource).toBe('<ModelBucket>/models/*');
+        else expect(resource).toMatch(functionDefs[name].modelBucket === 'readwrite' ? /^<ModelBucket>\/(models|uploads)\/\*$/ : /^<ModelBucket>\/models\/\*$/);
       }
+    });
+
+    it('ships without provisioned concurrency: it is opt-in (new accounts lack the concurrency quota, docs/deploy.md)', () => {
+      expect(d().config.functions.provisionedConcurrency).toEqual({});
+      for (const [, alias] of resourcesOfType(d().api, 'AWS::Lambda::Alias')) expect(alias.Properties?.ProvisionedConcurrencyConfig).toBeUndefined();
     });
 
     it.each(functionNames)('%s: is invoked through its live alias, with provisioned concurrency where configured', (name) => {
@@ -491,6 +498,13 @@ describe('an environment with a custom domain, arm64 and e-mail subscriptions', 
     const [, authorizer] = must(resourcesOfType(d.api, 'AWS::ApiGatewayV2::Authorizer')[0], 'authorizer');
     expect(authorizer.Properties?.JwtConfiguration).toEqual({ Issuer: 'https://twin.example.com', Audience: ['twinserve-staging'] });
     for (const name of functionNames) expect(d.fn(name).Environment.Variables[envNames.issuer]).toBe('https://twin.example.com');
+  });
+
+  it("keeps the dashboard's API on its origin through the custom domain (the execute-api endpoint is off)", () => {
+    const dashboard = Template.fromStack(d.synth.twinserve.dashboard).toJSON() as CfnTemplate;
+    const [, distribution] = must(resourcesOfType(dashboard, 'AWS::CloudFront::Distribution')[0], 'distribution');
+    const origins = distribution.Properties?.DistributionConfig.Origins as Json[];
+    expect(origins.map((o) => o.DomainName)).toContain('twin.example.com');
   });
 
   it('builds functions and the layer for arm64', () => {

@@ -1,7 +1,7 @@
 import { request, type IncomingHttpHeaders } from 'node:http';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LocalGateway, type GatewayOptions, type LambdaHandler } from '../../infra/local/gateway.js';
+import { lambdaMaxEventBytes, lambdaMaxResultBytes, LocalGateway, type GatewayOptions, type LambdaHandler } from '../../infra/local/gateway.js';
 import { functionNames, type FunctionName } from '../../infra/routes.js';
 
 /**
@@ -69,9 +69,10 @@ describe('payload limit (API Gateway HTTP API: 10 MB)', () => {
   it.each([
     ['with a Content-Length', false],
     ['chunked, without a length', true],
-  ])('by default a body of exactly 10 MiB reaches the function (%s)', async (_how, chunked) => {
+  ])('without Lambda behind it, a body of exactly 10 MiB reaches the function (%s)', async (_how, chunked) => {
     const calls: APIGatewayProxyEventV2WithJWTAuthorizer[] = [];
-    const url = await startGateway(echoSize(calls));
+    // Lambda's 6 MB binds first (below); the edge twin, a long-lived process, has only API Gateway's limit.
+    const url = await startGateway(echoSize(calls), { lambdaPayloadLimits: false });
     const res = await send(url, publicPost, Buffer.alloc(10 * MiB, 0x61), { chunked });
     expect(res.status, res.text).toBe(200);
     expect(JSON.parse(res.text)).toEqual({ bytes: 10 * MiB });
@@ -97,6 +98,32 @@ describe('payload limit (API Gateway HTTP API: 10 MB)', () => {
     expect((await send(url, publicPost, Buffer.alloc(100, 0x61))).status).toBe(200);
     expect((await send(url, publicPost, Buffer.alloc(101, 0x61))).status).toBe(413);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("Lambda's payload limits (6 MB event, 6 MB + 100 bytes result)", () => {
+  it('a body that keeps the event under 6 MiB reaches the function', async () => {
+    const calls: APIGatewayProxyEventV2WithJWTAuthorizer[] = [];
+    const url = await startGateway(echoSize(calls));
+    const res = await send(url, publicPost, Buffer.alloc(lambdaMaxEventBytes - 64 * 1024, 0x61));
+    expect(res.status, res.text).toBe(200);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('an event over 6 MiB is 413 {"message":"Request Entity Too Large"} and never reaches the function', async () => {
+    const calls: APIGatewayProxyEventV2WithJWTAuthorizer[] = [];
+    const url = await startGateway(echoSize(calls));
+    const res = await send(url, publicPost, Buffer.alloc(lambdaMaxEventBytes, 0x61));
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.text)).toEqual({ message: 'Request Entity Too Large' });
+    expect(calls).toHaveLength(0);
+  });
+
+  it("a result over the limit is API Gateway's 500 {\"message\":\"Internal Server Error\"}, nothing of the body", async () => {
+    const url = await startGateway(async () => ({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(lambdaMaxResultBytes) }));
+    const res = await send(url, publicPost, undefined);
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.text)).toEqual({ message: 'Internal Server Error' });
   });
 });
 

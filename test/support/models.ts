@@ -78,12 +78,14 @@ export async function referenceVariant(version: string, options: { tempShift?: n
  * A genuinely different model (different ONNX bytes): a small seeded forest of 3 trees on the reactor
  * surface, exported like the reference one. Deterministic for a seed.
  */
-export function smallForestPackage(version: string, seed = 7): TestPackage {
+export function smallForestPackage(version: string, seed = 7, options: { padBytes?: number } = {}): TestPackage {
   const x = latinHypercube(300, REACTOR_FEATURES, seed).map((r) => r.map(Math.fround));
   const noise = new Prng(seed + 1);
   const y = x.map(([t, p, f]) => reactorYield(t as number, p as number, f as number, noise));
   const forest = trainRandomForest(x, y, { nTrees: 3, maxDepth: 6, minSamplesLeaf: 3, maxFeatures: 3, seed });
-  const bytes = exportForestOnnx(forest, { graphName: 'small_forest', docString: `small test forest, seed ${seed}` });
+  // padBytes makes a large yet valid file (a long doc string), for the paths that move big models.
+  const docString = `small test forest, seed ${seed}${options.padBytes ? ` ${'.'.repeat(options.padBytes)}` : ''}`;
+  const bytes = exportForestOnnx(forest, { graphName: 'small_forest', docString });
   const manifest: Record<string, unknown> = {
     schemaVersion: 1,
     name: modelName,

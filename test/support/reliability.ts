@@ -261,7 +261,10 @@ const internals = [
 
 /** The response carries no stack trace, file path, SDK error or store name. */
 export function expectNoInternals(res: ApiResponse): void {
-  for (const pattern of internals) expect(res.text, `response leaks internals (${pattern}): ${res.text.slice(0, 500)}`).not.toMatch(pattern);
+  // A presigned S3 URL (model uploads and downloads) names the signer's access key id by design; the local
+  // twin's is s3rver's fixed one. The signature, not the key id, is the secret.
+  const text = res.text.replace(/X-Amz-Credential=[^&"\s]*/g, 'X-Amz-Credential=<key id>');
+  for (const pattern of internals) expect(text, `response leaks internals (${pattern}): ${text.slice(0, 500)}`).not.toMatch(pattern);
 }
 
 /** A 5xx from a function: the generic envelope, the request id, nothing internal. */

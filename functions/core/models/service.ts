@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { isPlatformAdmin } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { plantSchema } from '../auth/users-service.js';
 import { ConflictError, ForbiddenError, InvalidRequestError, isAppError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
-import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
+import { latencyBucketsMs, type ModelRouting, type ModelStore, type PackageTransfer, type StatsStore, type VariantCounters } from '../ports.js';
 import { alertVisibleTo, type AlertService } from '../alerts/service.js';
 import { TwinModel } from '../twin/model.js';
 import type { ModelRegistry } from '../twin/registry.js';
@@ -13,16 +14,33 @@ import { modelVisibleTo, requireModelAccess, type ModelOwner } from './tenancy.j
 
 export { routingRequestSchema } from '../twin/routing.js';
 
-/** POST /api/v1/models/{name}/versions: the manifest and the ONNX bytes (base64) in one JSON body. */
-export const publishRequestSchema = z.strictObject({
-  manifest: z.record(z.string(), z.unknown()),
-  model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
-  /**
-   * The plant that owns a new model, `null` for platform-wide (platform admins only). Default: the
-   * publisher's plant. Fixed at the first publish.
-   */
-  plant: plantSchema.nullable().optional(),
-});
+/**
+ * POST /api/v1/models/{name}/versions: the manifest, and the ONNX bytes either inline (base64, small models:
+ * the whole request must stay under Lambda's 6 MB) or uploaded beforehand through POST .../uploads.
+ */
+export const publishRequestSchema = z
+  .strictObject({
+    manifest: z.record(z.string(), z.unknown()),
+    model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64').optional(),
+    upload_id: z.uuid().optional(),
+    /**
+     * The plant that owns a new model, `null` for platform-wide (platform admins only). Default: the
+     * publisher's plant. Fixed at the first publish.
+     */
+    plant: plantSchema.nullable().optional(),
+  })
+  .refine((b) => (b.model_base64 === undefined) !== (b.upload_id === undefined), { message: 'give exactly one of model_base64 and upload_id', path: ['model_base64'] });
+
+/** How long presigned upload and download URLs stay valid. */
+export const transferUrlSeconds = 900;
+/** The largest model.onnx accepted through an upload (the function holds it in memory to check it). */
+export const maxUploadBytes = 64 * 1024 * 1024;
+/** Downloads carry model.onnx inline (base64) up to this size; larger ones only as a presigned URL (Lambda: 6 MB). */
+export const maxInlineDownloadBytes = 3 * 1024 * 1024;
+
+function uploadKey(name: string, uploadId: string): string {
+  return `uploads/${name}/${uploadId}/model.onnx`;
+}
 export const activateRequestSchema = z.strictObject({ version: semverSchema });
 export const modelNameParam = modelNameSchema;
 
@@ -65,7 +83,7 @@ export class ModelService {
     private readonly registry: ModelRegistry,
     private readonly stats: StatsStore,
     private readonly alerts: AlertService,
-    private readonly options: { now?: () => number } = {},
+    private readonly options: { now?: () => number; transfer?: PackageTransfer; newId?: () => string } = {},
   ) {}
 
   private now(): string {
@@ -132,7 +150,7 @@ export class ModelService {
     // The owner is checked before the package is looked at (another plant's model: 404 at once), and a new
     // name is claimed only once the package has proved valid (a refused upload claims nothing).
     const claim = await this.ownership(principal, name, body.plant);
-    const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
+    const bytes = body.upload_id ? await this.uploaded(name, body.upload_id) : new Uint8Array(Buffer.from(body.model_base64 ?? '', 'base64'));
     const manifestInput = { ...body.manifest };
     if (manifestInput.sha256 === undefined) manifestInput.sha256 = sha256Hex(bytes);
     const parsed = modelManifestSchema.safeParse(manifestInput);
@@ -187,6 +205,38 @@ export class ModelService {
     return async () => fixed(await this.store.claimOwner(name, wanted));
   }
 
+  private transfer(): PackageTransfer {
+    if (!this.options.transfer) {
+      throw new InvalidRequestError('this deployment stores models on disk: publish with model_base64', [{ field: 'upload_id', rule: 'supported', message: 'uploads need the S3 model store' }]);
+    }
+    return this.options.transfer;
+  }
+
+  /**
+   * A presigned PUT for a model.onnx too large to send inline. The publish call then names `upload_id`, and
+   * the uploaded bytes go through exactly the checks inline bytes go through ({@link publish}).
+   */
+  async createUpload(principal: Principal, rawName: string) {
+    const name = this.name(rawName);
+    // Only who may publish into the name gets somewhere to upload to (another plant's model: 404).
+    await this.ownership(principal, name, undefined);
+    const uploadId = this.options.newId?.() ?? randomUUID();
+    const url = await this.transfer().uploadUrl(uploadKey(name, uploadId), transferUrlSeconds);
+    return { upload_id: uploadId, method: 'PUT' as const, url, headers: { 'content-type': 'application/octet-stream' }, expires_in: transferUrlSeconds, max_bytes: maxUploadBytes };
+  }
+
+  /** The bytes uploaded for `uploadId`, refused when missing or larger than {@link maxUploadBytes}. */
+  private async uploaded(name: string, uploadId: string): Promise<Uint8Array> {
+    const bytes = await this.transfer().readUpload(uploadKey(name, uploadId), maxUploadBytes);
+    if (bytes === undefined) {
+      throw new InvalidRequestError(`nothing was uploaded for upload_id ${uploadId}`, [{ field: 'upload_id', rule: 'uploaded', message: 'PUT model.onnx to the upload URL first (it expires)' }]);
+    }
+    if (bytes === 'too_large') {
+      throw new InvalidRequestError(`the upload is larger than ${maxUploadBytes} bytes`, [{ field: 'upload_id', rule: 'max_bytes', message: `model.onnx may be at most ${maxUploadBytes} bytes` }]);
+    }
+    return bytes;
+  }
+
   private async loadable(principal: Principal, name: string, version: string): Promise<void> {
     try {
       await this.registry.version(name, version, principal);
@@ -207,7 +257,17 @@ export class ModelService {
     if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
     await this.access(principal, name, 'read', version);
     const { manifest, bytes } = await this.store.getPackage(name, version);
-    return { name, version, sha256: manifest.sha256, manifest, model_base64: Buffer.from(bytes).toString('base64') };
+    const url = this.options.transfer ? await this.options.transfer.modelUrl(name, version, transferUrlSeconds) : undefined;
+    // Inline only what fits Lambda's 6 MB response; larger models come from S3 directly (verify sha256).
+    const inline = !url || bytes.length <= maxInlineDownloadBytes;
+    return {
+      name,
+      version,
+      sha256: manifest.sha256,
+      manifest,
+      ...(inline ? { model_base64: Buffer.from(bytes).toString('base64') } : {}),
+      ...(url ? { model_url: url, model_url_expires_in: transferUrlSeconds } : {}),
+    };
   }
 
   /** Makes `version` take all traffic; the previous active version goes on the rollback history. */

@@ -23,6 +23,8 @@ export class TwinModel {
   private constructor(
     readonly manifest: ModelManifest,
     private readonly session: ort.InferenceSession,
+    /** model.onnx as loaded (verified): the insight explainers read tree ensembles from it. */
+    readonly graph: Uint8Array,
   ) {
     this.ref = `${manifest.name}@${manifest.version}`;
     this.validator = new RowValidator(manifest);
@@ -51,7 +53,7 @@ export class TwinModel {
         `graph has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], manifest names ${input} -> ${output}`,
       );
     }
-    return new TwinModel(pkg.manifest, session);
+    return new TwinModel(pkg.manifest, session, pkg.bytes);
   }
 
   /**

@@ -34,9 +34,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+  take(bucket: string, limit: number, windowSeconds: number, cost = 1): Promise<RateDecision> {
     const nowSeconds = this.now() / 1000;
     const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
+    if (cost !== 1) return this.takeCost(bucket, limit, windowSeconds, windowStart, nowSeconds, cost);
     const key = `${bucket}#${windowStart}#${limit}`;
     return new Promise((resolve, reject) => {
       const queued = this.queues.get(key);
@@ -48,6 +49,13 @@ export class DynamoDbRateLimiter implements RateLimiter {
       this.queues.set(key, queue);
       void this.drain(key, queue, bucket, windowStart, windowSeconds, limit);
     });
+  }
+
+  /** A weighted take (a sweep's rows): its own conditional `ADD cost`, outside the request group commit. */
+  private async takeCost(bucket: string, limit: number, windowSeconds: number, windowStart: number, nowSeconds: number, cost: number): Promise<RateDecision> {
+    const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
+    const count = cost > limit ? undefined : await this.add(bucket, windowStart, windowSeconds, cost, limit - cost);
+    return count === undefined ? { allowed: false, limit, remaining: 0, resetSeconds } : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
   }
 
   /** Writes the queue's takes, a group per round trip, until no take is waiting. */

@@ -195,8 +195,11 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
-  /** Takes one request from `bucket`'s current window with one atomic conditional update. */
-  take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+  /**
+   * Takes `cost` (default 1: one request) from `bucket`'s current window with one atomic conditional update;
+   * refused whole when the window has less than `cost` left.
+   */
+  take(bucket: string, limit: number, windowSeconds: number, cost?: number): Promise<RateDecision>;
 }
 
 export interface AuditRecord {

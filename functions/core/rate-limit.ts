@@ -1,4 +1,5 @@
 import type { Principal } from './auth/tokens.js';
+import { RateLimitedError } from './errors.js';
 import type { RateDecision, RateLimiter } from './ports.js';
 
 export const rateWindowSeconds = 60;
@@ -33,4 +34,27 @@ export class PrincipalRateLimit {
       return undefined;
     }
   }
+
+  /**
+   * Charges `units` more against the principal's window (a request already took one at the gateway), for
+   * requests that cost more than one: sweeps, optimizations, model-agnostic explanations (see
+   * {@link rowUnits}). Refused: RATE_LIMITED. Store down: allowed, as take.
+   */
+  async charge(principal: Principal, units: number): Promise<void> {
+    if (units <= 0) return;
+    const limit = principal.rateLimitPerMinute ?? this.options.defaultPerMinute;
+    let decision: RateDecision;
+    try {
+      decision = await this.limiter.take(`p:${principal.id}`, limit, rateWindowSeconds, units);
+    } catch (error) {
+      this.options.onStoreError?.(error);
+      return;
+    }
+    if (!decision.allowed) throw new RateLimitedError(decision.resetSeconds);
+  }
+}
+
+/** Rows evaluated, in rate-limit units: one per 100 rows (what the same rows cost through /twin/batch). */
+export function rowUnits(rows: number): number {
+  return Math.ceil(rows / 100);
 }

@@ -116,7 +116,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   constructor(private readonly now: () => number) {}
 
-  async take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+  async take(bucket: string, limit: number, windowSeconds: number, cost = 1): Promise<RateDecision> {
     if (this.failing) throw new Error('counter store unreachable');
     this.taken.push(bucket);
     const nowSeconds = this.now() / 1000;
@@ -124,9 +124,9 @@ export class InMemoryRateLimiter implements RateLimiter {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const key = `${bucket}#${windowStart}`;
     const count = this.counts.get(key) ?? 0;
-    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds };
-    this.counts.set(key, count + 1);
-    return { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
+    if (count + cost > limit) return { allowed: false, limit, remaining: 0, resetSeconds };
+    this.counts.set(key, count + cost);
+    return { allowed: true, limit, remaining: limit - count - cost, resetSeconds };
   }
 }
 

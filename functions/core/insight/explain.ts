@@ -91,6 +91,21 @@ export function explanationKind(model: TwinModel): { tree: boolean; reason?: str
   return p.tree ? { tree: true } : { tree: false, ...(p.reason ? { reason: p.reason } : {}) };
 }
 
+/** Model rows an explanation of `rows` rows evaluates (0 for TreeSHAP): its rate-limit weight, known before running. */
+export function explainCost(model: TwinModel, rows: number): number {
+  if (prepare(model).tree) return 0;
+  const m = model.featureCount;
+  return rows * (isExact(m) ? 2 ** m * backgroundRows : samplingPairs(m) * 2 * (m + 1));
+}
+
+function isExact(m: number): boolean {
+  return m <= 12 && 2 ** m * backgroundRows <= maxEvaluationsPerRow;
+}
+
+function samplingPairs(m: number): number {
+  return Math.max(1, Math.floor(maxEvaluationsPerRow / (2 * (m + 1))));
+}
+
 /**
  * Explains `rows` validated rows (raw units, feature order, row-major in `values`). `seed` drives the
  * model-agnostic background and permutations (TreeSHAP needs none).
@@ -134,7 +149,7 @@ async function sampledShapley(model: TwinModel, values: Float32Array, rows: numb
   const m = names.length;
   const random = new SeededRandom(seed);
   const background = backgroundSample(Object.values(p.ranges), backgroundRows, random);
-  const exact = m <= 12 && 2 ** m * backgroundRows <= maxEvaluationsPerRow;
+  const exact = isExact(m);
   const explanations: Explanation[] = [];
   let evaluations = 0;
   const method: ExplanationMethod = {
@@ -189,7 +204,7 @@ async function exactShapley(model: TwinModel, x: number[], background: number[][
  */
 async function permutationShapley(model: TwinModel, x: number[], background: number[][], random: SeededRandom) {
   const m = x.length;
-  const pairs = Math.max(1, Math.floor(maxEvaluationsPerRow / (2 * (m + 1))));
+  const pairs = samplingPairs(m);
   const walks: number[][] = [];
   for (let p = 0; p < pairs; p++) {
     const order = random.permutation(m);

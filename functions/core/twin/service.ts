@@ -7,7 +7,9 @@ import { metricNames } from '../metric-names.js';
 import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
-import type { ModelRegistry } from './registry.js';
+import type { ModelRegistry, Resolved } from './registry.js';
+import { explainCost, explainRows, type ExplanationMethod } from '../insight/explain.js';
+import { rowUnits, type PrincipalRateLimit } from '../rate-limit.js';
 
 /** The chapter's batch limit, kept. */
 export const maxBatchSize = 100;
@@ -28,6 +30,14 @@ export interface PredictResponse {
   model_version: string;
   from_cache: boolean;
   extrapolation: Extrapolation;
+  /** With `explain: true`: per-feature contributions; expected_value + Σ contributions = prediction. */
+  explanation?: PredictExplanation;
+}
+
+export interface PredictExplanation {
+  method: ExplanationMethod;
+  expected_value: number;
+  contributions: Record<string, number>;
 }
 
 export interface BatchResult {
@@ -96,6 +106,8 @@ export interface TwinServiceOptions {
   now?: () => number;
   telemetry?: Telemetry;
   onStatsError?: (error: unknown) => void;
+  /** Charges work beyond one request (a model-agnostic `explain: true`) to the caller's rate limit. */
+  rateLimit?: PrincipalRateLimit;
 }
 
 interface CachedRow {
@@ -125,7 +137,30 @@ export class TwinService {
     return { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
   }
 
+  /**
+   * The version of model `name` that answers this principal (routing, A/B, fail-safe): the one path every
+   * model-addressed route resolves through, so ownership and graph checks made there cover them all.
+   */
+  resolveFor(principal: Principal, name: string): Promise<Resolved> {
+    return this.registry.resolve(name, this.subject(principal));
+  }
+
+  /** Charges `units` beyond the request's own to the principal's rate limit (no-op without a limiter). */
+  async charge(principal: Principal, units: number): Promise<void> {
+    await this.options.rateLimit?.charge(principal, units);
+  }
+
   async predict(principal: Principal, body: unknown, requestId = ''): Promise<PredictResponse> {
+    // `explain: true` asks for contributions beside the prediction; it is not a feature.
+    let explain = false;
+    if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, 'explain')) {
+      const { explain: flag, ...row } = body as Record<string, unknown>;
+      if (typeof flag !== 'boolean') {
+        throw new InvalidRequestError('explain must be true or false', [{ field: 'explain', rule: 'type', message: 'explain must be true or false' }]);
+      }
+      explain = flag;
+      body = row;
+    }
     const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
     // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
@@ -160,7 +195,15 @@ export class TwinService {
       model_version: model.manifest.version,
       from_cache: cached !== undefined,
       extrapolation: extrapolation(model.manifest, values, 0),
+      ...(explain ? { explanation: await this.explainOne(principal, model, values) } : {}),
     };
+  }
+
+  /** One row's contributions (see functions/core/insight/explain.ts); model-agnostic ones are charged by rows evaluated. */
+  async explainOne(principal: Principal, model: TwinModel, values: Float32Array, seed = 0): Promise<PredictExplanation> {
+    await this.charge(principal, rowUnits(explainCost(model, 1)));
+    const { method, explanations } = await explainRows(model, values, 1, seed);
+    return { method, ...explanations[0]! };
   }
 
   async batch(principal: Principal, body: unknown, requestId = ''): Promise<BatchResponse> {

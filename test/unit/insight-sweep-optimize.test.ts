@@ -2,11 +2,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../functions/core/auth/tokens.js';
 import { predictRows } from '../../functions/core/insight/evaluate.js';
 import { search } from '../../functions/core/insight/search.js';
-import { InsightService, type OptimizeResponse } from '../../functions/core/insight/service.js';
+import { InsightService } from '../../functions/core/insight/service.js';
 import { TwinModel } from '../../functions/core/twin/model.js';
 import type { TwinService } from '../../functions/core/twin/service.js';
 import { packagedSklearnForest } from '../support/insight.js';
 import { referencePackage } from '../support/models.js';
+
+/** The AppError a call is refused with (fails the test when it answers). */
+async function refusal(call: Promise<unknown>): Promise<{ status: number; issues: { field: string; rule: string }[] }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as { status: number; issues: { field: string; rule: string }[] };
+  }
+  throw new Error('expected a refusal');
+}
 
 const principal = { id: 'u:alice', username: 'alice' } as Principal;
 
@@ -74,7 +84,7 @@ describe('sweep', () => {
     [{ x: { feature: 'temp', steps: 101 }, fixed: { pressure: 6, flow: 100 } }, 'x.steps', 'max'],
   ])('refuses %j naming %s (%s), before charging anything', async (body, field, rule) => {
     const { insight, charges } = insightFor(model);
-    const error = await insight.sweep(principal, 'reactor-yield', body).catch((e: unknown) => e as { status: number; issues: { field: string; rule: string }[] });
+    const error = await refusal(insight.sweep(principal, 'reactor-yield', body));
     expect(error.status).toBe(400);
     expect(error.issues).toContainEqual(expect.objectContaining({ field, rule }));
     expect(charges).toEqual([]);
@@ -146,7 +156,7 @@ describe('optimize', () => {
 
   it('refuses interval targets on a model without an interval, unknown features and empty vary', async () => {
     const { insight } = insightFor(reference);
-    const bad = (body: unknown) => insight.optimize(principal, 'reactor-yield', body).catch((e: unknown) => e as { status: number; issues: { field: string; rule: string }[] });
+    const bad = (body: unknown) => refusal(insight.optimize(principal, 'reactor-yield', body));
     expect((await bad({ vary: { heat: {} }, fixed: {} })).issues).toContainEqual(expect.objectContaining({ field: 'vary.heat', rule: 'unknown_feature' }));
     expect((await bad({ vary: {}, fixed: {} })).issues).toContainEqual(expect.objectContaining({ field: 'vary', rule: 'required' }));
     expect((await bad({ vary: { temp: {} }, fixed: {}, max_evaluations: 10 ** 6 })).issues).toContainEqual(expect.objectContaining({ field: 'max_evaluations', rule: 'max' }));

@@ -19,6 +19,7 @@ import {
   oipServerReadySchema,
 } from './core/twin/oip.js';
 import { routingSchema } from './core/twin/routing.js';
+import { insightContracts, predictExplanationSchema } from './insight-contracts.js';
 import { maxBatchSize, type BatchResponse, type ModelInfo, type PredictResponse } from './core/twin/service.js';
 
 /**
@@ -144,6 +145,7 @@ const predictFields = {
   model_version: z.string(),
   from_cache: z.boolean(),
   extrapolation,
+  explanation: predictExplanationSchema.optional(),
 };
 
 export const predictResponseSchema = z.strictObject({ user: z.string(), ...predictFields });
@@ -421,6 +423,7 @@ export const contracts = {
     errors: 'oip',
     description: 'As /v2/models/{name}/infer, with exactly this published version (active or not).',
   },
+  ...insightContracts,
 } as const satisfies Record<string, RouteContract>;
 
 export type RouteKey = keyof typeof contracts;

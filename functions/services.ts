@@ -26,6 +26,7 @@ import { UserService } from './core/auth/users-service.js';
 import type { AuditLog, ModelStore } from './core/ports.js';
 import { ModelService } from './core/models/service.js';
 import { PrincipalRateLimit } from './core/rate-limit.js';
+import { InsightService } from './core/insight/service.js';
 import { OipService } from './core/twin/oip.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
@@ -36,6 +37,8 @@ export interface Services {
   twin: TwinService;
   /** The Open Inference Protocol (KServe V2) on top of the twin. */
   oip: OipService;
+  /** Explanations, what-if sweeps, setpoint optimizer (docs/insight.md). */
+  insight: InsightService;
   auth: AuthService;
   keys: KeyService;
   users: UserService;
@@ -82,6 +85,10 @@ export function createServices(config: Config): Services {
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
   const keys = new KeyService(new DynamoDbApiKeyStore(db, config.apiKeysTable), users, { rotationGraceSeconds: config.keyRotationGraceSeconds });
 
+  const rateLimit = new PrincipalRateLimit(limiter, {
+    defaultPerMinute: config.rateLimitPerMinute,
+    onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
+  });
   const twin = new TwinService(registry, stats, alerts, {
     serviceName: config.serviceName,
     defaultModel: config.defaultModel,
@@ -90,12 +97,14 @@ export function createServices(config: Config): Services {
     cacheSize: config.cacheSize,
     telemetry,
     onStatsError: (error) => logger.warn('stats counters not written; prediction served', { error: error as Error }),
+    rateLimit,
   });
 
   return {
     config,
     twin,
     oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
+    insight: new InsightService(twin),
     models: new ModelService(modelStore, registry, stats, alerts),
     alerts,
     auth: new AuthService(users, keys, issuer, limiter, {
@@ -108,10 +117,7 @@ export function createServices(config: Config): Services {
     users: new UserService(users),
     auditQueries: new AuditService(audit, {}, alertState),
     audit,
-    rateLimit: new PrincipalRateLimit(limiter, {
-      defaultPerMinute: config.rateLimitPerMinute,
-      onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
-    }),
+    rateLimit,
     signer,
     registry,
     async dispose() {

@@ -39,6 +39,15 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     alerts: true,
     memoryMb: 1024,
   },
+  insight: {
+    name: 'insight',
+    description: 'Process insight: explanations, what-if sweeps, setpoint optimizer',
+    inference: true,
+    // Hypothetical rows: no stats, no alerts; charges its rows to the caller's rate limit.
+    tables: { RateCounters: 'readwrite', AuditLog: 'write' },
+    modelBucket: 'read',
+    memoryMb: 1024,
+  },
   'public-info': {
     name: 'public-info',
     description: 'Health and the issuer discovery documents (public)',

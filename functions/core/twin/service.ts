@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
 import { BatchTooLargeError, InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';
-import type { ModelManifest } from '../manifest.js';
+import { modelNameSchema, type ModelManifest } from '../manifest.js';
 import { metricNames } from '../metric-names.js';
 import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
@@ -141,7 +141,11 @@ export class TwinService {
    * The version of model `name` that answers this principal (routing, A/B, fail-safe): the one path every
    * model-addressed route resolves through, so ownership and graph checks made there cover them all.
    */
-  resolveFor(principal: Principal, name: string): Promise<Resolved> {
+  async resolveFor(principal: Principal, name: string): Promise<Resolved> {
+    // Path parameters are checked before any lookup (a bad name never reaches the store).
+    if (!modelNameSchema.safeParse(name).success) {
+      throw new InvalidRequestError('model name must be lower-case letters, digits and dashes', [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
+    }
     return this.registry.resolve(name, this.subject(principal));
   }
 

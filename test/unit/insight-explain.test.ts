@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backgroundRanges, explainRows, explanationKind, graphValue } from '../../functions/core/insight/explain.js';
 import { goesYes, readTreeEnsemble, type FlatTree } from '../../functions/core/insight/tree-graph.js';
+import { TreeShapExplainer } from '../../functions/core/insight/tree-shap.js';
 import { TwinModel } from '../../functions/core/twin/model.js';
 import { handModel, linearModel, packagedSklearnForest } from '../support/insight.js';
 import { referencePackage, referenceVariant } from '../support/models.js';
@@ -123,6 +124,9 @@ describe('TreeSHAP on the reference model and a packaged scikit-learn forest', (
     const ranges = backgroundRanges(model.manifest.features);
     const s = model.manifest.scaler;
     const ends = ranges.map(([a, b], f) => (s ? [(a - s.mean[f]!) / s.scale[f]!, (b - s.mean[f]!) / s.scale[f]!] : [a, b]).sort((p, q) => p - q));
+    const box = { lo: Float64Array.from(ends, (e) => e[0]!), hi: Float64Array.from(ends, (e) => e[1]!) };
+    const path = new TreeShapExplainer(reading.ensemble, box, 'path');
+    const leaves = new TreeShapExplainer(reading.ensemble, box, 'leaves');
     rows.forEach((row, r) => {
       const e = explanations[r]!;
       expect(Math.abs(e.expected_value + sum(e.contributions) - served[r]!.prediction)).toBeLessThan(1e-4);
@@ -130,6 +134,14 @@ describe('TreeSHAP on the reference model and a packaged scikit-learn forest', (
       const brute = bruteForceShapley(reading.ensemble.trees, reading.ensemble.base, x, ends.map((e) => e[0]!), ends.map((e) => e[1]!));
       expect(e.expected_value).toBeCloseTo(brute.expected, 9);
       model.manifest.features.forEach((f, i) => expect(e.contributions[f.name]).toBeCloseTo(brute.phi[i]!, 9));
+      // Both algorithms, against the same reference.
+      for (const explainer of [path, leaves]) {
+        const phi = new Float64Array(x.length);
+        const prediction = explainer.explain(x, phi);
+        expect(explainer.expectedValue).toBeCloseTo(brute.expected, 9);
+        phi.forEach((p, i) => expect(p).toBeCloseTo(brute.phi[i]!, 9));
+        expect(prediction).toBeCloseTo(served[r]!.prediction, 4);
+      }
     });
   });
 

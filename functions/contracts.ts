@@ -342,7 +342,11 @@ export const contracts = {
     response: tokenResponseSchema,
     description: 'grant_type=password (username, password) or client_credentials (client_secret = an API key); scope narrows the granted scopes.',
   },
-  'POST /api/v1/twin/predict': { modelBody: featureRowSchema, response: predictResponseSchema },
+  'POST /api/v1/twin/predict': {
+    modelBody: featureRowSchema,
+    response: predictResponseSchema,
+    description: 'Add "explain": true beside the features for their contributions (explanation; docs/insight.md).',
+  },
   'POST /api/v1/twin/batch': {
     modelBody: modelBatchSchema,
     response: batchResponseSchema,

@@ -20,6 +20,7 @@ import { apiVersion } from './contracts.js';
 import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
+import { PrincipalResolver } from './core/auth/principal-state.js';
 import { AuthService } from './core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
 import { UserService } from './core/auth/users-service.js';
@@ -41,6 +42,8 @@ export interface Services {
   insight: InsightService;
   auth: AuthService;
   keys: KeyService;
+  /** The current state of a token's principal (active, role, plant, key revoked), per request. */
+  principals: PrincipalResolver;
   users: UserService;
   auditQueries: AuditService;
   audit: AuditLog;
@@ -83,7 +86,9 @@ export function createServices(config: Config): Services {
   const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
   const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays });
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
-  const keys = new KeyService(new DynamoDbApiKeyStore(db, config.apiKeysTable), users, { rotationGraceSeconds: config.keyRotationGraceSeconds });
+  const keyStore = new DynamoDbApiKeyStore(db, config.apiKeysTable);
+  const keys = new KeyService(keyStore, users, { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
+  const principals = new PrincipalResolver(users, keyStore, { cacheMs: config.principalCacheSeconds * 1000, ownerLimitPerMinute: config.rateLimitPerMinute });
 
   const rateLimit = new PrincipalRateLimit(limiter, {
     defaultPerMinute: config.rateLimitPerMinute,
@@ -114,8 +119,9 @@ export function createServices(config: Config): Services {
       loginLimitPerSource: config.loginLimitPerSource,
     }),
     keys,
+    principals,
     users: new UserService(users),
-    auditQueries: new AuditService(audit, {}, alertState),
+    auditQueries: new AuditService(audit, { directory: { users, keys: keyStore } }, alertState),
     audit,
     rateLimit,
     signer,

@@ -27,6 +27,8 @@ interface Queue {
  */
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly queues = new Map<string, Queue>();
+  /** The window each allowed decision counted in, for {@link refund} (gone with the decision). */
+  private readonly windows = new WeakMap<RateDecision, { windowStart: number; cost: number }>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -55,7 +57,32 @@ export class DynamoDbRateLimiter implements RateLimiter {
   private async takeCost(bucket: string, limit: number, windowSeconds: number, windowStart: number, nowSeconds: number, cost: number): Promise<RateDecision> {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const count = cost > limit ? undefined : await this.add(bucket, windowStart, windowSeconds, cost, limit - cost);
-    return count === undefined ? { allowed: false, limit, remaining: 0, resetSeconds } : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+    if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+    const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+    this.windows.set(decision, { windowStart, cost });
+    return decision;
+  }
+
+  async refund(bucket: string, decision: RateDecision): Promise<void> {
+    const taken = this.windows.get(decision);
+    if (taken === undefined) return;
+    this.windows.delete(decision);
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `${bucket}#${taken.windowStart}` },
+          UpdateExpression: 'ADD #count :minus',
+          ConditionExpression: '#count >= :cost',
+          ExpressionAttributeNames: { '#count': 'count' },
+          ExpressionAttributeValues: { ':minus': -taken.cost, ':cost': taken.cost },
+        }),
+      );
+    } catch (error) {
+      // Nothing to give back (the window's item is gone): the count cannot go below zero.
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
   }
 
   /** Writes the queue's takes, a group per round trip, until no take is waiting. */
@@ -65,7 +92,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
         const group = queue.waiters.splice(0);
         const decide = (waiter: Waiter, count: number | undefined): RateDecision => {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
-          return count === undefined ? { allowed: false, limit, remaining: 0, resetSeconds } : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+          const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          this.windows.set(decision, { windowStart, cost: 1 });
+          return decision;
         };
         try {
           const counts = await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length);

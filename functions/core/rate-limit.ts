@@ -15,9 +15,12 @@ export function rateLimitHeaders(decision: RateDecision): Record<string, string>
 
 /**
  * Per-principal limits: one bucket per token subject (a user, or an API key), the key's own limit when it
- * has one, else the deployment default. If the counter store fails, the request is let through (logged and
- * counted): predictions keep a plant running, and API Gateway's stage throttling still bounds the load.
- * Login fails closed instead (see AuthService).
+ * has one, else the deployment default. An API key also takes from its owner's bucket (`p:<owner>`, the
+ * owner's limit), so a user's keys share the user's budget and creating keys never multiplies it; the key's
+ * bucket is taken first (its limit is the lower one), and when the owner's bucket refuses, the key's take is
+ * given back, so every counter holds exactly the requests admitted. If the counter store fails, the request
+ * is let through (logged and counted): predictions keep a plant running, and API Gateway's stage throttling
+ * still bounds the load. Login fails closed instead (see AuthService). `cost` weighs a take (see charge).
  */
 export class PrincipalRateLimit {
   constructor(
@@ -25,10 +28,19 @@ export class PrincipalRateLimit {
     private readonly options: { defaultPerMinute: number; onStoreError?: (error: unknown) => void },
   ) {}
 
-  async take(principal: Principal): Promise<RateDecision | undefined> {
-    const limit = principal.rateLimitPerMinute ?? this.options.defaultPerMinute;
+  async take(principal: Principal, cost = 1): Promise<RateDecision | undefined> {
+    const ownerLimit = this.options.defaultPerMinute;
     try {
-      return await this.limiter.take(`p:${principal.id}`, limit, rateWindowSeconds);
+      if (principal.type !== 'key') return await this.limiter.take(`p:${principal.id}`, ownerLimit, rateWindowSeconds, cost);
+      const keyBucket = `p:${principal.id}`;
+      const own = await this.limiter.take(keyBucket, Math.min(principal.rateLimitPerMinute ?? ownerLimit, ownerLimit), rateWindowSeconds, cost);
+      if (!own.allowed) return own;
+      const owner = await this.limiter.take(`p:${principal.username}`, ownerLimit, rateWindowSeconds, cost);
+      if (!owner.allowed) {
+        await this.limiter.refund(keyBucket, own);
+        return owner;
+      }
+      return { ...own, remaining: Math.min(own.remaining, owner.remaining) };
     } catch (error) {
       this.options.onStoreError?.(error);
       return undefined;
@@ -42,15 +54,9 @@ export class PrincipalRateLimit {
    */
   async charge(principal: Principal, units: number): Promise<void> {
     if (units <= 0) return;
-    const limit = principal.rateLimitPerMinute ?? this.options.defaultPerMinute;
-    let decision: RateDecision;
-    try {
-      decision = await this.limiter.take(`p:${principal.id}`, limit, rateWindowSeconds, units);
-    } catch (error) {
-      this.options.onStoreError?.(error);
-      return;
-    }
-    if (!decision.allowed) throw new RateLimitedError(decision.resetSeconds);
+    // The same buckets as take (a key's and its owner's), weighted; undefined: the store is down (allowed).
+    const decision = await this.take(principal, units);
+    if (decision && !decision.allowed) throw new RateLimitedError(decision.resetSeconds);
   }
 }
 

@@ -81,6 +81,8 @@ export interface LocalTwin {
   sns: SnsSink;
   /** Present when started with `faults: true`. */
   faults?: LocalTwinFaults;
+  /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -102,6 +104,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   await mkdir(dataDir, { recursive: true });
   // Edge: the package is unpacked and verified before anything starts; a bad one stops the start.
   const edgePackage = options.edgeModel ? await prepareEdgePackage(options.edgeModel, dataDir) : undefined;
+  // The stores start in their own process while this one loads the handlers (they read no environment
+  // when they load: functions/config.ts is parsed on first use).
+  const handlersLoading = loadHandlers();
+  handlersLoading.catch(() => undefined);
   const stores = await startEmbeddedStores(dataDir, edgePackage ? { s3: false } : {});
   const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
@@ -153,7 +159,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       services: getServices,
     });
     gateway = new LocalGateway({
-      handlers: await loadHandlers(),
+      handlers: await handlersLoading,
       issuer: () => issuer,
       audience: localAudience,
       port: options.port ?? 3000,
@@ -183,6 +189,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       seed,
       sns,
       ...(faults ? { faults } : {}),
+      pids: [process.pid, stores.pid],
       async stop() {
         await running.close();
         await disposeServices();

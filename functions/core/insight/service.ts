@@ -1,7 +1,7 @@
 import type * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import { fieldIssuesFromZod } from '../zod-issues.js';
-import { InvalidInputError, InvalidRequestError, type FieldIssue } from '../errors.js';
+import { capIssues, clip, InvalidInputError, InvalidRequestError, maxMessageLength, summarizeIssues, type FieldIssue } from '../errors.js';
 import type { FeatureSpec, ModelManifest } from '../manifest.js';
 import { rowUnits } from '../rate-limit.js';
 import type { TwinModel } from '../twin/model.js';
@@ -120,8 +120,13 @@ export class InsightService {
     const width = model.featureCount;
     const values = new Float32Array(request.inputs.length * width);
     const issues: FieldIssue[] = [];
-    request.inputs.forEach((input, r) => issues.push(...model.validator.validateInto(input, values, r * width, `inputs.${r}`)));
-    if (issues.length) throw new InvalidInputError(issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`).join('; '), issues);
+    let total = 0;
+    request.inputs.forEach((input, r) => {
+      const found = model.validator.validateInto(input, values, r * width, `inputs.${r}`);
+      issues.push(...found.issues);
+      total += found.total;
+    });
+    if (total > 0) throw new InvalidInputError(clip(summarizeIssues({ issues, total }), maxMessageLength), capIssues(issues), total);
     await this.twin.charge(principal, rowUnits(request.inputs.length + explainCost(model, request.inputs.length)) - 1);
     const started = performance.now();
     const [predictions, explained] = await Promise.all([predictRows(model, values, request.inputs.length), explainRows(model, values, request.inputs.length, request.seed ?? 0)]);
@@ -262,8 +267,8 @@ export class InsightService {
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issues = body === undefined ? [{ field: 'body', rule: 'required', message: 'a JSON body is required' }] : fieldIssuesFromZod(parsed.error);
-  throw new InvalidRequestError(issues.map((i) => i.message).join('; '), issues);
+  const list = body === undefined ? { issues: [{ field: 'body', rule: 'required', message: 'a JSON body is required' }], total: 1 } : fieldIssuesFromZod(parsed.error);
+  throw new InvalidRequestError(clip(summarizeIssues(list), maxMessageLength), capIssues(list.issues), list.total);
 }
 
 function featureIndex(m: ModelManifest, name: string, field: string): { index: number; spec: FeatureSpec } {
@@ -315,7 +320,7 @@ function baseRow(model: TwinModel, fixed: Record<string, number>, placeholders: 
     if (placeholder !== undefined) row[f.name] = placeholder;
   });
   const values = new Float32Array(model.featureCount);
-  const issues = model.validator.validateInto(row, values, 0, field);
-  if (issues.length) throw new InvalidInputError(issues.map((i) => `${i.field}: ${i.message}`).join('; '), issues);
+  const found = model.validator.validateInto(row, values, 0, field);
+  if (found.total > 0) throw new InvalidInputError(clip(summarizeIssues(found), maxMessageLength), capIssues(found.issues), found.total);
   return values;
 }

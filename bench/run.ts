@@ -9,6 +9,7 @@ import type { HandlerStageOptions, HandlerStageResult } from './handler-stage.js
 import type { CostResult } from './cost.js';
 import { runLoad, type LoadResult } from './http.js';
 import { runInproc, type InprocResult } from './inproc.js';
+import { explainOneRowTargetMs, runInsight } from './insight.js';
 import { formatSummary, mainThreadProfile, summariseProfile, type ProfileSummary } from './profile.js';
 import { buildServe, ServerProcess } from './server-process.js';
 import { runSizes, type SizesResult } from './sizes.js';
@@ -16,11 +17,12 @@ import { repeated, round, type Repeated } from './stats.js';
 
 /**
  * `npm run bench` — the figures of docs/performance.md (issue 16): floor, core, handler, http, cold start,
- * local twin start, memory (every process of the local twin), sizes, and the AWS cost per million requests.
+ * local twin start, memory (every process of the local twin), sizes, the AWS cost per million requests, and
+ * the process-insight figures (issue 18, bench/insight.ts).
  * Prints the tables, each figure beside its target, with the load average, and writes
  * bench/results/latest.json. All load goes to 127.0.0.1 and is bounded in time. Options: `--quick` (fewer,
- * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, cold, handler,
- * http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
+ * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, cold,
+ * handler, http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
  * summary per load run is printed and the figures go to bench/results/profile.json instead, since profiling
  * slows the server), `--tsx` (serve the sources under tsx instead of the compiled bundle).
  */
@@ -29,7 +31,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profiling = args.includes('--profile');
 const useTsx = args.includes('--tsx');
-const stageNames = ['sizes', 'inproc', 'cold', 'handler', 'http', 'cost'] as const;
+const stageNames = ['sizes', 'inproc', 'insight', 'cold', 'handler', 'http', 'cost'] as const;
 const onlyIndex = args.indexOf('--only');
 const only = new Set(onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : stageNames);
 for (const name of only) if (!(stageNames as readonly string[]).includes(name)) throw new Error(`--only takes ${stageNames.join(',')}, not ${name}`);
@@ -265,6 +267,7 @@ const sizes = only.has('sizes') ? await stage('sizes (esbuild bundles, onnxrunti
 const inproc = only.has('inproc')
   ? await stage('floor and core (in-process)', () => runInproc({ reps: config.inprocReps, iterations: config.inprocIterations }))
   : undefined;
+const insight = only.has('insight') ? await stage('insight (in-process: TreeSHAP, sweep, optimizer)', () => runInsight({ reps: config.inprocReps, iterations: config.inprocIterations / 10 })) : undefined;
 
 let server: ServerProcess | undefined;
 let handler: HandlerStageResult | undefined;
@@ -364,6 +367,12 @@ if (inproc) {
   row('floor', 'session.run, 100 rows', fmt.us(inproc.floor100Us.median), `${fmt.x(inproc.floor100OverFloor1.median)} floor 1 row`, '');
   row('core', 'predict, 1 row', fmt.us(inproc.core1Us.median), `${fmt.x(inproc.core1OverFloor1.median)} floor (≤ 2×)`, verdict(inproc.core1OverFloor1.median <= targets.core1OverFloor1));
   row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
+}
+if (insight) {
+  row('insight', 'explain 1 row (TreeSHAP)', fmt.us(insight.explain1Us.median), `< ${explainOneRowTargetMs} ms`, verdict(insight.explain1Us.median < explainOneRowTargetMs * 1000));
+  row('insight', 'explain 100 rows', fmt.ms(insight.explain100Us.median / 1000), '', '');
+  row('insight', 'sweep 100 × 100', fmt.ms(insight.sweep100x100Ms.median), '10,000 rows, 10 runs', '');
+  row('insight', 'optimize temp × pressure', fmt.ms(insight.optimizeMs.median), `${insight.optimizeEvaluations} evaluations`, '');
 }
 if (handler) {
   const h = (f: HandlerStageResult['predict']) => `p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}`;
@@ -520,6 +529,7 @@ const results = {
       hundredOverOneRow: inproc.core100OverCore1,
       hundredOverFloorHundred: inproc.core100OverFloor100,
     },
+    insight,
     handler,
     http: load?.map(({ profile: _profile, ...f }) => f),
     coldStart: cold,

@@ -20,6 +20,7 @@ import { ConfigError, configPath, readConfig, updateProfile, type Profile } from
 import { fields, formatNumber, ProgressBar, table, type Cell } from './cli/format.js';
 import { FeedbackFileError, registerFeedbackCommand } from './cli/feedback.js';
 import { registerQualityCommand } from './cli/quality.js';
+import { registerInsightCommands } from './cli/insight.js';
 import { EdgeSyncError, exportAudit, importAudit, parseSince, pullModel } from './edge.js';
 import { maxBatchRows, TwinApiError, TwinClient, type AlertEvent, type AuditQuery, type AuditRecord, type FeatureRow } from './sdk.js';
 
@@ -252,6 +253,8 @@ Exit codes: 0 ok, 1 unexpected, 2 usage, 3 some batch rows failed, 4 not logged 
       if (profile) await updateProfile(path, name, (p) => (p ? { url: p.url } : undefined));
       out(cmd, () => `Logged out (profile ${name})\n`, { profile: name, logged_out: true });
     });
+
+  registerInsightCommands(program, { authed, out, usageError: (message) => new CliError(message, exitCodes.usage) });
 
   // ---------------------------------------------------------------------------------------------------------
   // predict / batch / status

@@ -67,6 +67,11 @@ export type CalibrationRequest = BodyOf<'PUT /api/v1/models/{name}/versions/{ver
 export type CalibrationResponse = ResponseOf<'PUT /api/v1/models/{name}/versions/{version}/calibration'>;
 /** The most observations one feedback call takes. */
 export const maxFeedbackObservations = 1000;
+export type ExplainResponse = ResponseOf<'POST /api/v1/models/{name}/explain'>;
+export type SweepRequest = BodyOf<'POST /api/v1/models/{name}/sweep'>;
+export type SweepResponse = ResponseOf<'POST /api/v1/models/{name}/sweep'>;
+export type OptimizeRequest = BodyOf<'POST /api/v1/models/{name}/optimize'>;
+export type OptimizeResponse = ResponseOf<'POST /api/v1/models/{name}/optimize'>;
 
 /** A row's result in {@link TwinClient.batch}: `index` is its position in the list you passed. */
 export type BatchRowResult = BatchResponse['results'][number];
@@ -490,9 +495,27 @@ export class TwinClient {
     return this.call('GET /health', {}, { anonymous: true });
   }
 
-  /** One prediction with its interval. */
-  predict(row: FeatureRow, options?: CallOptions): Promise<PredictResponse> {
-    return this.call('POST /api/v1/twin/predict', { body: row }, options);
+  /** One prediction with its interval; with `explain`, also its per-feature contributions (`explanation`). */
+  predict(row: FeatureRow, options: CallOptions & { explain?: boolean } = {}): Promise<PredictResponse> {
+    const { explain, ...call } = options;
+    // `explain` rides beside the features in the body (the route's documented flag).
+    return this.call('POST /api/v1/twin/predict', { body: (explain ? { ...row, explain: true } : row) as FeatureRow }, call);
+  }
+
+  /** Per-feature contributions (Shapley values; exact TreeSHAP for tree ensembles) for 1..100 rows of `model`. */
+  explain(model: string, rows: FeatureRow[], options: CallOptions & { seed?: number } = {}): Promise<ExplainResponse> {
+    const { seed, ...call } = options;
+    return this.call('POST /api/v1/models/{name}/explain', { params: { name: model }, body: { inputs: rows, ...(seed === undefined ? {} : { seed }) } }, call);
+  }
+
+  /** The prediction and interval over a grid of one or two features (up to 100 × 100), the others fixed. */
+  sweep(model: string, request: SweepRequest, options?: CallOptions): Promise<SweepResponse> {
+    return this.call('POST /api/v1/models/{name}/sweep', { params: { name: model }, body: request }, options);
+  }
+
+  /** The best setpoints for the prediction or an interval bound, under constraints (docs/insight.md). */
+  optimize(model: string, request: OptimizeRequest, options?: CallOptions): Promise<OptimizeResponse> {
+    return this.call('POST /api/v1/models/{name}/optimize', { params: { name: model }, body: request }, options);
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   oipServerReadySchema,
 } from './core/twin/oip.js';
 import { routingSchema } from './core/twin/routing.js';
+import { insightContracts, predictExplanationSchema } from './insight-contracts.js';
 import { maxBatchSize, type BatchResponse, type ModelInfo, type PredictResponse } from './core/twin/service.js';
 
 /**
@@ -152,6 +153,7 @@ const predictFields = {
   extrapolation,
   interval_calibrated: intervalCalibrated,
   interval_level: intervalLevel,
+  explanation: predictExplanationSchema.optional(),
 };
 
 export const predictResponseSchema = z.strictObject({ user: z.string(), ...predictFields });
@@ -437,7 +439,11 @@ export const contracts = {
     response: tokenResponseSchema,
     description: 'grant_type=password (username, password) or client_credentials (client_secret = an API key); scope narrows the granted scopes.',
   },
-  'POST /api/v1/twin/predict': { modelBody: featureRowSchema, response: predictResponseSchema },
+  'POST /api/v1/twin/predict': {
+    modelBody: featureRowSchema,
+    response: predictResponseSchema,
+    description: 'Add "explain": true beside the features for their contributions (explanation; docs/insight.md).',
+  },
   'POST /api/v1/twin/batch': {
     modelBody: modelBatchSchema,
     response: batchResponseSchema,
@@ -526,6 +532,7 @@ export const contracts = {
     errors: 'oip',
     description: 'As /v2/models/{name}/infer, with exactly this published version (active or not).',
   },
+  ...insightContracts,
 } as const satisfies Record<string, RouteContract>;
 
 export type RouteKey = keyof typeof contracts;

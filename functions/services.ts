@@ -27,6 +27,7 @@ import { UserService } from './core/auth/users-service.js';
 import type { AuditLog, ModelStore } from './core/ports.js';
 import { ModelService } from './core/models/service.js';
 import { PrincipalRateLimit } from './core/rate-limit.js';
+import { InsightService } from './core/insight/service.js';
 import { OipService } from './core/twin/oip.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
@@ -41,6 +42,8 @@ export interface Services {
   twin: TwinService;
   /** The Open Inference Protocol (KServe V2) on top of the twin. */
   oip: OipService;
+  /** Explanations, what-if sweeps, setpoint optimizer (docs/insight.md). */
+  insight: InsightService;
   auth: AuthService;
   keys: KeyService;
   /** The current state of a token's principal (active, role, plant, key revoked), per request. */
@@ -109,6 +112,10 @@ export function createServices(config: Config): Services {
       onError: (error) => logger.warn('model-quality bookkeeping failed; request served', { error: error as Error }),
     },
   );
+  const rateLimit = new PrincipalRateLimit(limiter, {
+    defaultPerMinute: config.rateLimitPerMinute,
+    onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
+  });
   const twin = new TwinService(registry, stats, alerts, {
     quality,
     serviceName: config.serviceName,
@@ -118,12 +125,14 @@ export function createServices(config: Config): Services {
     cacheSize: config.cacheSize,
     telemetry,
     onStatsError: (error) => logger.warn('stats counters not written; prediction served', { error: error as Error }),
+    rateLimit,
   });
 
   return {
     config,
     twin,
     oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
+    insight: new InsightService(twin),
     models: new ModelService(modelStore, registry, stats, alerts, modelStore instanceof S3ModelStore ? { transfer: modelStore } : {}),
     alerts,
     quality,
@@ -138,10 +147,7 @@ export function createServices(config: Config): Services {
     users: new UserService(users),
     auditQueries: new AuditService(audit, { directory: { users, keys: keyStore } }, alertState),
     audit,
-    rateLimit: new PrincipalRateLimit(limiter, {
-      defaultPerMinute: config.rateLimitPerMinute,
-      onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
-    }),
+    rateLimit,
     signer,
     registry,
     async dispose() {

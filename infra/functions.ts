@@ -61,6 +61,15 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     alerts: true,
     memoryMb: 1024,
   },
+  insight: {
+    name: 'insight',
+    description: 'Process insight: explanations, what-if sweeps, setpoint optimizer',
+    inference: true,
+    // Hypothetical rows: no stats, no alerts; charges its rows to the caller's rate limit.
+    tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
+    modelBucket: 'read',
+    memoryMb: 1024,
+  },
   'public-info': {
     name: 'public-info',
     description: 'Health (loads the serving model, so it carries onnxruntime)',

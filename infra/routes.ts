@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality'] as const;
+export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality', 'insight'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -67,6 +67,10 @@ export const routes: readonly RouteDef[] = [
   { method: 'PUT', path: '/api/v1/models/{name}/versions/{version}/calibration', function: 'quality', auth: modelsWrite, action: 'models.calibrate', summary: 'Calibrate a published version’s interval on labelled rows (conformal, at a stated level)' },
   { method: 'GET', path: '/api/v1/models/{name}/quality', function: 'quality', auth: modelsRead, action: 'models.quality', summary: 'Error, interval coverage, A/B verdict, recalibration and input drift per version and plant' },
   { method: 'GET', path: '/api/v1/alerts', function: 'models', auth: read, action: 'alerts.list', summary: 'Recent anomaly alerts and resolutions' },
+  // Process insight (docs/insight.md): explanations, what-if sweeps, setpoint optimizer; weighted rate limit by rows.
+  { method: 'POST', path: '/api/v1/models/{name}/explain', function: 'insight', auth: predict, action: 'twin.explain', summary: 'Per-feature contributions (TreeSHAP for tree ensembles) for up to 100 rows' },
+  { method: 'POST', path: '/api/v1/models/{name}/sweep', function: 'insight', auth: predict, action: 'twin.sweep', summary: 'Prediction and interval grid over one or two features (up to 100 × 100)' },
+  { method: 'POST', path: '/api/v1/models/{name}/optimize', function: 'insight', auth: predict, action: 'twin.optimize', summary: 'Best setpoints for the prediction or an interval bound under constraints' },
   // The API described: OpenAPI 3.1 generated from functions/contracts.ts and this table, and a page rendering it.
   { method: 'GET', path: '/openapi.json', function: 'docs', auth: 'public', action: 'docs.openapi', summary: 'The OpenAPI 3.1 description of this API' },
   { method: 'GET', path: '/docs', function: 'docs', auth: 'public', action: 'docs.page', summary: 'The API reference as a web page' },

@@ -41,6 +41,8 @@ export interface PredictResponse {
   from_cache?: boolean;
   /** Features outside (or in the sparse tail of) the model's training data: the prediction extrapolates. */
   extrapolation?: Record<string, 'outside_training_range' | 'training_tail' | string>;
+  /** With `explain: true`: per-feature contributions (docs/insight.md). */
+  explanation?: { method: { method: string }; expected_value: number; contributions: Record<string, number> };
 }
 
 export interface LoginResponse {

@@ -28,7 +28,7 @@ interface Queue {
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly queues = new Map<string, Queue>();
   /** The window each allowed decision counted in, for {@link refund} (gone with the decision). */
-  private readonly windows = new WeakMap<RateDecision, number>();
+  private readonly windows = new WeakMap<RateDecision, { windowStart: number; cost: number }>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -36,9 +36,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+  take(bucket: string, limit: number, windowSeconds: number, cost = 1): Promise<RateDecision> {
     const nowSeconds = this.now() / 1000;
     const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
+    if (cost !== 1) return this.takeCost(bucket, limit, windowSeconds, windowStart, nowSeconds, cost);
     const key = `${bucket}#${windowStart}#${limit}`;
     return new Promise((resolve, reject) => {
       const queued = this.queues.get(key);
@@ -53,19 +54,29 @@ export class DynamoDbRateLimiter implements RateLimiter {
     });
   }
 
+  /** A weighted take (a sweep's rows): its own conditional `ADD cost`, outside the request group commit. */
+  private async takeCost(bucket: string, limit: number, windowSeconds: number, windowStart: number, nowSeconds: number, cost: number): Promise<RateDecision> {
+    const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
+    const count = cost > limit ? undefined : await this.add(bucket, windowStart, windowSeconds, cost, limit - cost);
+    if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+    const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+    this.windows.set(decision, { windowStart, cost });
+    return decision;
+  }
+
   async refund(bucket: string, decision: RateDecision): Promise<void> {
-    const windowStart = this.windows.get(decision);
-    if (windowStart === undefined) return;
+    const taken = this.windows.get(decision);
+    if (taken === undefined) return;
     this.windows.delete(decision);
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: `${bucket}#${windowStart}` },
+          Key: { pk: `${bucket}#${taken.windowStart}` },
           UpdateExpression: 'ADD #count :minus',
-          ConditionExpression: '#count > :zero',
+          ConditionExpression: '#count >= :cost',
           ExpressionAttributeNames: { '#count': 'count' },
-          ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+          ExpressionAttributeValues: { ':minus': -taken.cost, ':cost': taken.cost },
         }),
       );
     } catch (error) {
@@ -84,7 +95,7 @@ export class DynamoDbRateLimiter implements RateLimiter {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
           if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
           const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
-          this.windows.set(decision, windowStart);
+          this.windows.set(decision, { windowStart, cost: 1 });
           return decision;
         };
         try {

@@ -235,12 +235,15 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
-  /** Takes one request from `bucket`'s current window with one atomic conditional update. */
-  take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision>;
   /**
-   * Gives back the allowed take that answered `decision` (one this limiter returned for `bucket`), to the
-   * window it counted in: for a request refused by a second bucket it also needed, so the counters hold
-   * exactly the admitted requests.
+   * Takes `cost` (default 1: one request) from `bucket`'s current window with one atomic conditional update;
+   * refused whole when the window has less than `cost` left.
+   */
+  take(bucket: string, limit: number, windowSeconds: number, cost?: number): Promise<RateDecision>;
+  /**
+   * Gives back the allowed take that answered `decision` (one this limiter returned for `bucket`, its whole
+   * cost), to the window it counted in: for a request refused by a second bucket it also needed, so the
+   * counters hold exactly the admitted requests.
    */
   refund(bucket: string, decision: RateDecision): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { Principal } from './auth/tokens.js';
+import { RateLimitedError } from './errors.js';
 import type { RateDecision, RateLimiter } from './ports.js';
 
 export const rateWindowSeconds = 60;
@@ -19,7 +20,7 @@ export function rateLimitHeaders(decision: RateDecision): Record<string, string>
  * bucket is taken first (its limit is the lower one), and when the owner's bucket refuses, the key's take is
  * given back, so every counter holds exactly the requests admitted. If the counter store fails, the request
  * is let through (logged and counted): predictions keep a plant running, and API Gateway's stage throttling
- * still bounds the load. Login fails closed instead (see AuthService).
+ * still bounds the load. Login fails closed instead (see AuthService). `cost` weighs a take (see charge).
  */
 export class PrincipalRateLimit {
   constructor(
@@ -27,14 +28,14 @@ export class PrincipalRateLimit {
     private readonly options: { defaultPerMinute: number; onStoreError?: (error: unknown) => void },
   ) {}
 
-  async take(principal: Principal): Promise<RateDecision | undefined> {
+  async take(principal: Principal, cost = 1): Promise<RateDecision | undefined> {
     const ownerLimit = this.options.defaultPerMinute;
     try {
-      if (principal.type !== 'key') return await this.limiter.take(`p:${principal.id}`, ownerLimit, rateWindowSeconds);
+      if (principal.type !== 'key') return await this.limiter.take(`p:${principal.id}`, ownerLimit, rateWindowSeconds, cost);
       const keyBucket = `p:${principal.id}`;
-      const own = await this.limiter.take(keyBucket, Math.min(principal.rateLimitPerMinute ?? ownerLimit, ownerLimit), rateWindowSeconds);
+      const own = await this.limiter.take(keyBucket, Math.min(principal.rateLimitPerMinute ?? ownerLimit, ownerLimit), rateWindowSeconds, cost);
       if (!own.allowed) return own;
-      const owner = await this.limiter.take(`p:${principal.username}`, ownerLimit, rateWindowSeconds);
+      const owner = await this.limiter.take(`p:${principal.username}`, ownerLimit, rateWindowSeconds, cost);
       if (!owner.allowed) {
         await this.limiter.refund(keyBucket, own);
         return owner;
@@ -45,4 +46,21 @@ export class PrincipalRateLimit {
       return undefined;
     }
   }
+
+  /**
+   * Charges `units` more against the principal's window (a request already took one at the gateway), for
+   * requests that cost more than one: sweeps, optimizations, model-agnostic explanations (see
+   * {@link rowUnits}). Refused: RATE_LIMITED. Store down: allowed, as take.
+   */
+  async charge(principal: Principal, units: number): Promise<void> {
+    if (units <= 0) return;
+    // The same buckets as take (a key's and its owner's), weighted; undefined: the store is down (allowed).
+    const decision = await this.take(principal, units);
+    if (decision && !decision.allowed) throw new RateLimitedError(decision.resetSeconds);
+  }
+}
+
+/** Rows evaluated, in rate-limit units: one per 100 rows (what the same rows cost through /twin/batch). */
+export function rowUnits(rows: number): number {
+  return Math.ceil(rows / 100);
 }

@@ -17,6 +17,7 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     docs: import('../../functions/docs.js'),
     inference: import('../../functions/inference.js'),
     quality: import('../../functions/quality.js'),
+    insight: import('../../functions/insight.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

@@ -324,6 +324,13 @@ describe('every route answers what the documentation says', () => {
     await call('POST /v2/models/{name}/versions/{version}/infer', '/v2/models/reactor-yield/versions/1.0.0/infer', { body: { inputs, outputs: [{ name: 'prediction' }] } }, 200);
   });
 
+  it('process insight routes (and predict with explain: true)', async () => {
+    await call('POST /api/v1/twin/predict', '/api/v1/twin/predict', { body: { ...validRow, explain: true } }, 200);
+    await call('POST /api/v1/models/{name}/explain', '/api/v1/models/reactor-yield/explain', { body: { inputs: [validRow] } }, 200);
+    await call('POST /api/v1/models/{name}/sweep', '/api/v1/models/reactor-yield/sweep', { body: { x: { feature: 'temp', steps: 4 }, fixed: { pressure: 6, flow: 100 } } }, 200);
+    await call('POST /api/v1/models/{name}/optimize', '/api/v1/models/reactor-yield/optimize', { body: { vary: { temp: {} }, fixed: { pressure: 6, flow: 100 }, constraints: [{ target: 'lower', op: '>=', value: 500 }], max_evaluations: 200 } }, 200);
+  });
+
   it('errors have the documented shapes: the envelope, the protocol’s {error}, the gateway’s {message}', async () => {
     await callError('POST /api/v1/twin/predict', '/api/v1/twin/predict', { body: { ...validRow, temp: 460 } }, 400);
     await callError('POST /api/v1/keys', '/api/v1/keys', { body: { name: '' } }, 400);

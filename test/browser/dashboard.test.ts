@@ -221,6 +221,29 @@ describe('the dashboard in chromium', () => {
     expect(await page.locator('#prediction-chart .chart-canvas').getAttribute('aria-label')).toContain('1 points');
   });
 
+  it('explains the prediction with a contribution bar per feature, draws the what-if map, and the optimizer moves the sliders', async () => {
+    // Assess: the prediction above came with its contributions (explain: true), one bar per feature.
+    const bars = page.locator('#contribution-bars .contribution');
+    await bars.first().waitFor();
+    expect(await bars.count()).toBe(features.length);
+    const shown = Number(await page.locator('#latest-prediction .number').textContent());
+    const values = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+    const expected = Number((await page.locator('#contribution-bars .hint').textContent())!.match(/Expected (-?[\d.]+)/)![1]);
+    expect(Math.abs(expected + values.reduce((a, b) => a + b, 0) - shown)).toBeLessThan(0.02);
+
+    // Act: the map, then the optimizer.
+    await page.getByRole('button', { name: 'Draw what-if map' }).click();
+    await page.locator('#sweep-note', { hasText: '30 × 30 predictions' }).waitFor();
+    expect(await page.locator('#sweep-map').getAttribute('aria-label')).toMatch(/^What-if map of temp and pressure: predictions from/);
+    await page.getByRole('button', { name: 'Find best setpoints' }).click();
+    await page.locator('#optimize-note', { hasText: 'Best:' }).waitFor();
+
+    // Assess: the sliders moved to the answer's setpoints (snapped to their steps).
+    const note = (await page.locator('#optimize-note').textContent())!;
+    const temp = Number(/temp (-?[\d.]+)/.exec(note)![1]);
+    expect(Math.abs(Number(await page.locator('#input-temp-value').inputValue()) - temp)).toBeLessThanOrEqual(1);
+  });
+
   it('raises an alert in the feed for an out-of-band prediction', async () => {
     // Prepare: Home puts the slider at the bottom of its range (300 °C), far from the yield peak
     await page.locator('#input-temp').focus();

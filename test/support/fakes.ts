@@ -116,7 +116,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   constructor(private readonly now: () => number) {}
 
-  async take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+  async take(bucket: string, limit: number, windowSeconds: number, cost = 1): Promise<RateDecision> {
     if (this.failing) throw new Error('counter store unreachable');
     this.taken.push(bucket);
     const nowSeconds = this.now() / 1000;
@@ -124,21 +124,21 @@ export class InMemoryRateLimiter implements RateLimiter {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const key = `${bucket}#${windowStart}`;
     const count = this.counts.get(key) ?? 0;
-    if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds };
-    this.counts.set(key, count + 1);
-    const decision = { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
-    this.windows.set(decision, key);
+    if (count + cost > limit) return { allowed: false, limit, remaining: 0, resetSeconds };
+    this.counts.set(key, count + cost);
+    const decision = { allowed: true, limit, remaining: limit - count - cost, resetSeconds };
+    this.windows.set(decision, { key, cost });
     return decision;
   }
 
-  private readonly windows = new WeakMap<RateDecision, string>();
+  private readonly windows = new WeakMap<RateDecision, { key: string; cost: number }>();
 
   async refund(_bucket: string, decision: RateDecision): Promise<void> {
-    const key = this.windows.get(decision);
-    if (key === undefined) return;
+    const taken = this.windows.get(decision);
+    if (taken === undefined) return;
     this.windows.delete(decision);
-    const count = this.counts.get(key) ?? 0;
-    if (count > 0) this.counts.set(key, count - 1);
+    const count = this.counts.get(taken.key) ?? 0;
+    this.counts.set(taken.key, Math.max(0, count - taken.cost));
   }
 }
 

@@ -16,6 +16,7 @@ import { AlertsPanel } from './alerts-panel.js';
 import { ConditionCharts, PredictionChart } from './charts.js';
 import { h, panel, replace } from './dom.js';
 import { InputsPanel } from './inputs-panel.js';
+import { InsightPanel } from './insight-panel.js';
 import { LatestPanel } from './latest-panel.js';
 import { ModelPanel } from './model-panel.js';
 import { StatusBanner } from './status-banner.js';
@@ -70,6 +71,7 @@ export class DashboardView {
   private model: ModelInfo | undefined;
   private inputs: InputsPanel | undefined;
   private latest: LatestPanel | undefined;
+  private insight: InsightPanel | undefined;
   private chart: PredictionChart | undefined;
   private conditions: ConditionCharts | undefined;
   private alertsPanel: AlertsPanel | undefined;
@@ -243,6 +245,7 @@ export class DashboardView {
       },
     });
     this.latest = new LatestPanel(info.target, label, band);
+    this.insight = new InsightPanel({ api: this.api, model: info, values: () => this.inputs?.values(), onSetpoints: (v) => this.inputs?.setValues(v), canPredict: this.session.scopes.has('twin:predict') });
     this.chart = new PredictionChart(info.target, label, band);
     this.conditions = new ConditionCharts(info.feature_specs.map(inputSpec));
     this.alertsPanel = new AlertsPanel(this.feed, info.target.unit);
@@ -254,7 +257,7 @@ export class DashboardView {
       h(
         'div',
         { class: 'twin-grid' },
-        h('div', { class: 'col-left' }, this.inputs.element, this.latest.element),
+        h('div', { class: 'col-left' }, this.inputs.element, this.latest.element, this.insight.element),
         h(
           'div',
           { class: 'col-main' },
@@ -297,7 +300,8 @@ export class DashboardView {
     this.inFlight = true;
     inputs.setBusy(true);
     try {
-      const { data, headers } = await this.api.call<PredictResponse>('POST', '/api/v1/twin/predict', { body: values, signal: this.abort.signal });
+      const { data, headers } = await this.api.call<PredictResponse>('POST', '/api/v1/twin/predict', { body: { ...values, explain: true }, signal: this.abort.signal });
+      this.insight?.showContributions(data.explanation);
       if (this.disposed) return;
       const [lo, hi] = data.confidence_interval ?? [null, null];
       const requestId = headers.get('x-request-id') ?? undefined;

@@ -62,6 +62,19 @@ export class InputsPanel {
     return Object.fromEntries(this.controls.map((c) => [c.spec.name, c.value]));
   }
 
+  /** Moves the controls to `values` (snapped to each slider's step), then reports the change once. */
+  setValues(values: Record<string, number>): void {
+    for (const control of this.controls) {
+      const value = values[control.spec.name];
+      if (value === undefined) continue;
+      control.value = snap(value, control.spec);
+      control.slider.value = String(control.value);
+      control.box.value = control.value.toFixed(control.spec.decimals);
+      this.setError(control, undefined);
+    }
+    this.options.onChange();
+  }
+
   get auto(): boolean {
     return this.autoButton.getAttribute('aria-pressed') === 'true';
   }

@@ -35,6 +35,8 @@ export class TwinModel {
   private constructor(
     readonly manifest: ModelManifest,
     private readonly session: ort.InferenceSession,
+    /** model.onnx as loaded (verified): the insight explainers read tree ensembles from it. */
+    readonly graph: Uint8Array,
   ) {
     this.ref = `${manifest.name}@${manifest.version}`;
     this.validator = new RowValidator(manifest);
@@ -72,7 +74,7 @@ export class TwinModel {
       await session.release();
       throw new ModelInvalidError(ref, `graph_input: the session does not expose the manifest's input ${input} and output ${output}`);
     }
-    return new TwinModel(pkg.manifest, session);
+    return new TwinModel(pkg.manifest, session, pkg.bytes);
   }
 
   /**

@@ -2,12 +2,14 @@ import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
 import { BatchTooLargeError, capIssues, clip, InvalidInputError, InvalidRequestError, maxIssues, maxMessageLength, summarizeIssues, type FieldIssue, type IssueList } from '../errors.js';
-import type { ModelManifest } from '../manifest.js';
+import { modelNameSchema, type ModelManifest } from '../manifest.js';
 import { metricNames } from '../metric-names.js';
 import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
-import type { ModelRegistry } from './registry.js';
+import type { ModelRegistry, Resolved } from './registry.js';
+import { explainCost, explainRows, type ExplanationMethod } from '../insight/explain.js';
+import { rowUnits, type PrincipalRateLimit } from '../rate-limit.js';
 import type { ServedRow } from '../quality/service.js';
 import type { StoredCalibration } from '../quality/ports.js';
 
@@ -33,6 +35,14 @@ export interface PredictResponse {
   /** True when the interval is conformally calibrated to `interval_level`. */
   interval_calibrated: boolean;
   interval_level: number | null;
+  /** With `explain: true`: per-feature contributions; expected_value + Σ contributions = prediction. */
+  explanation?: PredictExplanation;
+}
+
+export interface PredictExplanation {
+  method: ExplanationMethod;
+  expected_value: number;
+  contributions: Record<string, number>;
 }
 
 export interface BatchResult {
@@ -108,6 +118,8 @@ export interface TwinServiceOptions {
   now?: () => number;
   telemetry?: Telemetry;
   onStatsError?: (error: unknown) => void;
+  /** Charges work beyond one request (a model-agnostic `explain: true`) to the caller's rate limit. */
+  rateLimit?: PrincipalRateLimit;
   /** Model quality: keeps served rows for feedback and supplies the interval's recalibration factor. */
   quality?: QualityHook;
 }
@@ -146,7 +158,34 @@ export class TwinService {
     return { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
   }
 
+  /**
+   * The version of model `name` that answers this principal (routing, A/B, fail-safe): the one path every
+   * model-addressed route resolves through, so ownership and graph checks made there cover them all.
+   */
+  async resolveFor(principal: Principal, name: string): Promise<Resolved> {
+    // Path parameters are checked before any lookup (a bad name never reaches the store).
+    if (!modelNameSchema.safeParse(name).success) {
+      throw new InvalidRequestError('model name must be lower-case letters, digits and dashes', [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
+    }
+    return this.registry.resolve(name, this.subject(principal));
+  }
+
+  /** Charges `units` beyond the request's own to the principal's rate limit (no-op without a limiter). */
+  async charge(principal: Principal, units: number): Promise<void> {
+    await this.options.rateLimit?.charge(principal, units);
+  }
+
   async predict(principal: Principal, body: unknown, requestId = ''): Promise<PredictResponse> {
+    // `explain: true` asks for contributions beside the prediction; it is not a feature.
+    let explain = false;
+    if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, 'explain')) {
+      const { explain: flag, ...row } = body as Record<string, unknown>;
+      if (typeof flag !== 'boolean') {
+        throw new InvalidRequestError('explain must be true or false', [{ field: 'explain', rule: 'type', message: 'explain must be true or false' }]);
+      }
+      explain = flag;
+      body = row;
+    }
     const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
     // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
@@ -185,7 +224,15 @@ export class TwinService {
       from_cache: cached !== undefined,
       extrapolation: extrapolation(model.manifest, values, 0),
       ...intervalFacts(model),
+      ...(explain ? { explanation: await this.explainOne(principal, model, values) } : {}),
     };
+  }
+
+  /** One row's contributions (see functions/core/insight/explain.ts); model-agnostic ones are charged by rows evaluated. */
+  async explainOne(principal: Principal, model: TwinModel, values: Float32Array, seed = 0): Promise<PredictExplanation> {
+    await this.charge(principal, rowUnits(explainCost(model, 1)));
+    const { method, explanations } = await explainRows(model, values, 1, seed);
+    return { method, ...explanations[0]! };
   }
 
   async batch(principal: Principal, body: unknown, requestId = ''): Promise<BatchResponse> {

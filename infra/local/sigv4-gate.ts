@@ -65,9 +65,74 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-/** Checks one request's SigV4 Authorization header against `credentials`. Pure: exported for unit tests. */
+/** The query parameters of a presigned (query-string) SigV4 request. */
+const presignParams = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token'];
+
+/** The URL without its presigned-auth parameters (the store behind the gate must not check them again). */
+export function withoutPresignParams(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const kept = url
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => part && !presignParams.includes(decode(part.split('=')[0]!)));
+  return kept.length ? `${url.slice(0, q)}?${kept.join('&')}` : url.slice(0, q);
+}
+
+function signatureMatches(options: Pick<GateOptions, 'credentials'>, parts: { day: string; region: string; service: string; amzDate: string; canonical: string; signature: string }): boolean {
+  const scope = `${parts.day}/${parts.region}/${parts.service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', parts.amzDate, scope, createHash('sha256').update(parts.canonical, 'utf8').digest('hex')].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${options.credentials.secretAccessKey}`, parts.day), parts.region), parts.service), 'aws4_request');
+  const expected = hmac(key, stringToSign);
+  const given = Buffer.from(parts.signature, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function utcOf(amzDate: string): number {
+  return Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
+}
+
+/**
+ * A presigned S3 URL (the upload and download URLs of docs/models.md): the signature is in the query, the
+ * payload unsigned, and the URL valid from X-Amz-Date for X-Amz-Expires seconds (at most 7 days, as S3).
+ */
+function verifyPresigned(req: IncomingMessage, query: URLSearchParams, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict {
+  const invalid = (message: string): Verdict => ({ ok: false, code: 'InvalidSignature', message });
+  if (options.service !== 's3') return invalid('presigned URLs are for S3 only');
+  if (query.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return invalid('X-Amz-Algorithm must be AWS4-HMAC-SHA256');
+  const credential = /^([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request$/.exec(query.get('X-Amz-Credential') ?? '');
+  if (!credential) return invalid('X-Amz-Credential is malformed');
+  const [, keyId, day, region, service] = credential as unknown as [string, string, string, string, string];
+  if (keyId !== options.credentials.accessKeyId) return { ok: false, code: 'UnrecognizedClient', message: 'The AWS access key Id you provided does not exist in our records' };
+  const amzDate = query.get('X-Amz-Date') ?? '';
+  const expires = Number(query.get('X-Amz-Expires'));
+  const signedList = query.get('X-Amz-SignedHeaders') ?? '';
+  const signature = query.get('X-Amz-Signature') ?? '';
+  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(day)) return invalid('X-Amz-Date must be dated as its credential scope');
+  if (!Number.isInteger(expires) || expires < 1 || expires > 604_800) return invalid('X-Amz-Expires must be 1 to 604800 seconds');
+  if (!/^[a-z0-9;-]+$/.test(signedList) || !signedList.split(';').includes('host') || !/^[0-9a-f]{64}$/.test(signature)) return invalid('the signature must cover host');
+  const now = options.now?.() ?? Date.now();
+  const at = utcOf(amzDate);
+  if (now < at - (options.maxSkewMs ?? 15 * 60_000) || now > at + expires * 1000) return { ok: false, code: 'RequestExpired', message: 'Request has expired' };
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const signed = signedList.split(';');
+  const canonicalHeaders = signed.map((name) => `${name}:${(header(req, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonical = [req.method ?? 'GET', url.slice(0, q) || '/', canonicalQuery(url.slice(q + 1)), canonicalHeaders, signedList, 'UNSIGNED-PAYLOAD'].join('\n');
+  if (!signatureMatches(options, { day, region, service, amzDate, canonical, signature })) {
+    return invalid('The request signature we calculated does not match the signature you provided');
+  }
+  return { ok: true };
+}
+
+/** Checks one request's SigV4 signature (Authorization header, or a presigned S3 URL) against `credentials`. Pure: exported for unit tests. */
 export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict {
   const auth = header(req, 'authorization');
+  const search = (req.url ?? '').split('?')[1];
+  if (!auth && search !== undefined) {
+    const query = new URLSearchParams(search);
+    if (query.has('X-Amz-Signature')) return verifyPresigned(req, query, options);
+  }
   if (!auth) return { ok: false, code: 'MissingAuthenticationToken', message: 'Request is missing an AWS Signature Version 4 Authorization header' };
   const match = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth.trim());
   if (!match) return { ok: false, code: 'InvalidSignature', message: 'Authorization header is not AWS4-HMAC-SHA256' };
@@ -139,8 +204,10 @@ export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: 
       if (!verdict.ok) return refuse(res, options.service, verdict);
       const headers = { ...req.headers };
       if (options.stripAuthorization) delete headers.authorization;
+      // The gate checked a presigned URL's signature; the store behind it would refuse our key id.
+      const path = options.stripAuthorization ? withoutPresignParams(req.url ?? '/') : req.url;
       const target = 'socketPath' in options.upstream ? { socketPath: options.upstream.socketPath } : { host: new URL(options.upstream.url).hostname, port: new URL(options.upstream.url).port };
-      const upstream = request({ ...target, method: req.method, path: req.url, headers }, (up) => {
+      const upstream = request({ ...target, method: req.method, path, headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       });

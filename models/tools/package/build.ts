@@ -1,0 +1,341 @@
+/** Building a package: run the graph as the server does, derive the manifest, prove it loads, write it. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import * as z from 'zod';
+import { type FeatureSpec, type ModelManifest, modelManifestSchema, sha256Hex, verifyPackage, describeZodIssues } from '../../../functions/core/manifest.js';
+import { featureEnvelopes } from '../envelope.js';
+import { Prng } from '../prng.js';
+import { conformalHalfWidth, conformalRank, parseCalibrationCsv } from './calibration.js';
+import { decodeOnnx, describeTreeEnsemble, expandTreeEnsemble, graphSignature, type EnsembleForm } from './graph.js';
+import { PackageModelError, parseSpec, type PackageSpec } from './spec.js';
+
+// Running the graph as the server does
+
+/** Rows as the server feeds them: float32, feature order, standard-scaled when the manifest has a scaler. */
+export function servingInput(rows: readonly ArrayLike<number>[], nFeatures: number, scaler?: PackageSpec['scaler']): Float32Array {
+  const values = new Float32Array(rows.length * nFeatures);
+  rows.forEach((row, r) => {
+    for (let f = 0; f < nFeatures; f++) values[r * nFeatures + f] = row[f] as number;
+  });
+  if (scaler) {
+    for (let i = 0; i < values.length; i++) {
+      const f = i % nFeatures;
+      values[i] = ((values[i] as number) - (scaler.mean[f] as number)) / (scaler.scale[f] as number);
+    }
+  }
+  return values;
+}
+
+/** Run the graph on [rows, nFeatures] float32 values; returns the output values and its column count. */
+async function runGraph(
+  session: InferenceSession,
+  io: { input: string; output: string },
+  values: Float32Array,
+  rows: number,
+  nFeatures: number,
+): Promise<{ data: Float32Array; columns: number }> {
+  const result = await session.run({ [io.input]: new Tensor('float32', values, [rows, nFeatures]) }, [io.output]);
+  const tensor = result[io.output];
+  if (!tensor) throw new PackageModelError(`the run returned no output ${io.output}`, '--onnx');
+  if (tensor.type !== 'float32') throw new PackageModelError(`output ${io.output} is ${tensor.type}, Twinserve reads float32`, '--onnx');
+  const data = tensor.data as Float32Array;
+  return { data, columns: rows ? data.length / rows : 0 };
+}
+
+async function openSession(bytes: Uint8Array): Promise<InferenceSession> {
+  try {
+    return await InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+  } catch (error) {
+    throw new PackageModelError(`onnxruntime cannot load the model: ${(error as Error).message}`, '--onnx');
+  }
+}
+
+/** Uniform random rows within the features' valid ranges, plus each range's corners. Seeded. */
+function probeRows(features: readonly FeatureSpec[], n: number, seed = 1): number[][] {
+  const rng = new Prng(seed);
+  const rows = Array.from({ length: n }, () => features.map((f) => rng.uniform(f.min, f.max)));
+  rows.push(features.map((f) => f.min), features.map((f) => f.max));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packaging
+
+export interface BuildPackageOptions {
+  /** The model.onnx bytes as exported. */
+  onnx: Uint8Array;
+  /** spec.json, parsed JSON (validated here). */
+  spec: unknown;
+  /** The calibration CSV text. Required unless the graph is a forest. */
+  calibration?: string;
+  /** YYYY-MM-DD; default today (UTC). */
+  created?: string;
+  /** Never expand a tree ensemble: treat the graph as a single-output regressor (boosted trees). */
+  single?: boolean;
+}
+
+export interface BuiltPackage {
+  manifest: ModelManifest;
+  /** manifest.json as written: 2-space JSON and a newline. */
+  manifestText: string;
+  /** model.onnx as written (the rewritten graph when expanded). */
+  model: Uint8Array;
+  /** How the graph was treated. */
+  form: 'expanded' | 'per-tree' | 'single';
+  /** The conformal rank and row count, for a single-output model. */
+  calibration?: { rows: number; rank: number; halfWidth: number };
+  /** Things worth telling the user that are not errors. */
+  notes: string[];
+}
+
+const BOOSTED = /boost|xgb|lgbm|lightgbm|catboost|\bgbm\b|\bgbr\b/i;
+export const CONFORMAL_LEVEL = 0.9;
+export const MIN_CALIBRATION_ROWS = 20;
+export const ENSEMBLE_INTERVAL = { method: 'ensemble-percentile', lower: 5, upper: 95 } as const;
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/** Build and check a package in memory: nothing is written. */
+export async function buildPackage(options: BuildPackageOptions): Promise<BuiltPackage> {
+  const spec = parseSpec(options.spec);
+  const created = options.created ?? today();
+  if (!z.iso.date().safeParse(created).success) throw new PackageModelError(`${JSON.stringify(created)} is not a date (YYYY-MM-DD)`, '--created');
+  const nFeatures = spec.features.length;
+  const original = decodeOnnx(options.onnx);
+  const io = graphSignature(original, nFeatures);
+  const notes: string[] = [];
+
+  const calibration = options.calibration === undefined ? undefined : parseCalibrationCsv(options.calibration, spec);
+  if (calibration) {
+    const outside = calibration.x.filter((row) => row.some((v, f) => v < (spec.features[f] as FeatureSpec).min || v > (spec.features[f] as FeatureSpec).max)).length;
+    if (outside) notes.push(`${outside} calibration row(s) lie outside the features' valid ranges (the server would reject them)`);
+  }
+
+  const form: EnsembleForm = options.single ? { form: 'none', reason: 'packaged with --single' } : describeTreeEnsemble(original);
+  if (form.form === 'single-target' && BOOSTED.test(spec.modelType)) {
+    throw new PackageModelError(
+      `modelType ${spec.modelType} looks like boosted trees: their trees are additive corrections, not ensemble members. ` +
+        'Package it with --single and --calibration for a conformal interval',
+      '--spec',
+    );
+  }
+
+  let model = options.onnx;
+  let output: ModelManifest['output'];
+  let interval: ModelManifest['interval'];
+  let calibrationResult: BuiltPackage['calibration'];
+  const session0 = await openSession(options.onnx);
+  try {
+    if (form.form === 'single-target') {
+      model = expandTreeEnsemble(options.onnx);
+      output = { kind: 'ensemble', members: form.trees };
+      interval = { ...ENSEMBLE_INTERVAL };
+      notes.push(
+        `expanded ${form.nodeName} (${form.trees} trees, aggregate ${form.aggregate}` +
+          `${form.baseValue ? `, base value ${form.baseValue}` : ''}) into one output column per tree`,
+      );
+      // The members' mean must reproduce the original prediction (float32 summation bounds the error).
+      const session1 = await openSession(model);
+      try {
+        const rows = probeRows(spec.features, 256);
+        const values = servingInput(rows, nFeatures, spec.scaler);
+        const names = { input: io.input.name, output: io.output.name };
+        const before = await runGraph(session0, names, values, rows.length, nFeatures);
+        const after = await runGraph(session1, names, values, rows.length, nFeatures);
+        if (before.columns !== 1 || after.columns !== form.trees) {
+          throw new PackageModelError(`the rewrite produced ${after.columns} columns from ${before.columns}; expected ${form.trees} from 1`, '--onnx');
+        }
+        for (let r = 0; r < rows.length; r++) {
+          const members = after.data.subarray(r * form.trees, (r + 1) * form.trees);
+          let sum = 0;
+          let abs = 0;
+          for (const m of members) {
+            sum += m;
+            abs += Math.abs(m);
+          }
+          const mean = sum / form.trees;
+          const y = before.data[r] as number;
+          const tolerance = (form.trees + 4) * 2 ** -24 * (abs / form.trees + Math.abs(y) + Math.abs(form.baseValue)) + 1e-30;
+          if (!(Math.abs(mean - y) <= tolerance)) {
+            throw new PackageModelError(
+              `the expanded graph does not reproduce the original (row ${r}: mean of members ${mean}, original ${y}); not packaging it`,
+              '--onnx',
+            );
+          }
+        }
+      } finally {
+        await session1.release();
+      }
+    } else if (form.form === 'per-tree') {
+      output = { kind: 'ensemble', members: form.trees };
+      interval = { ...ENSEMBLE_INTERVAL };
+      notes.push(`${form.nodeName} already writes one column per tree (${form.trees}); the graph is kept as is`);
+    } else {
+      if (!calibration) {
+        throw new PackageModelError(
+          `a single-output model (${form.reason}) needs calibration data: its interval is a conformal half-width computed from ` +
+            `held-out rows (a CSV with the feature columns and ${spec.target.name}, at least ${MIN_CALIBRATION_ROWS} rows)`,
+          '--calibration',
+        );
+      }
+      const n = calibration.x.length;
+      if (n < MIN_CALIBRATION_ROWS) {
+        throw new PackageModelError(`${n} calibration rows; a conformal interval needs at least ${MIN_CALIBRATION_ROWS}`, '--calibration');
+      }
+      const values = servingInput(calibration.x, nFeatures, spec.scaler);
+      const { data, columns } = await runGraph(session0, { input: io.input.name, output: io.output.name }, values, n, nFeatures);
+      if (columns !== 1) {
+        throw new PackageModelError(
+          `output ${io.output.name} has ${columns} columns per row; a single-output regressor must have one` +
+            (columns > 1 ? ' (an ensemble must be a TreeEnsembleRegressor that can be expanded)' : ''),
+          '--onnx',
+        );
+      }
+      const residuals = calibration.y.map((y, i) => Math.abs(y - (data[i] as number)));
+      const halfWidth = conformalHalfWidth(residuals, CONFORMAL_LEVEL, MIN_CALIBRATION_ROWS);
+      output = { kind: 'single' };
+      interval = { method: 'conformal', level: CONFORMAL_LEVEL, halfWidth };
+      calibrationResult = { rows: n, rank: conformalRank(n, CONFORMAL_LEVEL), halfWidth };
+      if (!options.single) notes.push(`single-output model: ${form.reason}`);
+    }
+  } finally {
+    await session0.release();
+  }
+
+  const envelopes = calibration ? featureEnvelopes(calibration.x, nFeatures) : undefined;
+  const features = spec.features.map((f, i) => {
+    const envelope = f.envelope ?? envelopes?.[i];
+    return {
+      name: f.name,
+      unit: f.unit,
+      ...(f.description === undefined ? {} : { description: f.description }),
+      min: f.min,
+      max: f.max,
+      ...(envelope ? { envelope } : {}),
+    };
+  });
+
+  const manifest: ModelManifest = {
+    schemaVersion: 1,
+    name: spec.name,
+    version: spec.version,
+    created,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    modelType: spec.modelType,
+    target: spec.target,
+    features,
+    onnx: { input: io.input.name, output: io.output.name },
+    output,
+    interval,
+    ...(spec.scaler ? { scaler: spec.scaler } : {}),
+    alerts: spec.alerts,
+    training: {
+      ...(spec.training ?? {}),
+      packaging: {
+        tool: 'models/tools/package-model.ts',
+        sourceSha256: sha256Hex(options.onnx),
+        graph:
+          form.form === 'single-target'
+            ? `TreeEnsembleRegressor (${form.trees} trees, one target, ${form.aggregate}) expanded to one column per tree`
+            : form.form === 'per-tree'
+              ? `TreeEnsembleRegressor with one column per tree (${form.trees})`
+              : 'single-output regressor',
+        ...(calibration
+          ? {
+              calibrationRows: calibration.x.length,
+              calibrationSha256: sha256Hex(new TextEncoder().encode(options.calibration)),
+            }
+          : {}),
+        ...(calibrationResult ? { conformalRank: calibrationResult.rank } : {}),
+      },
+    },
+    sha256: sha256Hex(model),
+  };
+  const parsed = modelManifestSchema.safeParse(manifest);
+  if (!parsed.success) throw new PackageModelError(`the manifest would be invalid: ${describeZodIssues(parsed.error)}`, '--spec');
+  verifyPackage(`${spec.name}@${spec.version}`, manifest, model);
+  await proveItRuns(model, manifest);
+  return {
+    manifest,
+    manifestText: `${JSON.stringify(manifest, null, 2)}\n`,
+    model,
+    form: form.form === 'single-target' ? 'expanded' : form.form === 'per-tree' ? 'per-tree' : 'single',
+    ...(calibrationResult ? { calibration: calibrationResult } : {}),
+    notes,
+  };
+}
+
+/** Load the package once as the server would and run the features' corners and random rows through it. */
+async function proveItRuns(model: Uint8Array, manifest: ModelManifest): Promise<void> {
+  const session = await openSession(model);
+  try {
+    const { input, output } = manifest.onnx;
+    if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+      throw new PackageModelError(`graph has inputs [${session.inputNames}] and outputs [${session.outputNames}], manifest names ${input} -> ${output}`, '--onnx');
+    }
+    const rows = probeRows(manifest.features, 8, 2);
+    const n = manifest.features.length;
+    const { data, columns } = await runGraph(session, manifest.onnx, servingInput(rows, n, manifest.scaler), rows.length, n);
+    const expected = manifest.output.kind === 'ensemble' ? manifest.output.members : 1;
+    if (columns !== expected) throw new PackageModelError(`output has ${columns} columns per row, expected ${expected}`, '--onnx');
+    if (!data.every(Number.isFinite)) throw new PackageModelError('the model returns non-finite values on rows inside the valid ranges', '--onnx');
+  } finally {
+    await session.release();
+  }
+}
+
+export interface PackageModelOptions {
+  onnxPath: string;
+  specPath: string;
+  /** The package folder, `.../<name>/<version>`. */
+  outDir: string;
+  calibrationPath?: string;
+  created?: string;
+  single?: boolean;
+  /** Overwrite an existing package folder's files. */
+  force?: boolean;
+}
+
+function readInput(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new PackageModelError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, flag);
+  }
+}
+
+/** Read the inputs, build and check the package, then write model.onnx and manifest.json to `outDir`. */
+export async function packageModel(options: PackageModelOptions): Promise<BuiltPackage & { files: string[] }> {
+  const onnxBytes = new Uint8Array(readInput(options.onnxPath, '--onnx'));
+  let specJson: unknown;
+  try {
+    specJson = JSON.parse(readInput(options.specPath, '--spec').toString('utf8')) as unknown;
+  } catch (error) {
+    if (error instanceof PackageModelError) throw error;
+    throw new PackageModelError(`${options.specPath} is not valid JSON: ${(error as Error).message}`, '--spec');
+  }
+  const spec = parseSpec(specJson);
+  const outDir = resolve(options.outDir);
+  if (basename(outDir) !== spec.version || basename(dirname(outDir)) !== spec.name) {
+    throw new PackageModelError(`expected a folder ending in ${spec.name}/${spec.version} (the spec's name and version), got ${options.outDir}`, '--out');
+  }
+  const files = [resolve(outDir, 'model.onnx'), resolve(outDir, 'manifest.json')];
+  const existing = files.filter((f) => existsSync(f));
+  if (existing.length && !options.force) {
+    throw new PackageModelError(`${existing.join(', ')} already exist(s); a published version must not change (pass --force to overwrite)`, '--out');
+  }
+  const built = await buildPackage({
+    onnx: onnxBytes,
+    spec: specJson,
+    ...(options.calibrationPath === undefined ? {} : { calibration: readInput(options.calibrationPath, '--calibration').toString('utf8') }),
+    ...(options.created === undefined ? {} : { created: options.created }),
+    ...(options.single ? { single: true } : {}),
+  });
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(files[0] as string, built.model);
+  writeFileSync(files[1] as string, built.manifestText);
+  return { ...built, files };
+}

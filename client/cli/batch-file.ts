@@ -123,6 +123,8 @@ export interface BatchFileOptions {
   /** @default the extension of `out`, else csv for a CSV input and json otherwise */
   format?: OutputFormat;
   chunkSize: number;
+  /** The model by name (`/api/v1/models/{name}/batch`); default: the deployment's (or plant's) default model. */
+  model?: string;
   concurrency: number;
   onProgress?: (progress: { fraction: number; rows: number; failed: number }) => void;
   signal?: AbortSignal;
@@ -163,7 +165,13 @@ export async function runBatchFile(options: BatchFileOptions): Promise<BatchFile
     if (group.length === 0) return;
     const offset = result.rows;
     const rows = group.map((g) => g.row);
-    const answer = await options.client.batch(rows, { chunkSize: options.chunkSize, concurrency: options.concurrency, indexOffset: offset, ...(options.signal ? { signal: options.signal } : {}) });
+    const answer = await options.client.batch(rows, {
+      chunkSize: options.chunkSize,
+      concurrency: options.concurrency,
+      indexOffset: offset,
+      ...(options.model ? { model: options.model } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const byIndex = new Map<number, { prediction?: number; interval?: [number, number] | null; error?: string; issues?: unknown }>();
     for (const r of answer.results) byIndex.set(r.index, { prediction: r.prediction, interval: r.confidence_interval });
     for (const e of answer.errors) byIndex.set(e.index, { error: e.error, issues: e.issues });

@@ -15,12 +15,15 @@ export function registerPredict(program: Command, ctx: CliContext): void {
     .description('one prediction with its 90 % interval')
     .argument('[features...]', 'feature values: --temp 360 --pressure 6, or temp=360 pressure=6')
     .option('-d, --data <json>', "the row as JSON, @file.json, or - for stdin: '{\"temp\":360,\"pressure\":6,\"flow\":100}'")
+    .option('-m, --model <name>', "the model by name (default: the deployment's or your plant's default model)")
+    .option('--model-version <version>', 'exactly this version of --model (no A/B routing)')
     .allowUnknownOption()
-    .addHelpText('after', '\nThe features are the serving model\'s (`twin status` lists them).\nExamples:\n  twin predict --temp 360 --pressure 6 --flow 100\n  twin predict temp=360 pressure=6 flow=100 --json')
-    .action(async (features: string[], opts: { data?: string }, cmd: Command) => {
+    .addHelpText('after', '\nThe features are the model\'s (`twin status` lists every model and its features).\nExamples:\n  twin predict --temp 360 --pressure 6 --flow 100\n  twin predict temp=360 pressure=6 flow=100 --json\n  twin predict --model column-purity feed_rate=250 reflux_ratio=3 reboiler_duty=500 top_pressure=1.5')
+    .action(async (features: string[], opts: { data?: string; model?: string; modelVersion?: string }, cmd: Command) => {
+      if (opts.modelVersion && !opts.model) throw new CliError('--model-version goes with --model', exitCodes.usage);
       const row = await featureRow(features, opts.data, io);
       const client = await authed(cmd);
-      const res = await client.predict(row);
+      const res = await client.predict(row, { ...(opts.model ? { model: opts.model } : {}), ...(opts.modelVersion ? { version: opts.modelVersion } : {}) });
       out(
         cmd,
         () =>
@@ -41,12 +44,13 @@ export function registerPredict(program: Command, ctx: CliContext): void {
     .argument('<file>', 'rows: .csv with a header of feature names, .json (array or {inputs}), .jsonl/.ndjson')
     .option('-o, --out <file>', 'where the results go (default: stdout)')
     .addOption(new Option('-f, --format <format>', 'results format (default: from --out, else as the input)').choices(['csv', 'json']))
+    .option('-m, --model <name>', "the model by name (default: the deployment's or your plant's default model)")
     .option('--chunk-size <n>', `rows per request (at most ${maxBatchRows})`, positiveInt('--chunk-size', maxBatchRows), maxBatchRows)
     .option('--concurrency <n>', 'requests in flight', positiveInt('--concurrency', 16), 2)
     .option('--progress', 'show a progress bar even when stderr is not a terminal')
     .option('--no-progress', 'no progress bar')
     .addHelpText('after', '\nFailed rows are kept in the output with their error; the exit code is then 3.\nExample:\n  twin batch readings.csv --out predictions.csv')
-    .action(async (file: string, opts: { out?: string; format?: OutputFormat; chunkSize: number; concurrency: number; progress?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { out?: string; format?: OutputFormat; model?: string; chunkSize: number; concurrency: number; progress?: boolean }, cmd: Command) => {
       const client = await authed(cmd);
       const showProgress = opts.progress ?? io.stderrIsTTY;
       const bar = showProgress ? new ProgressBar((s) => io.stderr(s), 'batch') : undefined;
@@ -59,6 +63,7 @@ export function registerPredict(program: Command, ctx: CliContext): void {
         ...(opts.format ? { format: opts.format } : {}),
         chunkSize: opts.chunkSize,
         concurrency: opts.concurrency,
+        ...(opts.model ? { model: opts.model } : {}),
         onProgress: (p) => bar?.update(p.fraction, `${p.rows} rows, ${p.failed} failed`),
         ...(io.signal ? { signal: io.signal } : {}),
       });
@@ -90,6 +95,7 @@ export function registerPredict(program: Command, ctx: CliContext): void {
             ['url', client.baseUrl],
             ['user', status.user],
             ['model', `${info.name}@${info.version} (${info.type}, trained ${info.trained_date})`],
+            ['models', status.models.map((m) => `${m.name}@${m.version}`).join(', ')],
             ['features', info.feature_specs.map((f) => `${f.name} [${f.min}, ${f.max}] ${f.unit}`).join(', ')],
             ['interval', info.interval ? JSON.stringify(info.interval) : null],
             ['requests', metrics.total_requests],

@@ -76,7 +76,10 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .argument('<dir>', 'the package folder')
     .action(async (dir: string, _opts: unknown, cmd: Command) => {
       const folder = resolve(io.cwd, dir);
-      const manifest = JSON.parse(await readFile(join(folder, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+      const manifestText = await readFile(join(folder, 'manifest.json'), 'utf8').catch(() => {
+        throw new CliError(`${folder} has no manifest.json: package the model first: twin models package --onnx <model.onnx> --spec <spec.json> --out <dir>/<name>/<version>`, exitCodes.usage);
+      });
+      const manifest = JSON.parse(manifestText) as Record<string, unknown>;
       const model = new Uint8Array(await readFile(join(folder, 'model.onnx')));
       if (typeof manifest.name !== 'string') throw new CliError(`${folder}/manifest.json has no name`, exitCodes.usage);
       const res = await (await authed(cmd)).models.publish(manifest.name, { manifest, model });

@@ -71,3 +71,19 @@ describe('bodies are validated against the addressed model', () => {
     expectError(notArray, 400, 'INVALID_REQUEST');
   });
 });
+
+describe('publishing an unpackaged model', () => {
+  it('a raw skl2onnx graph with its packager spec answers 400 with a hint to run the packager', async () => {
+    // Prepare: what an engineer might send before reading docs/model-package.md.
+    const { columnModel } = await import('../support/byom.js');
+    const raw = columnModel();
+
+    // Act
+    const res = await api('POST', '/api/v1/models/column-purity/versions', { token, body: { manifest: raw.spec, model_base64: Buffer.from(raw.onnx).toString('base64') } });
+
+    // Assess
+    expectError(res, 400, 'INVALID_REQUEST');
+    expect(res.json.error.message).toContain('twin models package --onnx');
+    expect((await api('GET', '/api/v1/models/column-purity/versions', { token })).status).toBe(404);
+  });
+});

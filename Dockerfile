@@ -11,9 +11,9 @@
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app
 # onnxruntime-node's install script would fetch CUDA files from outside the npm registry; the CPU binaries
-# ship inside the package. (.npmrc says the same to npm; the variable also works where npm ignores it.)
+# ship inside the package. (package.json's allowScripts denies that script to npm 11; the variable covers older npm.)
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # The package carries every platform (~290 MB); keep linux/<arch> of the image (~48 MB for x64).
 ARG TARGETARCH
@@ -28,7 +28,7 @@ RUN set -eu; \
 FROM node:22-bookworm-slim AS dashboard
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY dashboard ./dashboard
 COPY infra/routes.ts ./infra/routes.ts

@@ -514,6 +514,8 @@ export interface ImportAuditOptions extends Connection {
   file: string;
   /** Items per request. @default 500 (the most allowed) */
   chunkSize?: number;
+  /** The edge box the file came from: the server keeps it in each record's import mark. @default the server's `unnamed` */
+  edge?: string;
 }
 
 interface Counts {
@@ -558,7 +560,7 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
     if (chunk.audit.length + chunk.alerts.length === 0) return;
     let counts: z.infer<typeof importResponseSchema>;
     try {
-      counts = await call(connection, 'POST', '/api/v1/audit/import', importResponseSchema, { audit: chunk.audit, alerts: chunk.alerts });
+      counts = await call(connection, 'POST', '/api/v1/audit/import', importResponseSchema, { ...(options.edge ? { edge: options.edge } : {}), audit: chunk.audit, alerts: chunk.alerts });
     } catch (error) {
       if (error instanceof EdgeSyncError) {
         throw new EdgeSyncError(error.code, `${options.file} lines ${chunk.firstLine}-${chunk.lastLine}: ${error.message}`, { ...(error.status ? { status: error.status } : {}), cause: error });

@@ -34,6 +34,8 @@ export const envNames = {
   alertOn: 'TWIN_ALERT_ON',
   alertThresholds: 'TWIN_ALERT_THRESHOLDS',
   routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
+  /** How long a principal's state (active, role, plant, key revoked) may be reused: the revocation bound. */
+  principalCacheSeconds: 'TWIN_PRINCIPAL_CACHE_SECONDS',
   s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
   serviceName: 'TWIN_SERVICE_NAME',
   environment: 'TWIN_ENVIRONMENT',
@@ -93,6 +95,8 @@ export const configSchema = z.object({
   /** JSON: per-model alert bands that replace the manifests', e.g. {"reactor-yield":{"min":72,"max":95}}. */
   [envNames.alertThresholds]: jsonString.pipe(z.record(z.string(), z.object({ min: z.number(), max: z.number() }).refine((b) => b.min < b.max, 'min must be below max'))),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
+  /** At most 30 s (docs/security.md, "Revocation"); fractions allowed (tests use a short bound). */
+  [envNames.principalCacheSeconds]: z.coerce.number().min(0).max(30).default(10),
   [envNames.s3ForcePathStyle]: booleanString.default(false),
   [envNames.serviceName]: z.string().min(1).default('digital-twin'),
   [envNames.environment]: z.string().min(1).default('local'),
@@ -134,6 +138,8 @@ export interface Config {
   /** Where anomaly alerts are published; without it alerts are recorded but not sent. */
   alertsTopicArn: string | undefined;
   routingCacheSeconds: number;
+  /** The revocation bound: how long a principal's state may be served from a container's cache (≤ 30 s). */
+  principalCacheSeconds: number;
   s3ForcePathStyle: boolean;
   serviceName: string;
   environment: string;
@@ -191,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     alertThresholds: e[envNames.alertThresholds],
     alertsTopicArn: e[envNames.alertsTopicArn],
     routingCacheSeconds: e[envNames.routingCacheSeconds],
+    principalCacheSeconds: e[envNames.principalCacheSeconds],
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],
     serviceName: e[envNames.serviceName],
     environment: e[envNames.environment],

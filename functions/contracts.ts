@@ -237,6 +237,10 @@ export const keyWithSecretSchema = keyViewSchema.extend({ key: z.string().meta({
 
 export const userViewSchema = z.strictObject({ username: z.string(), role: z.enum(roles), plant: z.string().nullable(), active: z.boolean(), created: z.string() });
 
+export const importMarkSchema = z
+  .strictObject({ by: z.string(), edge: z.string(), at: z.string() })
+  .meta({ description: 'Only on records imported from an edge box: who imported it, from which box, when' });
+
 export const auditRecordSchema = z.strictObject({
   time: z.string(),
   requestId: z.string(),
@@ -254,6 +258,7 @@ export const auditRecordSchema = z.strictObject({
   userAgent: z.string().optional(),
   modelVersion: z.string().optional(),
   keyId: z.string().optional(),
+  imported: importMarkSchema.optional(),
 });
 export const auditResponseSchema = z.strictObject({ items: z.array(auditRecordSchema), next_cursor: z.string().nullable() });
 
@@ -325,6 +330,7 @@ export const alertEventSchema = z.strictObject({
   interval: z.tuple([z.number(), z.number()]).nullable(),
   thresholds: z.strictObject({ min: z.number(), max: z.number() }),
   requestId: z.string(),
+  imported: importMarkSchema.optional(),
 });
 export const alertsResponseSchema = z.strictObject({ alerts: z.array(alertEventSchema) });
 

@@ -20,6 +20,7 @@ import { apiVersion } from './contracts.js';
 import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
+import { PrincipalResolver } from './core/auth/principal-state.js';
 import { AuthService } from './core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
 import { UserService } from './core/auth/users-service.js';
@@ -38,6 +39,8 @@ export interface Services {
   oip: OipService;
   auth: AuthService;
   keys: KeyService;
+  /** The current state of a token's principal (active, role, plant, key revoked), per request. */
+  principals: PrincipalResolver;
   users: UserService;
   auditQueries: AuditService;
   audit: AuditLog;
@@ -80,7 +83,9 @@ export function createServices(config: Config): Services {
   const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
   const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays });
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
-  const keys = new KeyService(new DynamoDbApiKeyStore(db, config.apiKeysTable), users, { rotationGraceSeconds: config.keyRotationGraceSeconds });
+  const keyStore = new DynamoDbApiKeyStore(db, config.apiKeysTable);
+  const keys = new KeyService(keyStore, users, { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
+  const principals = new PrincipalResolver(users, keyStore, { cacheMs: config.principalCacheSeconds * 1000, ownerLimitPerMinute: config.rateLimitPerMinute });
 
   const twin = new TwinService(registry, stats, alerts, {
     serviceName: config.serviceName,
@@ -106,8 +111,9 @@ export function createServices(config: Config): Services {
       loginLimitPerSource: config.loginLimitPerSource,
     }),
     keys,
+    principals,
     users: new UserService(users),
-    auditQueries: new AuditService(audit, {}, alertState),
+    auditQueries: new AuditService(audit, { directory: { users, keys: keyStore } }, alertState),
     audit,
     rateLimit: new PrincipalRateLimit(limiter, {
       defaultPerMinute: config.rateLimitPerMinute,

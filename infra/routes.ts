@@ -86,6 +86,25 @@ export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {
   return `${route.method} ${route.path}`;
 }
 
+/**
+ * Administration routes read the principal's state from the stores on every request, never from the cache
+ * (functions/core/auth/principal-state.ts): users, keys, model lifecycle writes and audit import. A demoted
+ * or deactivated admin loses these at once, in every container; elsewhere within the cache bound.
+ */
+export function needsFreshPrincipal(route: RouteDef): boolean {
+  if (route.auth === 'public') return false;
+  if (route.function === 'users' || route.function === 'keys') return true;
+  return route.auth.scopes.some((s) => s === 'models:write' || s === 'audit:write' || s === 'users:manage' || s === 'keys:manage');
+}
+
+/**
+ * Routes no API-key token may use, whatever its claims say: users and keys are managed by people (a stolen
+ * key cannot mint keys or change users). Refused before any store read.
+ */
+export function refusesKeyTokens(route: RouteDef): boolean {
+  return route.function === 'users' || route.function === 'keys';
+}
+
 const byKey = new Map(routes.map((r) => [routeKey(r), r]));
 
 export function findRouteByKey(key: string): RouteDef | undefined {

@@ -73,9 +73,10 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .description('import an export file (idempotent: running it twice stores nothing twice)')
     .argument('<file>')
     .option('--to <url>', 'the Twinserve to import into (default: --url / the profile)')
-    .action(async (file: string, opts: { to?: string }, cmd: Command) => {
+    .option('--edge <id>', 'the edge box the file came from, kept in each record\'s import mark (default: unnamed)')
+    .action(async (file: string, opts: { to?: string; edge?: string }, cmd: Command) => {
       const client = await authed(cmd);
-      const res = await importAudit({ url: opts.to ?? client.baseUrl, token: client.token!.token, file: resolve(io.cwd, file) });
+      const res = await importAudit({ url: opts.to ?? client.baseUrl, token: client.token!.token, file: resolve(io.cwd, file), ...(opts.edge ? { edge: opts.edge } : {}) });
       out(cmd, () => `Imported ${res.lines} records in ${res.requests} requests: audit ${res.audit.stored} stored, ${res.audit.duplicate} already there; alerts ${res.alerts.stored} stored, ${res.alerts.duplicate} already there\n`, res);
     });
 }

@@ -84,4 +84,6 @@ export interface AuditRecord {
   errorCode?: string;
   sourceIp?: string;
   modelVersion?: string;
+  /** Only on records imported from an edge box: who imported it, from which box, when. */
+  imported?: { by: string; edge: string; at: string };
 }

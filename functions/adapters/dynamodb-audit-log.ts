@@ -96,6 +96,10 @@ export class DynamoDbAuditLog implements AuditLog {
       names['#outcome'] = 'outcome';
       values[':outcome'] = query.outcome;
     }
+    if (query.origin !== undefined) {
+      filters.push(query.origin === 'imported' ? 'attribute_exists(#imported)' : 'attribute_not_exists(#imported)');
+      names['#imported'] = 'imported';
+    }
     if (query.plant !== undefined) {
       filters.push('#plant = :plant');
       names['#plant'] = 'plant';

@@ -27,6 +27,8 @@ interface Queue {
  */
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly queues = new Map<string, Queue>();
+  /** The window each allowed decision counted in, for {@link refund} (gone with the decision). */
+  private readonly windows = new WeakMap<RateDecision, number>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -50,6 +52,28 @@ export class DynamoDbRateLimiter implements RateLimiter {
     });
   }
 
+  async refund(bucket: string, decision: RateDecision): Promise<void> {
+    const windowStart = this.windows.get(decision);
+    if (windowStart === undefined) return;
+    this.windows.delete(decision);
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `${bucket}#${windowStart}` },
+          UpdateExpression: 'ADD #count :minus',
+          ConditionExpression: '#count > :zero',
+          ExpressionAttributeNames: { '#count': 'count' },
+          ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      // Nothing to give back (the window's item is gone): the count cannot go below zero.
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
   /** Writes the queue's takes, a group per round trip, until no take is waiting. */
   private async drain(key: string, queue: Queue, bucket: string, windowStart: number, windowSeconds: number, limit: number): Promise<void> {
     try {
@@ -57,7 +81,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
         const group = queue.waiters.splice(0);
         const decide = (waiter: Waiter, count: number | undefined): RateDecision => {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
-          return count === undefined ? { allowed: false, limit, remaining: 0, resetSeconds } : { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+          const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+          this.windows.set(decision, windowStart);
+          return decision;
         };
         try {
           const counts = await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length);

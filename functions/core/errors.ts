@@ -139,8 +139,8 @@ export class ApiKeyRejectedError extends AppError {
 }
 
 export class ConflictError extends AppError {
-  constructor(message: string) {
-    super('CONFLICT', message);
+  constructor(message: string, issues?: FieldIssue[]) {
+    super('CONFLICT', message, { issues });
   }
 }
 

@@ -91,6 +91,16 @@ export interface StatsStore {
   read(model: string): Promise<VariantCounters[]>;
 }
 
+/** How an imported record is told apart from one this deployment wrote itself (docs/security.md). */
+export interface ImportMark {
+  /** The principal that imported it (token subject). */
+  by: string;
+  /** The edge box it came from, as the importer named it. */
+  edge: string;
+  /** When it was imported (ISO). */
+  at: string;
+}
+
 export interface AlertEvent {
   id: string;
   time: string;
@@ -106,6 +116,8 @@ export interface AlertEvent {
   interval: [number, number] | null;
   thresholds: { min: number; max: number };
   requestId: string;
+  /** Present only on events imported from an edge box. */
+  imported?: ImportMark;
 }
 
 export interface AlertClaim {
@@ -197,6 +209,12 @@ export interface RateDecision {
 export interface RateLimiter {
   /** Takes one request from `bucket`'s current window with one atomic conditional update. */
   take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+  /**
+   * Gives back the allowed take that answered `decision` (one this limiter returned for `bucket`), to the
+   * window it counted in: for a request refused by a second bucket it also needed, so the counters hold
+   * exactly the admitted requests.
+   */
+  refund(bucket: string, decision: RateDecision): Promise<void>;
 }
 
 export interface AuditRecord {
@@ -217,6 +235,8 @@ export interface AuditRecord {
   userAgent?: string;
   modelVersion?: string;
   keyId?: string;
+  /** Present only on records imported from an edge box; a native record never has it. */
+  imported?: ImportMark;
 }
 
 export interface AuditQuery {
@@ -225,6 +245,8 @@ export interface AuditQuery {
   /** An exact status, or a class. */
   outcome?: number | 'success' | 'failure';
   plant?: string;
+  /** Only records this deployment wrote (`native`) or only imported ones. */
+  origin?: 'native' | 'imported';
   from: string;
   to: string;
   limit: number;

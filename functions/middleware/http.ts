@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { findRouteByKey, type RouteDef } from '../../infra/routes.js';
+import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
 import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, type FieldIssue } from '../core/errors.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
@@ -196,8 +196,9 @@ function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string
 }
 
 /**
- * The shared middy chain. Before: request id, route, claims -> principal (the route's scopes re-checked
- * from the route table), the principal's rate limit, JSON body and zod validation. Then one call into the
+ * The shared middy chain. Before: request id, route, claims -> the principal's current state (active, role,
+ * plant, key not revoked: PrincipalResolver; fresh on administration routes), the route's scopes re-checked
+ * from the route table against it, the principal's rate limit, JSON body and zod validation. Then one call into the
  * core. Errors become the envelope. Last, exactly one audit record per invocation, written before the
  * function returns; if the audit table cannot take it, the record goes to the log (never lost silently).
  */
@@ -213,7 +214,12 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             state.route = route;
             if (!route) throw new NotFoundError(`No route ${event.routeKey}`);
             if (route.auth !== 'public') {
-              const principal = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
+              const claimed = principalFromClaims(event.requestContext.authorizer?.jwt?.claims);
+              state.principal = claimed; // the audit record names who tried, even when refused below
+              // What no token of this kind may do is refused before any store read.
+              if (claimed.type === 'key' && refusesKeyTokens(route)) throw new ForbiddenError('API keys cannot manage users or keys');
+              // The claims say what held at sign-in; the principal's current state decides (active, role, plant, key).
+              const principal = await getServices().principals.resolve(claimed, { fresh: needsFreshPrincipal(route) });
               state.principal = principal;
               if (!route.auth.scopes.some((s) => principal.scopes.has(s))) {
                 throw new ForbiddenError(`This route needs one of the scopes: ${route.auth.scopes.join(', ')}`);

@@ -1,33 +1,180 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { alertVisibleTo } from '../../functions/core/alerts/service.js';
+import { principalFromClaims, type Principal } from '../../functions/core/auth/tokens.js';
+import { AppError } from '../../functions/core/errors.js';
+import type { AuditRecord } from '../../functions/core/ports.js';
+import { rateLimitHeaders } from '../../functions/core/rate-limit.js';
+import type { Services } from '../../functions/services.js';
 import type { SinkMessage, SnsSink } from './sns-sink.js';
 
+/** Open streams per person (a user and its keys together): a dashboard tab each, not an unbounded fan-out. */
+export const maxStreamsPerPrincipal = 3;
+/** How often the stream re-checks its principal when the principal cache is off (bound 0). */
+const recheckWhenUncachedMs = 1_000;
+/** How far back a replay looks for the principal's own plant's alerts. */
+const replayScanMessages = 1_000;
+
+export interface AlertStreamDeps {
+  sns: SnsSink;
+  /** The gateway's JWT authorizer: claims, or the status it answers. */
+  authorize(token: string, scopes: readonly string[]): Promise<{ claims: Record<string, string> } | { status: number }>;
+  clientAddress(req: IncomingMessage): string;
+  services(): Services;
+}
+
+/** The alert event an SNS message carries (AlertService publishes `{type, ...event}`), when it is one. */
+function alertOf(message: SinkMessage): { plant?: string; model: string } | undefined {
+  const body = message.message;
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { plant, model } = body as { plant?: unknown; model?: unknown };
+  if (typeof model !== 'string' || (plant !== undefined && typeof plant !== 'string')) return undefined;
+  return { model, ...(plant ? { plant } : {}) };
+}
+
 /**
- * `GET /api/v1/alerts/stream[?replay=N]` with `Authorization: Bearer <token>`: the local SNS sink's messages
- * as server-sent events, for the dashboard's live alert feed (read with fetch, so the token stays in a header
- * and out of URLs and logs). Local twin only (API Gateway HTTP APIs do not stream; in AWS the dashboard reads
- * GET /api/v1/alerts). The token is checked as the authorizer does (scope twin:read).
+ * `GET /api/v1/alerts/stream[?replay=N]` with `Authorization: Bearer <token>`: the local SNS sink's alerts as
+ * server-sent events, for the dashboard's live alert feed (read with fetch, so the token stays in a header and
+ * out of URLs and logs). Local twin only (API Gateway HTTP APIs do not stream; in AWS the dashboard reads
+ * GET /api/v1/alerts). The same rules as every route: the authorizer's checks (scope twin:read), then the
+ * principal's current state (PrincipalResolver), its rate limit (opening a stream takes one request), at most
+ * {@link maxStreamsPerPrincipal} open streams per person, one audit record per connection (`alerts.stream`,
+ * and another when the server closes it), and only the alerts GET /api/v1/alerts would show the principal
+ * ({@link alertVisibleTo}). While open, the principal is re-checked every revocation bound; a principal that
+ * was deactivated, demoted below twin:read or whose key was revoked has its stream closed.
  */
-export function alertStream(sns: SnsSink, verify: (token: string, scopes: readonly string[]) => Promise<boolean>) {
+export function alertStream(deps: AlertStreamDeps) {
+  const open = new Map<string, number>();
+
+  const audit = async (services: Services, req: IncomingMessage, fields: { principal?: Principal; outcome: number; errorCode?: string; requestId: string }) => {
+    const p = fields.principal;
+    const record: AuditRecord = {
+      time: new Date().toISOString(),
+      requestId: fields.requestId,
+      principal: p?.id ?? 'anonymous',
+      principalType: p?.type ?? 'anonymous',
+      ...(p ? { role: p.role } : {}),
+      ...(p?.plant ? { plant: p.plant } : {}),
+      ...(p?.keyId ? { keyId: p.keyId } : {}),
+      action: 'alerts.stream',
+      method: 'GET',
+      resource: '/api/v1/alerts/stream',
+      outcome: fields.outcome,
+      ...(fields.errorCode ? { errorCode: fields.errorCode } : {}),
+      sourceIp: deps.clientAddress(req),
+      ...(req.headers['user-agent'] ? { userAgent: String(req.headers['user-agent']).slice(0, 256) } : {}),
+    };
+    await services.audit.write(record).catch(() => undefined);
+  };
+
+  const refuse = (res: ServerResponse, status: number, code: string, message: string, requestId: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': requestId, ...headers });
+    res.end(JSON.stringify({ error: { code, message, requestId }, message }));
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, replay: number): Promise<void> => {
+    const requestId = randomUUID();
+    const token = req.headers.authorization?.replace(/^Bearer\s+/i, '').trim() ?? '';
+    const verdict = await deps.authorize(token, ['twin:read']);
+    if ('status' in verdict) {
+      // The authorizer's own answers, as API Gateway gives them (no function ran, so no audit record).
+      res.writeHead(verdict.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: verdict.status === 403 ? 'Forbidden' : 'Unauthorized' }));
+      return;
+    }
+    const services = deps.services();
+    let principal: Principal | undefined;
+    let claimed: Principal | undefined;
+    try {
+      claimed = principalFromClaims(verdict.claims);
+      principal = await services.principals.resolve(claimed, { fresh: false });
+      if (!principal.scopes.has('twin:read')) throw new AppError('FORBIDDEN', 'This stream needs the scope twin:read');
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error; // a store that is down: 503 below
+      const app = error;
+      await audit(services, req, { ...(principal ?? claimed ? { principal: (principal ?? claimed)! } : {}), outcome: app.status, errorCode: app.code, requestId });
+      refuse(res, app.status, app.code, app.message, requestId);
+      return;
+    }
+    const rate = await services.rateLimit.take(principal);
+    if (rate && !rate.allowed) {
+      await audit(services, req, { principal, outcome: 429, errorCode: 'RATE_LIMITED', requestId });
+      refuse(res, 429, 'RATE_LIMITED', 'Rate limit exceeded', requestId, { ...rateLimitHeaders(rate), 'retry-after': String(rate.resetSeconds) });
+      return;
+    }
+    const person = principal.username;
+    if ((open.get(person) ?? 0) >= maxStreamsPerPrincipal) {
+      await audit(services, req, { principal, outcome: 429, errorCode: 'RATE_LIMITED', requestId });
+      refuse(res, 429, 'RATE_LIMITED', `At most ${maxStreamsPerPrincipal} alert streams may be open per user (with its keys); close one first`, requestId, { 'retry-after': '5' });
+      return;
+    }
+    open.set(person, (open.get(person) ?? 0) + 1);
+    await audit(services, req, { principal, outcome: 200, requestId });
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': requestId, ...(rate ? rateLimitHeaders(rate) : {}) });
+    // Headers now, not with the first alert: the client knows at once that the stream is open.
+    res.write(': connected\n\n');
+    let current: Principal = principal;
+    const send = (m: SinkMessage) => {
+      const event = alertOf(m);
+      if (event && alertVisibleTo(current, event)) res.write(`id: ${m.messageId}\nevent: alert\ndata: ${JSON.stringify(m)}\n\n`);
+    };
+    const visible = (await deps.sns.recent(replayScanMessages)).filter((m) => {
+      const event = alertOf(m);
+      return event !== undefined && alertVisibleTo(current, event);
+    });
+    for (const m of replay > 0 ? visible.slice(-replay) : []) send(m);
+    const unsubscribe = deps.sns.subscribe(send);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(keepAlive);
+      clearInterval(recheck);
+      unsubscribe();
+      const left = (open.get(person) ?? 1) - 1;
+      if (left > 0) open.set(person, left);
+      else open.delete(person);
+    };
+    // Within the revocation bound: the principal is read fresh from the stores on every re-check.
+    const period = services.principals.boundMs > 0 ? services.principals.boundMs : recheckWhenUncachedMs;
+    const recheck = setInterval(() => {
+      void services.principals.resolve(claimed!, { fresh: true }).then(
+        (now) => {
+          if (closed) return;
+          if (now.scopes.has('twin:read')) {
+            current = now;
+            return;
+          }
+          void end(403, 'FORBIDDEN', 'This stream needs the scope twin:read');
+        },
+        (error: unknown) => {
+          if (closed) return;
+          // A store that is down leaves the stream as it is; a refused principal closes it.
+          if (error instanceof AppError && error.status < 500) void end(error.status, error.code, error.message);
+        },
+      );
+    }, period);
+    const end = async (status: number, code: string, message: string) => {
+      if (closed) return;
+      res.write(`event: closed\ndata: ${JSON.stringify({ code, message })}\n\n`);
+      close();
+      res.end();
+      await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
+    };
+    res.on('close', close);
+  };
+
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/api/v1/alerts/stream' || req.method !== 'GET') return false;
-    const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
     const replay = Math.min(100, Math.max(0, Number(url.searchParams.get('replay') ?? 20) || 0));
-    void verify(token, ['twin:read']).then(async (ok) => {
-      if (!ok) {
-        res.writeHead(401, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: 'Unauthorized' }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      const send = (m: SinkMessage) => res.write(`id: ${m.messageId}\nevent: alert\ndata: ${JSON.stringify(m)}\n\n`);
-      for (const m of await sns.recent(replay)) send(m);
-      const unsubscribe = sns.subscribe(send);
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      req.on('close', () => {
-        clearInterval(keepAlive);
-        unsubscribe();
-      });
+    serve(req, res, replay).catch(() => {
+      if (!res.headersSent) {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ message: 'Service Unavailable' }));
+      } else res.end();
     });
     return true;
   };

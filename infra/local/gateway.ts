@@ -258,12 +258,21 @@ export class LocalGateway {
     return this.verify(header.replace(/^Bearer\s+/i, '').trim(), route.auth.scopes);
   }
 
-  /** Whether a token passes the authorizer for these scopes (for the local twin's extra endpoints). */
-  async verifyToken(token: string, scopes: readonly string[]): Promise<boolean> {
-    return this.verify(token, scopes).then(
-      () => true,
-      () => false,
-    );
+  /**
+   * The authorizer's verdict on a token for these scopes (for the local twin's extra endpoints): its claims
+   * as API Gateway hands them to a function, or the status the authorizer answers (401, 403).
+   */
+  async authorizeToken(token: string, scopes: readonly string[]): Promise<{ claims: Record<string, string> } | { status: number }> {
+    try {
+      return { claims: (await this.verify(token, scopes)).claims };
+    } catch (error) {
+      return { status: error instanceof GatewayResponse ? error.statusCode : 401 };
+    }
+  }
+
+  /** The client's address as the API events carry it (X-Forwarded-For only behind a trusted proxy). */
+  clientAddress(req: IncomingMessage): string {
+    return this.sourceIp(req);
   }
 
   private async verify(token: string, required: readonly string[]): Promise<{ claims: Record<string, string>; scopes: string[] }> {

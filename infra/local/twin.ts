@@ -160,7 +160,12 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     delete process.env.AWS_PROFILE;
     let issuer = '';
     const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
-    const stream = alertStream(sns, (token, scopes) => gateway!.verifyToken(token, scopes));
+    const stream = alertStream({
+      sns,
+      authorize: (token, scopes) => gateway!.authorizeToken(token, scopes),
+      clientAddress: (req) => gateway!.clientAddress(req),
+      services: getServices,
+    });
     gateway = new LocalGateway({
       handlers: await loadHandlers(),
       issuer: () => issuer,

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
  * Builds the Lambda layer content for onnxruntime-node: `nodejs/node_modules/onnxruntime-node` (+ its runtime
  * dependency onnxruntime-common) with only the native binaries of linux/<arch>. The npm package carries every
  * platform (~290 MB, over Lambda's 250 MB unzipped limit); linux/x64 alone is ~46 MB. Nothing is downloaded:
- * the CPU binaries ship inside the package (`.npmrc` skips the CUDA install script), so this runs offline.
+ * the CPU binaries ship inside the package (package.json's `allowScripts` denies the CUDA install script), so this runs offline.
  *
  * The result is cached in a staging directory keyed by package version, architecture and {@link layoutVersion},
  * and written atomically (build in a sibling, then rename), so parallel synths share one copy.

@@ -16,16 +16,16 @@ import { adminPassword, apiClient, login, validRow, type Api, type ApiResponse, 
 
 /**
  * Per-principal limits and the login throttle, with the deployment's default login limits (10 per username,
- * 30 per source a minute) and a default principal limit of 20 a minute, so that a key's own limit (50) and
- * the default are told apart.
+ * 30 per source a minute) and a default principal limit of 50 a minute, so that a key's own limit (20) and
+ * the default are told apart (a key's limit may not exceed its owner's: docs/security.md, "Key limits").
  *
  * Windows are fixed 60 s windows aligned to the epoch minute. Every test that needs its requests to fall in
  * one window first waits, if fewer than 15-20 s remain in the current minute, for the next minute to begin
  * (waitForWindowRoom: at most ~20 s, usually nothing); the counts asserted are then exact whatever the
  * machine's speed. No assertion depends on how long anything took.
  */
-const defaultLimit = 20;
-const keyLimit = 50;
+const defaultLimit = 50;
+const keyLimit = 20;
 
 let t: TestTwin;
 let api: Api;
@@ -89,7 +89,7 @@ describe('per-principal limit under concurrency', () => {
       expect(reset).toBeGreaterThanOrEqual(1);
       expect(reset).toBeLessThanOrEqual(60);
     }
-    // One atomic ADD per request: every allowed request saw its own count, so the remainders are 49..0, each once.
+    // One atomic ADD per request: every allowed request saw its own count, so the remainders are 19..0, each once.
     const remaining = allowed.map((r) => Number(r.headers.get('ratelimit-remaining'))).sort((a, b) => a - b);
     expect(remaining).toEqual(Array.from({ length: keyLimit }, (_, i) => i));
     for (const res of responses.filter((r) => r.status === 429)) expectRateLimited(res, keyLimit);
@@ -101,10 +101,10 @@ describe('per-principal limit under concurrency', () => {
     expect(Number(String(counters[0]!.pk).split('#')[1]) % 60).toBe(0);
   });
 
-  it(`a user without a key limit gets the deployment default (${defaultLimit}): 25 concurrent → ${defaultLimit} × 200, 5 × 429`, async () => {
+  it(`a user without a key limit gets the deployment default (${defaultLimit}): ${defaultLimit + 5} concurrent → ${defaultLimit} × 200, 5 × 429`, async () => {
     await waitForWindowRoom(15);
-    const responses = await Promise.all(Array.from({ length: 25 }, () => predict(dee.token)));
-    expect(countBy(responses, (r) => r.status)).toEqual({ 200: defaultLimit, 429: 25 - defaultLimit });
+    const responses = await Promise.all(Array.from({ length: defaultLimit + 5 }, () => predict(dee.token)));
+    expect(countBy(responses, (r) => r.status)).toEqual({ 200: defaultLimit, 429: 5 });
     for (const res of responses.filter((r) => r.status === 200)) expect(res.headers.get('ratelimit-limit')).toBe(String(defaultLimit));
     for (const res of responses.filter((r) => r.status === 429)) expectRateLimited(res, defaultLimit);
   });

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
@@ -14,10 +14,12 @@ import { buildDashboard, bundleFiles, launchChromium, newWatchedPage, type Bundl
  * (sign in, slider, predict, alert, auto, failures, admin, sign out); separate pages cover bad login, expiry,
  * a revoked token and a viewer. Error states the API cannot be made to produce on demand (429, 503, offline)
  * are injected with page.route, so the UI's handling of them is still exercised end to end in the browser.
- * Screenshots (1280x800) go to docs/screenshots/ for the README.
+ * Screenshots (1280x800) go to a scratch folder, so `npm test` leaves the working tree clean; `npm run
+ * screenshots` runs this file with TWIN_SCREENSHOTS_DIR=docs/screenshots to refresh the README's.
  */
 
-const screenshotsDir = join(repoRoot, 'docs', 'screenshots');
+let screenshotsDir: string;
+let scratchScreenshots = false;
 /** The whole bundle (JS + CSS), gzipped. uPlot is ~22 kB of it. */
 const bundleBudgetGzipBytes = 60 * 1024;
 
@@ -102,6 +104,9 @@ beforeAll(async () => {
     body: { variants: [{ version: '1.0.0', weight: 0.5 }, { version: '1.1.0', weight: 0.5 }] },
   });
   if (routed.status !== 200) throw new Error(`routing answered ${routed.status}: ${routed.text}`);
+  const wanted = process.env.TWIN_SCREENSHOTS_DIR;
+  scratchScreenshots = !wanted;
+  screenshotsDir = wanted ? resolve(repoRoot, wanted) : await mkdtemp(join(tmpdir(), 'twinserve-screenshots-'));
   await mkdir(screenshotsDir, { recursive: true });
 });
 
@@ -111,6 +116,7 @@ afterAll(async () => {
   await twin?.stop();
   await rm(dataDir, { recursive: true, force: true });
   await rm(buildDir, { recursive: true, force: true });
+  if (scratchScreenshots && screenshotsDir) await rm(screenshotsDir, { recursive: true, force: true });
 });
 
 describe('the build', () => {

@@ -99,6 +99,26 @@ describe('help and usage', () => {
     // Assess
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^Usage: twin/);
+    // A shell prompt must not land on the help's last line.
+    expect(res.stdout.endsWith('\n')).toBe(true);
+  });
+
+  it('lists every command of the CLI above (so each gets its --help checked)', async () => {
+    // Every "Commands:" entry of every help page, recursively, except the help command itself.
+    const found: string[] = [];
+    const visit = async (path: string[]) => {
+      const { stdout } = await twin([...path, '--help']);
+      // The section ends at its first blank line (examples may follow, indented the same way).
+      const section = (stdout.split(/^Commands:\n/m)[1] ?? '').split('\n\n')[0]!;
+      for (const line of section.split('\n')) {
+        const name = /^ {2}([a-z][a-z-]*)/.exec(line)?.[1];
+        if (!name || name === 'help') continue;
+        found.push([...path, name].join(' '));
+        await visit([...path, name]);
+      }
+    };
+    await visit([]);
+    expect(found.sort()).toEqual(commands.filter((c) => c.length > 0).map((c) => c.join(' ')).sort());
   });
 
   it('an unknown command, a bad option value or a missing argument is a usage error (2)', async () => {
@@ -110,6 +130,7 @@ describe('help and usage', () => {
     // Assess
     expect([unknown.code, badValue.code, missing.code]).toEqual([2, 2, 2]);
     expect(unknown.stderr).toContain("unknown command 'nope'");
+    for (const res of [unknown, badValue, missing]) expect(res.stderr.endsWith('\n')).toBe(true);
     expect(badValue.stderr).toContain('--chunk-size must be an integer from 1 to 100');
   });
 

@@ -248,7 +248,10 @@ export async function freePort(): Promise<number> {
 
 /** PATH and HOME of this process (HOME keeps the npm cache), nothing else: AWS_* and TWIN_* stay out. */
 export function baseEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}) };
+  // A child twin keeps the test's clock: under `faketime` (npm run test:future) the library and its offset
+  // travel in these variables, and a child on the real clock would disagree with the test about "now".
+  const clock = Object.fromEntries(Object.entries(process.env).filter(([name]) => name === 'LD_PRELOAD' || name.startsWith('FAKETIME') || name === 'DONT_FAKE_MONOTONIC'));
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...clock };
 }
 
 // ---------------------------------------------------------------------------------------------------------

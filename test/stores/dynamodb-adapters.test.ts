@@ -489,6 +489,21 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       });
     });
 
+    it('refund gives an allowed take back to the window it counted in, once', async () => {
+      const bucket = unique('refund');
+      const early = limiter();
+      const taken = await early.take(bucket, 2, window);
+      await early.take(bucket, 2, window);
+      expect((await early.take(bucket, 2, window)).allowed).toBe(false);
+      await early.refund(bucket, taken);
+      expect((await rawItem('RateCounters', { pk: `${bucket}#${windowStart}` }))?.count).toBe(1);
+      // Once only, and a refused decision gives nothing back.
+      await early.refund(bucket, taken);
+      await early.refund(bucket, { allowed: false, limit: 2, remaining: 0, resetSeconds: 1 });
+      expect((await rawItem('RateCounters', { pk: `${bucket}#${windowStart}` }))?.count).toBe(1);
+      expect((await early.take(bucket, 2, window)).allowed).toBe(true);
+    });
+
     it('a lower limit applied to a fuller window refuses at once (the condition reads the stored count)', async () => {
       const bucket = unique('lowered');
       for (let i = 0; i < 5; i++) await limiter().take(bucket, 10, window);

@@ -126,7 +126,19 @@ export class InMemoryRateLimiter implements RateLimiter {
     const count = this.counts.get(key) ?? 0;
     if (count >= limit) return { allowed: false, limit, remaining: 0, resetSeconds };
     this.counts.set(key, count + 1);
-    return { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
+    const decision = { allowed: true, limit, remaining: limit - count - 1, resetSeconds };
+    this.windows.set(decision, key);
+    return decision;
+  }
+
+  private readonly windows = new WeakMap<RateDecision, string>();
+
+  async refund(_bucket: string, decision: RateDecision): Promise<void> {
+    const key = this.windows.get(decision);
+    if (key === undefined) return;
+    this.windows.delete(decision);
+    const count = this.counts.get(key) ?? 0;
+    if (count > 0) this.counts.set(key, count - 1);
   }
 }
 
@@ -154,6 +166,7 @@ export class InMemoryAuditLog implements AuditLog {
         return r.outcome === query.outcome;
       })
       .filter((r) => query.plant === undefined || r.plant === query.plant)
+      .filter((r) => query.origin === undefined || (query.origin === 'imported') === (r.imported !== undefined))
       .filter((r) => sk(r) >= query.from && sk(r) <= `${query.to}#\uffff`)
       // Byte order, as DynamoDB sorts keys (not locale order).
       .sort((a, b) => (sk(a) < sk(b) ? 1 : sk(a) > sk(b) ? -1 : 0));

@@ -66,7 +66,7 @@ beforeEach(async () => {
   clock = new FakeClock(t0);
   users = new InMemoryUserDirectory();
   keyStore = new InMemoryApiKeyStore();
-  keys = new KeyService(keyStore, users, { rotationGraceSeconds: graceSeconds, now: clock.now });
+  keys = new KeyService(keyStore, users, { rotationGraceSeconds: graceSeconds, ownerLimitPerMinute: 600, now: clock.now });
   await seedUser('root', 'admin');
   await seedUser('alice', 'admin', 'plant-a');
   await seedUser('olga', 'operator', 'plant-a');
@@ -253,7 +253,7 @@ describe('KeyService.rotate: grace period boundaries', () => {
   });
 
   it('grace 0: the old secret fails immediately', async () => {
-    const noGrace = new KeyService(keyStore, users, { rotationGraceSeconds: 0, now: clock.now });
+    const noGrace = new KeyService(keyStore, users, { rotationGraceSeconds: 0, ownerLimitPerMinute: 600, now: clock.now });
     const created = await noGrace.create(olga(), keyRequest());
     const rotated = await noGrace.rotate(olga(), created.id);
     expect(rotated.previous_secret_valid_until).toBeNull();

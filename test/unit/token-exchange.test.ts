@@ -33,7 +33,7 @@ describe('client_credentials exchange', () => {
     users = new InMemoryUserDirectory();
     await users.create({ username: 'olga', passwordHash: await hashPassword('olga-password'), role: 'operator', active: true, created: clock.iso() });
     limiter = new InMemoryRateLimiter(clock.now);
-    keys = new KeyService(new InMemoryApiKeyStore(), users, { rotationGraceSeconds: 60, now: clock.now });
+    keys = new KeyService(new InMemoryApiKeyStore(), users, { rotationGraceSeconds: 60, ownerLimitPerMinute: 600, now: clock.now });
     const issuer = new TokenIssuer(signer, { issuer: 'https://twin.test', audience: 'twin-unit', now: clock.now });
     auth = new AuthService(users, keys, issuer, limiter, { userTokenTtlSeconds: 3600, keyTokenTtlSeconds: 900, loginLimitPerUsername: 3, loginLimitPerSource: 100 });
     const created = await keys.create(olga, { name: 'plc', scopes: ['twin:predict'], expires_in_days: 30 });

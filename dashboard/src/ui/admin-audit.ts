@@ -129,11 +129,16 @@ export class AuditPanel {
 
   private row(record: AuditRecord): HTMLElement {
     const failed = record.outcome >= 400;
+    const who = record.principal === 'anonymous' && record.subject ? `anonymous (${record.subject})` : record.principal;
+    // An imported record says so where the eye reads who did it: it is the edge box's word, not ours.
+    const imported = record.imported
+      ? h('span', { class: 'pill pill-imported', title: `imported by ${record.imported.by} at ${record.imported.at}` }, `imported from ${record.imported.edge}`)
+      : undefined;
     return h(
       'tr',
-      { 'data-action': record.action },
+      { 'data-action': record.action, ...(record.imported ? { 'data-imported': record.imported.edge } : {}) },
       h('td', {}, h('time', { datetime: record.time }, dateTime(record.time))),
-      h('td', {}, record.principal === 'anonymous' && record.subject ? `anonymous (${record.subject})` : record.principal),
+      imported ? h('td', {}, who, ' ', imported) : h('td', {}, who),
       h('td', {}, record.action),
       h('td', {}, record.method),
       h('td', { class: 'mono' }, record.resource),

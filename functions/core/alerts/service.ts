@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { metricNames } from '../metric-names.js';
 import type { ModelManifest } from '../manifest.js';
 import type { AlertEvent, AlertPublisher, AlertStateStore, Telemetry } from '../ports.js';
+
+/**
+ * Whether a principal may see an alert: THE filter for every way alerts leave the service (GET /api/v1/alerts,
+ * the local twin's live stream). A plant's principals see their plant's alerts; platform principals all.
+ */
+export function alertVisibleTo(principal: Principal, event: Pick<AlertEvent, 'plant' | 'model'>): boolean {
+  return canSeePlant(principal, event.plant);
+}
 
 export type AlertRule = 'below_min' | 'above_max';
 const rules: readonly AlertRule[] = ['below_min', 'above_max'];

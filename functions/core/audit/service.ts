@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { InvalidRequestError } from '../errors.js';
-import type { AlertStateStore, AuditLog, AuditRecord } from '../ports.js';
-import { canSeePlant, plantScope } from '../auth/access.js';
+import { InvalidRequestError, type FieldIssue } from '../errors.js';
+import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, UserStore } from '../ports.js';
+import { canSeePlant, isPlatformAdmin, plantScope } from '../auth/access.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
 
@@ -15,6 +15,8 @@ export const auditQuerySchema = z.strictObject({
     .optional(),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
+  /** `native`: only what this deployment wrote; `imported`: only records imported from edge boxes. */
+  origin: z.enum(['native', 'imported']).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(2048).optional(),
 });
@@ -58,9 +60,19 @@ const alertEventSchema = z.strictObject({
   requestId: z.string().max(128),
 });
 
-/** POST /api/v1/audit/import: what `twin audit export` wrote at the edge. */
+/** Names an edge box in the import mark (its host name, or the id its operators use). */
+export const edgeIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'must be 1-64 letters, digits, dot, dash, colon or underscore');
+
+/**
+ * POST /api/v1/audit/import: what `twin audit export` wrote at the edge, and which box it came from. A
+ * record's own `imported` field is refused (strict schemas): only the server sets the mark.
+ */
 export const auditImportSchema = z
-  .strictObject({ audit: z.array(auditRecordSchema).max(1000).default([]), alerts: z.array(alertEventSchema).max(1000).default([]) })
+  .strictObject({
+    edge: edgeIdSchema.default('unnamed'),
+    audit: z.array(auditRecordSchema).max(1000).default([]),
+    alerts: z.array(alertEventSchema).max(1000).default([]),
+  })
   .refine((b) => b.audit.length + b.alerts.length > 0, { message: 'give audit records or alerts to import', path: ['audit'] });
 export type AuditImport = z.infer<typeof auditImportSchema>;
 
@@ -68,23 +80,63 @@ export type AuditImport = z.infer<typeof auditImportSchema>;
 export class AuditService {
   constructor(
     private readonly log: AuditLog,
-    private readonly options: { now?: () => number } = {},
+    private readonly options: {
+      now?: () => number;
+      /** Who belongs to which plant, for the import check (without it only platform admins import). */
+      directory?: { users: UserStore; keys: ApiKeyStore };
+    } = {},
     private readonly alerts?: AlertStateStore,
   ) {}
 
   /**
-   * Imports records exported from an edge twin. Each is keyed by principal, time and request id (alerts by
-   * id), so importing the same export twice stores nothing twice. Records of plants the caller cannot see
-   * are refused whole, before anything is written.
+   * Imports records exported from an edge twin. Each is stored with an import mark (who imported it, from
+   * which edge box, when), so it never passes for a record this deployment wrote. A plant admin speaks only
+   * for its own plant: every record's plant must be its plant, and every principal a record names must be a
+   * user (or a key of a user) of that plant, or anonymous; a platform admin may import any record. Anything
+   * refused refuses the whole import, before anything is written. Records are keyed by principal, time and
+   * request id (alerts by id), so importing the same export twice stores nothing twice.
    */
   async import(principal: Principal, body: AuditImport): Promise<{ audit: { stored: number; duplicate: number }; alerts: { stored: number; duplicate: number } }> {
-    const foreign = [...body.audit, ...body.alerts].find((r) => !canSeePlant(principal, r.plant));
-    if (foreign) throw new ForbiddenError(`You may import records of your own plant only (found plant ${foreign.plant ?? 'none'})`);
+    await this.checkImportable(principal, body);
+    const mark: ImportMark = { by: principal.id, edge: body.edge, at: new Date(this.options.now?.() ?? Date.now()).toISOString() };
     const result = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 } };
-    for (const record of body.audit) result.audit[await this.log.write(record as AuditRecord)]++;
+    for (const record of body.audit) result.audit[await this.log.write({ ...(record as AuditRecord), imported: mark })]++;
     if (body.alerts.length > 0 && !this.alerts) throw new ForbiddenError('This deployment keeps no alert history');
-    for (const event of body.alerts) result.alerts[await this.alerts!.recordEvent(event)]++;
+    for (const event of body.alerts) result.alerts[await this.alerts!.recordEvent({ ...(event as AlertEvent), imported: mark })]++;
     return result;
+  }
+
+  /** Refuses (403, naming the record) records of another plant, or naming principals the importer may not speak for. */
+  private async checkImportable(principal: Principal, body: AuditImport): Promise<void> {
+    const items = [...body.audit.map((r, i) => ({ where: `audit.${i}`, plant: r.plant, principal: r.principal })), ...body.alerts.map((e, i) => ({ where: `alerts.${i}`, plant: e.plant, principal: e.principal }))];
+    const foreign = items.find((r) => !canSeePlant(principal, r.plant));
+    if (foreign) {
+      throw new ForbiddenError(`You may import records of your own plant only (found plant ${foreign.plant ?? 'none'})`, [
+        { field: `${foreign.where}.plant`, rule: 'own_plant', message: 'a record of another plant (or of none)' },
+      ]);
+    }
+    if (isPlatformAdmin(principal)) return;
+    if (!this.options.directory) throw new ForbiddenError('Only a platform admin may import records here');
+    const plantOf = new Map<string, string | undefined>();
+    const issues: FieldIssue[] = [];
+    for (const item of items) {
+      if (item.principal === 'anonymous') continue;
+      if (!plantOf.has(item.principal)) plantOf.set(item.principal, await this.principalPlant(item.principal));
+      if (plantOf.get(item.principal) !== principal.plant) {
+        issues.push({ field: `${item.where}.principal`, rule: 'own_plant_principal', message: `${item.principal} is not a principal of your plant` });
+        if (issues.length >= 10) break;
+      }
+    }
+    if (issues.length > 0) throw new ForbiddenError(`You may import records of your own plant's principals only (${issues[0]!.message})`, issues);
+  }
+
+  /** The plant of a user, or of a key's owner; undefined for a platform principal or one this deployment does not know. */
+  private async principalPlant(name: string): Promise<string | undefined> {
+    const { users, keys } = this.options.directory!;
+    const keyId = /^key:([a-z2-7]{12})$/.exec(name)?.[1];
+    const username = keyId ? (await keys.get(keyId))?.owner : name;
+    if (!username || username.length > 64) return undefined;
+    return (await users.get(username))?.plant;
   }
 
   async query(principal: Principal, request: AuditQueryRequest): Promise<{ items: AuditRecord[]; next_cursor: string | null }> {
@@ -103,6 +155,7 @@ export class AuditService {
       ...(request.action ? { action: request.action } : {}),
       ...(request.outcome !== undefined ? { outcome: request.outcome } : {}),
       ...(plant !== undefined ? { plant } : {}),
+      ...(request.origin ? { origin: request.origin } : {}),
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
       limit: request.limit,

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { ApiKeyRejectedError, ForbiddenError, NotFoundError, ConflictError } from '../errors.js';
+import { ApiKeyRejectedError, ForbiddenError, InvalidRequestError, NotFoundError, ConflictError } from '../errors.js';
 import type { ApiKeyRecord, ApiKeyStore, UserDirectory, UserRecord } from '../ports.js';
 import { canSeePlant, isPlatformAdmin } from './access.js';
 import { hashApiKey, keyHashMatches, newApiKey, newKeyId, parseApiKey } from './api-keys.js';
@@ -8,6 +8,9 @@ import type { Principal } from './tokens.js';
 
 /** Scopes a key may ever carry: a key never manages keys or users (a stolen key cannot mint more access). */
 export const keyGrantableScopes: readonly Scope[] = ['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read'];
+
+/** Keys per owner that are neither revoked nor expired (docs/security.md, "Key limits"). */
+export const maxActiveKeysPerOwner = 10;
 
 export const createKeyRequestSchema = z.strictObject({
   name: z.string().trim().min(1).max(64),
@@ -46,7 +49,14 @@ export class KeyService {
   constructor(
     private readonly keys: ApiKeyStore,
     private readonly users: UserDirectory,
-    private readonly options: { rotationGraceSeconds: number; now?: () => number },
+    private readonly options: {
+      rotationGraceSeconds: number;
+      /** A user's requests per minute (the deployment's per-principal limit): no key of it gets more. */
+      ownerLimitPerMinute: number;
+      /** @default maxActiveKeysPerOwner */
+      maxKeysPerOwner?: number;
+      now?: () => number;
+    },
   ) {}
 
   private now(): number {
@@ -100,7 +110,21 @@ export class KeyService {
         { field: 'scopes', rule: 'subset_of_owner', message: `not grantable to this key: ${denied.join(', ')}` },
       ]);
     }
+    // A key draws on its owner's budget (PrincipalRateLimit): it may ask for less, never for more.
+    const ownerLimit = this.options.ownerLimitPerMinute;
+    if (request.rate_limit_per_minute !== undefined && request.rate_limit_per_minute > ownerLimit) {
+      throw new InvalidRequestError(`rate_limit_per_minute may be at most the owner's limit (${ownerLimit} per minute)`, [
+        { field: 'rate_limit_per_minute', rule: 'max_owner_limit', message: `at most ${ownerLimit}, the owner's requests per minute` },
+      ]);
+    }
     const now = this.now();
+    const maxKeys = this.options.maxKeysPerOwner ?? maxActiveKeysPerOwner;
+    const live = (await this.keys.listByOwner(owner.username)).filter((k) => keyStatus(k, now) === 'active').length;
+    if (live >= maxKeys) {
+      throw new ConflictError(`${owner.username} has ${live} active API keys, the most allowed is ${maxKeys}: revoke one first`, [
+        { field: 'owner', rule: 'max_keys_per_owner', message: `at most ${maxKeys} active keys per owner` },
+      ]);
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
       const keyId = newKeyId();
       const key = newApiKey(keyId);

@@ -86,8 +86,12 @@ export class UserService {
   async update(principal: Principal, username: string, changes: z.infer<typeof updateUserRequestSchema>): Promise<UserView> {
     this.requireAdmin(principal, principal.plant);
     const user = await this.visibleUser(principal, username);
-    if (user.username === principal.username && (changes.active === false || (changes.role && changes.role !== 'admin'))) {
-      throw new ForbiddenError('An admin cannot deactivate or demote itself (ask another admin)');
+    const changed = (['role', 'active'] as const).filter((f) => changes[f] !== undefined && changes[f] !== user[f]);
+    // Nobody raises, restores or demotes itself, platform admins included: a stale or stolen admin session
+    // must not undo its own demotion or deactivation (docs/security.md, "Self-change rule"). A plant is not
+    // changeable through the API at all (the schema refuses it), for oneself or anyone.
+    if (user.username === principal.username && changed.length > 0) {
+      throw new ForbiddenError(`Nobody may change their own ${changed.join(' or ')} (ask another admin)`, changed.map((f) => ({ field: f, rule: 'not_self', message: 'another admin must change this' })));
     }
     const updated = await this.users.update(user.username, changes, this.now());
     if (!updated) throw new NotFoundError(`No user ${username}`);

@@ -1,10 +1,9 @@
 import * as z from 'zod';
-import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
 import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
-import type { AlertService } from '../alerts/service.js';
+import { alertVisibleTo, type AlertService } from '../alerts/service.js';
 import { TwinModel } from '../twin/model.js';
 import type { ModelRegistry } from '../twin/registry.js';
 import type { RoutingRequest } from '../twin/routing.js';
@@ -224,7 +223,7 @@ export class ModelService {
 
   async recentAlerts(principal: Principal, model: string | undefined, limit: number) {
     const events = await this.alerts.recent(model, limit, principal.plant);
-    return { alerts: events.filter((e) => canSeePlant(principal, e.plant)) };
+    return { alerts: events.filter((e) => alertVisibleTo(principal, e)) };
   }
 }
 

@@ -115,11 +115,11 @@ export interface ApiRoutes {
   };
   "GET /api/v1/audit": {
     body: undefined;
-    query: { principal?: string | number | undefined; action?: string | number | undefined; outcome?: string | number | undefined; from?: string | number | undefined; to?: string | number | undefined; limit?: string | number | undefined; cursor?: string | number | undefined; };
-    response: { items: { time: string; requestId: string; principal: string; principalType: "user" | "key" | "anonymous"; action: string; method: string; resource: string; outcome: number; subject?: string | undefined; role?: string | undefined; plant?: string | undefined; errorCode?: string | undefined; sourceIp?: string | undefined; userAgent?: string | undefined; modelVersion?: string | undefined; keyId?: string | undefined; }[]; next_cursor: string | null; };
+    query: { origin?: string | number | undefined; principal?: string | number | undefined; action?: string | number | undefined; outcome?: string | number | undefined; from?: string | number | undefined; to?: string | number | undefined; limit?: string | number | undefined; cursor?: string | number | undefined; };
+    response: { items: { time: string; requestId: string; principal: string; principalType: "user" | "key" | "anonymous"; action: string; method: string; resource: string; outcome: number; subject?: string | undefined; role?: string | undefined; plant?: string | undefined; errorCode?: string | undefined; sourceIp?: string | undefined; userAgent?: string | undefined; modelVersion?: string | undefined; keyId?: string | undefined; imported?: { by: string; edge: string; at: string; } | undefined; }[]; next_cursor: string | null; };
   };
   "POST /api/v1/audit/import": {
-    body: { audit?: { time: string; requestId: string; principal: string; principalType: "user" | "key" | "anonymous"; action: string; method: string; resource: string; outcome: number; subject?: string | undefined; role?: string | undefined; plant?: string | undefined; keyId?: string | undefined; errorCode?: string | undefined; sourceIp?: string | undefined; userAgent?: string | undefined; modelVersion?: string | undefined; }[] | undefined; alerts?: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; }[] | undefined; };
+    body: { edge?: string | undefined; audit?: { time: string; requestId: string; principal: string; principalType: "user" | "key" | "anonymous"; action: string; method: string; resource: string; outcome: number; subject?: string | undefined; role?: string | undefined; plant?: string | undefined; keyId?: string | undefined; errorCode?: string | undefined; sourceIp?: string | undefined; userAgent?: string | undefined; modelVersion?: string | undefined; }[] | undefined; alerts?: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; }[] | undefined; };
     query: undefined;
     response: { audit: { stored: number; duplicate: number; }; alerts: { stored: number; duplicate: number; }; };
   };
@@ -166,7 +166,7 @@ export interface ApiRoutes {
   "GET /api/v1/alerts": {
     body: undefined;
     query: { model?: string | number | undefined; limit?: string | number | undefined; };
-    response: { alerts: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; }[]; };
+    response: { alerts: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; imported?: { by: string; edge: string; at: string; } | undefined; }[]; };
   };
   "GET /openapi.json": {
     body: undefined;

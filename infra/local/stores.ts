@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
-import S3rver from 's3rver';
 
 /**
  * The embedded AWS-compatible servers of the local twin, on loopback: dynalite (DynamoDB, persisted with
@@ -35,6 +34,15 @@ export async function startEmbeddedStores(dataDir: string, options: { dynamodb?:
     return { dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`, s3Endpoint: undefined, close: () => close(dynamo) };
   }
   await mkdir(join(dataDir, 's3'), { recursive: true });
+  // Loaded only here: s3rver is a development dependency (its busboy -> dicer chain carries an unfixed
+  // advisory), so a production or edge install, which runs without S3, does not have it at all.
+  let S3rver: typeof import('s3rver').default;
+  try {
+    S3rver = (await import('s3rver')).default;
+  } catch (error) {
+    await close(dynamo);
+    throw new Error(`the full local twin needs the development dependencies (s3rver): run npm ci, or use edge mode (--edge --model <dir|tgz>), which needs no S3 (${(error as Error).message})`);
+  }
   const s3 = new S3rver({ address: '127.0.0.1', port: options.s3 ?? 0, silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
   let s3Port: number;
   try {

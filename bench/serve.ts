@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
- * The serving process of the http and cold-start stages: one local twin (gateway, handlers, embedded
- * DynamoDB and S3) in a fresh temp dir, on a free loopback port. Run it as `node --import tsx bench/serve.ts`
- * (one process, so its pid, RSS and CPU profile are the server's own; the `tsx` CLI would add a parent).
+ * The serving process of the http and cold-start stages: one local twin (gateway, handlers; the embedded
+ * DynamoDB and S3 in their own child process) in a fresh temp dir, on a free loopback port. The bench runs it
+ * compiled (esbuild, `node bench/.build/serve.mjs`: plain node, no loader) or as `node --import tsx
+ * bench/serve.ts`; either way this process is the server (the `tsx` CLI would add a parent).
  *
  * Prints ONE JSON line on stdout: `{ url, pid, adminPassword, env }`, where `env` is what the functions read
  * (tables, bucket, issuer, key file, store endpoints), so a fresh process can run the same handlers against
@@ -19,6 +20,8 @@ import { createInterface } from 'node:readline';
 export interface ServeInfo {
   url: string;
   pid: number;
+  /** Every process of the local twin (this one and the embedded stores'). */
+  pids: number[];
   adminPassword: string;
   env: Record<string, string>;
 }
@@ -39,7 +42,7 @@ const twin = await startLocalTwin({
 const env = Object.fromEntries(
   Object.entries(process.env).filter((entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && entry[1] !== undefined),
 );
-const info: ServeInfo = { url: twin.url, pid: process.pid, adminPassword, env };
+const info: ServeInfo = { url: twin.url, pid: process.pid, pids: twin.pids, adminPassword, env };
 process.stdout.write(`${JSON.stringify(info)}\n`);
 
 let stopping = false;

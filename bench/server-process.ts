@@ -1,8 +1,46 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { build } from 'esbuild';
+import { storesProcessFile } from '../infra/local/stores.js';
 import { repoRoot } from './fixtures.js';
 import type { ServeInfo } from './serve.js';
+
+/**
+ * bench/serve.ts compiled to JavaScript, as production runs the local twin (no tsx): one ESM bundle of our
+ * code, packages left to node_modules, at `bench/.build/serve.mjs` (two levels below the repo, where the
+ * sources' `new URL('../..', import.meta.url)` still finds the repo root), the stores' process file beside it.
+ */
+export async function buildServe(): Promise<string> {
+  const dir = join(repoRoot, 'bench', '.build');
+  mkdirSync(dir, { recursive: true });
+  const outfile = join(dir, 'serve.mjs');
+  await build({
+    entryPoints: [join(repoRoot, 'bench', 'serve.ts')],
+    outfile,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'error',
+  });
+  copyFileSync(storesProcessFile, join(dir, 'stores-process.mjs'));
+  return outfile;
+}
+
+function statusOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function kbField(status: string | undefined, field: string): number {
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status ?? '')?.[1] ?? 0) * 1024;
+}
 
 /**
  * The serving process (bench/serve.ts) as a child of the bench: started with `node --import tsx` so the
@@ -17,10 +55,18 @@ export class ServerProcess {
 
   private constructor(private readonly child: ChildProcess) {}
 
-  static async start(options: { cpuProfDir?: string; timeoutMs?: number } = {}): Promise<ServerProcess> {
-    const args = [...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), '--import', 'tsx', 'bench/serve.ts'];
+  /** From the spawn to the ready line (ms). */
+  startMs = 0;
+  private startedAt = 0;
+
+  /** `compiled`: the esbuild bundle from {@link buildServe} under plain node; else the sources under tsx. */
+  static async start(options: { cpuProfDir?: string; timeoutMs?: number; compiled?: string } = {}): Promise<ServerProcess> {
+    const profile = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    const args = options.compiled ? [...profile, options.compiled] : [...profile, '--import', 'tsx', 'bench/serve.ts'];
+    const startedAt = performance.now();
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
     const server = new ServerProcess(child);
+    server.startedAt = startedAt;
     createInterface({ input: child.stderr! }).on('line', (line) => server.keep(line));
     server.info = await new Promise<ServeInfo>((resolve, reject) => {
       const fail = (why: string) => {
@@ -39,6 +85,7 @@ export class ServerProcess {
         if (!info) return server.keep(line);
         clearTimeout(timer);
         child.removeAllListeners('exit');
+        server.startMs = performance.now() - startedAt;
         resolve(info);
       });
     });
@@ -59,11 +106,29 @@ export class ServerProcess {
     return this.tail.join('\n');
   }
 
-  /** VmRSS (now) and VmHWM (peak) of the server, in bytes. */
+  /** Milliseconds since this server was spawned. */
+  sinceSpawnMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  /** VmRSS (now) and VmHWM (peak) of the server process, in bytes. */
   memory(): { rss: number; peak: number } {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+    const status = statusOf(this.pid);
+    return { rss: kbField(status, 'VmRSS'), peak: kbField(status, 'VmHWM') };
+  }
+
+  /** The RSS of every process of the local twin (the server and the stores' process), in bytes, each and summed. */
+  memoryAll(): { rss: number; peak: number; perProcess: { pid: number; rss: number; peak: number }[] } {
+    const perProcess = (this.info.pids ?? [this.pid]).map((pid) => {
+      const status = statusOf(pid);
+      return { pid, rss: kbField(status, 'VmRSS'), peak: kbField(status, 'VmHWM') };
+    });
+    return { rss: perProcess.reduce((n, p) => n + p.rss, 0), peak: perProcess.reduce((n, p) => n + p.peak, 0), perProcess };
+  }
+
+  /** CPU seconds (user + system) of every process of the local twin. */
+  cpuSecondsAll(): number {
+    return (this.info.pids ?? [this.pid]).reduce((n, pid) => n + cpuSecondsOf(pid), 0);
   }
 
   private onMemory: ((usage: NodeJS.MemoryUsage) => void) | undefined;
@@ -81,12 +146,9 @@ export class ServerProcess {
     });
   }
 
-  /** CPU seconds (user + system) the server has used so far. */
+  /** CPU seconds (user + system) the server process has used so far. */
   cpuSeconds(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return cpuSecondsOf(this.pid);
   }
 
   /** Stops the server (it exits by itself, so --cpu-prof writes its profile); kills it after a grace period. */
@@ -98,6 +160,18 @@ export class ServerProcess {
     await exited;
     clearTimeout(timer);
   }
+}
+
+function cpuSecondsOf(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function parseInfo(line: string): ServeInfo | undefined {

@@ -23,6 +23,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import * as z from 'zod';
+import { inspectModelGraph } from '../functions/core/models/graph-check.js';
 import { modelNameSchema, parseManifestText, semverSchema, sha256Hex, verifyPackage, type ModelManifest } from '../functions/core/manifest.js';
 
 export type EdgeSyncErrorCode =
@@ -208,6 +209,11 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     manifest = verifyPackage(`${ref} from ${options.from}`, body.manifest, bytes);
   } catch (error) {
     throw new EdgeSyncError('PACKAGE_INVALID', (error as Error).message, { cause: error });
+  }
+  // A package is untrusted input, like code: refuse here what the edge twin would refuse at load.
+  const graph = inspectModelGraph(bytes, manifest);
+  if (!graph.ok) {
+    throw new EdgeSyncError('PACKAGE_INVALID', `${ref}: the graph is refused: ${graph.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`);
   }
   const digest = sha256Hex(bytes);
   if (body.sha256 !== digest) {

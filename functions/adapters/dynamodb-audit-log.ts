@@ -1,8 +1,22 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { InvalidRequestError } from '../core/errors.js';
 import type { AuditLog, AuditQuery, AuditRecord } from '../core/ports.js';
+import { GroupCommit, type Outcome } from './group-commit.js';
+
+/** BatchWriteItem takes at most 25 items per call. */
+const maxBatchItems = 25;
+/** Waits before re-sending the items a BatchWriteItem left unprocessed (throttling), then those items fail. */
+const defaultRetryDelaysMs = [10, 40, 160, 640];
+
+/** Items DynamoDB still left unprocessed after every retry: their requests' records go to the log instead. */
+export class AuditUnprocessedError extends Error {
+  constructor(attempts: number) {
+    super(`audit record left unprocessed by BatchWriteItem after ${attempts} attempts`);
+    this.name = 'AuditUnprocessedError';
+  }
+}
 
 const isoDay = /^\d{4}-\d{2}-\d{2}$/;
 const cursorSchema = z.strictObject({
@@ -49,31 +63,96 @@ function previousDay(day: string): string {
 
 /**
  * AuditLog table: partition `principal`, sort `sk = <ISO time>#<request id>`; index `byDay` (day, sk) for
- * queries across principals. Writes are conditional on the key, so re-importing a record (edge export) or a
- * retried write never duplicates it. Items carry a TTL (retention); reads skip items past it because
- * DynamoDB deletes expired items up to days late (dynalite never does).
+ * queries across principals. Imported records are written conditionally on the key, so re-importing an edge
+ * export never duplicates one. Items carry a TTL (retention); reads skip items past it because DynamoDB
+ * deletes expired items up to days late (dynalite never does).
+ *
+ * A request's own record ({@link append}) is group-committed: while one write is in flight, the records of
+ * the requests finishing meanwhile wait and go together, up to 25 per BatchWriteItem, items left unprocessed
+ * re-sent with backoff. A record alone (always, in Lambda: one request per container) is one conditional
+ * PutItem, as before; so AWS functions never send BatchWriteItem and need no batch (or delete) permission.
+ * A batch put is an unconditional overwrite: harmless here, because the key holds the request id, so an
+ * overwrite can only be the same request's record again.
  */
 export class DynamoDbAuditLog implements AuditLog {
+  private readonly group = new GroupCommit<AuditRecord, void>((_key, records) => this.writeGroup(records));
+  private readonly retryDelaysMs: readonly number[];
+  private readonly sleep: (ms: number) => Promise<void>;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: { retentionDays: number; now?: () => number },
-  ) {}
+    private readonly options: {
+      retentionDays: number;
+      now?: () => number;
+      /** Backoff before each re-send of unprocessed items. @default [10, 40, 160, 640] */
+      retryDelaysMs?: readonly number[];
+      sleep?: (ms: number) => Promise<void>;
+    },
+  ) {
+    this.retryDelaysMs = options.retryDelaysMs ?? defaultRetryDelaysMs;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  private item(record: AuditRecord): Record<string, unknown> {
+    const ttl = Math.floor(Date.parse(record.time) / 1000) + this.options.retentionDays * 86_400;
+    return { ...record, sk: `${record.time}#${record.requestId}`, day: dayOf(record.time), success: record.outcome < 400, ttl };
+  }
 
   async write(record: AuditRecord): Promise<'stored' | 'duplicate'> {
-    const ttl = Math.floor(Date.parse(record.time) / 1000) + this.options.retentionDays * 86_400;
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...record, sk: `${record.time}#${record.requestId}`, day: dayOf(record.time), success: record.outcome < 400, ttl },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        }),
-      );
+      await this.db.send(new PutCommand({ TableName: this.tableName, Item: this.item(record), ConditionExpression: 'attribute_not_exists(sk)' }));
       return 'stored';
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return 'duplicate';
       throw error;
+    }
+  }
+
+  append(record: AuditRecord): Promise<void> {
+    return this.group.submit('audit', record);
+  }
+
+  private async writeGroup(records: AuditRecord[]): Promise<Outcome<void>[]> {
+    if (records.length === 1) {
+      await this.write(records[0]!);
+      return [{ ok: true, value: undefined }];
+    }
+    // A batch may not hold one key twice: a repeated key waits for a later chunk.
+    const chunks: { index: number; item: Record<string, unknown>; key: string }[][] = [];
+    for (const [index, record] of records.entries()) {
+      const item = this.item(record);
+      const key = `${record.principal}\u0000${String(item.sk)}`;
+      let chunk = chunks.find((c) => c.length < maxBatchItems && !c.some((e) => e.key === key));
+      if (!chunk) chunks.push((chunk = []));
+      chunk.push({ index, item, key });
+    }
+    const outcomes: Outcome<void>[] = new Array(records.length);
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        try {
+          const failed = await this.batchPut(chunk);
+          for (const entry of chunk) outcomes[entry.index] = failed.has(entry.key) ? { ok: false, error: new AuditUnprocessedError(this.retryDelaysMs.length + 1) } : { ok: true, value: undefined };
+        } catch (error) {
+          for (const entry of chunk) outcomes[entry.index] = { ok: false, error };
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** One BatchWriteItem, re-sending what DynamoDB leaves unprocessed; the keys still unprocessed at the end. */
+  private async batchPut(chunk: { item: Record<string, unknown>; key: string }[]): Promise<Set<string>> {
+    let pending = chunk.map((e) => e.item);
+    for (let attempt = 0; ; attempt++) {
+      const { UnprocessedItems } = await this.db.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending.map((Item) => ({ PutRequest: { Item } })) } }),
+      );
+      pending = (UnprocessedItems?.[this.tableName] ?? []).flatMap((r) => (r.PutRequest?.Item ? [r.PutRequest.Item] : []));
+      if (pending.length === 0) return new Set();
+      const delay = this.retryDelaysMs[attempt];
+      if (delay === undefined) return new Set(pending.map((item) => `${String(item.principal)}\u0000${String(item.sk)}`));
+      await this.sleep(delay);
     }
   }
 

@@ -19,8 +19,8 @@ interface Queue {
  * Items carry a TTL; a window's item is never read after its window, so late TTL deletion (or none, in
  * dynalite) never affects a decision.
  *
- * Group commit: while a take's write for an item is in flight, further takes of the same item in this process
- * wait and then go as ONE conditional `ADD n`; each gets the count it would have had in turn. A Lambda
+ * Group commit: the takes of one item made in one event-loop turn go together; while a take's write for an
+ * item is in flight, further takes of the same item in this process wait and then go as ONE conditional `ADD n`; each gets the count it would have had in turn. A Lambda
  * container serves one request at a time, so there every take is its own write; the local twin serves many
  * at once, and there this turns one DynamoDB write per request into one per round trip. Near the limit (the
  * combined ADD would overshoot), the group falls back to one write per take, so decisions stay exact.
@@ -48,7 +48,8 @@ export class DynamoDbRateLimiter implements RateLimiter {
       }
       const queue: Queue = { waiters: [{ nowSeconds, resolve, reject }] };
       this.queues.set(key, queue);
-      void this.drain(key, queue, bucket, windowStart, windowSeconds, limit);
+      // At the end of this event-loop turn, with the other takes the turn made (group-commit.ts does the same).
+      setImmediate(() => void this.drain(key, queue, bucket, windowStart, windowSeconds, limit));
     });
   }
 

@@ -1,6 +1,7 @@
-import { QueryCommand as RawQueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand as RawQueryCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { latencyBucketsMs, type StatsStore, type VariantCounters, type VariantSample } from '../core/ports.js';
+import { GroupCommit, type Outcome } from './group-commit.js';
 
 /** An exact decimal as a BigInt scaled by 10^scale (DynamoDB numbers are decimal strings). */
 interface Decimal {
@@ -26,12 +27,23 @@ function addDecimal(a: Decimal, b: Decimal): Decimal {
   return { units: a.units * 10n ** BigInt(scale - a.scale) + b.units * 10n ** BigInt(scale - b.scale), scale };
 }
 
-function decimalToNumber(d: Decimal): number {
+function decimalText(d: Decimal): string {
   const negative = d.units < 0n;
   const digits = (negative ? -d.units : d.units).toString().padStart(d.scale + 1, '0');
   const text = d.scale === 0 ? digits : `${digits.slice(0, -d.scale)}.${digits.slice(-d.scale)}`;
-  return Number(`${negative ? '-' : ''}${text}`);
+  return `${negative ? '-' : ''}${text}`;
 }
+
+function decimalToNumber(d: Decimal): number {
+  return Number(decimalText(d));
+}
+
+/** DynamoDB keeps 38 significant digits; a sum needing more is written sample by sample instead. */
+function fitsDynamoDb(text: string): boolean {
+  return text.replace(/^-/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '').length <= 38;
+}
+
+const zero: Decimal = { units: 0n, scale: 0 };
 
 function bucketOf(latencyMs: number): number {
   const i = latencyBucketsMs.findIndex((bound) => latencyMs <= bound);
@@ -40,12 +52,19 @@ function bucketOf(latencyMs: number): number {
 
 /**
  * Stats table (pk, sk): counter items per model version, `pk = model#<name>`,
- * `sk = version#<v>#<shard>` (or `shadow#<v>#<shard>` for shadow traffic). Each request adds its sample with
- * ONE atomic ADD to one of `shards` items picked at random, so heavy traffic spreads over several items
- * instead of throttling one; a read adds the shards up. Every container adds to the same figures and they
- * add up exactly to what was served.
+ * `sk = version#<v>#<shard>` (or `shadow#<v>#<shard>` for shadow traffic). Samples are added with atomic
+ * ADDs to one of `shards` items picked at random, so heavy traffic spreads over several items instead of
+ * throttling one; a read adds the shards up. Every container adds to the same figures and they add up
+ * exactly to what was served.
+ *
+ * Group commit: while a variant's ADD is in flight, the samples recorded meanwhile in this process wait and
+ * go as ONE ADD of their sums (exact decimal sums, as DynamoDB would have added them one by one), and each
+ * `record` resolves when the ADD carrying its sample has. A Lambda container records one sample at a time,
+ * so there every sample is its own ADD, as before.
  */
 export class DynamoDbStatsStore implements StatsStore {
+  private readonly group = new GroupCommit<VariantSample, void>((key, samples) => this.add(key, samples));
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -53,25 +72,61 @@ export class DynamoDbStatsStore implements StatsStore {
     private readonly random: () => number = Math.random,
   ) {}
 
-  async record(model: string, version: string, sample: VariantSample): Promise<void> {
+  record(model: string, version: string, sample: VariantSample): Promise<void> {
+    return this.group.submit(`${model}\u0000${sample.shadow ? 'shadow' : 'version'}#${version}`, sample);
+  }
+
+  /** One ADD of the samples' sums to a random shard of the variant (`<model>\0<kind>#<version>`). */
+  private async add(key: string, samples: VariantSample[]): Promise<Outcome<void>[]> {
+    const [model, variant] = key.split('\u0000') as [string, string];
+    // A sample DynamoDB cannot take (not a finite number) fails alone, not the samples it came with.
+    const finite = (s: VariantSample) => Number.isFinite(s.predictionSum) && Number.isFinite(s.latencyMs);
+    if (!samples.every(finite)) {
+      const good = samples.filter(finite);
+      if (good.length > 0) await this.add(key, good);
+      return samples.map((s) => (finite(s) ? { ok: true, value: undefined } : { ok: false, error: new RangeError('stats sample is not a finite number') }));
+    }
+    const ints = { requests: 0, errors: 0, rows: 0, cacheHits: 0, alerts: 0 };
+    let predictionSum = zero;
+    let latencySum = zero;
+    const histogram = new Map<number, number>();
+    for (const s of samples) {
+      ints.requests += s.requests;
+      ints.errors += s.errors;
+      ints.rows += s.rows;
+      ints.cacheHits += s.cacheHits;
+      ints.alerts += s.alerts;
+      // String(x) is the decimal the SDK would have sent for x alone.
+      predictionSum = addDecimal(predictionSum, parseDecimal(String(s.predictionSum)));
+      latencySum = addDecimal(latencySum, parseDecimal(String(s.latencyMs)));
+      const bucket = bucketOf(s.latencyMs);
+      histogram.set(bucket, (histogram.get(bucket) ?? 0) + 1);
+    }
+    const sums = { p: decimalText(predictionSum), l: decimalText(latencySum) };
+    if (samples.length > 1 && !(fitsDynamoDb(sums.p) && fitsDynamoDb(sums.l))) {
+      for (const s of samples) await this.add(key, [s]);
+      return samples.map(() => ({ ok: true, value: undefined }));
+    }
+    const buckets = [...histogram.entries()];
     const shard = Math.floor(this.random() * this.shards);
     await this.db.send(
-      new UpdateCommand({
+      new UpdateItemCommand({
         TableName: this.tableName,
-        Key: { pk: `model#${model}`, sk: `${sample.shadow ? 'shadow' : 'version'}#${version}#${shard}` },
-        UpdateExpression: `ADD requests :q, errors :e, predictions :r, predictionSum :p, latencySumMs :l, cacheHits :c, alerts :a, h${bucketOf(sample.latencyMs)} :one`,
+        Key: { pk: { S: `model#${model}` }, sk: { S: `${variant}#${shard}` } },
+        UpdateExpression: `ADD requests :q, errors :e, predictions :r, predictionSum :p, latencySumMs :l, cacheHits :c, alerts :a, ${buckets.map(([b]) => `h${b} :h${b}`).join(', ')}`,
         ExpressionAttributeValues: {
-          ':q': sample.requests,
-          ':e': sample.errors,
-          ':r': sample.rows,
-          ':p': sample.predictionSum,
-          ':l': sample.latencyMs,
-          ':c': sample.cacheHits,
-          ':a': sample.alerts,
-          ':one': 1,
+          ':q': { N: String(ints.requests) },
+          ':e': { N: String(ints.errors) },
+          ':r': { N: String(ints.rows) },
+          ':p': { N: sums.p },
+          ':l': { N: sums.l },
+          ':c': { N: String(ints.cacheHits) },
+          ':a': { N: String(ints.alerts) },
+          ...Object.fromEntries(buckets.map(([b, n]) => [`:h${b}`, { N: String(n) }])),
         },
       }),
     );
+    return samples.map(() => ({ ok: true, value: undefined }));
   }
 
   /** Adds the shards up as exact decimals, so a sum reads the same however the samples fell on the shards. */

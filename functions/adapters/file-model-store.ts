@@ -38,7 +38,8 @@ export class FileModelStore implements ModelStore {
 
   async getPackage(name: string, version: string): Promise<ModelPackage> {
     const dir = this.dir(name, version);
-    const ref = `${name}@${version} (${dir})`;
+    // The reference a client may see: never the server's directory.
+    const ref = `${name}@${version}`;
     const [manifestBytes, bytes] = await Promise.all([readIfExists(join(dir, 'manifest.json')), readIfExists(join(dir, 'model.onnx'))]);
     if (!manifestBytes) throw new ModelNotFoundError(name, version);
     if (!bytes) throw new ModelInvalidError(ref, 'model.onnx is missing');
@@ -55,10 +56,10 @@ export class FileModelStore implements ModelStore {
     try {
       json = JSON.parse(bytes.toString('utf8'));
     } catch {
-      throw new ModelInvalidError(name, `${path} is not valid JSON`);
+      throw new ModelInvalidError(name, 'routing.json is not valid JSON');
     }
     const parsed = routingSchema.safeParse(json);
-    if (!parsed.success) throw new ModelInvalidError(name, `${path} is invalid: ${describeZodIssues(parsed.error)}`);
+    if (!parsed.success) throw new ModelInvalidError(name, `routing.json is invalid: ${describeZodIssues(parsed.error)}`);
     return parsed.data as ModelRouting;
   }
 

@@ -32,7 +32,7 @@ export class S3ModelStore implements ModelStore {
 
   async getPackage(name: string, version: string): Promise<ModelPackage> {
     const prefix = `models/${name}/${version}/`;
-    const ref = `${name}@${version} (s3://${this.bucket}/${prefix})`;
+    const ref = `${name}@${version}`;
     const [manifestBytes, bytes] = await Promise.all([this.getBytes(`${prefix}manifest.json`), this.getBytes(`${prefix}model.onnx`)]);
     if (!manifestBytes) throw new ModelNotFoundError(name, version);
     if (!bytes) throw new ModelInvalidError(ref, 'model.onnx is missing');

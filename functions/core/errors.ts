@@ -76,11 +76,50 @@ export interface FieldIssue {
   message: string;
 }
 
+/**
+ * Error amplification bounds (issue 13, finding 8): an answer never grows with the request. At most
+ * {@link maxIssues} issues are kept (the count of all goes in `issues_total`), each field and message is
+ * clipped, and so is the error's message. Validators stop collecting once they hold `maxIssues`.
+ */
+export const maxIssues = 20;
+export const maxMessageLength = 512;
+const maxIssueFieldLength = 128;
+const maxIssueMessageLength = 256;
+
+/** `text` cut to `max` characters (an ellipsis marks the cut). */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** The issues an error keeps: the first {@link maxIssues}, each clipped. */
+export function capIssues(issues: readonly FieldIssue[]): FieldIssue[] {
+  return issues.slice(0, maxIssues).map((i) => ({
+    field: clip(i.field, maxIssueFieldLength),
+    rule: clip(i.rule, 64),
+    message: clip(i.message, maxIssueMessageLength),
+  }));
+}
+
+/** Issues found, up to a limit, and how many there were in all (`total` ≥ `issues.length`). */
+export interface IssueList {
+  issues: FieldIssue[];
+  total: number;
+}
+
+/** One line for a message: the first issues' messages and how many more there were. */
+export function summarizeIssues(list: IssueList, shown = 3): string {
+  const parts = list.issues.slice(0, shown).map((i) => i.message);
+  if (list.total > parts.length) parts.push(`and ${list.total - parts.length} more`);
+  return parts.join('; ');
+}
+
 export interface AppErrorOptions {
   /** Whether `message` may be shown to a client. Internal errors never are. */
   expose?: boolean;
   details?: Record<string, unknown>;
   issues?: FieldIssue[];
+  /** How many issues there were in all, when `issues` holds only the first of them. */
+  issuesTotal?: number;
   headers?: Record<string, string>;
   cause?: unknown;
 }
@@ -91,29 +130,32 @@ export class AppError extends Error {
   readonly expose: boolean;
   readonly details: Record<string, unknown> | undefined;
   readonly issues: FieldIssue[] | undefined;
+  /** Every issue found, counted (`issues` holds at most {@link maxIssues}). */
+  readonly issuesTotal: number;
   readonly headers: Record<string, string> | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(clip(message, maxMessageLength), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.status = statusForCode(code);
     this.expose = options.expose ?? (this.status < 500 || code === 'MODEL_UNAVAILABLE' || code === 'SERVICE_UNAVAILABLE');
     this.details = options.details;
-    this.issues = options.issues;
+    this.issues = options.issues ? capIssues(options.issues) : undefined;
+    this.issuesTotal = Math.max(options.issuesTotal ?? 0, options.issues?.length ?? 0);
     this.headers = options.headers;
   }
 }
 
 export class InvalidRequestError extends AppError {
-  constructor(message: string, issues?: FieldIssue[]) {
-    super('INVALID_REQUEST', message, { issues });
+  constructor(message: string, issues?: FieldIssue[], issuesTotal?: number) {
+    super('INVALID_REQUEST', message, { issues, ...(issuesTotal === undefined ? {} : { issuesTotal }) });
   }
 }
 
 export class InvalidInputError extends AppError {
-  constructor(message: string, issues: FieldIssue[]) {
-    super('INVALID_INPUT', message, { issues });
+  constructor(message: string, issues: FieldIssue[], issuesTotal?: number) {
+    super('INVALID_INPUT', message, { issues, ...(issuesTotal === undefined ? {} : { issuesTotal }) });
   }
 }
 
@@ -170,8 +212,9 @@ export class ModelNotFoundError extends AppError {
 
 /** A model package that exists but cannot be used: bad manifest, digest mismatch, unloadable graph. */
 export class ModelInvalidError extends AppError {
-  constructor(packageRef: string, reason: string, cause?: unknown) {
-    super('MODEL_INVALID', `Model package ${packageRef} is invalid: ${reason}`, { cause });
+  /** `reason` is shown to clients: it names the rule broken, never a server path or runtime internals (those go in `cause`, which is logged). */
+  constructor(packageRef: string, reason: string, cause?: unknown, issues?: FieldIssue[]) {
+    super('MODEL_INVALID', `Model package ${packageRef} is invalid: ${reason}`, { cause, issues });
   }
 }
 

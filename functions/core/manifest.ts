@@ -117,8 +117,10 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /** Render zod issues as one line each: `path: message`. */
-export function describeZodIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+export function describeZodIssues(error: z.ZodError, limit = 10): string {
+  const shown = error.issues.slice(0, limit).map((i) => `${i.path.length ? i.path.join('.').slice(0, 128) : '(root)'}: ${i.message.slice(0, 200)}`);
+  if (error.issues.length > limit) shown.push(`and ${error.issues.length - limit} more`);
+  return shown.join('; ');
 }
 
 /**

@@ -256,5 +256,10 @@ export interface AuditQuery {
 export interface AuditLog {
   /** Resolves when the record is stored; a record with the same principal, time and request id is kept once. */
   write(record: AuditRecord): Promise<'stored' | 'duplicate'>;
+  /**
+   * A request's own record (its request id is unique): resolves only when it is durably stored, rejects if it
+   * is not. Implementations may write it together with other requests' records (group commit).
+   */
+  append(record: AuditRecord): Promise<void>;
   query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }>;
 }

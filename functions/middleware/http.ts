@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import type { z } from 'zod';
 import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
-import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, type FieldIssue } from '../core/errors.js';
+import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, summarizeIssues, type IssueList } from '../core/errors.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
@@ -77,6 +77,8 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
   let app: AppError;
   if (error instanceof AppError && error.expose) {
     app = error;
+    // What the client is not shown (a runtime's message, a path) stays in the log, with the request id.
+    if (error.cause !== undefined) logger.warn('request refused', { requestId, code: error.code, error: error.cause as Error });
   } else if (isTransientDependencyError(error)) {
     logger.error('a backing service is unavailable', { requestId, error: error as Error });
     app = new AppError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', { expose: true, headers: { 'retry-after': '1' } });
@@ -85,7 +87,10 @@ export function errorResult(error: unknown, requestId: string, extraHeaders: Rec
     app = new AppError('INTERNAL', 'Internal server error', { expose: true });
   }
   const payload: Record<string, unknown> = { code: app.code, message: app.message, requestId };
-  if (app.issues?.length) payload.issues = app.issues;
+  if (app.issues?.length) {
+    payload.issues = app.issues;
+    if (app.issuesTotal > app.issues.length) Object.assign(payload, { issues_total: app.issuesTotal, issues_truncated: true });
+  }
   if (app.details) Object.assign(payload, app.details);
   const { message: _message, ...fields } = payload;
   return {
@@ -149,9 +154,9 @@ function parseBody(event: HttpEvent, allowForm: boolean): unknown {
 function validate(schema: z.ZodType, raw: unknown, what: 'body' | 'query'): unknown {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issues: FieldIssue[] =
-    raw === undefined ? [{ field: what, rule: 'required', message: `a JSON ${what} is required` }] : fieldIssuesFromZod(parsed.error, what === 'query' ? 'query' : '');
-  throw new InvalidRequestError(issues.map((i) => i.message).join('; '), issues);
+  const list: IssueList =
+    raw === undefined ? { issues: [{ field: what, rule: 'required', message: `a JSON ${what} is required` }], total: 1 } : fieldIssuesFromZod(parsed.error, what === 'query' ? 'query' : '');
+  throw new InvalidRequestError(summarizeIssues(list), list.issues, list.total);
 }
 
 export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
@@ -283,7 +288,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
         const errorCode = status >= 400 ? readErrorCode(result.body) : undefined;
         const record = auditRecord(stateful, status, errorCode);
         try {
-          await getServices().audit.write(record);
+          await getServices().audit.append(record);
         } catch (error) {
           // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
           logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });

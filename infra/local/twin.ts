@@ -88,6 +88,8 @@ export interface LocalTwin {
   sns: SnsSink;
   /** Present when started with `faults: true`. */
   faults?: LocalTwinFaults;
+  /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -115,6 +117,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new Error(`Two edge packages of model ${twice}: give one version per model`);
   const edgePackage = edgePackages[0];
+  // The stores start in their own process while this one loads the handlers (they read no environment
+  // when they load: functions/config.ts is parsed on first use).
+  const handlersLoading = loadHandlers();
+  handlersLoading.catch(() => undefined);
   const stores = await startEmbeddedStores(dataDir, edgePackage ? { s3: false } : {});
   const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
@@ -167,7 +173,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       services: getServices,
     });
     gateway = new LocalGateway({
-      handlers: await loadHandlers(),
+      handlers: await handlersLoading,
       issuer: () => issuer,
       audience: localAudience,
       port: options.port ?? 3000,
@@ -197,6 +203,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       seed,
       sns,
       ...(faults ? { faults } : {}),
+      pids: [process.pid, stores.pid],
       async stop() {
         await running.close();
         await disposeServices();

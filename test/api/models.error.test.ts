@@ -112,14 +112,15 @@ describe('publish: the model is loaded once before it is accepted', () => {
 
     // Assess
     expectError(res, 422, 'MODEL_INVALID');
-    expect(res.json.error.message).toMatch(/cannot be loaded/);
+    expect(res.json.error.message).toMatch(/not_onnx: model\.onnx is not an ONNX ModelProto/);
     await expect(getObject(t, modelKey('1.6.0'))).rejects.toThrow();
   });
 
   it('a graph whose tensor names differ from the manifest → 422', async () => {
     const res = await publish(api, token, await withManifest((m) => (m.onnx = { input: 'features', output: 'members' }), '1.7.0'));
     expectError(res, 422, 'MODEL_INVALID');
-    expect(res.json.error.message).toMatch(/manifest names features -> members/);
+    expect(res.json.error.message).toMatch(/graph_input: manifest onnx\.input "features" is not an input of the graph/);
+    expect(res.json.error.issues.map((i: { rule: string }) => i.rule)).toEqual(['graph_input']);
   });
 
   it('an output width that contradicts the manifest → 4xx, not 500', async () => {

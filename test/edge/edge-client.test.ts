@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditWindows, EdgeSyncError, exportAudit, importAudit, maxAuditWindowMs, parseSince, pullModel, type FetchLike } from '../../client/edge.js';
+import { encodeGraph, externalTensor, linearGraph, linearManifest } from '../support/hostile-models.js';
 import { referencePackageDir } from './support.js';
 
 /**
@@ -260,6 +261,16 @@ describe('pullModel', () => {
     ['a response digest that differs from the bytes', (m: Record<string, any>, b: Buffer) => ({ ...good(m, b), sha256: '0'.repeat(64) }), /the response says sha256 0{64}/],
     ['an invalid manifest', (m: Record<string, any>, b: Buffer) => good({ ...m, features: [] }, b), /manifest\.json is invalid: features/],
     ['another version than asked for', (m: Record<string, any>, b: Buffer) => good({ ...m, version: '1.0.1' }, b), /the server sent reactor-yield@1\.0\.1/],
+    [
+      'a graph that reads a file (external data)',
+      () => {
+        const graph = linearGraph();
+        graph.graph!.initializer![0] = externalTensor('W', [3, 1], 'secret.bin');
+        const bytes = Buffer.from(encodeGraph(graph));
+        return good(linearManifest(bytes), bytes);
+      },
+      /the graph is refused: external_data/,
+    ],
   ])('refuses %s, writing nothing', async (_label, body, message) => {
     const { fetch } = packageServer(body);
     const outDir = join(work, `pull-bad-${Math.random().toString(36).slice(2)}`);

@@ -153,6 +153,10 @@ export class InMemoryAuditLog implements AuditLog {
     return 'stored';
   }
 
+  async append(record: AuditRecord): Promise<void> {
+    await this.write(record);
+  }
+
   async query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }> {
     this.queries.push(copy(query));
     const sk = (r: AuditRecord) => `${r.time}#${r.requestId}`;

@@ -14,7 +14,7 @@ const valid = { temp: 360, pressure: 6, flow: 100 };
 function validate(row: unknown, prefix?: string): { issues: FieldIssue[]; out: Float32Array } {
   const validator = new RowValidator(manifest);
   const out = new Float32Array(3).fill(-1);
-  const issues = prefix === undefined ? validator.validateInto(row, out, 0) : validator.validateInto(row, out, 0, prefix);
+  const { issues } = prefix === undefined ? validator.validateInto(row, out, 0) : validator.validateInto(row, out, 0, prefix);
   return { issues, out };
 }
 
@@ -63,9 +63,10 @@ describe('RowValidator', () => {
     expect(issues[0]?.message).toBe('temp=401 out of range [300, 400]');
   });
 
-  it('names the expected features in an unknown-feature message', () => {
+  it('names the unknown feature per issue; the expected features are said once (in the error message, by the service)', () => {
     const { issues } = validate({ ...valid, humidity: 40 });
-    expect(issues[0]?.message).toMatch(/humidity.*temp, pressure, flow/);
+    expect(issues[0]?.message).toBe('unknown feature humidity');
+    expect(new RowValidator(manifest).expectedFeatures()).toBe('temp, pressure, flow');
   });
 
   it.each([
@@ -115,15 +116,15 @@ describe('RowValidator', () => {
     const second = validator.validateInto({ pressure: 9, flow: 60, temp: 390 }, out, 3);
 
     // Assess
-    expect(first).toEqual([]);
-    expect(second).toEqual([]);
+    expect(first).toEqual({ issues: [], total: 0 });
+    expect(second).toEqual({ issues: [], total: 0 });
     expect(Array.from(out)).toEqual([310, 2, 120, 390, 9, 60]);
   });
 
   it('leaves the rest of a batch buffer alone when a row fails', () => {
     const validator = new RowValidator(manifest);
     const out = new Float32Array(6).fill(7);
-    expect(validator.validateInto({ temp: 500, pressure: 6, flow: 100 }, out, 3)).toHaveLength(1);
+    expect(validator.validateInto({ temp: 500, pressure: 6, flow: 100 }, out, 3).issues).toHaveLength(1);
     expect(Array.from(out)).toEqual([7, 7, 7, 7, 7, 7]);
   });
 });
@@ -182,5 +183,36 @@ describe('sortInto (the ensemble members, before their percentiles)', () => {
     for (const values of cases) {
       expect(Array.from(sortInto(new Float64Array(values.length), Float32Array.from(values)))).toEqual(Array.from(Float32Array.from(values)).sort((a, b) => a - b));
     }
+  });
+});
+
+describe('RowValidator: the answer does not grow with the row (issue 13, finding 8)', () => {
+  it('a row of 100,000 unknown keys: 20 short issues, all counted, no expected list per issue', () => {
+    // Prepare
+    const row: Record<string, number> = { ...valid };
+    for (let i = 0; i < 100_000; i++) row[`k${i}`] = i;
+    const validator = new RowValidator(manifest);
+
+    // Act
+    const check = validator.validateInto(row, new Float32Array(3), 0);
+
+    // Assess
+    expect(check.total).toBe(100_000);
+    expect(check.issues).toHaveLength(20);
+    expect(check.issues.every((i) => i.rule === 'unknown_field' && !i.message.includes('pressure'))).toBe(true);
+  });
+
+  it('clips a huge unknown key in the field and the message', () => {
+    const key = 'x'.repeat(100_000);
+    const { issues } = validate({ ...valid, [key]: 1 });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.field.length).toBeLessThanOrEqual(64);
+    expect(issues[0]!.message.length).toBeLessThan(100);
+  });
+
+  it('a caller-given limit stops collecting at that many issues', () => {
+    const check = new RowValidator(manifest).validateInto({ a: 1, b: 2, c: 3 }, new Float32Array(3), 0, '', 2);
+    expect(check.issues).toHaveLength(2);
+    expect(check.total).toBe(6); // three unknown, three missing
   });
 });

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
-import { ConflictError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
+import { ConflictError, InvalidRequestError, isAppError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
 import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
 import { alertVisibleTo, type AlertService } from '../alerts/service.js';
@@ -86,7 +86,7 @@ export class ModelService {
           const { manifest } = await this.store.getPackage(name, version);
           return { version, created: manifest.created, model_type: manifest.modelType, sha256: manifest.sha256, features: manifest.features.map((f) => f.name), status: 'ok' as const };
         } catch (error) {
-          return { version, status: 'invalid' as const, reason: (error as Error).message };
+          return { version, status: 'invalid' as const, reason: safeReason(error) };
         }
       }),
     );
@@ -130,7 +130,7 @@ export class ModelService {
     try {
       await this.registry.version(name, version);
     } catch (error) {
-      throw new InvalidRequestError(`${name}@${version} cannot be served: ${(error as Error).message}`, [{ field: 'version', rule: 'loadable', message: (error as Error).message }]);
+      throw new InvalidRequestError(`${name}@${version} cannot be served: ${safeReason(error)}`, [{ field: 'version', rule: 'loadable', message: safeReason(error) }]);
     }
   }
 
@@ -246,6 +246,11 @@ async function smokeTest(manifest: ModelManifest, bytes: Uint8Array): Promise<vo
   } finally {
     await model.release();
   }
+}
+
+/** What a client may read of a failed load: an exposed AppError's message (it names the rule), else nothing internal. */
+function safeReason(error: unknown): string {
+  return isAppError(error) && error.expose ? error.message : 'the package cannot be read';
 }
 
 /** Both sides come out of the same zod schema, so their key order agrees. */

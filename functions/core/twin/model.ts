@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { ModelInvalidError } from '../errors.js';
+import { checkModelGraph } from '../models/graph-check.js';
 import type { ModelManifest } from '../manifest.js';
 import type { ModelPackage } from '../ports.js';
 import { mean, percentileSorted } from './statistics.js';
@@ -29,27 +30,33 @@ export class TwinModel {
     this.featureCount = manifest.features.length;
   }
 
-  /** Creates the session. The package must already be verified (see verifyPackage). */
+  /**
+   * Checks the graph (functions/core/models/graph-check.ts: untrusted input, refused with the rule it breaks)
+   * and creates the session from the checked bytes. Every load goes through here: publish's smoke test and
+   * every version the registry loads from a store, S3 or the edge's directory. The package's manifest and
+   * digest must already be verified (see verifyPackage).
+   */
   static async load(pkg: ModelPackage): Promise<TwinModel> {
     const ref = `${pkg.manifest.name}@${pkg.manifest.version}`;
+    const checked = checkModelGraph(ref, pkg.manifest, pkg.bytes);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(pkg.bytes, {
+      session = await ort.InferenceSession.create(checked, {
         intraOpNumThreads: 1,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
       });
     } catch (error) {
-      throw new ModelInvalidError(ref, `model.onnx cannot be loaded: ${(error as Error).message}`, error);
+      // The runtime's own words can name files and sizes: they go to the log (as the cause), not to the client.
+      throw new ModelInvalidError(ref, 'loadable: onnxruntime cannot create a session from model.onnx', error, [
+        { field: 'model.onnx', rule: 'loadable', message: 'onnxruntime cannot create a session from this graph' },
+      ]);
     }
     const { input, output } = pkg.manifest.onnx;
     if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
       await session.release();
-      throw new ModelInvalidError(
-        ref,
-        `graph has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], manifest names ${input} -> ${output}`,
-      );
+      throw new ModelInvalidError(ref, `graph_input: the session does not expose the manifest's input ${input} and output ${output}`);
     }
     return new TwinModel(pkg.manifest, session);
   }
@@ -78,7 +85,14 @@ export class TwinModel {
       }
     }
     const input = new ort.Tensor('float32', values.subarray(0, rows * features), [rows, features]);
-    const outputs = await this.session.run({ [this.manifest.onnx.input]: input }, [this.manifest.onnx.output]);
+    let outputs: ort.InferenceSession.ReturnType;
+    try {
+      outputs = await this.session.run({ [this.manifest.onnx.input]: input }, [this.manifest.onnx.output]);
+    } catch (error) {
+      throw new ModelInvalidError(this.ref, 'runs: the graph failed to run on valid input', error, [
+        { field: 'model.onnx', rule: 'runs', message: 'the graph failed to run on valid input' },
+      ]);
+    }
     const tensor = outputs[this.manifest.onnx.output];
     if (!tensor) throw new ModelInvalidError(this.ref, `output ${this.manifest.onnx.output} missing from the run`);
     const data = tensor.data as Float32Array;

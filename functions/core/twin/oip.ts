@@ -1,11 +1,11 @@
 import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
-import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
+import { BatchTooLargeError, InvalidInputError, InvalidRequestError, ModelNotFoundError } from '../errors.js';
 import { compareSemver, modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
 import type { ModelStore } from '../ports.js';
 import type { ModelRegistry } from './registry.js';
 import type { TwinModel } from './model.js';
-import type { InferRowsResult, TwinService } from './service.js';
+import { maxBatchSize, type InferRowsResult, type TwinService } from './service.js';
 
 /**
  * The Open Inference Protocol (KServe "V2"), REST binding: health, server and model metadata, model
@@ -20,7 +20,9 @@ import type { InferRowsResult, TwinService } from './service.js';
 export const oipPlatform = 'onnxruntime_onnx';
 
 export const oipDatatypes = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
-const numericDatatypes: ReadonlySet<string> = new Set(oipDatatypes.filter((d) => d !== 'BOOL' && d !== 'BYTES'));
+
+/** The most elements one input can hold: 100 rows of the manifest's most features (256). */
+const maxTensorElements = 100 * 256;
 
 const parametersSchema = z.record(z.string(), z.unknown()).meta({ description: 'Key/value parameters (accepted, not interpreted)' });
 
@@ -32,15 +34,17 @@ export const oipInferRequestSchema = z
       .array(
         z.object({
           name: z.string().min(1).max(256).meta({ description: 'The input tensor name (model metadata names it; a single input is accepted under any name)' }),
-          shape: z.array(z.number().int().nonnegative()).min(1).max(8).meta({ description: '[N, features]' }),
-          datatype: z.string().min(1).max(16).meta({ description: 'FP32 (any numeric type is accepted)' }),
+          shape: z.array(z.number().int().nonnegative()).min(1).max(8).meta({ description: '[N, features]: N 1..100, features the model\'s count' }),
+          datatype: z.string().min(1).max(16).meta({ description: 'FP32 (FP64 is accepted and read as float32)' }),
           parameters: parametersSchema.optional(),
-          data: z.array(z.unknown()).meta({ description: 'The elements in row-major order: flat, or nested arrays as the shape' }),
+          data: z.array(z.unknown()).max(maxTensorElements).meta({ description: 'The elements in row-major order: flat, or nested arrays as the shape' }),
         }),
       )
-      .min(1),
+      .min(1)
+      .max(8),
     outputs: z
       .array(z.object({ name: z.string().min(1).max(256), parameters: parametersSchema.optional() }))
+      .max(16)
       .optional()
       .meta({ description: 'The outputs to return; all of them when absent' }),
   });
@@ -92,7 +96,9 @@ export const oipErrorSchema = z
     error: z.string(),
     code: z.string(),
     requestId: z.string(),
-    issues: z.array(z.strictObject({ field: z.string(), rule: z.string(), message: z.string() })).optional(),
+    issues: z.array(z.strictObject({ field: z.string(), rule: z.string(), message: z.string() })).max(20).optional(),
+    issues_total: z.number().int().optional(),
+    issues_truncated: z.literal(true).optional(),
     retry_after_seconds: z.number().optional(),
   });
 
@@ -139,10 +145,12 @@ function selectOutputs(available: OutputSpec[], requested: readonly { name: stri
 
 /**
  * The elements in row-major order, from flat data or arrays nested as the shape. Nesting deeper than the
- * shape has dimensions is refused (it cannot be the tensor's layout, and it bounds the recursion).
+ * shape has dimensions is refused (it cannot be the tensor's layout, and it bounds the recursion); collecting
+ * stops one element past `limit` (the declared element count), so the copy is never larger than the shape.
  */
-function flatten(data: readonly unknown[], maxDepth: number, depth = 1, out: unknown[] = []): unknown[] {
+function flatten(data: readonly unknown[], maxDepth: number, limit: number, depth = 1, out: unknown[] = []): unknown[] {
   for (const element of data) {
+    if (out.length > limit) return out;
     if (!Array.isArray(element)) {
       out.push(element);
       continue;
@@ -152,9 +160,54 @@ function flatten(data: readonly unknown[], maxDepth: number, depth = 1, out: unk
         { field: 'inputs.0.data', rule: 'shape', message: 'flat, or nested as the shape' },
       ]);
     }
-    flatten(element, maxDepth, depth + 1, out);
+    flatten(element, maxDepth, limit, depth + 1, out);
   }
   return out;
+}
+
+/** The datatypes an input tensor may declare: JSON numbers read as float32 (FP64 values are narrowed). */
+export const oipInputDatatypes = ['FP32', 'FP64'] as const;
+
+/**
+ * Checks a declared input shape against the model BEFORE anything is allocated from it: rank 2, N in
+ * 1..{@link maxBatchSize}, width = the model's feature count, a supported datatype, and (top level) no more
+ * data than the shape holds. Returns `[N, width]`.
+ */
+export function checkDeclaredShape(
+  input: { name: string; shape: readonly number[]; datatype: string; data: readonly unknown[] },
+  featureCount: number,
+  featureNames: readonly string[] = [],
+): { rows: number; width: number } {
+  const label = `input ${input.name.slice(0, 64)}`;
+  if (!(oipInputDatatypes as readonly string[]).includes(input.datatype)) {
+    throw new InvalidRequestError(`${label}: datatype ${input.datatype} is not supported; send FP32`, [
+      { field: 'inputs.0.datatype', rule: 'datatype', message: `one of ${oipInputDatatypes.join(', ')}` },
+    ]);
+  }
+  const shape = input.shape;
+  if (shape.length !== 2) {
+    throw new InvalidRequestError(`${label}: shape [${shape.join(', ')}] must be [N, features]`, [
+      { field: 'inputs.0.shape', rule: 'shape', message: 'two dimensions: [N, features]' },
+    ]);
+  }
+  const [n, width] = shape as [number, number];
+  if (n < 1 || width < 1) {
+    throw new InvalidRequestError(`${label}: every dimension must be at least 1, shape is [${n}, ${width}]`, [
+      { field: 'inputs.0.shape', rule: 'min', message: 'every dimension at least 1' },
+    ]);
+  }
+  if (n > maxBatchSize) throw new BatchTooLargeError(n, maxBatchSize);
+  if (width !== featureCount) {
+    throw new InvalidInputError(`${label}: rows of ${width} values; the model takes ${featureCount} (${featureNames.join(', ')})`, [
+      { field: 'inputs.0.shape', rule: 'shape', message: `[N, ${featureCount}]` },
+    ]);
+  }
+  if (input.data.length > n * width) {
+    throw new InvalidRequestError(`${label}: shape [${n}, ${width}] needs ${n * width} elements, data has more`, [
+      { field: 'inputs.0.data', rule: 'shape', message: `${n * width} elements in row-major order` },
+    ]);
+  }
+  return { rows: n, width };
 }
 
 /** The Open Inference Protocol's use cases, on top of the twin's inference and the model store. */
@@ -230,19 +283,10 @@ export class OipService {
       ]);
     }
     const input = request.inputs[0]!;
-    if (!numericDatatypes.has(input.datatype)) {
-      throw new InvalidRequestError(`input ${input.name}: datatype ${input.datatype} is not supported; send FP32`, [
-        { field: 'inputs.0.datatype', rule: 'datatype', message: 'a numeric datatype (FP32)' },
-      ]);
-    }
-    const [n, width] = input.shape;
-    if (input.shape.length !== 2 || n === undefined || width === undefined) {
-      throw new InvalidRequestError(`input ${input.name}: shape [${input.shape.join(', ')}] must be [N, features]`, [
-        { field: 'inputs.0.shape', rule: 'shape', message: 'two dimensions: [N, features]' },
-      ]);
-    }
-    if (n < 1) throw new InvalidRequestError(`input ${input.name}: no rows`, [{ field: 'inputs.0.shape', rule: 'min', message: 'at least one row' }]);
-    const data = flatten(input.data, input.shape.length);
+    // The declared shape is checked against the model before anything is sized by it (issue 13, finding 2).
+    const model = await this.load(target);
+    const { rows: n, width } = checkDeclaredShape(input, model.featureCount, model.manifest.features.map((f) => f.name));
+    const data = flatten(input.data, input.shape.length, n * width);
     if (data.length !== n * width) {
       throw new InvalidRequestError(`input ${input.name}: shape [${n}, ${width}] needs ${n * width} elements, data has ${data.length}`, [
         { field: 'inputs.0.data', rule: 'shape', message: `${n * width} elements in row-major order` },
@@ -251,7 +295,7 @@ export class OipService {
     const rows: unknown[][] = [];
     for (let r = 0; r < n; r++) rows.push(data.slice(r * width, (r + 1) * width));
     // Unknown output names are refused before anything runs (and again after, should an A/B variant differ).
-    if (request.outputs) selectOutputs(outputsOf((await this.load(target)).manifest), request.outputs);
+    if (request.outputs) selectOutputs(outputsOf(model.manifest), request.outputs);
     const result = await this.twin.inferRows(principal, target, rows, requestId);
     const available = outputsOf(result.manifest);
     const wanted = request.outputs ? selectOutputs(available, request.outputs) : available;

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
-import { BatchTooLargeError, InvalidInputError, InvalidRequestError, ModelNotFoundError, type FieldIssue } from '../errors.js';
+import { BatchTooLargeError, capIssues, clip, InvalidInputError, InvalidRequestError, maxIssues, maxMessageLength, ModelNotFoundError, summarizeIssues, type FieldIssue, type IssueList } from '../errors.js';
 import type { ModelManifest } from '../manifest.js';
 import { metricNames } from '../metric-names.js';
 import type { ModelRouting, StatsStore, Telemetry, VariantSample } from '../ports.js';
@@ -42,7 +42,10 @@ export interface BatchResult {
 export interface BatchError {
   index: number;
   error: string;
+  /** The row's first issues (every failing row has at least one; at most maxIssues over the whole batch). */
   issues: FieldIssue[];
+  /** How many issues the row had, when more than `issues` shows. */
+  issues_total?: number;
 }
 
 export interface BatchResponse {
@@ -146,10 +149,10 @@ export class TwinService {
     // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
     const values = new Float32Array(model.featureCount);
-    const issues = model.validator.validateInto(body, values, 0);
-    if (issues.length > 0) {
+    const check = model.validator.validateInto(body, values, 0);
+    if (check.total > 0) {
       await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
-      throw new InvalidInputError(issues.map((i) => i.message).join('; '), issues);
+      throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
     const key = cacheKey(model.ref, values);
     const cached = this.cache.get(key);
@@ -195,10 +198,18 @@ export class TwinService {
     const values = new Float32Array(Math.max(1, inputs.length) * width);
     const accepted: number[] = [];
     const errors: BatchError[] = [];
+    // Every failing row is reported with its first issue; the answer holds at most maxIssues issues in all,
+    // so a batch of bad rows cannot make the answer (or the work) grow past that.
+    let budget = maxIssues;
     inputs.forEach((input, index) => {
-      const issues = model.validator.validateInto(input, values, accepted.length * width, `inputs.${index}`);
-      if (issues.length === 0) accepted.push(index);
-      else errors.push({ index, error: issues.map((i) => i.message).join('; '), issues });
+      const check = model.validator.validateInto(input, values, accepted.length * width, `inputs.${index}`, Math.max(1, budget));
+      if (check.total === 0) {
+        accepted.push(index);
+        return;
+      }
+      const issues = check.issues.slice(0, Math.max(1, budget));
+      budget -= issues.length;
+      errors.push({ index, error: rowMessage(model, { issues, total: check.total }), issues: capIssues(issues), ...(check.total > issues.length ? { issues_total: check.total } : {}) });
     });
     // One session.run for every valid row.
     const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
@@ -256,19 +267,23 @@ export class TwinService {
     const names = model.manifest.features.map((f) => f.name);
     const values = new Float32Array(Math.max(1, rows.length) * width);
     const issues: FieldIssue[] = [];
+    let total = 0;
     rows.forEach((row, r) => {
       if (row.length !== width) {
-        issues.push({ field: `rows.${r}`, rule: 'shape', message: `row ${r} has ${row.length} values; the model takes ${width} (${names.join(', ')})` });
+        total += 1;
+        if (issues.length < maxIssues) issues.push({ field: `rows.${r}`, rule: 'shape', message: `row ${r} has ${row.length} values; the model takes ${width} (${names.join(', ')})` });
         return;
       }
       const named = Object.fromEntries(names.map((name, i) => [name, row[i]]));
-      issues.push(...model.validator.validateInto(named, values, r * width, `rows.${r}`));
+      const check = model.validator.validateInto(named, values, r * width, `rows.${r}`, Math.max(1, maxIssues - issues.length));
+      total += check.total;
+      if (issues.length < maxIssues) issues.push(...check.issues.slice(0, maxIssues - issues.length));
     });
-    if (issues.length > 0) {
+    if (total > 0) {
       await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       const shown = issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`);
-      if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`);
-      throw new InvalidInputError(shown.join('; '), issues);
+      if (total > shown.length) shown.push(`and ${total - shown.length} more`);
+      throw new InvalidInputError(shown.join('; '), issues, total);
     }
     const out = await model.run(values.slice(0, rows.length * width), rows.length);
     const elapsed = performance.now() - started;
@@ -433,6 +448,12 @@ export class TwinService {
       this.options.onStatsError?.(error);
     }
   }
+}
+
+/** A row's issues as one message: the first few, the count of the rest, and (once) the features expected. */
+function rowMessage(model: TwinModel, check: IssueList): string {
+  const text = summarizeIssues(check);
+  return clip(check.issues.some((i) => i.rule === 'unknown_field') ? `${text}; expected ${model.validator.expectedFeatures()}` : text, maxMessageLength);
 }
 
 function extrapolation(manifest: ModelManifest, values: Float32Array, offset: number): Extrapolation {

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import * as z from 'zod';
 import { type FeatureSpec, type ModelManifest, modelManifestSchema, sha256Hex, verifyPackage, describeZodIssues } from '../../../functions/core/manifest.js';
+import { inspectModelGraph } from '../../../functions/core/models/graph-check.js';
 import { featureEnvelopes } from '../envelope.js';
 import { Prng } from '../prng.js';
 import { conformalHalfWidth, conformalRank, parseCalibrationCsv } from './calibration.js';
@@ -257,6 +258,11 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   const parsed = modelManifestSchema.safeParse(manifest);
   if (!parsed.success) throw new PackageModelError(`the manifest would be invalid: ${describeZodIssues(parsed.error)}`, '--spec');
   verifyPackage(`${spec.name}@${spec.version}`, manifest, model);
+  // The server checks every graph before onnxruntime sees it (docs/security.md): refuse here what it would refuse.
+  const verdict = inspectModelGraph(model, manifest);
+  if (!verdict.ok) {
+    throw new PackageModelError(`the server would refuse this graph: ${verdict.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`, '--onnx');
+  }
   await proveItRuns(model, manifest);
   return {
     manifest,

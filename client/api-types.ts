@@ -36,7 +36,7 @@ export interface ApiRoutes {
   "POST /api/v1/twin/batch": {
     body: { inputs: Record<string, number>[]; };
     query: undefined;
-    response: { user: string; total: number; successful: number; failed: number; results: { index: number; input: Record<string, number>; prediction: number; confidence_interval: [number, number] | null; extrapolation: Record<string, "outside_training_range" | "training_tail">; }[]; errors: { index: number; error: string; issues: { field: string; rule: string; message: string; }[]; }[]; inference_time_ms: number; timestamp: number; model: { name: string; version: string; }; model_version: string; };
+    response: { user: string; total: number; successful: number; failed: number; results: { index: number; input: Record<string, number>; prediction: number; confidence_interval: [number, number] | null; extrapolation: Record<string, "outside_training_range" | "training_tail">; }[]; errors: { index: number; error: string; issues: { field: string; rule: string; message: string; }[]; issues_total?: number | undefined; }[]; inference_time_ms: number; timestamp: number; model: { name: string; version: string; }; model_version: string; };
   };
   "GET /api/v1/twin/status": {
     body: undefined;
@@ -71,7 +71,7 @@ export interface ApiRoutes {
   "POST /api/v1/models/{name}/batch": {
     body: { inputs: Record<string, number>[]; };
     query: undefined;
-    response: { user: string; total: number; successful: number; failed: number; results: { index: number; input: Record<string, number>; prediction: number; confidence_interval: [number, number] | null; extrapolation: Record<string, "outside_training_range" | "training_tail">; }[]; errors: { index: number; error: string; issues: { field: string; rule: string; message: string; }[]; }[]; inference_time_ms: number; timestamp: number; model: { name: string; version: string; }; model_version: string; };
+    response: { user: string; total: number; successful: number; failed: number; results: { index: number; input: Record<string, number>; prediction: number; confidence_interval: [number, number] | null; extrapolation: Record<string, "outside_training_range" | "training_tail">; }[]; errors: { index: number; error: string; issues: { field: string; rule: string; message: string; }[]; issues_total?: number | undefined; }[]; inference_time_ms: number; timestamp: number; model: { name: string; version: string; }; model_version: string; };
   };
   "POST /api/v1/keys": {
     body: { name: string; scopes?: ("twin:predict" | "twin:read" | "keys:manage" | "users:manage" | "models:read" | "models:write" | "audit:read" | "audit:write")[] | undefined; expires_in_days?: number | undefined; rate_limit_per_minute?: number | undefined; owner?: string | undefined; };

@@ -1,6 +1,7 @@
 import { AlertService } from '../functions/core/alerts/service.js';
 import { principalFromClaims, type Principal } from '../functions/core/auth/tokens.js';
 import type { AlertClaim, AlertEvent, AlertStateStore, ModelPackage, ModelRouting, ModelStore, StatsStore, VariantCounters, VariantSample } from '../functions/core/ports.js';
+import type { ModelOwner } from '../functions/core/models/tenancy.js';
 import { ModelRegistry } from '../functions/core/twin/registry.js';
 import { TwinService } from '../functions/core/twin/service.js';
 import { referenceModel } from './fixtures.js';
@@ -28,6 +29,13 @@ class MemoryModelStore implements ModelStore {
   }
   async listModels(): Promise<string[]> {
     return [this.pkg.manifest.name];
+  }
+  /** Platform-wide, as a model published before owners. */
+  async getOwner(): Promise<undefined> {
+    return undefined;
+  }
+  async claimOwner(_name: string, owner: ModelOwner): Promise<ModelOwner> {
+    return owner;
   }
 }
 

@@ -267,14 +267,17 @@ export const auditResponseSchema = z.strictObject({ items: z.array(auditRecordSc
 const variantSchema = z.strictObject({ version: z.string(), weight: z.number() });
 const storedRoutingSchema = z.strictObject(routingSchema.shape);
 
+const ownerPlantSchema = z.string().nullable().meta({ description: "The plant that owns the model; null: platform-wide (see docs/security.md, Model tenancy)" });
+
 export const modelListResponseSchema = z.strictObject({
   models: z.array(
-    z.strictObject({ name: z.string(), active: z.string().nullable(), variants: z.array(variantSchema).nullable(), shadow: z.string().nullable(), versions: z.array(z.string()) }),
+    z.strictObject({ name: z.string(), plant: ownerPlantSchema, active: z.string().nullable(), variants: z.array(variantSchema).nullable(), shadow: z.string().nullable(), versions: z.array(z.string()) }),
   ),
 });
 
 export const modelVersionsResponseSchema = z.strictObject({
   name: z.string(),
+  plant: ownerPlantSchema,
   active: z.string().nullable(),
   routing: storedRoutingSchema.nullable(),
   versions: z.array(

@@ -9,16 +9,16 @@ export const handler = byRoute({
     return new Reply(ready.ready ? 200 : 503, ready);
   }),
   'GET /v2': http(contracts['GET /v2']).handler(async ({ services }) => services.oip.serverMetadata()),
-  'GET /v2/models/{name}': http(contracts['GET /v2/models/{name}']).handler(({ services, pathParameters }) => services.oip.modelMetadata(pathParameters.name!)),
-  'GET /v2/models/{name}/versions/{version}': http(contracts['GET /v2/models/{name}/versions/{version}']).handler(({ services, pathParameters }) =>
-    services.oip.modelMetadata(pathParameters.name!, pathParameters.version!),
+  'GET /v2/models/{name}': http(contracts['GET /v2/models/{name}']).handler(({ principal, services, pathParameters }) => services.oip.modelMetadata(principal!, pathParameters.name!)),
+  'GET /v2/models/{name}/versions/{version}': http(contracts['GET /v2/models/{name}/versions/{version}']).handler(({ principal, services, pathParameters }) =>
+    services.oip.modelMetadata(principal!, pathParameters.name!, pathParameters.version!),
   ),
-  'GET /v2/models/{name}/ready': http(contracts['GET /v2/models/{name}/ready']).handler(async ({ services, pathParameters }) => {
-    const ready = await services.oip.modelReady(pathParameters.name!);
+  'GET /v2/models/{name}/ready': http(contracts['GET /v2/models/{name}/ready']).handler(async ({ principal, services, pathParameters }) => {
+    const ready = await services.oip.modelReady(principal!, pathParameters.name!);
     return new Reply(ready.ready ? 200 : 503, ready);
   }),
-  'GET /v2/models/{name}/versions/{version}/ready': http(contracts['GET /v2/models/{name}/versions/{version}/ready']).handler(async ({ services, pathParameters }) => {
-    const ready = await services.oip.modelReady(pathParameters.name!, pathParameters.version!);
+  'GET /v2/models/{name}/versions/{version}/ready': http(contracts['GET /v2/models/{name}/versions/{version}/ready']).handler(async ({ principal, services, pathParameters }) => {
+    const ready = await services.oip.modelReady(principal!, pathParameters.name!, pathParameters.version!);
     return new Reply(ready.ready ? 200 : 503, ready);
   }),
   'POST /v2/models/{name}/infer': http(contracts['POST /v2/models/{name}/infer']).handler(({ body, principal, services, pathParameters, requestId }) =>

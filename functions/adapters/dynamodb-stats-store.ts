@@ -50,17 +50,23 @@ function bucketOf(latencyMs: number): number {
   return i === -1 ? latencyBucketsMs.length : i;
 }
 
+/** The partition of a model's counters: the deployment's, or one plant's (`model#<name>#plant#<plant>`). */
+function partition(model: string, plant: string | undefined): string {
+  return plant === undefined ? `model#${model}` : `model#${model}#plant#${plant}`;
+}
+
 /**
- * Stats table (pk, sk): counter items per model version, `pk = model#<name>`,
+ * Stats table (pk, sk): counter items per model version, `pk = model#<name>` (deployment-wide) and, for
+ * traffic from a plant's principals, also `pk = model#<name>#plant#<plant>` (what that plant reads),
  * `sk = version#<v>#<shard>` (or `shadow#<v>#<shard>` for shadow traffic). Samples are added with atomic
  * ADDs to one of `shards` items picked at random, so heavy traffic spreads over several items instead of
  * throttling one; a read adds the shards up. Every container adds to the same figures and they add up
  * exactly to what was served.
  *
- * Group commit: while a variant's ADD is in flight, the samples recorded meanwhile in this process wait and
- * go as ONE ADD of their sums (exact decimal sums, as DynamoDB would have added them one by one), and each
- * `record` resolves when the ADD carrying its sample has. A Lambda container records one sample at a time,
- * so there every sample is its own ADD, as before.
+ * Group commit: while a partition's variant ADD is in flight, the samples recorded meanwhile in this process
+ * wait and go as ONE ADD of their sums (exact decimal sums, as DynamoDB would have added them one by one),
+ * and each `record` resolves when the ADDs carrying its sample have. A Lambda container records one sample
+ * at a time, so there every sample is its own ADD (one per partition), as before.
  */
 export class DynamoDbStatsStore implements StatsStore {
   private readonly group = new GroupCommit<VariantSample, void>((key, samples) => this.add(key, samples));
@@ -72,13 +78,15 @@ export class DynamoDbStatsStore implements StatsStore {
     private readonly random: () => number = Math.random,
   ) {}
 
-  record(model: string, version: string, sample: VariantSample): Promise<void> {
-    return this.group.submit(`${model}\u0000${sample.shadow ? 'shadow' : 'version'}#${version}`, sample);
+  async record(model: string, version: string, sample: VariantSample, plant?: string): Promise<void> {
+    // A plant's sample goes to both partitions: the deployment's totals stay whole, and the plant reads its own.
+    const variant = `${sample.shadow ? 'shadow' : 'version'}#${version}`;
+    await Promise.all([undefined, ...(plant === undefined ? [] : [plant])].map((p) => this.group.submit(`${partition(model, p)}\u0000${variant}`, sample)));
   }
 
-  /** One ADD of the samples' sums to a random shard of the variant (`<model>\0<kind>#<version>`). */
+  /** One ADD of the samples' sums to a random shard of the variant (`<partition>\0<kind>#<version>`). */
   private async add(key: string, samples: VariantSample[]): Promise<Outcome<void>[]> {
-    const [model, variant] = key.split('\u0000') as [string, string];
+    const [pk, variant] = key.split('\u0000') as [string, string];
     // A sample DynamoDB cannot take (not a finite number) fails alone, not the samples it came with.
     const finite = (s: VariantSample) => Number.isFinite(s.predictionSum) && Number.isFinite(s.latencyMs);
     if (!samples.every(finite)) {
@@ -112,7 +120,7 @@ export class DynamoDbStatsStore implements StatsStore {
     await this.db.send(
       new UpdateItemCommand({
         TableName: this.tableName,
-        Key: { pk: { S: `model#${model}` }, sk: { S: `${variant}#${shard}` } },
+        Key: { pk: { S: pk }, sk: { S: `${variant}#${shard}` } },
         UpdateExpression: `ADD requests :q, errors :e, predictions :r, predictionSum :p, latencySumMs :l, cacheHits :c, alerts :a, ${buckets.map(([b]) => `h${b} :h${b}`).join(', ')}`,
         ExpressionAttributeValues: {
           ':q': { N: String(ints.requests) },
@@ -130,7 +138,7 @@ export class DynamoDbStatsStore implements StatsStore {
   }
 
   /** Adds the shards up as exact decimals, so a sum reads the same however the samples fell on the shards. */
-  async read(model: string): Promise<VariantCounters[]> {
+  async read(model: string, plant?: string): Promise<VariantCounters[]> {
     const fields = ['requests', 'errors', 'predictions', 'predictionSum', 'latencySumMs', 'cacheHits', 'alerts', ...latencyBucketsMs.map((_, i) => `h${i}`), `h${latencyBucketsMs.length}`];
     const totals = new Map<string, { version: string; shadow: boolean; sums: Map<string, Decimal> }>();
     let startKey: Record<string, AttributeValue> | undefined;
@@ -140,7 +148,7 @@ export class DynamoDbStatsStore implements StatsStore {
         new RawQueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: `model#${model}` } },
+          ExpressionAttributeValues: { ':pk': { S: partition(model, plant) } },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),

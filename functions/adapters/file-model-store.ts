@@ -1,9 +1,11 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
 import { describeZodIssues, modelNameSchema, parseManifestText, semverSchema, verifyPackage } from '../core/manifest.js';
 import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
 import { routingSchema } from '../core/twin/routing.js';
+import type { ModelOwner } from '../core/models/tenancy.js';
+import { parseOwner } from './s3-model-store.js';
 
 async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
@@ -65,6 +67,29 @@ export class FileModelStore implements ModelStore {
 
   async putRouting(name: string, routing: ModelRouting): Promise<void> {
     await writeAtomic(join(this.dir(name), 'routing.json'), `${JSON.stringify(routing, null, 2)}\n`);
+  }
+
+  async getOwner(name: string): Promise<ModelOwner | undefined> {
+    const path = join(this.dir(name), 'owner.json');
+    const bytes = await readIfExists(path);
+    return bytes ? parseOwner(name, path, bytes.toString('utf8')) : undefined;
+  }
+
+  /** Create-only: a hard link fails when the name exists, so of two claims one wins and nobody reads half a file. */
+  async claimOwner(name: string, owner: ModelOwner): Promise<ModelOwner> {
+    const path = join(this.dir(name), 'owner.json');
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(owner, null, 2)}\n`);
+    try {
+      await link(tmp, path);
+      return owner;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+    return (await this.getOwner(name)) ?? owner;
   }
 
   async putPackage(pkg: ModelPackage): Promise<boolean> {

@@ -3,6 +3,7 @@ import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
 import { describeZodIssues, parseManifestText, verifyPackage } from '../core/manifest.js';
 import { routingSchema } from '../core/twin/routing.js';
 import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
+import { modelOwnerSchema, type ModelOwner } from '../core/models/tenancy.js';
 
 
 function isMissing(error: unknown): boolean {
@@ -69,6 +70,31 @@ export class S3ModelStore implements ModelStore {
     );
   }
 
+  async getOwner(name: string): Promise<ModelOwner | undefined> {
+    const key = `models/${name}/owner.json`;
+    const bytes = await this.getBytes(key);
+    if (!bytes) return undefined;
+    return parseOwner(name, key, new TextDecoder().decode(bytes));
+  }
+
+  /**
+   * Create-only: `If-None-Match: *` makes S3 refuse a second writer (412); the owner read back afterwards
+   * is the one that stands (and covers S3-compatible servers that ignore the condition, short of a race).
+   */
+  async claimOwner(name: string, owner: ModelOwner): Promise<ModelOwner> {
+    const existing = await this.getOwner(name);
+    if (existing) return existing;
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: `models/${name}/owner.json`, Body: `${JSON.stringify(owner, null, 2)}\n`, ContentType: 'application/json', IfNoneMatch: '*' }),
+      );
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+      if (status !== 412 && status !== 409) throw error;
+    }
+    return (await this.getOwner(name)) ?? owner;
+  }
+
   async putPackage(pkg: ModelPackage): Promise<boolean> {
     const prefix = `models/${pkg.manifest.name}/${pkg.manifest.version}/`;
     try {
@@ -126,4 +152,16 @@ export class S3ModelStore implements ModelStore {
     } while (token);
     return names;
   }
+}
+
+export function parseOwner(name: string, where: string, text: string): ModelOwner {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ModelInvalidError(name, `${where} is not valid JSON`);
+  }
+  const parsed = modelOwnerSchema.safeParse(json);
+  if (!parsed.success) throw new ModelInvalidError(name, `${where} is invalid: ${describeZodIssues(parsed.error)}`);
+  return parsed.data;
 }

@@ -1,5 +1,6 @@
 import type { Role } from './auth/roles.js';
 import type { ModelManifest } from './manifest.js';
+import type { ModelOwner } from './models/tenancy.js';
 
 /**
  * The outside systems the domain needs, as small interfaces. Each has one AWS implementation in
@@ -52,6 +53,13 @@ export interface ModelStore {
   putPackage(pkg: ModelPackage): Promise<boolean>;
   listVersions(name: string): Promise<string[]>;
   listModels(): Promise<string[]>;
+  /** `models/<name>/owner.json`; undefined when absent (a model published before owners: platform-wide). */
+  getOwner(name: string): Promise<ModelOwner | undefined>;
+  /**
+   * Records the owner unless one is recorded already (create-only); resolves the owner that stands, which
+   * is `owner` only when this call wrote it.
+   */
+  claimOwner(name: string, owner: ModelOwner): Promise<ModelOwner>;
 }
 
 /** One request's contribution to a variant's counters. */
@@ -85,10 +93,14 @@ export interface VariantCounters {
 /** Upper bounds (ms) of the latency histogram buckets; the last bucket is everything above. */
 export const latencyBucketsMs = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
 
-/** Deployment-wide counters (every container adds to the same items with atomic ADDs). */
+/**
+ * Deployment-wide counters (every container adds to the same items with atomic ADDs). A sample served to a
+ * plant's principal is also added to that plant's own counters, which are all a plant's principals read.
+ */
 export interface StatsStore {
-  record(model: string, version: string, sample: VariantSample): Promise<void>;
-  read(model: string): Promise<VariantCounters[]>;
+  record(model: string, version: string, sample: VariantSample, plant?: string): Promise<void>;
+  /** The deployment's counters, or with `plant` that plant's only. */
+  read(model: string, plant?: string): Promise<VariantCounters[]>;
 }
 
 /** How an imported record is told apart from one this deployment wrote itself (docs/security.md). */

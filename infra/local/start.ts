@@ -1,12 +1,16 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
+import { defaultDataDir } from './data-dir.js';
 
-/** `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (.data), TWIN_ADMIN_PASSWORD. */
+/**
+ * `npm start`: the local twin on 127.0.0.1. Env: PORT (3000), TWIN_DATA_DIR (default
+ * `$XDG_DATA_HOME/twinserve` or `~/.local/share/twinserve`), TWIN_ADMIN_PASSWORD.
+ */
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  TWIN_DATA_DIR: z.string().min(1).default('.data'),
+  TWIN_DATA_DIR: z.string().min(1).optional(),
   TWIN_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TWIN_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
   TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
@@ -36,7 +40,8 @@ const usage = `Usage: npm start [-- options]
   --allow-insecure-http     allow plain HTTP on a non-loopback address (not recommended)
   --public-url <url>        the URL clients use (token issuer), e.g. https://twin.plant.example (env TWIN_PUBLIC_URL)
   --trust-proxy             behind a reverse proxy: client addresses from X-Forwarded-For (env TWIN_TRUST_PROXY=true)
-Env: PORT (default 3000), TWIN_DATA_DIR (default .data), TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
+Env: PORT (default 3000), TWIN_DATA_DIR (default $XDG_DATA_HOME/twinserve, else ~/.local/share/twinserve),
+     TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
      TWIN_DEFAULT_MODEL (the model /api/v1/twin/* and /predict serve), TWIN_PLANT_DEFAULT_MODELS (JSON, per plant),
      TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
 `;
@@ -90,13 +95,28 @@ if (!env.success) {
   process.exit(2);
 }
 
+// Before 2026-12 the default was `.data` in the working directory. Its data (users, keys, models) are not
+// left behind silently: on the first start with the new default, the twin stops and says what to do.
+if (!env.data.TWIN_DATA_DIR && existsSync('.data/signing-keys.json')) {
+  const target = defaultDataDir(process.env);
+  if (!existsSync(target)) {
+    process.stderr.write(
+      `./.data holds a local twin's data (the old default data dir, inside the working directory: no longer used).\n` +
+        `Move it to the new default and start again:\n  mkdir -p ${dirname(target)} && mv .data ${target} && chmod 700 ${target}\n` +
+        `or remove it (rm -rf .data) to start afresh, or set TWIN_DATA_DIR to a directory outside ${process.cwd()}.\n`,
+    );
+    process.exit(2);
+  }
+  process.stderr.write(`Note: ./.data (the old default data dir) is not used; the data dir is ${target}. Remove ./.data when you no longer need it.\n`);
+}
+
 // Powertools reads these when its modules load, so they are set before the twin (and the handlers) import.
 process.env.POWERTOOLS_METRICS_DISABLED ??= process.env.TWIN_METRICS === 'on' ? 'false' : 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { startLocalTwin } = await import('./twin.js');
 
 const twin = await startLocalTwin({
-  dataDir: resolve(env.data.TWIN_DATA_DIR),
+  dataDir: defaultDataDir(process.env),
   port: env.data.PORT,
   ...(values.host ? { host: values.host } : {}),
   ...(tls ? { tls } : {}),
@@ -120,8 +140,8 @@ const lines = [
   `Twinserve ${values.edge ? 'edge' : 'local'} twin is running at ${url}`,
   `  dashboard: ${url}/ (sign in as admin)`,
   `  data:      ${twin.dataDir}`,
-  `  dynamodb:  ${twin.dynamodbEndpoint} (embedded)`,
-  twin.s3Endpoint ? `  s3:        ${twin.s3Endpoint} (embedded)` : `  models:    ${twin.dataDir}/models (edge: local disk, no S3)`,
+  `  dynamodb:  ${twin.dynamodbEndpoint} (embedded; signed requests only)`,
+  twin.s3Endpoint ? `  s3:        ${twin.s3Endpoint} (embedded; signed requests only)` : `  models:    ${twin.dataDir}/models (edge: local disk, no S3)`,
   seed.published.length ? `  published: ${seed.published.join(', ')}` : '  models:    already published',
 ];
 if (seed.generatedAdminPassword) {

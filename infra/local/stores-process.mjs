@@ -1,26 +1,29 @@
 // The embedded stores' own process (forked by infra/local/stores.ts). Plain JavaScript on purpose: it runs
 // under plain node whether the parent runs from TypeScript (tsx), a bundle or a test runner, and it imports
-// only the two servers. The parent sends its options as the first IPC message and gets back the ports.
-import { mkdir } from 'node:fs/promises';
+// only the two servers. The parent sends its options (the data dir and the Unix socket paths to listen on)
+// as the first IPC message and gets back `ready`. Neither server is on TCP: the parent's SigV4 gates are.
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 
-function listen(server, port) {
+function listen(server, socketPath) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server.address().port));
+    server.listen(socketPath, () => resolve());
   });
 }
 
 let closing;
-async function start({ dataDir, dynamodb = 0, s3 = 0 }) {
-  await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
+async function start({ dataDir, dynamodbSocket, s3Socket }) {
+  await mkdir(join(dataDir, 'dynamodb'), { recursive: true, mode: 0o700 });
+  // A socket left by a process that did not stop cleanly would make listen fail (EADDRINUSE).
+  await unlink(dynamodbSocket).catch(() => undefined);
   const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const dynamoPort = await listen(dynamo, dynamodb);
+  await listen(dynamo, dynamodbSocket);
   let s3rver;
-  let s3Port;
-  if (s3 !== false) {
-    await mkdir(join(dataDir, 's3'), { recursive: true });
+  if (s3Socket) {
+    await mkdir(join(dataDir, 's3'), { recursive: true, mode: 0o700 });
+    await unlink(s3Socket).catch(() => undefined);
     // vhostBuckets off: the SDK is set to path-style, and bucket names would otherwise be read from the host.
     // Loaded only here: s3rver is a development dependency (its busboy -> dicer chain carries an unfixed
     // advisory), so a production or edge install, which runs without S3, does not have it at all.
@@ -31,9 +34,11 @@ async function start({ dataDir, dynamodb = 0, s3 = 0 }) {
       await new Promise((resolve) => dynamo.close(() => resolve()));
       throw new Error(`the full local twin needs the development dependencies (s3rver): run npm ci, or use edge mode (--edge --model <dir|tgz>), which needs no S3 (${error.message})`);
     }
-    s3rver = new S3rver({ address: '127.0.0.1', port: s3, silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
+    s3rver = new S3rver({ silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
     try {
-      s3Port = (await s3rver.run()).port;
+      await s3rver.configureBuckets();
+      // s3rver's listen passes its arguments to http.Server#listen: a socket path instead of host and port.
+      s3rver.httpServer = await s3rver.listen(s3Socket);
     } catch (error) {
       await new Promise((resolve) => dynamo.close(() => resolve()));
       throw error;
@@ -45,12 +50,11 @@ async function start({ dataDir, dynamodb = 0, s3 = 0 }) {
   process.on('message', (message) => message?.type === 'close' && void close());
   process.on('disconnect', () => void close());
   process.on('SIGTERM', () => void close());
-  return { dynamodbPort: dynamoPort, s3Port };
 }
 
 process.once('message', (options) => {
   start(options).then(
-    (ports) => process.send({ type: 'ready', ...ports }),
+    () => process.send({ type: 'ready' }),
     (error) => {
       process.send({ type: 'failed', message: error instanceof Error ? error.message : String(error) }, () => process.exit(1));
     },

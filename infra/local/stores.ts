@@ -1,21 +1,30 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startSigV4Gate, type StoreCredentials } from './sigv4-gate.js';
 
 /**
- * The embedded AWS-compatible servers of the local twin, on loopback: dynalite (DynamoDB, persisted with
- * LevelDB under <dataDir>/dynamodb) and s3rver (S3, files under <dataDir>/s3). The real SDK clients reach
- * them through AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3.
+ * The embedded AWS-compatible servers of the local twin: dynalite (DynamoDB, persisted with LevelDB under
+ * <dataDir>/dynamodb) and s3rver (S3, files under <dataDir>/s3).
  *
  * They run in their own process (infra/local/stores-process.mjs), so the emulator's work (dynalite's
  * validation and LevelDB, s3rver) runs on another core than the gateway and the functions: under load the
  * emulator costs about as much CPU as everything else together (docs/performance.md). The process ends
  * with `close()`, and by itself if this process goes away.
+ *
+ * Neither server checks credentials, so neither is on TCP: each listens on a Unix socket in a 0700
+ * directory, and a SigV4-verifying gate on loopback in this process (./sigv4-gate.ts) admits only requests
+ * signed with the twin's store credentials. The real SDK clients reach the gates through
+ * AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 and sign with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+ * exactly as in Lambda.
  */
 export interface EmbeddedStores {
   dynamodbEndpoint: string;
-  /** Absent when started without S3 (edge mode). */
+  /** Undefined when started without S3 (edge mode). */
   s3Endpoint: string | undefined;
-  /** The stores' process (its RSS and CPU are part of the local twin's). */
+  /** The stores' process. */
   pid: number;
   close(): Promise<void>;
 }
@@ -23,7 +32,7 @@ export interface EmbeddedStores {
 /** Beside this module in the sources; a bundle of the local twin must ship it beside itself. */
 export const storesProcessFile = fileURLToPath(new URL('./stores-process.mjs', import.meta.url));
 
-type Ready = { type: 'ready'; dynamodbPort: number; s3Port?: number } | { type: 'failed'; message: string };
+type Ready = { type: 'ready' } | { type: 'failed'; message: string };
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -32,7 +41,23 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startEmbeddedStores(dataDir: string, options: { dynamodb?: number; s3?: number | false } = {}): Promise<EmbeddedStores> {
+/** Unix socket paths are limited to ~107 bytes: a long data dir gets a private (0700) temp dir instead. */
+async function socketDir(dataDir: string): Promise<{ dir: string; temporary: boolean }> {
+  const dir = join(dataDir, 'sockets');
+  if (Buffer.byteLength(join(dir, 'dynamodb.sock')) <= 100) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return { dir, temporary: false };
+  }
+  return { dir: await mkdtemp(join(tmpdir(), 'twinserve-sock-')), temporary: true };
+}
+
+export async function startEmbeddedStores(dataDir: string, credentials: StoreCredentials, options: { s3?: false } = {}): Promise<EmbeddedStores> {
+  const sockets = await socketDir(dataDir);
+  const dynamodbSocket = join(sockets.dir, 'dynamodb.sock');
+  const s3Socket = options.s3 === false ? undefined : join(sockets.dir, 's3.sock');
+  const removeSockets = async () => {
+    if (sockets.temporary) await rm(sockets.dir, { recursive: true, force: true });
+  };
   // Plain node: no loader, no profiler flags of this process; its output goes where ours goes. The
   // emulator's garbage is short-lived: small semi-spaces keep its young generation (and RSS) small.
   const child = fork(storesProcessFile, [], { execArgv: ['--max-semi-space-size=2'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -40,31 +65,43 @@ export async function startEmbeddedStores(dataDir: string, options: { dynamodb?:
     child.once('message', (message) => resolve(message as Ready));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the embedded stores' process exited (${code}) before it was ready`)));
-    child.send({ dataDir, dynamodb: options.dynamodb ?? 0, s3: options.s3 ?? 0 });
+    child.send({ dataDir, dynamodbSocket, s3Socket: s3Socket ?? false });
   }).catch(async (error: unknown) => {
     child.kill('SIGKILL');
     await exited(child);
+    await removeSockets();
     throw error;
   });
   child.removeAllListeners('exit');
   if (ready.type === 'failed') {
     await exited(child);
+    await removeSockets();
     throw new Error(`the embedded stores did not start: ${ready.message}`);
   }
+
+  const gates: { close(): Promise<void> }[] = [];
   let closing: Promise<void> | undefined;
-  return {
-    dynamodbEndpoint: `http://127.0.0.1:${ready.dynamodbPort}`,
-    s3Endpoint: ready.s3Port === undefined ? undefined : `http://127.0.0.1:${ready.s3Port}`,
-    pid: child.pid!,
-    close() {
-      closing ??= (async () => {
-        const done = exited(child);
-        if (child.connected) child.send({ type: 'close' });
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await done;
-        clearTimeout(timer);
-      })();
-      return closing;
-    },
+  const close = () => {
+    closing ??= (async () => {
+      for (const gate of gates.splice(0).reverse()) await gate.close().catch(() => undefined);
+      const done = exited(child);
+      if (child.connected) child.send({ type: 'close' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(timer);
+      await removeSockets();
+    })();
+    return closing;
   };
+  try {
+    const dynamoGate = await startSigV4Gate({ service: 'dynamodb', credentials, upstream: { socketPath: dynamodbSocket } });
+    gates.push(dynamoGate);
+    // s3rver refuses access key ids it does not know (only its built-in S3RVER): the gate has checked ours.
+    const s3Gate = s3Socket === undefined ? undefined : await startSigV4Gate({ service: 's3', credentials, upstream: { socketPath: s3Socket }, stripAuthorization: true });
+    if (s3Gate) gates.push(s3Gate);
+    return { dynamodbEndpoint: dynamoGate.endpoint, s3Endpoint: s3Gate?.endpoint, pid: child.pid!, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

@@ -14,11 +14,17 @@ import { alertStream } from './alert-stream.js';
 import { SnsSink } from './sns-sink.js';
 import { FaultProxy } from './fault-proxy.js';
 import { startEmbeddedStores } from './stores.js';
+import { prepareDataDir } from './data-dir.js';
+import type { StoreCredentials } from './sigv4-gate.js';
+import { ensureStoreCredentials } from './store-credentials.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 export interface LocalTwinOptions {
-  /** Where DynamoDB, S3 and the signing key live; survives restarts. */
+  /**
+   * Where DynamoDB, S3, the signing key and the store credentials live; survives restarts. Created 0700;
+   * refused when other users can reach it or when it lies inside the working directory (./data-dir.ts).
+   */
   dataDir: string;
   /** 0 picks a free port. */
   port?: number;
@@ -80,9 +86,12 @@ export interface LocalTwin {
   /** Where the gateway listens. */
   listenUrl: string;
   dataDir: string;
+  /** The SigV4 gate in front of the embedded DynamoDB (requests must be signed with {@link storeCredentials}). */
   dynamodbEndpoint: string;
-  /** Absent in edge mode. */
+  /** The gate in front of the embedded S3; absent in edge mode. */
   s3Endpoint: string | undefined;
+  /** The stores' credentials (`<dataDir>/store-credentials.json`), for tests that read the stores directly. */
+  storeCredentials: StoreCredentials;
   seed: SeedResult;
   /** The local SNS endpoint: alerts land in `<dataDir>/alerts.jsonl`. */
   sns: SnsSink;
@@ -108,7 +117,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   if (!options.tls && !isLoopback(host) && !options.allowInsecureHttp) {
     throw new Error(`Refusing plain HTTP on ${host}: give a TLS certificate and key, or allow insecure HTTP explicitly`);
   }
-  await mkdir(dataDir, { recursive: true });
+  await prepareDataDir(dataDir);
   // Edge: the package is unpacked and verified before anything starts; a bad one stops the start.
   const edgePaths = options.edgeModel === undefined ? [] : [options.edgeModel].flat();
   const edgePackages: { dir: string; manifest: ModelManifest }[] = [];
@@ -117,11 +126,12 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new Error(`Two edge packages of model ${twice}: give one version per model`);
   const edgePackage = edgePackages[0];
+  const storeCredentials = await ensureStoreCredentials(dataDir);
   // The stores start in their own process while this one loads the handlers (they read no environment
   // when they load: functions/config.ts is parsed on first use).
   const handlersLoading = loadHandlers();
   handlersLoading.catch(() => undefined);
-  const stores = await startEmbeddedStores(dataDir, edgePackage ? { s3: false } : {});
+  const stores = await startEmbeddedStores(dataDir, storeCredentials, edgePackage ? { s3: false } : {});
   const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
   let gateway: LocalGateway | undefined;
   const faults = options.faults
@@ -144,9 +154,9 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       // EMF metrics are for CloudWatch; locally they would only repeat the log lines (TWIN_METRICS=on keeps them).
       POWERTOOLS_METRICS_DISABLED: process.env.TWIN_METRICS === 'on' ? 'false' : 'true',
       POWERTOOLS_METRICS_NAMESPACE: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Twinserve/local',
-      // s3rver accepts only its fixed credentials; dynalite accepts any. Nothing here reaches AWS.
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      // The stores' gates admit only requests signed with these (generated into the data dir). Nothing here reaches AWS.
+      AWS_ACCESS_KEY_ID: storeCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: storeCredentials.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
       ...(s3Endpoint ? { AWS_ENDPOINT_URL_S3: s3Endpoint, [envNames.modelBucket]: localBucket } : { [envNames.modelDir]: join(dataDir, 'models') }),
       ...(options.defaultModel || edgePackage ? { [envNames.defaultModel]: options.defaultModel ?? edgePackage!.manifest.name } : {}),
@@ -164,6 +174,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       ...options.env,
     });
     delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
     let issuer = '';
     const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
     const stream = alertStream({
@@ -200,6 +211,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       dataDir,
       dynamodbEndpoint: stores.dynamodbEndpoint,
       s3Endpoint: stores.s3Endpoint,
+      storeCredentials,
       seed,
       sns,
       ...(faults ? { faults } : {}),

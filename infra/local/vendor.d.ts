@@ -13,6 +13,7 @@ declare module 'dynalite' {
 }
 
 declare module 's3rver' {
+  import type { Server } from 'node:net';
   interface S3rverOptions {
     address?: string;
     port?: number;
@@ -25,6 +26,10 @@ declare module 's3rver' {
   export default class S3rver {
     constructor(options?: S3rverOptions);
     run(): Promise<{ address: string; port: number }>;
+    /** Creates the configured buckets (what run() does before it listens). */
+    configureBuckets(): Promise<void>;
+    /** http.Server#listen's arguments (here a Unix socket path); resolves the listening server. */
+    listen(path: string): Promise<Server>;
     close(): Promise<void>;
   }
 }

@@ -52,7 +52,8 @@ describe('a deactivated or demoted admin cannot restore itself with its old toke
   });
 
   it('a demoted admin loses model administration at once too (fresh), and its key tokens lose models:write', async () => {
-    const mona = await userWithToken(api, root, { username: 'mona', role: 'admin', plant: 'plant-a' });
+    // A platform admin: reactor-yield is platform-wide, which only platform admins change (model tenancy).
+    const mona = await userWithToken(api, root, { username: 'mona', role: 'admin' });
     const key = await createKey(api, mona.token, { name: 'ci', scopes: ['models:write', 'models:read'] });
     const keyBearer = await keyToken(api, key.key);
     const rollback = (token: string) => api('POST', '/api/v1/models/reactor-yield/rollback', { token });

@@ -44,7 +44,7 @@ describe('listing', () => {
 
     // Assess
     expect(res.status, res.text).toBe(200);
-    expect(res.json.models).toContainEqual({ name: modelName, active: '1.0.0', variants: null, shadow: null, versions: ['1.0.0'] });
+    expect(res.json.models).toContainEqual({ name: modelName, plant: null, active: '1.0.0', variants: null, shadow: null, versions: ['1.0.0'] });
   });
 
   it('describes each version from its manifest', async () => {

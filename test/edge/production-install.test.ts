@@ -191,7 +191,8 @@ beforeAll(async () => {
     }
   }
   appDir = inContainer(fsRoot, '/', workdir);
-  for (const dir of Object.values(volumes)) mkdirSync(dir, { recursive: true });
+  // The image's RUN makes /data 0700 (a named volume starts as a copy of it); the twin refuses anything looser.
+  for (const [path, dir] of Object.entries(volumes)) mkdirSync(dir, { recursive: true, mode: path === imageEnv.TWIN_DATA_DIR ? 0o700 : 0o755 });
   cpSync(referencePackageDir, volumes['/models']!, { recursive: true });
 
   port = await freePort();

@@ -79,7 +79,7 @@ describe('the embedded stores process', () => {
     // Prepare: a separate node process starts the stores, prints their pid, and is then killed.
     const dataDir = await mkdtemp(join(tmpdir(), 'twinserve-stores-'));
     const script = `const { startEmbeddedStores } = await import(${JSON.stringify(new URL('../../infra/local/stores.ts', import.meta.url).href)});
-      const stores = await startEmbeddedStores(${JSON.stringify(dataDir)});
+      const stores = await startEmbeddedStores(${JSON.stringify(dataDir)}, { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' });
       process.stdout.write(stores.pid + '\\n');
       setInterval(() => {}, 1000);`;
     const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

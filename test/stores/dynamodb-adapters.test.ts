@@ -1,5 +1,9 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -20,6 +24,7 @@ import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.
 import { InvalidRequestError } from '../../functions/core/errors.js';
 import { latencyBucketsMs, type AlertEvent, type ApiKeyRecord, type AuditRecord, type UserRecord, type VariantSample } from '../../functions/core/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
+import { startSigV4Gate, type StoreCredentials } from '../../infra/local/sigv4-gate.js';
 import { tables } from '../../infra/tables.js';
 import { createTableInput, tableDef } from '../support/reliability.js';
 
@@ -57,11 +62,32 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/**
+ * As the local twin runs its stores: only requests signed with these credentials pass the SigV4 gate
+ * (infra/local/sigv4-gate.ts). Generated per run: DynamoDB Local keeps one database per access key.
+ */
+const storeCredentials: StoreCredentials = { accessKeyId: `CONTRACT${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
+
 async function startDynalite(): Promise<Backend> {
-  // No `path`: in memory.
+  // No `path`: in memory. On a Unix socket in a private temp dir, as in the local twin: the gate is the way in.
+  const dir = await mkdtemp(join(tmpdir(), 'twinserve-contract-'));
+  const socketPath = join(dir, 'dynamodb.sock');
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const port = await listenOnLoopback(server);
-  return { name: 'dynalite', endpoint: `http://127.0.0.1:${port}`, supportsTtl: false, stop: () => closeServer(server) };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  const gate = await startSigV4Gate({ service: 'dynamodb', credentials: storeCredentials, upstream: { socketPath } });
+  return {
+    name: 'dynalite',
+    endpoint: gate.endpoint,
+    supportsTtl: false,
+    async stop() {
+      await gate.close();
+      await closeServer(server);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function freeLoopbackPort(): Promise<number> {
@@ -71,9 +97,9 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-function rawClient(endpoint: string): DynamoDBClient {
+function rawClient(endpoint: string, credentials: StoreCredentials = storeCredentials): DynamoDBClient {
   // DynamoDB Local keeps one database per access key and region (no -sharedDb): always the same pair.
-  return new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'contract', secretAccessKey: 'contract' }, maxAttempts: 1 });
+  return new DynamoDBClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: 1 });
 }
 
 function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -122,7 +148,18 @@ async function startDynamoDbLocal(): Promise<Backend> {
   } finally {
     client.destroy();
   }
-  return { name: 'DynamoDB Local', endpoint, supportsTtl: true, stop };
+  // DynamoDB Local listens on TCP only (the JVM has no Unix sockets): the gate stands in front of it, and
+  // its own port (in memory, test data, this test's lifetime) stays reachable from this machine.
+  const gate = await startSigV4Gate({ service: 'dynamodb', credentials: storeCredentials, upstream: { url: endpoint } });
+  return {
+    name: 'DynamoDB Local',
+    endpoint: gate.endpoint,
+    supportsTtl: true,
+    async stop() {
+      await gate.close();
+      await stop();
+    },
+  };
 }
 
 function javaAvailable(): boolean {
@@ -266,6 +303,26 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
     const { Item } = await db.send(new GetCommand({ TableName: tableName(id), Key: key, ConsistentRead: true }));
     return Item;
   }
+
+  // -------------------------------------------------------------------------------------------------------
+  describe('the SigV4 gate in front of it', () => {
+    async function refusal(credentials: StoreCredentials): Promise<string> {
+      const other = rawClient(backend.endpoint, credentials);
+      try {
+        await other.send(new ListTablesCommand({}));
+        return 'accepted';
+      } catch (error) {
+        return (error as Error).name;
+      } finally {
+        other.destroy();
+      }
+    }
+
+    it('refuses a client with other credentials, and the right key id with a wrong secret', async () => {
+      expect(await refusal({ accessKeyId: 'contract', secretAccessKey: 'contract' })).toBe('UnrecognizedClientException');
+      expect(await refusal({ accessKeyId: storeCredentials.accessKeyId, secretAccessKey: 'wrong-secret-0123456789abcdef0123' })).toBe('InvalidSignatureException');
+    });
+  });
 
   // -------------------------------------------------------------------------------------------------------
   describe('user store', () => {
@@ -704,6 +761,18 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expected[latencyBucketsMs.length - 1] = 1;
       expected[latencyBucketsMs.length] = 1;
       expect(counters?.latencyHistogram).toEqual(expected);
+    });
+
+    it("a plant's samples count in the deployment's totals and in the plant's own counters, apart from other plants'", async () => {
+      const model = unique('model');
+      await store().record(model, '1.0.0', sample({ rows: 2 }));
+      await store().record(model, '1.0.0', sample({ rows: 3 }), 'north');
+      await store().record(model, '1.0.0', sample({ rows: 5 }), 'south');
+      const rows = async (plant?: string) => (await store().read(model, plant)).map((c) => [c.version, c.requests, c.rows]);
+      expect(await rows()).toEqual([['1.0.0', 3, 10]]);
+      expect(await rows('north')).toEqual([['1.0.0', 1, 3]]);
+      expect(await rows('south')).toEqual([['1.0.0', 1, 5]]);
+      expect(await rows('west')).toEqual([]);
     });
 
     it('versions, shadow traffic and models are counted apart', async () => {

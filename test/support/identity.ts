@@ -45,7 +45,7 @@ function documentClient(t: TestTwin): { db: DynamoDBDocumentClient; close(): voi
   const client = new DynamoDBClient({
     region: 'us-east-1',
     endpoint: t.twin.dynamodbEndpoint,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: t.twin.storeCredentials,
   });
   return { db: DynamoDBDocumentClient.from(client), close: () => client.destroy() };
 }

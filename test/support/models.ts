@@ -193,7 +193,7 @@ export function s3Client(t: TestTwin): S3Client {
     region: 'us-east-1',
     endpoint: t.twin.s3Endpoint,
     forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials: t.twin.storeCredentials,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });

@@ -92,7 +92,7 @@ export function directDynamoDb(twin: LocalTwin): DynamoDBClient {
   return new DynamoDBClient({
     region: 'us-east-1',
     endpoint: twin.dynamodbEndpoint,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: twin.storeCredentials,
     maxAttempts: 1,
   });
 }

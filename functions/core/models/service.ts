@@ -1,12 +1,15 @@
 import * as z from 'zod';
+import { isPlatformAdmin } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
-import { ConflictError, InvalidRequestError, isAppError, ModelNotFoundError, type FieldIssue } from '../errors.js';
+import { plantSchema } from '../auth/users-service.js';
+import { ConflictError, ForbiddenError, InvalidRequestError, isAppError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
 import { latencyBucketsMs, type ModelRouting, type ModelStore, type StatsStore, type VariantCounters } from '../ports.js';
 import { alertVisibleTo, type AlertService } from '../alerts/service.js';
 import { TwinModel } from '../twin/model.js';
 import type { ModelRegistry } from '../twin/registry.js';
 import type { RoutingRequest } from '../twin/routing.js';
+import { modelVisibleTo, requireModelAccess, type ModelOwner } from './tenancy.js';
 
 export { routingRequestSchema } from '../twin/routing.js';
 
@@ -14,6 +17,11 @@ export { routingRequestSchema } from '../twin/routing.js';
 export const publishRequestSchema = z.strictObject({
   manifest: z.record(z.string(), z.unknown()),
   model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
+  /**
+   * The plant that owns a new model, `null` for platform-wide (platform admins only). Default: the
+   * publisher's plant. Fixed at the first publish.
+   */
+  plant: plantSchema.nullable().optional(),
 });
 export const activateRequestSchema = z.strictObject({ version: semverSchema });
 export const modelNameParam = modelNameSchema;
@@ -45,7 +53,12 @@ function p95(histogram: number[]): number | null {
   return null;
 }
 
-/** The model lifecycle: list, publish (immutable), activate, roll back, A/B routing, per-variant stats. */
+/**
+ * The model lifecycle: list, publish (immutable), activate, roll back, A/B routing, per-variant stats. Every
+ * method takes the principal and checks the model's owner (./tenancy.ts) before it reads or writes anything
+ * else: not visible → 404 as an unknown model, visible but not the principal's to change → 403. The owner is
+ * read afresh here (no cache): these are administration.
+ */
 export class ModelService {
   constructor(
     private readonly store: ModelStore,
@@ -65,19 +78,31 @@ export class ModelService {
     return parsed.data;
   }
 
-  async list() {
+  private async access(principal: Principal, name: string, need: 'read' | 'manage', version?: string, mustExist = false): Promise<ModelOwner | undefined> {
+    const owner = await this.store.getOwner(name);
+    // No owner and no versions: no such model. Said before the 403 a platform-wide model would get, so a
+    // hidden model and an unknown name answer alike.
+    if (!owner && (need === 'manage' || mustExist) && (await this.store.listVersions(name)).length === 0) throw new ModelNotFoundError(name, version);
+    requireModelAccess(principal, name, owner, need, version);
+    return owner;
+  }
+
+  async list(principal: Principal) {
     const names = await this.store.listModels();
+    const owners = await Promise.all(names.map(async (name) => ({ name, owner: await this.store.getOwner(name) })));
+    const visible = owners.filter((o) => modelVisibleTo(o.owner, principal));
     const models = await Promise.all(
-      names.map(async (name) => {
+      visible.map(async ({ name, owner }) => {
         const [routing, versions] = await Promise.all([this.store.getRouting(name), this.store.listVersions(name)]);
-        return { name, active: routing?.active ?? null, variants: routing?.variants ?? null, shadow: routing?.shadow ?? null, versions: versions.sort(compareSemver) };
+        return { name, plant: owner?.plant ?? null, active: routing?.active ?? null, variants: routing?.variants ?? null, shadow: routing?.shadow ?? null, versions: versions.sort(compareSemver) };
       }),
     );
     return { models };
   }
 
-  async versions(rawName: string) {
+  async versions(principal: Principal, rawName: string) {
     const name = this.name(rawName);
+    const owner = await this.access(principal, name, 'read');
     const [routing, versions] = await Promise.all([this.store.getRouting(name), this.store.listVersions(name)]);
     if (!routing && versions.length === 0) throw new ModelNotFoundError(name);
     const details = await Promise.all(
@@ -90,16 +115,23 @@ export class ModelService {
         }
       }),
     );
-    return { name, active: routing?.active ?? null, routing: routing ?? null, versions: details };
+    return { name, plant: owner?.plant ?? null, active: routing?.active ?? null, routing: routing ?? null, versions: details };
   }
 
   /**
    * Publishes a package. It is validated (manifest schema, digest, the graph loads and answers the manifest's
    * shape on one row inside the valid range) before anything is written. A version is immutable: the same
    * bytes again are accepted as already published; different bytes are refused (409).
+   *
+   * Ownership first: a name belongs to one owner. A new name is claimed for the publisher's plant (or, by a
+   * platform admin, the `plant` given, `null` = platform-wide); an existing name takes versions only from
+   * those who manage it. A name that has versions but no owner.json predates owners: platform-wide.
    */
-  async publish(rawName: string, body: z.infer<typeof publishRequestSchema>) {
+  async publish(principal: Principal, rawName: string, body: z.infer<typeof publishRequestSchema>) {
     const name = this.name(rawName);
+    // The owner is checked before the package is looked at (another plant's model: 404 at once), and a new
+    // name is claimed only once the package has proved valid (a refused upload claims nothing).
+    const claim = await this.ownership(principal, name, body.plant);
     const bytes = new Uint8Array(Buffer.from(body.model_base64, 'base64'));
     const manifestInput = { ...body.manifest };
     if (manifestInput.sha256 === undefined) manifestInput.sha256 = sha256Hex(bytes);
@@ -116,6 +148,7 @@ export class ModelService {
       ]);
     }
     await smokeTest(manifest, bytes);
+    await claim();
     if (!(await this.store.putPackage({ manifest, bytes }))) {
       const existing = await this.store.getPackage(name, manifest.version).catch(() => undefined);
       if (existing && existing.manifest.sha256 === manifest.sha256 && canonical(existing.manifest) === canonical(manifest)) {
@@ -126,9 +159,37 @@ export class ModelService {
     return { name, version: manifest.version, sha256: manifest.sha256, published: true, already_published: false };
   }
 
-  private async loadable(name: string, version: string): Promise<void> {
+  /**
+   * Checks the principal may publish into `name`; resolves the step that records the owner of a new name
+   * (create-only: of two concurrent first publishers, the loser is checked against the winner's claim).
+   */
+  private async ownership(principal: Principal, name: string, requested: string | null | undefined): Promise<() => Promise<void>> {
+    if (requested !== undefined && !isPlatformAdmin(principal) && requested !== (principal.plant ?? null)) {
+      throw new ForbiddenError("Only a platform admin may publish a model for another plant or platform-wide (omit plant: the model is your plant's)", [
+        { field: 'plant', rule: 'platform_admin', message: `omit it, or ${principal.plant ?? 'null'}` },
+      ]);
+    }
+    const fixed = (owner: ModelOwner | undefined) => {
+      requireModelAccess(principal, name, owner, 'manage');
+      if (requested !== undefined && (owner?.plant ?? null) !== requested) {
+        throw new ConflictError(`${name} is ${owner?.plant ? `plant ${owner.plant}'s` : 'platform-wide'}: a model's owner is fixed at its first publish`);
+      }
+    };
+    const existing = await this.store.getOwner(name);
+    // Versions but no owner.json: published before owners, platform-wide.
+    if (existing || (await this.store.listVersions(name)).length > 0) {
+      fixed(existing);
+      return async () => undefined;
+    }
+    if (principal.role !== 'admin') throw new ForbiddenError('Only an admin may publish a new model');
+    const plant = requested === undefined ? principal.plant : (requested ?? undefined);
+    const wanted: ModelOwner = { schemaVersion: 1, ...(plant ? { plant } : {}), assigned: this.now(), by: principal.id };
+    return async () => fixed(await this.store.claimOwner(name, wanted));
+  }
+
+  private async loadable(principal: Principal, name: string, version: string): Promise<void> {
     try {
-      await this.registry.version(name, version);
+      await this.registry.version(name, version, principal);
     } catch (error) {
       throw new InvalidRequestError(`${name}@${version} cannot be served: ${safeReason(error)}`, [{ field: 'version', rule: 'loadable', message: safeReason(error) }]);
     }
@@ -141,17 +202,19 @@ export class ModelService {
   }
 
   /** A published package as stored, for `twin models pull` (moving a model to an edge box). */
-  async download(rawName: string, version: string) {
+  async download(principal: Principal, rawName: string, version: string) {
     const name = this.name(rawName);
     if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
+    await this.access(principal, name, 'read', version);
     const { manifest, bytes } = await this.store.getPackage(name, version);
     return { name, version, sha256: manifest.sha256, manifest, model_base64: Buffer.from(bytes).toString('base64') };
   }
 
   /** Makes `version` take all traffic; the previous active version goes on the rollback history. */
-  async activate(rawName: string, version: string) {
+  async activate(principal: Principal, rawName: string, version: string) {
     const name = this.name(rawName);
-    await this.loadable(name, version);
+    await this.access(principal, name, 'manage');
+    await this.loadable(principal, name, version);
     const current = await this.store.getRouting(name);
     const history = [...(current?.history ?? [])];
     if (current && current.active !== version) history.push(current.active);
@@ -165,24 +228,26 @@ export class ModelService {
   }
 
   /** Back to the previously active version (the A/B split, if any, ends). */
-  async rollback(rawName: string) {
+  async rollback(principal: Principal, rawName: string) {
     const name = this.name(rawName);
+    await this.access(principal, name, 'manage');
     const current = await this.store.getRouting(name);
     if (!current) throw new ModelNotFoundError(name);
     const history = [...(current.history ?? [])];
     const previous = history.pop();
     if (!previous) throw new ConflictError(`${name} has no previous active version to roll back to`);
-    await this.loadable(name, previous);
+    await this.loadable(principal, name, previous);
     return this.writeRouting(name, { schemaVersion: 1, active: previous, updated: this.now(), history, ...(current.shadow ? { shadow: current.shadow } : {}) });
   }
 
   /** Sets the A/B split (and shadow). The heaviest variant becomes `active` (the first on a tie). */
-  async setRouting(rawName: string, request: RoutingRequest) {
+  async setRouting(principal: Principal, rawName: string, request: RoutingRequest) {
     const name = this.name(rawName);
+    await this.access(principal, name, 'manage');
     const current = await this.store.getRouting(name);
     if (!current) throw new ModelNotFoundError(name);
-    for (const v of request.variants) await this.loadable(name, v.version);
-    if (request.shadow) await this.loadable(name, request.shadow);
+    for (const v of request.variants) await this.loadable(principal, name, v.version);
+    if (request.shadow) await this.loadable(principal, name, request.shadow);
     const primary = request.variants.reduce((best, v) => (v.weight > best.weight ? v : best));
     const history = [...(current.history ?? [])];
     if (current.active !== primary.version) history.push(current.active);
@@ -198,10 +263,14 @@ export class ModelService {
     });
   }
 
-  /** Per-variant figures from the deployment-wide counters (every container adds to them). */
-  async variantStats(rawName: string) {
+  /**
+   * Per-variant figures from the shared counters (every container adds to them): the deployment's for a
+   * platform principal, the principal's plant's own for a plant's principal.
+   */
+  async variantStats(principal: Principal, rawName: string) {
     const name = this.name(rawName);
-    const [routing, counters] = await Promise.all([this.store.getRouting(name), this.stats.read(name)]);
+    await this.access(principal, name, 'read');
+    const [routing, counters] = await Promise.all([this.store.getRouting(name), this.stats.read(name, principal.plant)]);
     if (!routing) throw new ModelNotFoundError(name);
     const weights = new Map((routing.variants ?? [{ version: routing.active, weight: 1 }]).map((v) => [v.version, v.weight]));
     const view = (c: VariantCounters): VariantStats => ({
@@ -221,7 +290,12 @@ export class ModelService {
     return { name, routing, variants: counters.map(view) };
   }
 
+  /**
+   * Alerts raised by the principal's plant (a platform principal: all), of one model it sees: a model it may
+   * not see answers 404 exactly as a name that was never published.
+   */
   async recentAlerts(principal: Principal, model: string | undefined, limit: number) {
+    if (model !== undefined) await this.access(principal, this.name(model), 'read', undefined, true);
     const events = await this.alerts.recent(model, limit, principal.plant);
     return { alerts: events.filter((e) => alertVisibleTo(principal, e)) };
   }

@@ -230,7 +230,8 @@ export class OipService {
   /** Ready when the default model can serve (its routed version, or the fallback the registry keeps). */
   async ready(): Promise<{ ready: boolean; error?: string }> {
     try {
-      await this.registry.active(this.options.defaultModel);
+      // Public probe: as a platform principal would be served.
+      await this.registry.active(this.options.defaultModel, { id: '' });
       return { ready: true };
     } catch (error) {
       return { ready: false, error: error instanceof Error && 'expose' in error && error.expose ? error.message : 'model unavailable' };
@@ -246,13 +247,16 @@ export class OipService {
     return { name: name.data, version: version.data };
   }
 
-  private load(target: { name: string; version?: string }): Promise<TwinModel> {
-    return target.version ? this.registry.version(target.name, target.version) : this.registry.active(target.name);
+  /** Through the registry's owner check: a model the principal may not see is not found. */
+  private load(principal: Principal, target: { name: string; version?: string }): Promise<TwinModel> {
+    const subject = { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
+    return target.version ? this.registry.version(target.name, target.version, subject) : this.registry.active(target.name, subject);
   }
 
-  async modelMetadata(rawName: string, rawVersion?: string): Promise<OipModelMetadata> {
+  async modelMetadata(principal: Principal, rawName: string, rawVersion?: string): Promise<OipModelMetadata> {
     const target = this.target(rawName, rawVersion);
-    const [model, versions] = await Promise.all([this.load(target), this.store.listVersions(target.name)]);
+    const model = await this.load(principal, target);
+    const versions = await this.store.listVersions(target.name);
     const m = model.manifest;
     return {
       name: m.name,
@@ -264,10 +268,10 @@ export class OipService {
   }
 
   /** 200 `{name, ready: true}`; a model that exists but cannot load answers ready false; an unknown one 404. */
-  async modelReady(rawName: string, rawVersion?: string): Promise<{ name: string; ready: boolean; error?: string }> {
+  async modelReady(principal: Principal, rawName: string, rawVersion?: string): Promise<{ name: string; ready: boolean; error?: string }> {
     const target = this.target(rawName, rawVersion);
     try {
-      await this.load(target);
+      await this.load(principal, target);
       return { name: target.name, ready: true };
     } catch (error) {
       if (error instanceof ModelNotFoundError) throw error;
@@ -284,7 +288,7 @@ export class OipService {
     }
     const input = request.inputs[0]!;
     // The declared shape is checked against the model before anything is sized by it (issue 13, finding 2).
-    const model = await this.load(target);
+    const model = await this.load(principal, target);
     const { rows: n, width } = checkDeclaredShape(input, model.featureCount, model.manifest.features.map((f) => f.name));
     const data = flatten(input.data, input.shape.length, n * width);
     if (data.length !== n * width) {

@@ -1,6 +1,7 @@
 import { AppError, ModelNotFoundError, ModelUnavailableError } from '../errors.js';
 import type { ModelRouting, ModelStore, Telemetry } from '../ports.js';
 import { metricNames } from '../metric-names.js';
+import { modelVisibleTo, type ModelAudience, type ModelOwner } from '../models/tenancy.js';
 import { TwinModel } from './model.js';
 import { chooseVersion, type RoutingSubject } from './routing.js';
 
@@ -27,7 +28,10 @@ function reasonOf(error: unknown): string {
 }
 
 /**
- * Which version of a model answers, and the loaded sessions, per container.
+ * Which version of a model answers, and the loaded sessions, per container. Every way to a loaded model
+ * takes the subject it serves and checks the model's owner first (see ../models/tenancy.ts): a plant's
+ * model is served only to that plant's principals and platform principals; to anyone else it does not exist
+ * (MODEL_NOT_FOUND, as for an unknown name).
  *
  * - Routing is re-read after `routingCacheMs`, so an activation reaches every warm container within that
  *   time; a loaded version is kept for the container's life (packages are immutable).
@@ -43,6 +47,8 @@ export class ModelRegistry {
   private readonly lastGood = new Map<string, TwinModel>();
   private readonly degraded = new Map<string, Degradation>();
   private names_: { names: Promise<string[]>; expires: number } | undefined;
+  /** Owners by model name; `null`: a model that exists with no owner.json (published before owners). */
+  private readonly owners = new Map<string, { owner: ModelOwner | null; expires: number }>();
 
   constructor(
     private readonly store: ModelStore,
@@ -105,12 +111,15 @@ export class ModelRegistry {
     } catch (error) {
       const fallback = this.lastGood.get(name);
       if (!fallback || error instanceof ModelNotFoundError) throw error;
+      await this.requireServes(name, subject, true);
       this.markDegraded(name, 'routing', fallback.manifest.version, error);
       return { model: fallback, routing: { schemaVersion: 1, active: fallback.manifest.version, updated: '' } };
     }
+    // After routing: a routed model exists, so an absent owner.json means a model from before owners.
+    await this.requireServes(name, subject, true);
     const wanted = options.primary ? routing.active : chooseVersion(name, routing, subject, this.options.random);
     try {
-      const model = await this.version(name, wanted);
+      const model = await this.load(name, wanted);
       this.lastGood.set(name, model);
       const current = this.degraded.get(name);
       // Over when the wanted version now loads, or when routing no longer asks for it (e.g. after a rollback).
@@ -130,16 +139,51 @@ export class ModelRegistry {
   }
 
   /** The active (primary) version, ignoring any A/B split: model info and health. */
-  async active(name: string): Promise<TwinModel> {
-    return (await this.resolve(name, { id: '' }, { primary: true })).model;
+  async active(name: string, subject: RoutingSubject): Promise<TwinModel> {
+    return (await this.resolve(name, subject, { primary: true })).model;
   }
 
-  async activeVersion(name: string): Promise<string> {
-    return (await this.getRouting(name)).active;
+  async activeVersion(name: string, subject: RoutingSubject): Promise<string> {
+    const routing = await this.getRouting(name);
+    await this.requireServes(name, subject, true);
+    return routing.active;
   }
 
-  /** A specific version, loaded once per container; concurrent callers share one load. */
-  version(name: string, version: string): Promise<TwinModel> {
+  /** A specific version for `subject` (exactly that version, no routing). */
+  async version(name: string, version: string, subject: RoutingSubject): Promise<TwinModel> {
+    // A plant's model is refused before it is loaded; an absent owner is only trusted once the package loads.
+    const owner = await this.requireServes(name, subject, false, version);
+    const model = await this.load(name, version);
+    if (owner === undefined && !this.owners.has(name)) this.owners.set(name, { owner: null, expires: this.now() + this.options.routingCacheMs });
+    return model;
+  }
+
+  /**
+   * Throws MODEL_NOT_FOUND unless `name` serves `subject`; resolves the owner (undefined when absent). An
+   * absent owner is remembered only when the caller knows the model exists (`exists`): otherwise a name
+   * asked for before a plant publishes it would be remembered as platform-wide.
+   */
+  private async requireServes(name: string, subject: ModelAudience, exists: boolean, version?: string): Promise<ModelOwner | undefined> {
+    const now = this.now();
+    const cached = this.owners.get(name);
+    let owner: ModelOwner | undefined;
+    if (cached && cached.expires > now) {
+      owner = cached.owner ?? undefined;
+    } else {
+      try {
+        owner = await this.store.getOwner(name);
+      } catch (error) {
+        if (!cached) throw new ModelUnavailableError(`Model ${name} is unavailable: ${reasonOf(error)}`, error);
+        owner = cached.owner ?? undefined;
+      }
+      if (owner || exists) this.owners.set(name, { owner: owner ?? null, expires: now + this.options.routingCacheMs });
+    }
+    if (!modelVisibleTo(owner, subject)) throw new ModelNotFoundError(name, version);
+    return owner;
+  }
+
+  /** A specific version, loaded once per container; concurrent callers share one load. No owner check: callers check. */
+  private load(name: string, version: string): Promise<TwinModel> {
     const key = `${name}@${version}`;
     const failed = this.failedLoads.get(key);
     if (failed && failed.until > this.now()) return Promise.reject(failed.error);
@@ -155,8 +199,17 @@ export class ModelRegistry {
     return loading;
   }
 
-  degradations(): Degradation[] {
-    return [...this.degraded.values()];
+  /**
+   * The degraded models `audience` may see: a platform principal all, a plant's principal platform-wide
+   * models and its plant's, `public` (unauthenticated health) platform-wide models only.
+   */
+  degradations(audience: ModelAudience | 'public'): Degradation[] {
+    return [...this.degraded.values()].filter((d) => {
+      if (audience !== 'public' && !audience.plant) return true;
+      const known = this.owners.get(d.model);
+      if (!known) return false;
+      return audience === 'public' ? !known.owner?.plant : modelVisibleTo(known.owner ?? undefined, audience);
+    });
   }
 
   private markDegraded(name: string, wanted: string, serving: string, error: unknown): void {

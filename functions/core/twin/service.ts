@@ -139,7 +139,7 @@ export class TwinService {
    */
   private async pick(principal: Principal, target?: InferTarget): Promise<{ model: TwinModel; routing: ModelRouting | undefined }> {
     const name = target?.name ?? this.defaultModelFor(principal);
-    if (target?.version) return { model: await this.registry.version(name, target.version), routing: undefined };
+    if (target?.version) return { model: await this.registry.version(name, target.version, this.subject(principal)), routing: undefined };
     return this.registry.resolve(name, this.subject(principal));
   }
 
@@ -151,7 +151,7 @@ export class TwinService {
     const values = new Float32Array(model.featureCount);
     const check = model.validator.validateInto(body, values, 0);
     if (check.total > 0) {
-      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      await this.record(model, principal, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
     const key = cacheKey(model.ref, values);
@@ -166,8 +166,8 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
-      routing?.shadow && routing.shadow !== model.manifest.version ? this.shadow(routing.shadow, values, 1, model.manifest.name) : undefined,
+      this.record(model, principal, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
+      routing?.shadow && routing.shadow !== model.manifest.version ? this.shadow(principal, routing.shadow, values, 1, model.manifest.name) : undefined,
     ]);
     return {
       user: principal.username,
@@ -228,7 +228,7 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, {
+      this.record(model, principal, {
         requests: 1,
         errors: errors.length > 0 ? 1 : 0,
         rows: results.length,
@@ -237,7 +237,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: alert.sent,
       }),
-      routing?.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(routing.shadow, values, accepted.length, model.manifest.name) : undefined,
+      routing?.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(principal, routing.shadow, values, accepted.length, model.manifest.name) : undefined,
     ]);
     return {
       user: principal.username,
@@ -280,7 +280,7 @@ export class TwinService {
       if (issues.length < maxIssues) issues.push(...check.issues.slice(0, maxIssues - issues.length));
     });
     if (total > 0) {
-      await this.record(model, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
+      await this.record(model, principal, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       const shown = issues.slice(0, 10).map((i) => `${i.field}: ${i.message}`);
       if (total > shown.length) shown.push(`and ${total - shown.length} more`);
       throw new InvalidInputError(shown.join('; '), issues, total);
@@ -298,7 +298,7 @@ export class TwinService {
       requestId,
     });
     await Promise.all([
-      this.record(model, {
+      this.record(model, principal, {
         requests: 1,
         errors: 0,
         rows: rows.length,
@@ -307,7 +307,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: alert.sent,
       }),
-      routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(routing.shadow, values, rows.length, target.name) : undefined,
+      routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(principal, routing.shadow, values, rows.length, target.name) : undefined,
     ]);
     return {
       manifest: model.manifest,
@@ -319,9 +319,9 @@ export class TwinService {
   }
 
   /** A copy of the traffic for the shadow version: recorded in its stats, never returned; its failures never fail the request. */
-  private async shadow(version: string, values: Float32Array, rows: number, name: string): Promise<void> {
+  private async shadow(principal: Principal, version: string, values: Float32Array, rows: number, name: string): Promise<void> {
     try {
-      const model = await this.registry.version(name, version);
+      const model = await this.registry.version(name, version, this.subject(principal));
       const started = performance.now();
       const out = await model.infer(values.slice(0, rows * model.featureCount), rows);
       await this.stats.record(model.manifest.name, version, {
@@ -333,7 +333,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: 0,
         shadow: true,
-      });
+      }, principal.plant);
     } catch {
       this.options.telemetry?.count('ShadowErrors', 1, { model: name, modelVersion: version });
     }
@@ -371,13 +371,14 @@ export class TwinService {
 
   async status(principal: Principal) {
     const [model_info, models] = await Promise.all([this.defaultInfo(principal), this.usableModels(principal)]);
-    const degraded = this.registry.degradations();
+    const degraded = this.registry.degradations(principal);
     return { status: degraded.length ? 'degraded' : 'operational', model_info, models, user: principal.username, ...(degraded.length ? { degraded } : {}) };
   }
 
   /** Counts of one model's serving versions (shadow copies excluded). */
-  private async modelCounts(name: string) {
-    const variants = await this.stats.read(name);
+  private async modelCounts(name: string, principal: Principal) {
+    // The deployment's counters for a platform principal, its plant's for a plant's.
+    const variants = await this.stats.read(name, principal.plant);
     const serving = variants.filter((v) => !v.shadow);
     const by_version: Record<string, { requests: number; rows: number; cache_hits: number }> = {};
     for (const v of serving) by_version[v.version] = { requests: v.requests, rows: v.rows, cache_hits: v.cacheHits };
@@ -394,9 +395,9 @@ export class TwinService {
     const name = this.defaultModelFor(principal);
     const usable = await this.usableModels(principal);
     const [version, counts, perModel] = await Promise.all([
-      this.registry.activeVersion(name),
-      this.modelCounts(name),
-      Promise.all(usable.map(async (m) => [m.name, { model_version: m.version, ...(await this.modelCounts(m.name)) }] as const)),
+      this.registry.activeVersion(name, this.subject(principal)),
+      this.modelCounts(name, principal),
+      Promise.all(usable.map(async (m) => [m.name, { model_version: m.version, ...(await this.modelCounts(m.name, principal)) }] as const)),
     ]);
     const { total_requests: requests, cache_hits: hits, total_predictions, by_version } = counts;
     return {
@@ -407,7 +408,7 @@ export class TwinService {
       uptime_seconds: Math.max(0, (this.now() - this.options.startedAt) / 1000),
       cache_hit_rate: requests === 0 ? 0 : hits / requests,
       by_version,
-      degraded: this.registry.degradations(),
+      degraded: this.registry.degradations(principal),
       container: {
         predictions: this.containerPredictions,
         started_at: new Date(this.options.startedAt).toISOString(),
@@ -420,8 +421,9 @@ export class TwinService {
   async health(): Promise<{ statusCode: number; body: Record<string, unknown> }> {
     const base = { service: this.options.serviceName, timestamp: new Date(this.now()).toISOString() };
     try {
-      const model = await this.registry.active(this.options.defaultModel);
-      const degraded = this.registry.degradations();
+      // Public: served as to a platform principal, showing only platform-wide models' degradations.
+      const model = await this.registry.active(this.options.defaultModel, { id: '' });
+      const degraded = this.registry.degradations('public');
       return {
         statusCode: 200,
         body: {
@@ -439,10 +441,10 @@ export class TwinService {
   }
 
   /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */
-  private async record(model: TwinModel, sample: VariantSample): Promise<void> {
+  private async record(model: TwinModel, principal: Principal, sample: VariantSample): Promise<void> {
     this.containerPredictions += sample.rows;
     try {
-      await this.stats.record(model.manifest.name, model.manifest.version, sample);
+      await this.stats.record(model.manifest.name, model.manifest.version, sample, principal.plant);
     } catch (error) {
       this.options.telemetry?.count(metricNames.statsWriteFailures, 1, { model: model.manifest.name });
       this.options.onStatsError?.(error);

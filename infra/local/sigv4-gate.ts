@@ -1,0 +1,167 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A front for an embedded store (dynalite, s3rver) that only lets through requests signed (AWS Signature
+ * Version 4) with the twin's own store credentials. Neither server checks signatures itself (dynalite
+ * accepts any, s3rver skips V4 and serves unsigned requests), so each listens on a Unix socket inside the
+ * 0700 data dir and this gate, on loopback TCP, is the only way in. A refused request never reaches the store.
+ */
+
+export interface StoreCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface GateOptions {
+  /** `s3`: canonical URI as sent (S3 does not double-encode); other services double-encode. */
+  service: 's3' | 'dynamodb';
+  credentials: StoreCredentials;
+  /** Where the store listens: a Unix socket path, or a loopback TCP URL (DynamoDB Local in test/stores). */
+  upstream: { socketPath: string } | { url: string };
+  /** Drop the Authorization header before forwarding (s3rver refuses access key ids it does not know). */
+  stripAuthorization?: boolean;
+  /** Largest request body accepted (bytes). @default 32 MiB (a model package is at most ~7.5 MB). */
+  maxBodyBytes?: number;
+  /** Allowed clock skew between the signer's X-Amz-Date and now. @default 15 minutes, as AWS */
+  maxSkewMs?: number;
+  now?: () => number;
+}
+
+export type Verdict = { ok: true } | { ok: false; code: 'MissingAuthenticationToken' | 'UnrecognizedClient' | 'InvalidSignature' | 'RequestExpired'; message: string };
+
+const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function canonicalQuery(search: string): string {
+  if (!search) return '';
+  const pairs = search
+    .split('&')
+    .filter(Boolean)
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const [k, v] = eq === -1 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
+      return [rfc3986(decode(k)), rfc3986(decode(v))] as const;
+    })
+    .filter(([k]) => k !== 'X-Amz-Signature');
+  pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+function hmac(key: Buffer | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Checks one request's SigV4 Authorization header against `credentials`. Pure: exported for unit tests. */
+export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict {
+  const auth = header(req, 'authorization');
+  if (!auth) return { ok: false, code: 'MissingAuthenticationToken', message: 'Request is missing an AWS Signature Version 4 Authorization header' };
+  const match = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth.trim());
+  if (!match) return { ok: false, code: 'InvalidSignature', message: 'Authorization header is not AWS4-HMAC-SHA256' };
+  const [, keyId, day, region, service, signedList, signature] = match as unknown as [string, string, string, string, string, string, string];
+  if (keyId !== options.credentials.accessKeyId) return { ok: false, code: 'UnrecognizedClient', message: 'The security token included in the request is invalid' };
+  const amzDate = header(req, 'x-amz-date') ?? '';
+  const signed = signedList.split(';');
+  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(day) || !signed.includes('host') || !signed.includes('x-amz-date')) {
+    return { ok: false, code: 'InvalidSignature', message: 'the signature must cover host and x-amz-date, dated as its credential scope' };
+  }
+  const at = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
+  if (Math.abs((options.now?.() ?? Date.now()) - at) > (options.maxSkewMs ?? 15 * 60_000)) return { ok: false, code: 'RequestExpired', message: 'Signature expired or not yet valid' };
+  const bodyHash = createHash('sha256').update(body).digest('hex');
+  const declared = header(req, 'x-amz-content-sha256');
+  // A declared hash must be the body's (else a captured signature would carry another body); S3 may say UNSIGNED-PAYLOAD.
+  if (declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && declared !== bodyHash) return { ok: false, code: 'InvalidSignature', message: 'x-amz-content-sha256 does not match the body' };
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const path = options.service === 's3' ? rawPath : rawPath.split('/').map((s) => rfc3986(s)).join('/');
+  const canonicalHeaders = signed.map((name) => `${name}:${(header(req, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonical = [req.method ?? 'GET', path || '/', canonicalQuery(q === -1 ? '' : url.slice(q + 1)), canonicalHeaders, signedList, declared ?? bodyHash].join('\n');
+  const scope = `${day}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical, 'utf8').digest('hex')].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${options.credentials.secretAccessKey}`, day), region), service), 'aws4_request');
+  const expected = hmac(key, stringToSign);
+  const given = Buffer.from(signature, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return { ok: false, code: 'InvalidSignature', message: 'The request signature we calculated does not match the signature you provided' };
+  }
+  return { ok: true };
+}
+
+/** The store's own error shape, so the SDK surfaces a named exception. */
+function refuse(res: ServerResponse, service: GateOptions['service'], verdict: Exclude<Verdict, { ok: true }>): void {
+  if (service === 's3') {
+    const code = verdict.code === 'InvalidSignature' ? 'SignatureDoesNotMatch' : verdict.code === 'UnrecognizedClient' ? 'InvalidAccessKeyId' : 'AccessDenied';
+    res.writeHead(403, { 'content-type': 'application/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${verdict.message}</Message></Error>`);
+    return;
+  }
+  const type = verdict.code === 'UnrecognizedClient' ? 'UnrecognizedClientException' : verdict.code === 'RequestExpired' ? 'InvalidSignatureException' : verdict.code === 'MissingAuthenticationToken' ? 'MissingAuthenticationTokenException' : 'InvalidSignatureException';
+  res.writeHead(verdict.code === 'MissingAuthenticationToken' ? 403 : 400, { 'content-type': 'application/x-amz-json-1.0' });
+  res.end(JSON.stringify({ __type: `com.amazon.coral.service#${type}`, message: verdict.message }));
+}
+
+/** Starts the gate on 127.0.0.1 (a free port); resolves its URL and a close function. */
+export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: string; server: Server; close(): Promise<void> }> {
+  const limit = options.maxBodyBytes ?? 32 * 1024 * 1024;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // A client that goes away mid-request must not take the twin with it (an unhandled 'error').
+    req.on('error', () => res.destroy());
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        res.writeHead(413, { connection: 'close' });
+        res.end();
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (res.writableEnded) return;
+      const body = Buffer.concat(chunks);
+      const verdict = verifySigV4(req, body, options);
+      if (!verdict.ok) return refuse(res, options.service, verdict);
+      const headers = { ...req.headers };
+      if (options.stripAuthorization) delete headers.authorization;
+      const target = 'socketPath' in options.upstream ? { socketPath: options.upstream.socketPath } : { host: new URL(options.upstream.url).hostname, port: new URL(options.upstream.url).port };
+      const upstream = request({ ...target, method: req.method, path: req.url, headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

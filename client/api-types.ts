@@ -126,15 +126,15 @@ export interface ApiRoutes {
   "GET /api/v1/models": {
     body: undefined;
     query: undefined;
-    response: { models: { name: string; active: string | null; variants: { version: string; weight: number; }[] | null; shadow: string | null; versions: string[]; }[]; };
+    response: { models: { name: string; plant: string | null; active: string | null; variants: { version: string; weight: number; }[] | null; shadow: string | null; versions: string[]; }[]; };
   };
   "GET /api/v1/models/{name}/versions": {
     body: undefined;
     query: undefined;
-    response: { name: string; active: string | null; routing: { schemaVersion: 1; active: string; updated: string; variants?: { version: string; weight: number; }[] | undefined; mode?: "random" | "sticky" | undefined; stickyBy?: "plant" | "principal" | undefined; shadow?: string | undefined; history?: string[] | undefined; } | null; versions: ({ version: string; created: string; model_type: string; sha256: string; features: string[]; status: "ok"; } | { version: string; status: "invalid"; reason: string; })[]; };
+    response: { name: string; plant: string | null; active: string | null; routing: { schemaVersion: 1; active: string; updated: string; variants?: { version: string; weight: number; }[] | undefined; mode?: "random" | "sticky" | undefined; stickyBy?: "plant" | "principal" | undefined; shadow?: string | undefined; history?: string[] | undefined; } | null; versions: ({ version: string; created: string; model_type: string; sha256: string; features: string[]; status: "ok"; } | { version: string; status: "invalid"; reason: string; })[]; };
   };
   "POST /api/v1/models/{name}/versions": {
-    body: { manifest: Record<string, unknown>; model_base64: string; };
+    body: { manifest: Record<string, unknown>; model_base64: string; plant?: string | null | undefined; };
     query: undefined;
     response: { name: string; version: string; sha256: string; published: boolean; already_published: boolean; };
   };

@@ -17,6 +17,8 @@ import { BatchFileError } from './cli/batch-file.js';
 import { ConfigError, configPath } from './cli/config.js';
 import { cliVersion, CliError, createContext, defaultUrl, exitCodes, positiveInt, type CliIo } from './cli/context.js';
 import { registerEdge } from './cli/edge.js';
+import { FeedbackFileError, registerFeedbackCommand } from './cli/feedback.js';
+import { registerQualityCommand } from './cli/quality.js';
 import { registerKeys } from './cli/keys.js';
 import { registerModels } from './cli/models.js';
 import { registerPredict } from './cli/predict.js';
@@ -65,7 +67,7 @@ function report(error: unknown, io: CliIo, json: boolean): number {
     for (const issue of error.issues) message += `\n  ${issue.field}: ${issue.message} (${issue.rule})`;
   } else if (error instanceof EdgeSyncError) {
     code = error.code === 'INVALID_ARGUMENT' ? exitCodes.usage : error.code === 'HTTP' && error.status ? (error.status === 401 || error.status === 403 ? exitCodes.auth : error.status === 404 ? exitCodes.notFound : error.status >= 500 ? exitCodes.unavailable : exitCodes.rejected) : error.code === 'HTTP' ? exitCodes.unavailable : exitCodes.rejected;
-  } else if (error instanceof BatchFileError || error instanceof ConfigError || (error as Error)?.name === 'PackageModelError') {
+  } else if (error instanceof BatchFileError || error instanceof FeedbackFileError || error instanceof ConfigError || (error as Error)?.name === 'PackageModelError') {
     code = exitCodes.usage;
   } else if ((error as NodeJS.ErrnoException)?.code === 'ENOENT') {
     code = exitCodes.usage;
@@ -104,6 +106,8 @@ Exit codes: 0 ok, 1 unexpected, 2 usage, 3 some batch rows failed, 4 not logged 
   registerKeys(program, ctx);
   registerUsers(program, ctx);
   registerModels(program, ctx);
+  registerQualityCommand(program.commands.find((c) => c.name() === 'models')!, { authed: ctx.authed, out: ctx.out });
+  registerFeedbackCommand(program, { cwd: ctx.io.cwd, authed: ctx.authed, out: ctx.out, setPartial: () => ctx.setExit(exitCodes.partial) });
   registerAudit(program, ctx);
   registerAlerts(program, ctx);
   registerEdge(program, ctx);

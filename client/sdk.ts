@@ -57,6 +57,14 @@ export type ModelStats = ResponseOf<'GET /api/v1/models/{name}/stats'>;
 export type InferRequest = BodyOf<'POST /v2/models/{name}/infer'>;
 export type InferResponse = ResponseOf<'POST /v2/models/{name}/infer'>;
 export type ModelMetadata = ResponseOf<'GET /v2/models/{name}'>;
+export type FeedbackRequest = BodyOf<'POST /api/v1/models/{name}/feedback'>;
+export type FeedbackObservation = FeedbackRequest['observations'][number];
+export type FeedbackResponse = ResponseOf<'POST /api/v1/models/{name}/feedback'>;
+export type QualityResponse = ResponseOf<'GET /api/v1/models/{name}/quality'>;
+export type CalibrationRequest = BodyOf<'PUT /api/v1/models/{name}/versions/{version}/calibration'>;
+export type CalibrationResponse = ResponseOf<'PUT /api/v1/models/{name}/versions/{version}/calibration'>;
+/** The most observations one feedback call takes. */
+export const maxFeedbackObservations = 1000;
 
 /** A row's result in {@link TwinClient.batch}: `index` is its position in the list you passed. */
 export type BatchRowResult = BatchResponse['results'][number];
@@ -598,6 +606,26 @@ export class TwinClient {
   alerts(query: { model?: string; limit?: number } = {}): Promise<AlertsResponse> {
     return this.call('GET /api/v1/alerts', { query });
   }
+
+  /** Model quality (docs/models.md, "Model quality"): measured values, the quality view, calibration. */
+  readonly quality = {
+    /** Measured values for earlier predictions (≤ 1,000 per call; {@link feedbackAll} splits larger sets). */
+    feedback: (model: string, observations: FeedbackObservation[]): Promise<FeedbackResponse> =>
+      this.call('POST /api/v1/models/{name}/feedback', { params: { name: model }, body: { observations } }),
+    /** Every observation, in calls of at most 1,000; results re-indexed to the input's positions. */
+    feedbackAll: async (model: string, observations: FeedbackObservation[]): Promise<FeedbackResponse> => {
+      const total: FeedbackResponse = { model, total: 0, accepted: 0, duplicate: 0, unknown: 0, expired: 0, results: [] };
+      for (let start = 0; start < observations.length; start += maxFeedbackObservations) {
+        const res = await this.quality.feedback(model, observations.slice(start, start + maxFeedbackObservations));
+        for (const k of ['total', 'accepted', 'duplicate', 'unknown', 'expired'] as const) total[k] += res[k];
+        total.results.push(...res.results.map((r) => ({ ...r, index: r.index + start })));
+      }
+      return total;
+    },
+    view: (model: string): Promise<QualityResponse> => this.call('GET /api/v1/models/{name}/quality', { params: { name: model } }),
+    calibrate: (model: string, version: string, request: CalibrationRequest): Promise<CalibrationResponse> =>
+      this.call('PUT /api/v1/models/{name}/versions/{version}/calibration', { params: { name: model, version }, body: request }),
+  };
 
   // -------------------------------------------------------------------------------------------------------
   // Models

@@ -11,6 +11,14 @@ export const envNames = {
   auditTable: 'TWIN_AUDIT_TABLE',
   alertStateTable: 'TWIN_ALERT_STATE_TABLE',
   statsTable: 'TWIN_STATS_TABLE',
+  /** Served rows kept for feedback (model quality). */
+  predictionsTable: 'TWIN_PREDICTIONS_TABLE',
+  /** Error aggregates and recalibration state (model quality). */
+  qualityTable: 'TWIN_QUALITY_TABLE',
+  /** Online recalibration of interval widths from feedback: on (default) or off. */
+  qualityRecalibration: 'TWIN_QUALITY_RECALIBRATION',
+  /** Days a served row is kept for feedback. */
+  predictionRetentionDays: 'TWIN_PREDICTION_RETENTION_DAYS',
   modelBucket: 'TWIN_MODEL_BUCKET',
   /** Edge mode: model packages from this directory instead of S3. */
   modelDir: 'TWIN_MODEL_DIR',
@@ -74,6 +82,10 @@ export const configSchema = z.object({
   [envNames.auditTable]: z.string().min(1),
   [envNames.alertStateTable]: z.string().min(1),
   [envNames.statsTable]: z.string().min(1),
+  [envNames.predictionsTable]: z.string().min(1),
+  [envNames.qualityTable]: z.string().min(1),
+  [envNames.qualityRecalibration]: z.enum(['on', 'off']).default('on'),
+  [envNames.predictionRetentionDays]: positiveInt.max(365).default(30),
   [envNames.modelBucket]: z.string().min(3).optional(),
   [envNames.modelDir]: z.string().min(1).optional(),
   [envNames.defaultModel]: modelName.default('reactor-yield'),
@@ -111,6 +123,10 @@ export interface Config {
   auditTable: string;
   alertStateTable: string;
   statsTable: string;
+  predictionsTable: string;
+  qualityTable: string;
+  qualityRecalibration: boolean;
+  predictionRetentionDays: number;
   /** Where model packages live: the S3 bucket (cloud), or a directory (edge). */
   models: { kind: 's3'; bucket: string } | { kind: 'dir'; path: string };
   /** The model the chapter's routes serve: the deployment's default. */
@@ -178,6 +194,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auditTable: e[envNames.auditTable],
     alertStateTable: e[envNames.alertStateTable],
     statsTable: e[envNames.statsTable],
+    predictionsTable: e[envNames.predictionsTable],
+    qualityTable: e[envNames.qualityTable],
+    qualityRecalibration: e[envNames.qualityRecalibration] === 'on',
+    predictionRetentionDays: e[envNames.predictionRetentionDays],
     models: modelDir ? { kind: 'dir', path: modelDir } : { kind: 's3', bucket: modelBucket! },
     defaultModel: e[envNames.defaultModel],
     plantDefaultModels: e[envNames.plantDefaultModels],

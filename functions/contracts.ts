@@ -1,3 +1,5 @@
+import { feedbackRequestSchema } from './core/quality/service.js';
+import { calibrationRequestSchema } from './core/quality/calibrate.js';
 import * as z from 'zod';
 import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';
 import { keyGrantableScopes, createKeyRequestSchema, type KeyView } from './core/auth/keys-service.js';
@@ -5,7 +7,7 @@ import { roles, scopes } from './core/auth/roles.js';
 import { loginRequestSchema, tokenRequestSchema, type LoginResponse, type TokenResponse } from './core/auth/service.js';
 import { createUserRequestSchema, setPasswordRequestSchema, updateUserRequestSchema, type UserView } from './core/auth/users-service.js';
 import { errorCodes } from './core/errors.js';
-import { featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
+import { calibrationRecordSchema, featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
 import { activateRequestSchema, publishRequestSchema, routingRequestSchema, type VariantStats } from './core/models/service.js';
 import type { AlertEvent, AuditRecord } from './core/ports.js';
 import {
@@ -87,7 +89,9 @@ export const gatewayErrorSchema = z.strictObject({ message: z.string() });
 export { oipErrorSchema };
 
 const modelRef = z.strictObject({ name: z.string(), version: z.string() });
-const interval = z.tuple([z.number(), z.number()]).nullable().meta({ description: '[lower, upper] of the 90 % interval; null when the model has none' });
+const interval = z.tuple([z.number(), z.number()]).nullable().meta({ description: "[lower, upper] of the model's interval at its stated level (default 90 %); null when the model has none" });
+const intervalCalibrated = z.boolean().meta({ description: 'True when the interval is conformally calibrated to its stated level (docs/models.md, "Model quality")' });
+const intervalLevel = z.number().nullable().meta({ description: "The interval's stated coverage (e.g. 0.9); null when the model has no calibrated level" });
 const extrapolation = z
   .record(z.string(), z.enum(['outside_training_range', 'training_tail']))
   .meta({ description: 'Per feature: outside the training data, or in its 1 % tails' });
@@ -146,6 +150,8 @@ const predictFields = {
   model_version: z.string(),
   from_cache: z.boolean(),
   extrapolation,
+  interval_calibrated: intervalCalibrated,
+  interval_level: intervalLevel,
 };
 
 export const predictResponseSchema = z.strictObject({ user: z.string(), ...predictFields });
@@ -169,6 +175,73 @@ export const batchResponseSchema = z.strictObject({
   timestamp: z.number(),
   model: modelRef,
   model_version: z.string(),
+  interval_calibrated: intervalCalibrated,
+  interval_level: intervalLevel,
+});
+
+export const feedbackResponseSchema = z.strictObject({
+  model: z.string(),
+  total: z.number().int(),
+  accepted: z.number().int(),
+  duplicate: z.number().int(),
+  unknown: z.number().int(),
+  expired: z.number().int(),
+  results: z.array(
+    z.strictObject({
+      index: z.number().int(),
+      status: z.enum(['accepted', 'duplicate', 'unknown', 'expired']),
+      request_id: z.string().optional(),
+      row: z.number().int().optional(),
+      version: z.string().optional(),
+      lag_seconds: z.number().optional(),
+      late: z.boolean().optional(),
+    }),
+  ),
+});
+
+const errorStatsSchema = z.strictObject({
+  count: z.number().int(),
+  mae: z.number().nullable(),
+  rmse: z.number().nullable(),
+  bias: z.number().nullable().meta({ description: 'Mean of prediction − measured value' }),
+  coverage: z.number().nullable().meta({ description: 'Share of measured values inside the served interval' }),
+  level: z.number().nullable(),
+  coverage_gap: z.number().nullable(),
+});
+const windowStatsSchema = z.record(z.enum(['hour', 'day', '7d', 'all']), errorStatsSchema);
+const abVerdictSchema = z.strictObject({
+  versions: z.tuple([z.string(), z.string()]),
+  window: z.string(),
+  test: z.string(),
+  mae: z.tuple([z.number(), z.number()]),
+  t: z.number(),
+  df: z.number(),
+  p_value: z.number(),
+  better: z.string().nullable(),
+  alpha: z.number(),
+});
+export const calibrationResponseSchema = z.strictObject({ name: z.string(), version: z.string(), interval: intervalSchema, calibration: calibrationRecordSchema });
+
+export const qualityResponseSchema = z.strictObject({
+  model: z.string(),
+  generated: z.string(),
+  windows: z.array(z.string()),
+  window_basis: z.string(),
+  versions: z.array(z.strictObject({ version: z.string(), level: z.number().nullable(), windows: windowStatsSchema })),
+  plants: z.array(z.strictObject({ version: z.string(), plant: z.string().nullable(), windows: windowStatsSchema })),
+  ab: z.strictObject({ versions: z.array(z.string()), test: z.string(), alpha: z.number(), windows: z.record(z.string(), abVerdictSchema.nullable()) }).nullable(),
+  recalibration: z.array(
+    z.strictObject({ version: z.string(), enabled: z.boolean(), factor: z.number(), updates: z.number().int(), coverage: z.number().nullable(), updated: z.string().nullable() }),
+  ),
+  drift: z.array(
+    z.strictObject({
+      version: z.string(),
+      features: z.array(
+        z.strictObject({ feature: z.string(), rows: z.number().int(), psi: z.number().nullable(), level: z.enum(['stable', 'moderate', 'significant']).nullable(), outside_envelope: z.number().nullable() }),
+      ),
+    }),
+  ),
+  series: z.array(errorStatsSchema.extend({ version: z.string(), plant: z.string().nullable(), hour: z.string() })),
 });
 
 export const modelInfoSchema = z.strictObject({
@@ -182,6 +255,8 @@ export const modelInfoSchema = z.strictObject({
   feature_specs: z.array(featureSchema),
   output: outputSchema,
   interval: intervalSchema.nullable(),
+  interval_calibrated: intervalCalibrated,
+  calibration: calibrationRecordSchema.nullable(),
   alert_thresholds: z.object({ min: z.number(), max: z.number() }),
   sha256: z.string(),
 });
@@ -425,6 +500,9 @@ export const contracts = {
   'PUT /api/v1/models/{name}/routing': { body: routingRequestSchema, response: routingResponseSchema },
   'GET /api/v1/models/{name}/versions/{version}/package': { response: packageDownloadResponseSchema },
   'GET /api/v1/models/{name}/stats': { response: modelStatsResponseSchema },
+  'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, response: feedbackResponseSchema },
+  'GET /api/v1/models/{name}/quality': { response: qualityResponseSchema },
+  'PUT /api/v1/models/{name}/versions/{version}/calibration': { body: calibrationRequestSchema, response: calibrationResponseSchema },
   'GET /api/v1/alerts': { query: alertsQuerySchema, response: alertsResponseSchema },
   'GET /openapi.json': { response: openApiDocumentSchema, description: 'This document (OpenAPI 3.1).' },
   'GET /docs': { response: z.string(), contentType: 'text/html', description: 'This document, rendered as one HTML page.' },

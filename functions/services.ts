@@ -31,6 +31,10 @@ import { OipService } from './core/twin/oip.js';
 import { ModelRegistry } from './core/twin/registry.js';
 import { TwinService } from './core/twin/service.js';
 import { logger } from './observability.js';
+import { DynamoDbPredictionLog } from './adapters/dynamodb-prediction-log.js';
+import { DynamoDbQualityStore } from './adapters/dynamodb-quality-store.js';
+import { QualityAlerts } from './core/quality/alerts.js';
+import { QualityService } from './core/quality/service.js';
 
 export interface Services {
   config: Config;
@@ -49,6 +53,7 @@ export interface Services {
   registry: ModelRegistry;
   models: ModelService;
   alerts: AlertService;
+  quality: QualityService;
   dispose(): Promise<void>;
 }
 
@@ -87,7 +92,25 @@ export function createServices(config: Config): Services {
   const keys = new KeyService(keyStore, users, { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
   const principals = new PrincipalResolver(users, keyStore, { cacheMs: config.principalCacheSeconds * 1000, ownerLimitPerMinute: config.rateLimitPerMinute });
 
+  const quality = new QualityService(
+    new DynamoDbPredictionLog(db, config.predictionsTable),
+    new DynamoDbQualityStore(db, config.qualityTable),
+    registry,
+    new QualityAlerts(alertState, sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined, {
+      cooldownSeconds: config.alertCooldownSeconds,
+      now: () => Date.now(),
+      telemetry,
+      onPublishError: (error) => logger.error('quality alert publish failed; will retry on the next breach', { error: error as Error }),
+    }),
+    {
+      retentionDays: config.predictionRetentionDays,
+      recalibration: config.qualityRecalibration,
+      telemetry,
+      onError: (error) => logger.warn('model-quality bookkeeping failed; request served', { error: error as Error }),
+    },
+  );
   const twin = new TwinService(registry, stats, alerts, {
+    quality,
     serviceName: config.serviceName,
     defaultModel: config.defaultModel,
     plantDefaultModels: config.plantDefaultModels,
@@ -104,6 +127,7 @@ export function createServices(config: Config): Services {
     oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
     models: new ModelService(modelStore, registry, stats, alerts),
     alerts,
+    quality,
     auth: new AuthService(users, keys, issuer, limiter, {
       userTokenTtlSeconds: config.userTokenTtlSeconds,
       keyTokenTtlSeconds: config.keyTokenTtlSeconds,

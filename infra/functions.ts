@@ -34,7 +34,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'inference',
     description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -61,7 +61,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'predict',
     description: 'Single predictions with their interval',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    // Keeps each served row for feedback; reads the interval's recalibration factor.
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -70,7 +71,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite' },
+    tables: { Stats: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write', AlertState: 'readwrite', Predictions: 'write', Quality: 'read' },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -79,7 +80,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'status',
     description: 'Status, model info and metrics',
     inference: true,
-    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
+    // Quality: model info tells a calibration added after publishing.
+    tables: { Stats: 'read', RateCounters: 'readwrite', AuditLog: 'write', Quality: 'read' },
     modelBucket: 'read',
   },
   keys: {
@@ -110,5 +112,14 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     tables: { Stats: 'read', AlertState: 'read', RateCounters: 'readwrite', AuditLog: 'write' },
     modelBucket: 'readwrite',
     memoryMb: 1024,
+  },
+  quality: {
+    name: 'quality',
+    description: 'Model quality: feedback (measured values), error and coverage, A/B verdict, recalibration, drift',
+    // Loads manifests (levels, histograms) but runs no inference; publishes quality alerts.
+    inference: true,
+    tables: { Predictions: 'readwrite', Quality: 'readwrite', AlertState: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' },
+    modelBucket: 'read',
+    alerts: true,
   },
 };

@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference'] as const;
+export const functionNames = ['public-info', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -66,6 +66,9 @@ export const routes: readonly RouteDef[] = [
   { method: 'POST', path: '/api/v1/models/{name}/versions/{version}/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with exactly this version' },
   { method: 'POST', path: '/api/v1/models/{name}/batch', function: 'batch', auth: predict, action: 'twin.batch', summary: 'Up to 100 predictions with this model in one inference run' },
   { method: 'GET', path: '/api/v1/models/{name}/stats', function: 'models', auth: modelsRead, action: 'models.stats', summary: 'Per-variant requests, errors, latency, predictions, cache hits, alerts' },
+  { method: 'POST', path: '/api/v1/models/{name}/feedback', function: 'quality', auth: { scopes: ['twin:feedback'] }, action: 'models.feedback', summary: 'Measured values (lab results) for earlier predictions, by request_id or by inputs and time' },
+  { method: 'PUT', path: '/api/v1/models/{name}/versions/{version}/calibration', function: 'quality', auth: modelsWrite, action: 'models.calibrate', summary: 'Calibrate a published version’s interval on labelled rows (conformal, at a stated level)' },
+  { method: 'GET', path: '/api/v1/models/{name}/quality', function: 'quality', auth: modelsRead, action: 'models.quality', summary: 'Error, interval coverage, A/B verdict, recalibration and input drift per version and plant' },
   { method: 'GET', path: '/api/v1/alerts', function: 'models', auth: read, action: 'alerts.list', summary: 'Recent anomaly alerts and resolutions' },
   // The API described: OpenAPI 3.1 generated from functions/contracts.ts and this table, and a page rendering it.
   { method: 'GET', path: '/openapi.json', function: 'docs', auth: 'public', action: 'docs.openapi', summary: 'The OpenAPI 3.1 description of this API' },

@@ -38,4 +38,14 @@ export const tables: readonly TableDef[] = [
   { id: 'Stats', env: envNames.statsTable, partitionKey: 'pk', sortKey: 'sk' },
   // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
   { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
+  // Served rows by `<request id>#<row>`, kept (TTL) so lab results can be joined to them; by model and time for drift.
+  {
+    id: 'Predictions',
+    env: envNames.predictionsTable,
+    partitionKey: 'id',
+    ttlAttribute: 'ttl',
+    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk' }],
+  },
+  // Error aggregates per model, hour, version and plant; the online-recalibration state per version.
+  { id: 'Quality', env: envNames.qualityTable, partitionKey: 'pk', sortKey: 'sk' },
 ];

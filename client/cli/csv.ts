@@ -25,3 +25,27 @@ export function csvEscape(value: unknown): string {
 export function csvLine(values: readonly unknown[]): string {
   return `${values.map(csvEscape).join(',')}\n`;
 }
+
+/** One CSV line (RFC 4180 fields, no line breaks inside quotes): used by `twin feedback` for its small files. */
+export function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      out.push(field);
+      field = '';
+    } else field += c;
+  }
+  if (quoted) throw new Error('unterminated quoted field');
+  out.push(field);
+  return out;
+}

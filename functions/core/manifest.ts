@@ -22,6 +22,17 @@ export const semverSchema = z
     'must be a semantic version such as 1.2.3',
   );
 
+/** A histogram of a feature's training (or calibration) values, for input drift (PSI). */
+export const featureHistogramSchema = z
+  .object({
+    /** Bin edges, ascending; values below the first or above the last count in the end bins. */
+    edges: z.array(z.number()).min(2).max(51),
+    /** The share of rows per bin (edges.length − 1 of them). */
+    fractions: z.array(z.number().min(0).max(1)),
+  })
+  .refine((h) => h.fractions.length === h.edges.length - 1, { message: 'needs one fraction per bin (edges − 1)', path: ['fractions'] })
+  .refine((h) => h.edges.every((e, i) => i === 0 || e > h.edges[i - 1]!), { message: 'edges must ascend', path: ['edges'] });
+
 export const featureSchema = z
   .object({
     name: identifier,
@@ -32,6 +43,8 @@ export const featureSchema = z
     max: z.number(),
     /** The training data's range and 1st/99th percentiles, for extrapolation flags. */
     envelope: z.object({ min: z.number(), max: z.number(), q01: z.number(), q99: z.number() }).optional(),
+    /** The training (or calibration) distribution, the reference for input drift. */
+    histogram: featureHistogramSchema.optional(),
   })
   .refine((f) => f.min < f.max, { message: 'min must be below max', path: ['max'] });
 
@@ -55,7 +68,37 @@ export const intervalSchema = z.discriminatedUnion('method', [
     level: z.number().gt(0).lt(1),
     halfWidth: z.number().nonnegative(),
   }),
+  /**
+   * Normalised split-conformal interval for ensembles: mean ± scale·(spread + eps), spread the members'
+   * standard deviation, so the interval stays wide where the members disagree (functions/core/quality/conformal.ts).
+   */
+  z.object({
+    method: z.literal('conformal-normalized'),
+    level: z.number().gt(0).lt(1),
+    scale: z.number().nonnegative(),
+    eps: z.number().positive(),
+    /** Mondrian bins by spread, each with its own scale (rows with spread ≤ upper[i] use scale[i]). */
+    bins: z
+      .object({ upper: z.array(z.number()).min(2).max(20), scale: z.array(z.number().nonnegative()).min(2).max(20) })
+      .refine((b) => b.upper.length === b.scale.length, { message: 'needs one scale per bin', path: ['scale'] })
+      .optional(),
+  }),
 ]);
+
+/** How the interval was calibrated: method, stated level, calibration rows and the coverage on them. */
+export const calibrationRecordSchema = z.object({
+  method: z.enum(['split-conformal', 'normalized-conformal']),
+  level: z.number().min(0.5).max(0.99),
+  rows: z.number().int().positive(),
+  coverage: z.number().min(0).max(1),
+  /** Where it came from: the packager, or the calibration route after publishing. */
+  source: z.enum(['package', 'route']).optional(),
+  /** SHA-256 of the calibration data, for provenance. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  calibrated: z.iso.datetime().optional(),
+});
+export type CalibrationRecordManifest = z.infer<typeof calibrationRecordSchema>;
+
 
 export const scalerSchema = z.object({
   kind: z.literal('standard'),
@@ -77,6 +120,8 @@ export const modelManifestSchema = z
     onnx: z.object({ input: z.string().min(1), output: z.string().min(1) }),
     output: outputSchema,
     interval: intervalSchema.optional(),
+    /** Present when the interval was conformally calibrated; absent on older manifests. */
+    calibration: calibrationRecordSchema.optional(),
     /** Applied before inference when the graph does not scale its own inputs. */
     scaler: scalerSchema.optional(),
     /** Anomaly band for the prediction (the chapter's 70..95 % yield). */
@@ -106,6 +151,12 @@ export const modelManifestSchema = z
       if (m.interval.lower >= m.interval.upper) {
         ctx.addIssue({ code: 'custom', path: ['interval', 'upper'], message: 'upper must be above lower' });
       }
+    }
+    if (m.interval?.method === 'conformal-normalized' && m.output.kind !== 'ensemble') {
+      ctx.addIssue({ code: 'custom', path: ['interval', 'method'], message: 'conformal-normalized needs output kind ensemble' });
+    }
+    if (m.calibration && (m.interval?.method === 'conformal' || m.interval?.method === 'conformal-normalized') && m.calibration.level !== m.interval.level) {
+      ctx.addIssue({ code: 'custom', path: ['calibration', 'level'], message: 'must equal interval.level' });
     }
   });
 

@@ -15,6 +15,7 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     models: import('../../functions/models.js'),
     docs: import('../../functions/docs.js'),
     inference: import('../../functions/inference.js'),
+    quality: import('../../functions/quality.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

@@ -297,11 +297,16 @@ describe('every route answers what the documentation says', () => {
       { body: { variants: [{ version: '1.0.0', weight: 0.5 }, { version: '1.0.1', weight: 0.5 }], mode: 'sticky', shadow: null } },
       200,
     );
-    await call('POST /api/v1/twin/predict', '/api/v1/twin/predict', { body: { temp: 300, pressure: 6, flow: 100 } }, 200); // below the alert band
+    const predicted = await call('POST /api/v1/twin/predict', '/api/v1/twin/predict', { body: { temp: 300, pressure: 6, flow: 100 } }, 200); // below the alert band
     await call('POST /api/v1/models/{name}/predict', '/api/v1/models/reactor-yield/predict', { body: validRow }, 200);
     await call('POST /api/v1/models/{name}/versions/{version}/predict', '/api/v1/models/reactor-yield/versions/1.0.1/predict', { body: validRow }, 200);
     await call('POST /api/v1/models/{name}/batch', '/api/v1/models/reactor-yield/batch', { body: { inputs: [validRow, { ...validRow, temp: 460 }] } }, 200);
     await call('GET /api/v1/models/{name}/stats', '/api/v1/models/reactor-yield/stats', {}, 200);
+    const requestId = predicted.headers.get('x-request-id')!;
+    await call('POST /api/v1/models/{name}/feedback', '/api/v1/models/reactor-yield/feedback', { body: { observations: [{ request_id: requestId, value: 12 }, { request_id: 'unknown', value: 1 }] } }, 200);
+    const rows = Array.from({ length: 25 }, (_, i) => ({ inputs: { temp: 340 + i, pressure: 6, flow: 100 }, value: 80 + (i % 5) }));
+    await call('PUT /api/v1/models/{name}/versions/{version}/calibration', '/api/v1/models/reactor-yield/versions/1.0.1/calibration', { body: { level: 0.8, rows } }, 200);
+    await call('GET /api/v1/models/{name}/quality', '/api/v1/models/reactor-yield/quality', {}, 200);
     const alerts = await call('GET /api/v1/alerts', '/api/v1/alerts?limit=10', {}, 200);
     expect(alerts.json.alerts.length).toBeGreaterThan(0);
   });

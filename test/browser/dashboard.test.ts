@@ -312,6 +312,12 @@ describe('the dashboard in chromium', () => {
     expect(await table.locator('tbody tr', { hasText: 'Weight' }).textContent()).toBe('Weight50 %50 %');
   });
 
+  it('shows the model-quality panel, waiting for lab results before any were sent', async () => {
+    const quality = page.locator('#quality-panel');
+    await quality.locator('#quality-empty').waitFor();
+    expect(await quality.locator('h2, h3').first().textContent()).toBe('Model quality');
+  });
+
   it('draws the history as the temperature sweeps through the peak (screenshot)', async () => {
     // Act
     for (const temp of [320, 335, 345, 355, 360, 365, 375, 390, 310]) await predictWith(page, 'temp', temp);

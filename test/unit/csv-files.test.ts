@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readRows } from '../../client/cli/batch-file.js';
 import { repoRoot } from '../../infra/local/twin.js';
-import { parseCalibrationCsv } from '../../models/tools/package/calibration.js';
+import { parseCalibrationCsv } from '../../models/tools/package-model.js';
 
 /**
  * CSV as spreadsheets and historians write it (test/fixtures/csv/tricky-rows.csv): a BOM, CRLF line ends, a

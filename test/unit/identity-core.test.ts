@@ -88,8 +88,8 @@ function keyRequest(overrides: Partial<CreateKeyRequest> = {}): CreateKeyRequest
 
 describe('KeyService.create: scopes are a subset of what the owner may grant', () => {
   it.each([
-    ['admin', 'root', ['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read']],
-    ['operator', 'olga', ['twin:predict', 'twin:read', 'models:read']],
+    ['admin', 'root', ['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read', 'twin:feedback']],
+    ['operator', 'olga', ['twin:predict', 'twin:read', 'models:read', 'twin:feedback']],
     ['viewer', 'vera', ['twin:read', 'models:read']],
     ['auditor', 'ada', ['audit:read', 'twin:read', 'models:read']],
   ] as const)('an %s key defaults to the grantable scopes of the role, never keys:manage or users:manage', async (role, username, expected) => {
@@ -123,7 +123,7 @@ describe('KeyService.create: scopes are a subset of what the owner may grant', (
     expect(error.status).toBe(403);
     expect(error.issues?.[0]?.field).toBe('scopes');
     const created = await keys.create(alice(), keyRequest({ owner: 'olga' }));
-    expect(created).toMatchObject({ owner: 'olga', plant: 'plant-a', scopes: ['twin:predict', 'twin:read', 'models:read'] });
+    expect(created).toMatchObject({ owner: 'olga', plant: 'plant-a', scopes: ['twin:predict', 'twin:read', 'models:read', 'twin:feedback'] });
   });
 
   it('only an admin of the owner’s plant (or a platform admin) creates keys for another user', async () => {
@@ -163,15 +163,15 @@ describe('KeyService.verify (the exchange)', () => {
     clock.advance(5_000);
     const verified = await keys.verify(created.key);
     expect(verified.owner.username).toBe('olga');
-    expect(verified.scopes).toEqual(['twin:predict', 'twin:read', 'models:read']);
+    expect(verified.scopes).toEqual(['twin:predict', 'twin:read', 'models:read', 'twin:feedback']);
     expect(keyStore.keys.get(created.id)!.lastUsed).toBe(clock.iso());
   });
 
   it('owner demotion narrows the key’s scopes at the next exchange; promotion never widens them', async () => {
     const created = await keys.create(root(), keyRequest({ owner: 'alice' }));
-    expect(created.scopes).toEqual(['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read']);
+    expect(created.scopes).toEqual(['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read', 'twin:feedback']);
     await users.update('alice', { role: 'operator' }, clock.iso());
-    expect((await keys.verify(created.key)).scopes).toEqual(['twin:predict', 'twin:read', 'models:read']);
+    expect((await keys.verify(created.key)).scopes).toEqual(['twin:predict', 'twin:read', 'models:read', 'twin:feedback']);
     await users.update('alice', { role: 'viewer' }, clock.iso());
     expect((await keys.verify(created.key)).scopes).toEqual(['twin:read', 'models:read']);
     await users.update('alice', { role: 'auditor' }, clock.iso());
@@ -406,7 +406,7 @@ describe('AuthService', () => {
 
   it('password grant: the role’s scopes, lifetime from the clock', async () => {
     const res = await auth.token(passwordGrant('olga'), '10.0.0.1');
-    expect(res).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'twin:predict twin:read keys:manage models:read' });
+    expect(res).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'twin:predict twin:read keys:manage models:read twin:feedback' });
     const c = claims(res.access_token);
     expect(c).toMatchObject({ sub: 'olga', role: 'operator', typ: 'user', plant: 'plant-a', iat: t0 / 1000, exp: t0 / 1000 + 3600 });
   });
@@ -415,7 +415,7 @@ describe('AuthService', () => {
     ['one held scope', 'twin:read', 'twin:read'],
     ['two, in any order and spacing', '  models:read   twin:predict ', 'twin:predict models:read'],
     ['all held', 'keys:manage twin:read models:read twin:predict', 'twin:predict twin:read keys:manage models:read'],
-    ['empty (no narrowing)', '', 'twin:predict twin:read keys:manage models:read'],
+    ['empty (no narrowing)', '', 'twin:predict twin:read keys:manage models:read twin:feedback'],
   ])('narrowScopes via scope: %s', async (_name, scope, granted) => {
     const res = await auth.token(passwordGrant('olga', scope), '10.0.0.1');
     expect(res.scope).toBe(granted);

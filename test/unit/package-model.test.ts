@@ -277,7 +277,9 @@ describe('skl2onnx-style forests are expanded into one column per tree', () => {
       calibration: calibrationCsv(calib),
       created: '2026-12-01',
     });
-    expect(built.manifest.interval).toEqual({ method: 'ensemble-percentile', lower: 5, upper: 95 });
+    // With calibration data an ensemble's interval is calibrated too (issue 17): normalised conformal.
+    expect(built.manifest.interval).toMatchObject({ method: 'conformal-normalized', level: 0.9 });
+    expect(built.manifest.calibration).toMatchObject({ method: 'normalized-conformal', level: 0.9, rows: 50, source: 'package' });
     expect(built.manifest.features.map((f) => f.envelope)).toEqual(featureEnvelopes(calib.x, 3));
   });
 

@@ -91,13 +91,13 @@ describe('TokenIssuer with the key-file signer', () => {
       role: 'operator',
       typ: 'user',
       plant: 'plant-7',
-      scope: 'twin:predict twin:read keys:manage models:read',
+      scope: 'twin:predict twin:read keys:manage models:read twin:feedback',
       iat: fixedNowSeconds,
       nbf: fixedNowSeconds,
       exp: fixedNowSeconds + 900,
     });
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
-    expect(issued).toMatchObject({ expiresIn: 900, scope: 'twin:predict twin:read keys:manage models:read' });
+    expect(issued).toMatchObject({ expiresIn: 900, scope: 'twin:predict twin:read keys:manage models:read twin:feedback' });
   });
 
   it('gives every token its own jti and leaves out plant when there is none', async () => {

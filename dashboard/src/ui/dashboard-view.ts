@@ -9,6 +9,7 @@ import { PredictionHistory, type PredictionPoint } from '../history.js';
 import type { Session } from '../session.js';
 import type { HealthResponse, ModelInfo, PredictResponse } from '../types.js';
 import { AbPanel } from './ab-panel.js';
+import { QualityPanel } from './quality-panel.js';
 import { AuditPanel } from './admin-audit.js';
 import { KeysPanel } from './admin-keys.js';
 import { AlertsPanel } from './alerts-panel.js';
@@ -74,6 +75,7 @@ export class DashboardView {
   private alertsPanel: AlertsPanel | undefined;
   private modelPanel: ModelPanel | undefined;
   private abPanel: AbPanel | undefined;
+  private qualityPanel: QualityPanel | undefined;
   private stopServerAlerts: (() => void) | undefined;
   private adminLoaded = false;
 
@@ -138,6 +140,7 @@ export class DashboardView {
     window.removeEventListener('offline', this.onOnline);
     this.stopServerAlerts?.();
     this.abPanel?.stop();
+    this.qualityPanel?.stop();
     this.alertsPanel?.destroy();
     this.chart?.destroy();
     this.conditions?.destroy();
@@ -223,6 +226,7 @@ export class DashboardView {
     this.conditions?.destroy();
     this.alertsPanel?.destroy();
     this.abPanel?.stop();
+    this.qualityPanel?.stop();
     this.stopServerAlerts?.();
     const band = bandOf(info);
     const label = intervalLabel(info);
@@ -244,6 +248,7 @@ export class DashboardView {
     this.alertsPanel = new AlertsPanel(this.feed, info.target.unit);
     this.modelPanel = new ModelPanel(info);
     this.abPanel = new AbPanel(this.api, info.name);
+    this.qualityPanel = new QualityPanel(this.api, info.name);
     replace(
       this.twinView,
       h(
@@ -256,7 +261,7 @@ export class DashboardView {
           panel('Prediction history', { id: 'history-panel' }, this.chart.element),
           panel('Process conditions', { id: 'conditions-panel' }, this.conditions.element),
         ),
-        h('div', { class: 'col-right' }, this.alertsPanel.element, this.abPanel.element, this.modelPanel.element),
+        h('div', { class: 'col-right' }, this.alertsPanel.element, this.abPanel.element, this.qualityPanel.element, this.modelPanel.element),
       ),
     );
     this.chart.mount();
@@ -267,6 +272,7 @@ export class DashboardView {
     if (latest) this.latest.update(latest);
     this.stopServerAlerts = startServerAlerts(this.api, this.feed, { model: info.name, onState: (s) => this.alertsPanel?.setSourceState(s) });
     this.abPanel.start();
+    this.qualityPanel.start();
     if (this.cooldownUntil > Date.now()) this.startCooldown(Math.ceil((this.cooldownUntil - Date.now()) / 1000));
     if (wasAuto) this.inputs.setAuto(true);
   }

@@ -7,7 +7,7 @@ import { scopes as allScopes, scopesForRole, type Scope } from './roles.js';
 import type { Principal } from './tokens.js';
 
 /** Scopes a key may ever carry: a key never manages keys or users (a stolen key cannot mint more access). */
-export const keyGrantableScopes: readonly Scope[] = ['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read'];
+export const keyGrantableScopes: readonly Scope[] = ['twin:predict', 'twin:read', 'models:read', 'models:write', 'audit:read', 'twin:feedback'];
 
 /** Keys per owner that are neither revoked nor expired (docs/security.md, "Key limits"). */
 export const maxActiveKeysPerOwner = 10;

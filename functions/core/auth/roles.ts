@@ -11,6 +11,8 @@ export const scopes = [
   'audit:read',
   /** Importing audit records and alerts exported from an edge twin. */
   'audit:write',
+  /** Sending measured values (lab results) for earlier predictions: model quality. */
+  'twin:feedback',
 ] as const;
 export type Scope = (typeof scopes)[number];
 
@@ -20,7 +22,7 @@ export type Role = z.infer<typeof roleSchema>;
 
 const roleScopes: Record<Role, readonly Scope[]> = {
   admin: scopes,
-  operator: ['twin:predict', 'twin:read', 'keys:manage', 'models:read'],
+  operator: ['twin:predict', 'twin:read', 'keys:manage', 'models:read', 'twin:feedback'],
   viewer: ['twin:read', 'models:read'],
   auditor: ['audit:read', 'twin:read', 'models:read'],
 };

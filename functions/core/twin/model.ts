@@ -1,8 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { ModelInvalidError } from '../errors.js';
 import { checkModelGraph } from '../models/graph-check.js';
-import type { ModelManifest } from '../manifest.js';
+import type { CalibrationRecordManifest, ModelManifest } from '../manifest.js';
 import type { ModelPackage } from '../ports.js';
+import { isCalibrated, memberMoments, scaleFor } from '../quality/conformal.js';
 import { mean, percentileSorted } from './statistics.js';
 import { RowValidator } from './validation.js';
 
@@ -20,6 +21,16 @@ export class TwinModel {
   readonly ref: string;
   readonly validator: RowValidator;
   readonly featureCount: number;
+  /** The interval served: the manifest's, or a calibration added to the published version later. */
+  interval: ModelManifest['interval'];
+  calibration: CalibrationRecordManifest | undefined;
+  /** True when the interval is conformally calibrated to its level (answered as `interval_calibrated`). */
+  intervalCalibrated: boolean;
+  /**
+   * Online recalibration: a factor on the calibrated half-width, adapted from feedback so that coverage
+   * tracks the level (functions/core/quality/recalibration.ts). 1 = as calibrated.
+   */
+  widthFactor = 1;
 
   private constructor(
     readonly manifest: ModelManifest,
@@ -28,6 +39,9 @@ export class TwinModel {
     this.ref = `${manifest.name}@${manifest.version}`;
     this.validator = new RowValidator(manifest);
     this.featureCount = manifest.features.length;
+    this.interval = manifest.interval;
+    this.calibration = manifest.calibration;
+    this.intervalCalibrated = isCalibrated(manifest.interval);
   }
 
   /**
@@ -102,20 +116,37 @@ export class TwinModel {
       throw new ModelInvalidError(this.ref, `output has ${columns} columns per row, manifest says ${expected}`);
     }
     const results: RowPrediction[] = new Array(rows);
-    const interval = this.manifest.interval;
+    const interval = this.interval;
+    const factor = this.widthFactor;
     for (let r = 0; r < rows; r++) {
       const members = data.subarray(r * columns, (r + 1) * columns);
-      const prediction = columns === 1 ? members[0]! : mean(members);
+      let prediction = columns === 1 ? members[0]! : mean(members);
       let band: [number, number] | null = null;
       if (interval?.method === 'ensemble-percentile') {
         const sorted = sortInto(this.scratch(columns), members);
         band = [percentileSorted(sorted, interval.lower), percentileSorted(sorted, interval.upper)];
       } else if (interval?.method === 'conformal') {
-        band = [prediction - interval.halfWidth, prediction + interval.halfWidth];
+        const half = interval.halfWidth * factor;
+        band = [prediction - half, prediction + half];
+      } else if (interval?.method === 'conformal-normalized') {
+        const moments = memberMoments(members);
+        prediction = moments.mean;
+        const half = scaleFor(interval, moments.spread) * (moments.spread + interval.eps) * factor;
+        band = [prediction - half, prediction + half];
       }
       results[r] = { prediction, interval: band };
     }
     return { predictions: results, raw: data, columns };
+  }
+
+  /**
+   * Serves a calibration added to this published version later (the package itself is immutable), or the
+   * manifest's own interval again when `overlay` is undefined.
+   */
+  applyCalibration(overlay: { interval: NonNullable<ModelManifest['interval']>; calibration: CalibrationRecordManifest } | undefined): void {
+    this.interval = overlay?.interval ?? this.manifest.interval;
+    this.calibration = overlay?.calibration ?? this.manifest.calibration;
+    this.intervalCalibrated = isCalibrated(this.interval);
   }
 
   private sortBuffer: Float64Array | undefined;

@@ -158,6 +158,11 @@ export class ModelRegistry {
     return model;
   }
 
+  /** The owner of a model `subject` may see (MODEL_NOT_FOUND otherwise), for checks of who may change it. */
+  async ownerFor(name: string, subject: RoutingSubject): Promise<ModelOwner | undefined> {
+    return this.requireServes(name, subject, false);
+  }
+
   /**
    * Throws MODEL_NOT_FOUND unless `name` serves `subject`; resolves the owner (undefined when absent). An
    * absent owner is remembered only when the caller knows the model exists (`exists`): otherwise a name

@@ -9,6 +9,8 @@ import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
 import type { ModelRegistry } from './registry.js';
 import type { InferTarget } from './target.js';
+import type { ServedRow } from '../quality/service.js';
+import type { StoredCalibration } from '../quality/ports.js';
 
 /** The chapter's batch limit, kept. */
 export const maxBatchSize = 100;
@@ -29,6 +31,9 @@ export interface PredictResponse {
   model_version: string;
   from_cache: boolean;
   extrapolation: Extrapolation;
+  /** True when the interval is conformally calibrated to `interval_level`. */
+  interval_calibrated: boolean;
+  interval_level: number | null;
 }
 
 export interface BatchResult {
@@ -59,6 +64,8 @@ export interface BatchResponse {
   timestamp: number;
   model: { name: string; version: string };
   model_version: string;
+  interval_calibrated: boolean;
+  interval_level: number | null;
 }
 
 export interface ModelInfo {
@@ -72,6 +79,8 @@ export interface ModelInfo {
   feature_specs: ModelManifest['features'];
   output: ModelManifest['output'];
   interval: NonNullable<ModelManifest['interval']> | null;
+  interval_calibrated: boolean;
+  calibration: NonNullable<ModelManifest['calibration']> | null;
   alert_thresholds: ModelManifest['alerts'];
   sha256: string;
 }
@@ -99,6 +108,15 @@ export interface TwinServiceOptions {
   now?: () => number;
   telemetry?: Telemetry;
   onStatsError?: (error: unknown) => void;
+  /** Model quality: keeps served rows for feedback and supplies the interval's recalibration factor. */
+  quality?: QualityHook;
+}
+
+/** What the twin needs of model quality (functions/core/quality/service.ts). */
+export interface QualityHook {
+  /** The version's recalibration factor and any calibration added after publishing (cached by the service). */
+  serving(name: string, version: string): Promise<{ factor: number; calibration?: StoredCalibration }>;
+  capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void>;
 }
 
 interface CachedRow {
@@ -154,7 +172,9 @@ export class TwinService {
       await this.record(model, principal, { requests: 1, errors: 1, rows: 0, predictionSum: 0, latencyMs: performance.now() - started, cacheHits: 0, alerts: 0 });
       throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
-    const key = cacheKey(model.ref, values);
+    await this.applyWidthFactor(model);
+    // The factor is part of the key: a recalibrated interval is never answered from an older cached one.
+    const key = cacheKey(`${model.ref}~${model.widthFactor}~${model.calibration?.calibrated ?? ''}`, values);
     const cached = this.cache.get(key);
     const row: CachedRow = cached ?? (await model.infer(values.slice(), 1))[0]!;
     if (!cached) this.cache.set(key, { prediction: row.prediction, interval: row.interval });
@@ -168,6 +188,7 @@ export class TwinService {
     await Promise.all([
       this.record(model, principal, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
       routing?.shadow && routing.shadow !== model.manifest.version ? this.shadow(principal, routing.shadow, values, 1, model.manifest.name) : undefined,
+      this.options.quality?.capture(principal, model, requestId, [{ row: 0, inputs: namedInputs(model, body), prediction: row.prediction, interval: row.interval }]),
     ]);
     return {
       user: principal.username,
@@ -179,6 +200,7 @@ export class TwinService {
       model_version: model.manifest.version,
       from_cache: cached !== undefined,
       extrapolation: extrapolation(model.manifest, values, 0),
+      ...intervalFacts(model),
     };
   }
 
@@ -211,6 +233,7 @@ export class TwinService {
       budget -= issues.length;
       errors.push({ index, error: rowMessage(model, { issues, total: check.total }), issues: capIssues(issues), ...(check.total > issues.length ? { issues_total: check.total } : {}) });
     });
+    await this.applyWidthFactor(model);
     // One session.run for every valid row.
     const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
     const results: BatchResult[] = accepted.map((index, r) => ({
@@ -238,6 +261,12 @@ export class TwinService {
         alerts: alert.sent,
       }),
       routing?.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(principal, routing.shadow, values, accepted.length, model.manifest.name) : undefined,
+      this.options.quality?.capture(
+        principal,
+        model,
+        requestId,
+        results.map((r) => ({ row: r.index, inputs: namedInputs(model, r.input), prediction: r.prediction, interval: r.confidence_interval })),
+      ),
     ]);
     return {
       user: principal.username,
@@ -250,6 +279,7 @@ export class TwinService {
       timestamp: this.now() / 1000,
       model: { name: model.manifest.name, version: model.manifest.version },
       model_version: model.manifest.version,
+      ...intervalFacts(model),
     };
   }
 
@@ -285,6 +315,7 @@ export class TwinService {
       if (total > shown.length) shown.push(`and ${total - shown.length} more`);
       throw new InvalidInputError(shown.join('; '), issues, total);
     }
+    await this.applyWidthFactor(model);
     const out = await model.run(values.slice(0, rows.length * width), rows.length);
     const elapsed = performance.now() - started;
     const alert = await this.alerts.check({
@@ -308,6 +339,12 @@ export class TwinService {
         alerts: alert.sent,
       }),
       routing?.shadow && routing.shadow !== model.manifest.version && rows.length > 0 ? this.shadow(principal, routing.shadow, values, rows.length, target.name) : undefined,
+      this.options.quality?.capture(
+        principal,
+        model,
+        requestId,
+        out.predictions.map((p, r) => ({ row: r, inputs: Object.fromEntries(names.map((name, i) => [name, rows[r]![i] as number])), prediction: p.prediction, interval: p.interval })),
+      ),
     ]);
     return {
       manifest: model.manifest,
@@ -440,6 +477,14 @@ export class TwinService {
     }
   }
 
+  /** A calibration added after publishing, and the online recalibration factor (cached by the quality service). */
+  private async applyWidthFactor(model: TwinModel): Promise<void> {
+    if (!this.options.quality) return;
+    const state = await this.options.quality.serving(model.manifest.name, model.manifest.version);
+    model.applyCalibration(state.calibration);
+    model.widthFactor = model.intervalCalibrated ? state.factor : 1;
+  }
+
   /** Stats are bookkeeping: a failing counter store is logged and counted, never fails the prediction. */
   private async record(model: TwinModel, principal: Principal, sample: VariantSample): Promise<void> {
     this.containerPredictions += sample.rows;
@@ -450,6 +495,12 @@ export class TwinService {
       this.options.onStatsError?.(error);
     }
   }
+}
+
+/** A validated row's features as sent (not float32-rounded), so feedback by inputs matches what the client has. */
+function namedInputs(model: TwinModel, row: unknown): Record<string, number> {
+  const values = row as Record<string, number>;
+  return Object.fromEntries(model.manifest.features.map((f) => [f.name, values[f.name]!]));
 }
 
 /** A row's issues as one message: the first few, the count of the rest, and (once) the features expected. */
@@ -470,6 +521,11 @@ function extrapolation(manifest: ModelManifest, values: Float32Array, offset: nu
   return flags;
 }
 
+function intervalFacts(model: TwinModel): { interval_calibrated: boolean; interval_level: number | null } {
+  const interval = model.interval;
+  return { interval_calibrated: model.intervalCalibrated, interval_level: interval && 'level' in interval ? interval.level : null };
+}
+
 export function describeModel(model: TwinModel): ModelInfo {
   const m = model.manifest;
   return {
@@ -482,7 +538,9 @@ export function describeModel(model: TwinModel): ModelInfo {
     target: m.target,
     feature_specs: m.features,
     output: m.output,
-    interval: m.interval ?? null,
+    interval: model.interval ?? null,
+    interval_calibrated: model.intervalCalibrated,
+    calibration: model.calibration ?? null,
     alert_thresholds: m.alerts,
     sha256: m.sha256,
   };

@@ -1,0 +1,89 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration } from '../core/quality/ports.js';
+
+/**
+ * Quality table (pk, sk), `pk = model#<name>`: error aggregates per hour of prediction, version and plant
+ * (`sk = h#<hour>#<version>#<plant>`) and all-time (`sk = all#<version>#<plant>`), each added to with one
+ * atomic ADD; and the online-recalibration state per version (`sk = recal#<version>`), written with a
+ * revision check; and a calibration added to a published version later (`sk = calib#<version>`).
+ */
+export class DynamoDbQualityStore implements QualityStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async add(model: string, buckets: readonly QualityBucket[]): Promise<void> {
+    await Promise.all(
+      buckets.map((b) =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: `model#${model}`, sk: b.hour === 'all' ? `all#${b.version}#${b.plant}` : `h#${b.hour}#${b.version}#${b.plant}` },
+            UpdateExpression: 'SET #version = :v, #plant = :p, #hour = :h ADD #count :c, sumErr :e, sumAbs :a, sumSq :s, withInterval :w, covered :k',
+            ExpressionAttributeNames: { '#version': 'version', '#plant': 'plant', '#hour': 'hour', '#count': 'count' },
+            ExpressionAttributeValues: { ':v': b.version, ':p': b.plant, ':h': b.hour, ':c': b.count, ':e': b.sumErr, ':a': b.sumAbs, ':s': b.sumSq, ':w': b.withInterval, ':k': b.covered },
+          }),
+        ),
+      ),
+    );
+  }
+
+  private async query(model: string, condition: string, values: Record<string, string>): Promise<QualityBucket[]> {
+    const items: QualityBucket[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: `pk = :pk AND ${condition}`,
+          ExpressionAttributeValues: { ':pk': `model#${model}`, ...values },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        items.push({ version: String(item.version), plant: String(item.plant), hour: String(item.hour), count: Number(item.count ?? 0), sumErr: Number(item.sumErr ?? 0), sumAbs: Number(item.sumAbs ?? 0), sumSq: Number(item.sumSq ?? 0), withInterval: Number(item.withInterval ?? 0), covered: Number(item.covered ?? 0) });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async read(model: string, fromHour: string): Promise<QualityBucket[]> {
+    const [hours, all] = await Promise.all([this.query(model, 'sk BETWEEN :from AND :to', { ':from': `h#${fromHour}`, ':to': 'h#~' }), this.query(model, 'begins_with(sk, :all)', { ':all': 'all#' })]);
+    return [...hours, ...all];
+  }
+
+  async getCalibration(model: string, version: string): Promise<StoredCalibration | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `model#${model}`, sk: `calib#${version}` }, ConsistentRead: true }));
+    return Item ? { interval: Item.interval as StoredCalibration['interval'], calibration: Item.calibration as StoredCalibration['calibration'] } : undefined;
+  }
+
+  async putCalibration(model: string, version: string, calibration: StoredCalibration): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `model#${model}`, sk: `calib#${version}`, ...calibration } }));
+  }
+
+  async getRecalibration(model: string, version: string): Promise<RecalibrationRecord | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `model#${model}`, sk: `recal#${version}` }, ConsistentRead: true }));
+    if (!Item) return undefined;
+    return { version, factor: Number(Item.factor), updates: Number(Item.updates), misses: Number(Item.misses), updated: String(Item.updated), revision: Number(Item.revision) };
+  }
+
+  async putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `model#${model}`, sk: `recal#${record.version}`, ...record },
+          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : '#revision = :r',
+          ...(expectedRevision === 0 ? {} : { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':r': expectedRevision } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}

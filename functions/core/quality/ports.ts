@@ -1,0 +1,108 @@
+import type { CalibrationRecordManifest } from '../manifest.js';
+import type { CalibratedInterval } from './conformal.js';
+
+/**
+ * The stores behind model quality (docs/models.md, "Model quality"). One DynamoDB implementation each in
+ * functions/adapters/; in-memory fakes in test/support/fakes.ts.
+ */
+
+/** One served row, kept for a while so that its measured value can be joined to it later. */
+export interface StoredPrediction {
+  requestId: string;
+  /** The row of a batch (0 for a single prediction). */
+  row: number;
+  model: string;
+  version: string;
+  plant?: string;
+  principal: string;
+  /** ISO time of the prediction. */
+  time: string;
+  inputs: Record<string, number>;
+  prediction: number;
+  interval: [number, number] | null;
+  /** The interval's stated level (nominal for an uncalibrated one). */
+  level: number | null;
+  /** Set once by feedback. */
+  actual?: number;
+  observedAt?: string;
+  /** Epoch seconds after which the row is gone (DynamoDB TTL; reads filter on it too). */
+  ttl: number;
+}
+
+export interface PredictionKey {
+  requestId: string;
+  row: number;
+}
+
+export interface PredictionLog {
+  /** Stores served rows (one write per 25 rows). */
+  record(rows: readonly StoredPrediction[]): Promise<void>;
+  /** The stored rows among `keys` (missing ones are left out). */
+  get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]>;
+  /** Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit`. */
+  byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]>;
+  /** Sets the measured value once: 'duplicate' when the row already has one. */
+  observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'>;
+}
+
+/** Additive error figures of a set of observed rows. */
+export interface QualityAggregate {
+  count: number;
+  /** Σ(prediction − actual) */
+  sumErr: number;
+  sumAbs: number;
+  sumSq: number;
+  /** Rows that had an interval, and those whose measured value fell inside it. */
+  withInterval: number;
+  covered: number;
+}
+
+export interface QualityBucket extends QualityAggregate {
+  version: string;
+  /** '-' for a platform-wide principal's predictions. */
+  plant: string;
+  /** Start of the hour (ISO) of the predictions it holds; 'all' for the all-time item. */
+  hour: string;
+}
+
+export interface RecalibrationRecord {
+  version: string;
+  factor: number;
+  updates: number;
+  misses: number;
+  updated: string;
+  /** Optimistic-concurrency counter. */
+  revision: number;
+}
+
+/** A calibration added to a published version after publishing (PUT .../calibration). */
+export interface StoredCalibration {
+  interval: CalibratedInterval;
+  calibration: CalibrationRecordManifest;
+}
+
+export interface QualityStore {
+  getCalibration(model: string, version: string): Promise<StoredCalibration | undefined>;
+  putCalibration(model: string, version: string, calibration: StoredCalibration): Promise<void>;
+  /** Adds aggregates to their hour items and the all-time items (atomic ADDs). */
+  add(model: string, buckets: readonly QualityBucket[]): Promise<void>;
+  /** Hour items with hour ≥ fromHour, and every all-time item. */
+  read(model: string, fromHour: string): Promise<QualityBucket[]>;
+  getRecalibration(model: string, version: string): Promise<RecalibrationRecord | undefined>;
+  /** Writes the state if its revision is still `expectedRevision` (0 = absent); false when someone else won. */
+  putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean>;
+}
+
+export function emptyAggregate(): QualityAggregate {
+  return { count: 0, sumErr: 0, sumAbs: 0, sumSq: 0, withInterval: 0, covered: 0 };
+}
+
+export function addInto(target: QualityAggregate, source: QualityAggregate): QualityAggregate {
+  target.count += source.count;
+  target.sumErr += source.sumErr;
+  target.sumAbs += source.sumAbs;
+  target.sumSq += source.sumSq;
+  target.withInterval += source.withInterval;
+  target.covered += source.covered;
+  return target;
+}

@@ -1,0 +1,424 @@
+import { requireModelAccess } from '../models/tenancy.js';
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import { canSeePlant } from '../auth/access.js';
+import type { Principal } from '../auth/tokens.js';
+import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
+import { modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
+import { calibrateVersion, type CalibrationRequest } from './calibrate.js';
+import type { Telemetry } from '../ports.js';
+import type { ModelRegistry } from '../twin/registry.js';
+import type { TwinModel } from '../twin/model.js';
+import type { QualityAlerts } from './alerts.js';
+import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
+import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
+import { abVerdict, errorStats, featureDrift, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
+
+/** Reads for the service's own bookkeeping (bands, stated levels) see every model. */
+const internalSubject = { id: 'twinserve:quality' };
+
+function subjectOf(principal: Principal) {
+  return { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
+}
+
+export const maxFeedbackRows = 1000;
+
+const observationSchema = z
+  .strictObject({
+    /** The `request_id` a prediction answered with (the `x-request-id` header). */
+    request_id: z.string().min(1).max(128).optional(),
+    /** The row of a batch; 0 for a single prediction. */
+    index: z.number().int().min(0).max(99).optional(),
+    /** Or: the inputs as predicted, and when (ISO time, within the lookup tolerance). */
+    inputs: z.record(z.string(), z.number()).optional(),
+    time: z.iso.datetime({ offset: true }).optional(),
+    /** The measured value (the lab result). */
+    value: z.number().refine(Number.isFinite, 'must be a finite number'),
+  })
+  .refine((o) => o.request_id !== undefined || (o.inputs !== undefined && o.time !== undefined), {
+    message: 'give request_id, or inputs and time',
+    path: ['request_id'],
+  });
+
+export const feedbackRequestSchema = z.strictObject({
+  observations: z.array(observationSchema).min(1, 'at least one observation').max(maxFeedbackRows, `at most ${maxFeedbackRows} observations per call`),
+});
+export type FeedbackRequest = z.infer<typeof feedbackRequestSchema>;
+
+export type FeedbackStatus = 'accepted' | 'duplicate' | 'unknown' | 'expired';
+
+export interface FeedbackResult {
+  index: number;
+  status: FeedbackStatus;
+  request_id?: string;
+  row?: number;
+  version?: string;
+  /** Seconds from the prediction to this feedback. */
+  lag_seconds?: number;
+  /** More than a day after the prediction: accepted, and flagged. */
+  late?: boolean;
+}
+
+export interface QualityOptions {
+  now?: () => number;
+  /** How long predictions are kept for feedback. @default 30 */
+  retentionDays?: number;
+  /** Online recalibration from feedback. @default true */
+  recalibration?: boolean;
+  recalibrationOptions?: RecalibrationOptions;
+  /** How long a container trusts its copy of a version's width factor. @default 60_000 */
+  factorCacheMs?: number;
+  /** Matching by inputs: how far (seconds) the given time may be from the prediction's. @default 300 */
+  lookupToleranceSeconds?: number;
+  /** Alert bands: coverage below level − this over the day. @default 0.1 */
+  coverageTolerance?: number;
+  /** Alert bands: day MAE above this multiple of the all-time MAE. @default 1.5 */
+  errorFactor?: number;
+  /** Rows a window needs before it may alert. @default 30 */
+  minAlertRows?: number;
+  /** PSI above which a feature drifts significantly (and alerts). @default 0.25 */
+  driftThreshold?: number;
+  /** Predictions read for drift (the newest in the last day). @default 5000 */
+  driftRows?: number;
+  telemetry?: Telemetry;
+  onError?: (error: unknown) => void;
+}
+
+/** A served row handed to {@link QualityService.capture}. */
+export interface ServedRow {
+  row: number;
+  inputs: Record<string, number>;
+  prediction: number;
+  interval: [number, number] | null;
+}
+
+/** A model's plant when it belongs to one (tenancy); platform-wide models have none. */
+function modelPlant(manifest: ModelManifest): string | undefined {
+  const plant = (manifest as { plant?: unknown }).plant;
+  return typeof plant === 'string' ? plant : undefined;
+}
+
+/**
+ * Model quality: predictions kept for a while, measured values joined to them (feedback), error and coverage
+ * per version and plant over windows, the A/B verdict, online recalibration of the interval width, input
+ * drift, and quality alerts. Every read and write is scoped by the principal's plant.
+ */
+export class QualityService {
+  private readonly factors = new Map<string, { factor: number; calibration?: StoredCalibration; expires: number }>();
+
+  constructor(
+    private readonly log: PredictionLog,
+    private readonly store: QualityStore,
+    private readonly registry: ModelRegistry,
+    private readonly alerts: QualityAlerts | undefined,
+    private readonly options: QualityOptions = {},
+  ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  private fail(error: unknown): void {
+    this.options.telemetry?.count('QualityWriteFailures');
+    this.options.onError?.(error);
+  }
+
+  /** Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. */
+  async capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void> {
+    if (!requestId || rows.length === 0) return;
+    const now = this.now();
+    const ttl = Math.floor(now / 1000) + (this.options.retentionDays ?? 30) * 86_400;
+    const level = statedLevel(model.interval);
+    try {
+      await this.log.record(
+        rows.map((r) => ({
+          requestId,
+          row: r.row,
+          model: model.manifest.name,
+          version: model.manifest.version,
+          ...(principal.plant ? { plant: principal.plant } : {}),
+          principal: principal.id,
+          time: new Date(now).toISOString(),
+          inputs: r.inputs,
+          prediction: r.prediction,
+          interval: r.interval,
+          level,
+          ttl,
+        })),
+      );
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /**
+   * What a version serves beyond its package, cached per container for `factorCacheMs`: the width factor of
+   * online recalibration (1 when off or unknown) and a calibration added after publishing. A failing store
+   * keeps the last known state: serving never fails for it.
+   */
+  async serving(name: string, version: string): Promise<{ factor: number; calibration?: StoredCalibration }> {
+    const key = `${name}@${version}`;
+    const cached = this.factors.get(key);
+    const now = this.now();
+    if (cached && cached.expires > now) return cached;
+    let state: { factor: number; calibration?: StoredCalibration };
+    try {
+      const [recal, calibration] = await Promise.all([this.options.recalibration === false ? undefined : this.store.getRecalibration(name, version), this.store.getCalibration(name, version)]);
+      state = { factor: recal?.factor ?? 1, ...(calibration ? { calibration } : {}) };
+    } catch (error) {
+      this.fail(error);
+      state = cached ?? { factor: 1 };
+    }
+    this.factors.set(key, { ...state, expires: now + (this.options.factorCacheMs ?? 60_000) });
+    return state;
+  }
+
+  private async visibleModel(principal: Principal, rawName: string): Promise<{ name: string; manifest: ModelManifest; routingVersions: string[] }> {
+    const parsed = modelNameSchema.safeParse(rawName);
+    if (!parsed.success) throw new InvalidRequestError('model name must be lower-case letters, digits and dashes', [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
+    const name = parsed.data;
+    const routing = await this.registry.getRouting(name);
+    // A model of another plant is as absent as one that does not exist (no probing): the registry checks the owner.
+    const model = await this.registry.version(name, routing.active, subjectOf(principal));
+    return { name, manifest: model.manifest, routingVersions: [routing.active, ...(routing.variants ?? []).map((v) => v.version).filter((v) => v !== routing.active)] };
+  }
+
+  /** Rows of `model` the principal may see that match `inputs` near `time`; the nearest in time wins. */
+  private async findByInputs(principal: Principal, model: string, inputs: Record<string, number>, time: string): Promise<StoredPrediction | undefined> {
+    const at = Date.parse(time);
+    const tolerance = (this.options.lookupToleranceSeconds ?? 300) * 1000;
+    const rows = await this.log.byTime(model, new Date(at - tolerance).toISOString(), new Date(at + tolerance).toISOString(), 1000);
+    const same = (r: StoredPrediction) =>
+      Object.keys(inputs).length === Object.keys(r.inputs).length && Object.entries(inputs).every(([k, v]) => r.inputs[k] !== undefined && Math.abs(r.inputs[k]! - v) <= 1e-9 * Math.max(1, Math.abs(v)));
+    return rows
+      .filter((r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)))
+      .filter(same)
+      .sort((a, b) => Math.abs(Date.parse(a.time) - at) - Math.abs(Date.parse(b.time) - at))[0];
+  }
+
+  /**
+   * Joins measured values to earlier predictions. Each observation is reported: accepted (late when more
+   * than a day after its prediction), duplicate (the row has a value already, or twice in this call),
+   * unknown (no such prediction of this model that the caller may see) or expired (past retention).
+   */
+  async feedback(principal: Principal, rawName: string, body: FeedbackRequest) {
+    const { name } = await this.visibleModel(principal, rawName);
+    const now = this.now();
+    const nowIso = new Date(now).toISOString();
+    const observations = body.observations;
+    const keys: (PredictionKey | undefined)[] = observations.map((o) => (o.request_id ? { requestId: o.request_id, row: o.index ?? 0 } : undefined));
+    const byKey = new Map((await this.log.get(dedupeKeys(keys.filter((k): k is PredictionKey => !!k)))).map((p) => [`${p.requestId}#${p.row}`, p]));
+    const seen = new Set<string>();
+    const results: FeedbackResult[] = [];
+    const accepted: { prediction: StoredPrediction; value: number }[] = [];
+    for (const [index, o] of observations.entries()) {
+      let prediction = keys[index] ? byKey.get(`${keys[index]!.requestId}#${keys[index]!.row}`) : await this.findByInputs(principal, name, o.inputs!, o.time!);
+      // Another model's or another plant's prediction is unknown here: nothing about it is revealed.
+      if (prediction && (prediction.model !== name || !(prediction.plant === principal.plant || (!principal.plant && canSeePlant(principal, prediction.plant))))) prediction = undefined;
+      const ref = prediction ? { request_id: prediction.requestId, row: prediction.row, version: prediction.version } : o.request_id ? { request_id: o.request_id } : {};
+      if (!prediction) {
+        results.push({ index, status: 'unknown', ...ref });
+        continue;
+      }
+      if (prediction.ttl * 1000 <= now) {
+        results.push({ index, status: 'expired', ...ref });
+        continue;
+      }
+      const key = `${prediction.requestId}#${prediction.row}`;
+      if (seen.has(key) || prediction.actual !== undefined || (await this.log.observe({ requestId: prediction.requestId, row: prediction.row }, o.value, nowIso)) === 'duplicate') {
+        results.push({ index, status: 'duplicate', ...ref });
+        continue;
+      }
+      seen.add(key);
+      const lag = Math.max(0, (now - Date.parse(prediction.time)) / 1000);
+      results.push({ index, status: 'accepted', ...ref, lag_seconds: lag, ...(lag > 86_400 ? { late: true } : {}) });
+      accepted.push({ prediction, value: o.value });
+    }
+    if (accepted.length > 0) await this.fold(name, accepted);
+    const count = (s: FeedbackStatus) => results.filter((r) => r.status === s).length;
+    return { model: name, total: results.length, accepted: count('accepted'), duplicate: count('duplicate'), unknown: count('unknown'), expired: count('expired'), results };
+  }
+
+  /** Adds accepted rows to the aggregates, recalibrates the versions they belong to, and checks the bands. */
+  private async fold(name: string, rows: readonly { prediction: StoredPrediction; value: number }[]): Promise<void> {
+    const buckets = new Map<string, QualityBucket>();
+    const coveredByVersion = new Map<string, { covered: boolean[]; level: number | null }>();
+    const ordered = [...rows].sort((a, b) => a.prediction.time.localeCompare(b.prediction.time));
+    for (const { prediction: p, value } of ordered) {
+      const error = p.prediction - value;
+      const covered = p.interval ? value >= p.interval[0] && value <= p.interval[1] : undefined;
+      for (const hour of [hourOf(p.time), 'all']) {
+        const key = `${hour}|${p.version}|${p.plant ?? '-'}`;
+        const b = buckets.get(key) ?? { ...emptyAggregate(), version: p.version, plant: p.plant ?? '-', hour };
+        b.count++;
+        b.sumErr += error;
+        b.sumAbs += Math.abs(error);
+        b.sumSq += error * error;
+        if (covered !== undefined) {
+          b.withInterval++;
+          if (covered) b.covered++;
+        }
+        buckets.set(key, b);
+      }
+      if (covered !== undefined) {
+        const v = coveredByVersion.get(p.version) ?? { covered: [], level: p.level };
+        v.covered.push(covered);
+        coveredByVersion.set(p.version, v);
+      }
+    }
+    await this.store.add(name, [...buckets.values()]);
+    if (this.options.recalibration !== false) {
+      for (const [version, { covered, level }] of coveredByVersion) if (level !== null) await this.updateFactor(name, version, covered, level);
+    }
+    if (this.alerts) {
+      const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));
+      for (const key of plants) {
+        const [version, plant] = key.split('|') as [string, string];
+        await this.checkBands(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
+      }
+    }
+  }
+
+  private async updateFactor(name: string, version: string, covered: boolean[], level: number): Promise<void> {
+    // Optimistic concurrency: two feedback calls folding at once both land (a lost one is retried).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.store.getRecalibration(name, version);
+      const next = recalibrate(current ?? initialRecalibration, covered, level, this.options.recalibrationOptions);
+      const record = { version, ...next, updated: new Date(this.now()).toISOString(), revision: (current?.revision ?? 0) + 1 };
+      if (await this.store.putRecalibration(name, record, current?.revision ?? 0)) {
+        this.factors.delete(`${name}@${version}`);
+        return;
+      }
+    }
+  }
+
+  /** Coverage and error over the last day against their bands, for one version and plant. */
+  private async checkBands(name: string, version: string, plant: string | undefined): Promise<void> {
+    const now = this.now();
+    const buckets = (await this.store.read(name, windowStart('day', now))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
+    const agg = windowAggregates(buckets, now, () => 'x').get('x');
+    if (!agg) return;
+    const model = await this.served(name, version);
+    const stats = errorStats(agg.day, statedLevel(model.interval));
+    const all = errorStats(agg.all, null);
+    const minRows = this.options.minAlertRows ?? 30;
+    if (stats.count < minRows) return;
+    const base = { model: name, version, ...(plant ? { plant } : {}), window: 'day' };
+    if (stats.coverage !== null && stats.level !== null) {
+      const min = stats.level - (this.options.coverageTolerance ?? 0.1);
+      const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
+      await (stats.coverage < min ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
+    }
+    if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
+      const max = all.mae * (this.options.errorFactor ?? 1.5);
+      const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
+      await (stats.mae > max ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
+    }
+    const drift = await this.drift(undefined, name, model.manifest, plant);
+    for (const d of drift) {
+      if (d.psi === null || d.rows < minRows) continue;
+      const threshold = this.options.driftThreshold ?? 0.25;
+      const alert = { ...base, rule: 'input_drift' as const, value: d.psi, band: { max: threshold }, detail: { feature: d.feature, rows: d.rows } };
+      await (d.psi > threshold ? this.alerts!.breach({ ...alert, rule: 'input_drift' }) : this.alerts!.clear(alert));
+    }
+  }
+
+  private async drift(principal: Principal | undefined, name: string, manifest: ModelManifest, plant?: string) {
+    const now = this.now();
+    const rows = (await this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000)).filter(
+      (r) => r.version === manifest.version && r.ttl * 1000 > now && (principal ? r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)) : (r.plant ?? undefined) === plant),
+    );
+    return featureDrift(manifest, rows, this.options.driftThreshold ?? 0.25);
+  }
+
+  /**
+   * Adds a calibration to a published version (the package stays as published): served by every container
+   * within `factorCacheMs`, answered with `interval_calibrated: true`, and online recalibration starts afresh.
+   */
+  async calibrate(principal: Principal, rawName: string, version: string, body: CalibrationRequest) {
+    const { name } = await this.visibleModel(principal, rawName);
+    // Calibrating changes what every principal the model serves is told: its managers only.
+    requireModelAccess(principal, name, await this.registry.ownerFor(name, subjectOf(principal)), 'manage');
+    if (!semverSchema.safeParse(version).success) throw new ModelNotFoundError(name, version);
+    const model = await this.registry.version(name, version, subjectOf(principal));
+    const at = new Date(this.now()).toISOString();
+    const digest = createHash('sha256').update(JSON.stringify(body.rows)).digest('hex');
+    const stored = await calibrateVersion(model, body, at, digest);
+    await this.store.putCalibration(name, version, stored);
+    const current = await this.store.getRecalibration(name, version);
+    await this.store.putRecalibration(name, { version, ...initialRecalibration, updated: at, revision: (current?.revision ?? 0) + 1 }, current?.revision ?? 0);
+    this.factors.delete(`${name}@${version}`);
+    return { name, version, interval: stored.interval, calibration: stored.calibration };
+  }
+
+  /** A version as it serves here: its package plus any calibration added later. */
+  private async served(name: string, version: string): Promise<TwinModel> {
+    // Only after the caller's access to `name` was checked (visibleModel), or for the service's own checks.
+    const model = await this.registry.version(name, version, internalSubject);
+    model.applyCalibration((await this.serving(name, version)).calibration);
+    return model;
+  }
+
+  /** GET /api/v1/models/{name}/quality: per version and plant over windows, the A/B verdict, recalibration, drift. */
+  async quality(principal: Principal, rawName: string) {
+    const { name, routingVersions } = await this.visibleModel(principal, rawName);
+    const now = this.now();
+    const buckets = (await this.store.read(name, windowStart('7d', now))).filter((b) => canSeePlant(principal, b.plant === '-' ? undefined : b.plant) && (!principal.plant || b.plant === principal.plant));
+    const versions = [...new Set([...routingVersions, ...buckets.map((b) => b.version)])];
+    const levels = new Map<string, number | null>();
+    const manifests = new Map<string, ModelManifest>();
+    for (const v of versions) {
+      const model = await this.served(name, v).catch(() => undefined);
+      levels.set(v, model ? statedLevel(model.interval) : null);
+      if (model) manifests.set(v, model.manifest);
+    }
+    const render = (agg: Record<WindowName, ReturnType<typeof emptyAggregate>> | undefined, level: number | null) =>
+      Object.fromEntries(windowNames.map((w) => [w, errorStats(agg?.[w] ?? emptyAggregate(), level)]));
+    const perVersion = windowAggregates(buckets, now, (b) => b.version);
+    const perPlant = windowAggregates(buckets, now, (b) => `${b.version}|${b.plant}`);
+    const ab = routingVersions.length >= 2 ? this.abView(routingVersions[0]!, routingVersions[1]!, perVersion) : null;
+    const recalibration = await Promise.all(
+      versions.map(async (version) => {
+        const state = await this.store.getRecalibration(name, version);
+        return { version, enabled: this.options.recalibration !== false, factor: state?.factor ?? 1, updates: state?.updates ?? 0, coverage: state?.updates ? 1 - state.misses / state.updates : null, updated: state?.updated ?? null };
+      }),
+    );
+    const drift = await Promise.all(routingVersions.filter((v) => manifests.has(v)).map(async (version) => ({ version, features: await this.drift(principal, name, manifests.get(version)!) })));
+    const series = buckets
+      .filter((b) => b.hour !== 'all')
+      .map((b) => ({ version: b.version, plant: b.plant === '-' ? null : b.plant, hour: b.hour, ...errorStats(b, levels.get(b.version) ?? null) }))
+      .sort((a, b) => a.hour.localeCompare(b.hour));
+    return {
+      model: name,
+      generated: new Date(now).toISOString(),
+      windows: windowNames,
+      window_basis: 'prediction time, hour-granular',
+      versions: versions.map((version) => ({ version, level: levels.get(version) ?? null, windows: render(perVersion.get(version), levels.get(version) ?? null) })),
+      plants: [...perPlant.entries()].map(([key, agg]) => {
+        const [version, plant] = key.split('|') as [string, string];
+        return { version, plant: plant === '-' ? null : plant, windows: render(agg, levels.get(version) ?? null) };
+      }),
+      ab,
+      recalibration,
+      drift,
+      series,
+    };
+  }
+
+  private abView(a: string, b: string, perVersion: ReturnType<typeof windowAggregates>) {
+    const aggA = perVersion.get(a);
+    const aggB = perVersion.get(b);
+    return {
+      versions: [a, b],
+      test: 'welch-t on absolute error (two-sided)',
+      alpha: 0.05,
+      windows: Object.fromEntries(windowNames.map((w) => [w, aggA && aggB ? abVerdict(a, b, aggA[w], aggB[w], w) : null])),
+    };
+  }
+}
+
+function dedupeKeys(keys: readonly PredictionKey[]): PredictionKey[] {
+  const seen = new Map<string, PredictionKey>();
+  for (const k of keys) seen.set(`${k.requestId}#${k.row}`, k);
+  return [...seen.values()];
+}

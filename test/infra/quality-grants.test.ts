@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { functionDefs } from '../../infra/functions.js';
+import { routes } from '../../infra/routes.js';
+import { tables } from '../../infra/tables.js';
+
+/**
+ * Least privilege for model quality, on the data the stacks derive IAM from (test/infra/platform.test.ts
+ * proves each function's synthesized role allows exactly what infra/functions.ts grants).
+ */
+describe('model-quality tables and grants', () => {
+  it('keeps predictions with a TTL and a by-model-and-time index; quality aggregates by (pk, sk)', () => {
+    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk' }] });
+    expect(tables.find((t) => t.id === 'Quality')).toMatchObject({ partitionKey: 'pk', sortKey: 'sk' });
+  });
+
+  it('lets the serving functions only write predictions and only read quality (the width factor)', () => {
+    for (const name of ['predict', 'batch', 'inference'] as const) {
+      expect(functionDefs[name].tables.Predictions).toBe('write');
+      expect(functionDefs[name].tables.Quality).toBe('read');
+    }
+  });
+
+  it('gives the quality function its tables and the alert state, and nothing of users or keys', () => {
+    const def = functionDefs.quality;
+    expect(def.tables).toEqual({ Predictions: 'readwrite', Quality: 'readwrite', AlertState: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' });
+    expect(def.modelBucket).toBe('read');
+    expect(def.alerts).toBe(true);
+    expect(def.signingKey).toBeUndefined();
+  });
+
+  it('lets no other function touch the model-quality tables (status only reads the added calibration)', () => {
+    expect(functionDefs.status.tables).toMatchObject({ Quality: 'read' });
+    expect(functionDefs.status.tables.Predictions).toBeUndefined();
+    const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status'].includes(d.name));
+    for (const d of others) expect([d.name, d.tables.Predictions, d.tables.Quality]).toEqual([d.name, undefined, undefined]);
+  });
+
+  it('routes feedback with twin:feedback only, quality with models:read, calibration with models:write', () => {
+    const scopesOf = (method: string, path: string) => {
+      const route = routes.find((r) => r.method === method && r.path === path)!;
+      return route.auth === 'public' ? 'public' : route.auth.scopes;
+    };
+    expect(scopesOf('POST', '/api/v1/models/{name}/feedback')).toEqual(['twin:feedback']);
+    expect(scopesOf('GET', '/api/v1/models/{name}/quality')).toEqual(['models:read']);
+    expect(scopesOf('PUT', '/api/v1/models/{name}/versions/{version}/calibration')).toEqual(['models:write']);
+  });
+});

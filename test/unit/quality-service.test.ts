@@ -1,0 +1,213 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileModelStore } from '../../functions/adapters/file-model-store.js';
+import type { Principal } from '../../functions/core/auth/tokens.js';
+import type { AlertClaim, AlertEvent, AlertStateStore, ModelStore } from '../../functions/core/ports.js';
+import { QualityAlerts } from '../../functions/core/quality/alerts.js';
+import type { PredictionKey, PredictionLog, QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration, StoredPrediction } from '../../functions/core/quality/ports.js';
+import { QualityService } from '../../functions/core/quality/service.js';
+import { ModelRegistry } from '../../functions/core/twin/registry.js';
+import { repoRoot } from '../../infra/local/twin.js';
+import { Prng } from '../../models/tools/prng.js';
+
+/** The quality service with in-memory stores, the shipped reference model and an injected clock. */
+
+class MemoryPredictionLog implements PredictionLog {
+  readonly rows = new Map<string, StoredPrediction>();
+  async record(rows: readonly StoredPrediction[]) {
+    for (const r of rows) this.rows.set(`${r.requestId}#${r.row}`, { ...r });
+  }
+  async get(keys: readonly PredictionKey[]) {
+    return keys.map((k) => this.rows.get(`${k.requestId}#${k.row}`)).filter((r): r is StoredPrediction => !!r).map((r) => ({ ...r }));
+  }
+  async byTime(model: string, from: string, to: string, limit: number) {
+    return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
+  }
+  async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
+    const row = this.rows.get(`${key.requestId}#${key.row}`);
+    if (!row || row.actual !== undefined) return 'duplicate';
+    row.actual = actual;
+    row.observedAt = at;
+    return 'stored';
+  }
+}
+
+class MemoryQualityStore implements QualityStore {
+  readonly buckets = new Map<string, QualityBucket>();
+  readonly recal = new Map<string, RecalibrationRecord>();
+  readonly calib = new Map<string, StoredCalibration>();
+  async add(_model: string, buckets: readonly QualityBucket[]) {
+    for (const b of buckets) {
+      const key = `${b.hour}|${b.version}|${b.plant}`;
+      const c = this.buckets.get(key) ?? { ...b, count: 0, sumErr: 0, sumAbs: 0, sumSq: 0, withInterval: 0, covered: 0 };
+      for (const f of ['count', 'sumErr', 'sumAbs', 'sumSq', 'withInterval', 'covered'] as const) c[f] += b[f];
+      this.buckets.set(key, c);
+    }
+  }
+  async read(_model: string, fromHour: string) {
+    return [...this.buckets.values()].filter((b) => b.hour === 'all' || b.hour >= fromHour);
+  }
+  async getRecalibration(_m: string, v: string) {
+    return this.recal.get(v);
+  }
+  async putRecalibration(_m: string, record: RecalibrationRecord, expected: number) {
+    if ((this.recal.get(record.version)?.revision ?? 0) !== expected) return false;
+    this.recal.set(record.version, record);
+    return true;
+  }
+  async getCalibration(_m: string, v: string) {
+    return this.calib.get(v);
+  }
+  async putCalibration(_m: string, v: string, c: StoredCalibration) {
+    this.calib.set(v, c);
+  }
+}
+
+class MemoryAlertState implements AlertStateStore {
+  readonly items = new Map<string, { state: 'firing' | 'resolved'; lastSent: string }>();
+  async claim(key: string, now: string, cooldownSeconds: number): Promise<AlertClaim | undefined> {
+    const current = this.items.get(key);
+    if (current && Date.parse(current.lastSent) > Date.parse(now) - cooldownSeconds * 1000) return undefined;
+    this.items.set(key, { state: 'firing', lastSent: now });
+    return current ? { at: now, previous: { ...current } } : { at: now };
+  }
+  async release(key: string, claim: AlertClaim) {
+    if (claim.previous) this.items.set(key, claim.previous);
+    else this.items.delete(key);
+  }
+  async resolve(key: string) {
+    const c = this.items.get(key);
+    if (c?.state !== 'firing') return false;
+    this.items.set(key, { ...c, state: 'resolved' });
+    return true;
+  }
+  async unresolve() {}
+  async isFiring(key: string) {
+    return this.items.get(key)?.state === 'firing';
+  }
+  async recordEvent(): Promise<'stored' | 'duplicate'> {
+    return 'stored';
+  }
+  async recentEvents(): Promise<AlertEvent[]> {
+    return [];
+  }
+}
+
+const files = new FileModelStore(join(repoRoot, 'models'));
+const modelStore: ModelStore = {
+  getPackage: (n, v) => files.getPackage(n, v),
+  getRouting: async () => ({ schemaVersion: 1, active: '1.0.0', updated: '2031-01-01T00:00:00Z' }),
+  putRouting: async () => undefined,
+  putPackage: async () => false,
+  listVersions: async () => ['1.0.0'],
+  listModels: async () => ['reactor-yield'],
+  // Published before owners existed: platform-wide.
+  getOwner: async () => undefined,
+  claimOwner: async (_name, owner) => owner,
+};
+const registry = new ModelRegistry(modelStore, { routingCacheMs: 60_000 });
+afterAll(() => registry.release());
+
+const operator = (plant?: string): Principal => ({ id: `op-${plant ?? 'x'}`, username: 'op', role: 'operator', scopes: new Set(['twin:feedback']), type: 'user', ...(plant ? { plant } : {}) });
+
+function setup(options: { recalibration?: boolean } = {}) {
+  let now = Date.parse('2031-03-01T10:30:00Z');
+  const log = new MemoryPredictionLog();
+  const store = new MemoryQualityStore();
+  const published: { attributes: Record<string, string> }[] = [];
+  const alerts = new QualityAlerts(new MemoryAlertState(), { publish: async (m) => void published.push(m) }, { cooldownSeconds: 3600, now: () => now });
+  const service = new QualityService(log, store, registry, alerts, { now: () => now, recalibration: options.recalibration ?? true, minAlertRows: 30 });
+  const clock = { advance: (ms: number) => (now += ms), now: () => now };
+  return { log, store, service, clock, published };
+}
+
+/** Stores n served rows as the twin would (prediction 80, interval 80 ± half, level 0.9). */
+async function serve(log: MemoryPredictionLog, at: number, n: number, plant?: string, prefix = 'r', half = 1): Promise<string[]> {
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}${at}-${i}`);
+  await log.record(ids.map((id) => ({ requestId: id, row: 0, model: 'reactor-yield', version: '1.0.0', ...(plant ? { plant } : {}), principal: 'op', time: new Date(at).toISOString(), inputs: { temp: 360, pressure: 6, flow: 100 }, prediction: 80, interval: [80 - half, 80 + half] as [number, number], level: 0.9, ttl: Math.floor(at / 1000) + 30 * 86_400 })));
+  return ids;
+}
+
+describe('QualityService', () => {
+  it('windows by prediction time with an injected clock; a late value is flagged; an expired one refused', async () => {
+    const { log, service, clock } = setup();
+    const old = await serve(log, clock.now() - 3 * 86_400_000, 1);
+    const recent = await serve(log, clock.now() - 10 * 60_000, 1);
+    const gone = await serve(log, clock.now() - 40 * 86_400_000, 1);
+    const res = await service.feedback(operator(), 'reactor-yield', { observations: [{ request_id: old[0]!, value: 82 }, { request_id: recent[0]!, value: 80.5 }, { request_id: gone[0]!, value: 1 }] });
+    expect(res.results.map((r) => [r.status, r.late ?? false])).toEqual([['accepted', true], ['accepted', false], ['expired', false]]);
+    const view = await service.quality(operator(), 'reactor-yield');
+    const w = view.versions[0]!.windows as Record<string, { count: number; mae: number | null; bias: number | null; coverage: number | null }>;
+    expect([w.hour!.count, w.day!.count, w['7d']!.count, w.all!.count]).toEqual([1, 1, 2, 2]);
+    expect(w.all!.mae).toBeCloseTo(1.25, 10);
+    expect(w.all!.bias).toBeCloseTo(-1.25, 10);
+    expect(w.all!.coverage).toBe(0.5);
+    // Windows are hour-granular: 24 h later the row's hour still starts the day window; 25 h later it has left it.
+    clock.advance(86_400_000);
+    expect(((await service.quality(operator(), 'reactor-yield')).versions[0]!.windows as Record<string, { count: number }>).day!.count).toBe(1);
+    clock.advance(3_600_000);
+    const later = (await service.quality(operator(), 'reactor-yield')).versions[0]!.windows as Record<string, { count: number }>;
+    expect([later.hour!.count, later.day!.count, later['7d']!.count]).toEqual([0, 0, 2]);
+  });
+
+  it('recalibrates the width from feedback so coverage tracks the level, and not at all when switched off', async () => {
+    for (const on of [true, false]) {
+      const { log, service, clock } = setup({ recalibration: on });
+      const rng = new Prng(4);
+      // The calibrated half-width (1) is too narrow: the measured values scatter with sd 1. Each round serves
+      // rows with the current factor (as the twin does), then their lab results arrive.
+      const late: boolean[] = [];
+      for (let round = 0; round < 60; round++) {
+        const { factor } = await service.serving('reactor-yield', '1.0.0');
+        const ids = await serve(log, clock.now() - 60_000, 50, undefined, `r${round}-`, factor);
+        const values = ids.map(() => 80 + rng.normal());
+        if (round >= 40) late.push(...values.map((v) => Math.abs(v - 80) <= factor));
+        await service.feedback(operator(), 'reactor-yield', { observations: ids.map((id, i) => ({ request_id: id, value: values[i]! })) });
+        clock.advance(120_000);
+      }
+      const state = await service.serving('reactor-yield', '1.0.0');
+      const coverage = late.filter(Boolean).length / late.length;
+      if (on) {
+        // Settles near 1.645 (the 90 % quantile of |N(0,1)|); the last third's coverage is near 90 %.
+        expect(state.factor).toBeGreaterThan(1.4);
+        expect(state.factor).toBeLessThan(1.95);
+        expect(coverage).toBeGreaterThan(0.85);
+        expect(coverage).toBeLessThan(0.95);
+      } else {
+        expect(state.factor).toBe(1);
+        expect(coverage).toBeLessThan(0.75);
+      }
+      const view = await service.quality(operator(), 'reactor-yield');
+      expect(view.recalibration[0]).toMatchObject({ version: '1.0.0', enabled: on, updates: on ? 3000 : 0 });
+    }
+  });
+
+  it('alerts on low coverage once per cooldown across feedback calls, per plant, and resolves once back in band', async () => {
+    const { log, service, clock, published } = setup({ recalibration: false });
+    const send = async (plant: string | undefined, inside: boolean) => {
+      const ids = await serve(log, clock.now() - 60_000, 40, plant, inside ? 'in' : 'out');
+      await service.feedback(operator(plant), 'reactor-yield', { observations: ids.map((id) => ({ request_id: id, value: inside ? 80 : 90 })) });
+    };
+    for (let i = 0; i < 4; i++) {
+      await send('north', false);
+      clock.advance(60_000);
+    }
+    const coverage = () => published.filter((m) => m.attributes.rule === 'coverage_low');
+    expect(coverage().map((m) => m.attributes.kind)).toEqual(['quality']);
+    await send('south', false);
+    expect(coverage().length).toBe(2);
+    // North's day coverage recovers above 0.8 with many rows inside the interval: one resolved message.
+    for (let i = 0; i < 20; i++) await send('north', true);
+    expect(coverage().map((m) => m.attributes.kind)).toEqual(['quality', 'quality', 'quality_resolved']);
+  });
+
+  it('reports another plant’s prediction as unknown and keeps each plant’s figures to itself', async () => {
+    const { log, service, clock } = setup();
+    const ids = await serve(log, clock.now() - 60_000, 2, 'north');
+    const res = await service.feedback(operator('south'), 'reactor-yield', { observations: [{ request_id: ids[0]!, value: 80 }] });
+    expect(res.results[0]!.status).toBe('unknown');
+    await service.feedback(operator('north'), 'reactor-yield', { observations: [{ request_id: ids[1]!, value: 80 }] });
+    expect((await service.quality(operator('south'), 'reactor-yield')).plants).toEqual([]);
+    expect((await service.quality(operator('north'), 'reactor-yield')).plants.map((p) => p.plant)).toEqual(['north']);
+  });
+});

@@ -84,12 +84,14 @@ describe('help and usage', () => {
     ['models', 'routing'],
     ['models', 'stats'],
     ['models', 'pull'],
+    ['models', 'quality'],
     ['audit'],
     ['audit', 'export'],
     ['audit', 'import'],
     ['alerts'],
     ['alerts', 'tail'],
     ['edge'],
+    ['feedback'],
   ];
 
   it.each(commands.map((c) => [c.join(' ') || '(no command)', c] as const))('twin %s --help', async (_name, path) => {

@@ -1,8 +1,8 @@
 /**
  * The Twinserve SDK: a typed client for every route, in Node 20+ and the browser (it needs only `fetch`,
- * `AbortController` and timers, and imports nothing at run time). Request and response types are inferred
- * from the zod schemas the handlers validate with (functions/contracts.ts), so the client cannot drift
- * from the API either.
+ * `AbortController` and timers, and imports nothing at run time). Request and response types are generated
+ * from the zod schemas the handlers validate with (functions/contracts.ts → api-types.ts, checked by a
+ * test), so the client cannot drift from the API either. Built as the package `@twinserve/client`.
  *
  * - Log in with a password or an API key; the token is renewed before it expires (and once after a 401).
  * - 429s are retried after Retry-After; 5xx and network failures of idempotent calls with jittered
@@ -10,26 +10,24 @@
  * - Each attempt has a timeout. Failures are {@link TwinApiError}s with code, status and request id.
  * - `batch` takes any number of rows and sends them in chunks of 100.
  */
-import type { z } from 'zod';
-import type { Contracts, RouteKey } from '../functions/contracts.js';
+import type { ApiRoutes } from './api-types.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// Types inferred from the contracts
+// Types of every route, generated from the contracts into plain types (api-types.ts), so the built package
+// needs neither zod nor the server's code, at run time or for its .d.ts.
 
-type ContractOf<K extends RouteKey> = Contracts[K];
+/** A key of the route table, e.g. `'POST /api/v1/keys'`. */
+export type RouteKey = keyof ApiRoutes;
 /** What route `K` answers on success. */
-export type ResponseOf<K extends RouteKey> = z.output<ContractOf<K>['response']>;
+export type ResponseOf<K extends RouteKey> = ApiRoutes[K]['response'];
 /** The body route `K` takes (the validator's input type). */
-export type BodyOf<K extends RouteKey> = ContractOf<K> extends { body: infer B extends z.ZodType }
-  ? z.input<B>
-  : ContractOf<K> extends { modelBody: infer M extends z.ZodType }
-    ? z.input<M>
-    : undefined;
+export type BodyOf<K extends RouteKey> = ApiRoutes[K]['body'];
 /** The query route `K` takes. */
-export type QueryOf<K extends RouteKey> = ContractOf<K> extends { query: infer Q extends z.ZodType } ? Partial<Record<keyof z.input<Q>, string | number>> : undefined;
+export type QueryOf<K extends RouteKey> = ApiRoutes[K]['query'];
 type PathParamNames<P extends string> = P extends `${string}{${infer Name}}${infer Rest}` ? Name | PathParamNames<Rest> : never;
 /** The path parameters of route `K` (`{name}` in `/api/v1/models/{name}/versions`). */
 export type ParamsOf<K extends RouteKey> = K extends `${string} ${infer P}` ? ([PathParamNames<P>] extends [never] ? undefined : Record<PathParamNames<P>, string>) : undefined;
+export type { ApiRoutes };
 
 export type FeatureRow = Record<string, number>;
 export type PredictResponse = ResponseOf<'POST /api/v1/twin/predict'>;
@@ -92,6 +90,12 @@ export interface BatchAllResponse {
 
 /** The API's batch limit: `batch` splits longer lists. */
 export const maxBatchRows = 100;
+
+/** Which model answers: default (none), a model by name, or one version of it. */
+export interface ModelChoice {
+  model?: string;
+  version?: string;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Errors
@@ -495,11 +499,19 @@ export class TwinClient {
     return this.call('GET /health', {}, { anonymous: true });
   }
 
-  /** One prediction with its interval; with `explain`, also its per-feature contributions (`explanation`). */
-  predict(row: FeatureRow, options: CallOptions & { explain?: boolean } = {}): Promise<PredictResponse> {
-    const { explain, ...call } = options;
+  /**
+   * One prediction with its interval: with `model`, by that model (`/api/v1/models/{name}/predict`; with
+   * `version` too, exactly that version); without, by the deployment's (or your plant's) default model.
+   * With `explain`, also its per-feature contributions (`explanation`).
+   */
+  predict(row: FeatureRow, options: CallOptions & ModelChoice & { explain?: boolean } = {}): Promise<PredictResponse> {
+    const { explain, model, version, ...call } = options;
+    if (version && !model) throw new TypeError('predict: version needs model');
     // `explain` rides beside the features in the body (the route's documented flag).
-    return this.call('POST /api/v1/twin/predict', { body: (explain ? { ...row, explain: true } : row) as FeatureRow }, call);
+    const body = (explain ? { ...row, explain: true } : row) as FeatureRow;
+    if (model && version) return this.call('POST /api/v1/models/{name}/versions/{version}/predict', { params: { name: model, version }, body }, call);
+    if (model) return this.call('POST /api/v1/models/{name}/predict', { params: { name: model }, body }, call);
+    return this.call('POST /api/v1/twin/predict', { body }, call);
   }
 
   /** Per-feature contributions (Shapley values; exact TreeSHAP for tree ensembles) for 1..100 rows of `model`. */
@@ -525,8 +537,12 @@ export class TwinClient {
    */
   async batch(
     rows: readonly unknown[],
-    options: CallOptions & { chunkSize?: number; concurrency?: number; indexOffset?: number; onProgress?: (done: { rows: number; total: number; failed: number }) => void } = {},
+    options: CallOptions & { model?: string; chunkSize?: number; concurrency?: number; indexOffset?: number; onProgress?: (done: { rows: number; total: number; failed: number }) => void } = {},
   ): Promise<BatchAllResponse> {
+    const send = (inputs: FeatureRow[]): Promise<BatchResponse> =>
+      options.model
+        ? this.call('POST /api/v1/models/{name}/batch', { params: { name: options.model }, body: { inputs } }, options)
+        : this.call('POST /api/v1/twin/batch', { body: { inputs } }, options);
     const size = Math.min(maxBatchRows, Math.max(1, options.chunkSize ?? maxBatchRows));
     const offset = options.indexOffset ?? 0;
     const chunks: (readonly unknown[])[] = [];
@@ -538,7 +554,7 @@ export class TwinClient {
     const worker = async () => {
       while (next < chunks.length) {
         const i = next++;
-        const answer = await this.call('POST /api/v1/twin/batch', { body: { inputs: chunks[i] as FeatureRow[] } }, options);
+        const answer = await send(chunks[i] as FeatureRow[]);
         answers[i] = answer;
         done += chunks[i]!.length;
         failed += answer.failed;

@@ -22,7 +22,10 @@ export const envNames = {
   modelBucket: 'TWIN_MODEL_BUCKET',
   /** Edge mode: model packages from this directory instead of S3. */
   modelDir: 'TWIN_MODEL_DIR',
+  /** The model the chapter's routes (/api/v1/twin/*, /predict, /model/info) serve. */
   defaultModel: 'TWIN_DEFAULT_MODEL',
+  /** JSON: per-plant defaults that replace it for that plant's principals, e.g. {"plant-b":"column-purity"}. */
+  plantDefaultModels: 'TWIN_PLANT_DEFAULT_MODELS',
   issuer: 'TWIN_ISSUER',
   audience: 'TWIN_AUDIENCE',
   signingKeyFile: 'TWIN_SIGNING_KEY_FILE',
@@ -57,6 +60,21 @@ const booleanString = z
 
 const positiveInt = z.coerce.number().int().positive();
 
+// The model-name rule of functions/core/manifest.ts, kept here so this module stays free of the core.
+const modelName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a model name (lower-case letters, digits, dashes)');
+
+const jsonString = z
+  .string()
+  .default('{}')
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+  });
+
 export const configSchema = z.object({
   [envNames.usersTable]: z.string().min(1),
   [envNames.apiKeysTable]: z.string().min(1),
@@ -70,7 +88,8 @@ export const configSchema = z.object({
   [envNames.predictionRetentionDays]: positiveInt.max(365).default(30),
   [envNames.modelBucket]: z.string().min(3).optional(),
   [envNames.modelDir]: z.string().min(1).optional(),
-  [envNames.defaultModel]: z.string().min(1).default('reactor-yield'),
+  [envNames.defaultModel]: modelName.default('reactor-yield'),
+  [envNames.plantDefaultModels]: jsonString.pipe(z.record(z.string().min(1).max(64), modelName)),
   [envNames.issuer]: z.url(),
   [envNames.audience]: z.string().min(1),
   [envNames.signingKeyFile]: z.string().min(1).optional(),
@@ -86,18 +105,7 @@ export const configSchema = z.object({
   [envNames.alertCooldownSeconds]: z.coerce.number().int().min(0).default(900),
   [envNames.alertOn]: z.enum(['prediction', 'interval']).default('prediction'),
   /** JSON: per-model alert bands that replace the manifests', e.g. {"reactor-yield":{"min":72,"max":95}}. */
-  [envNames.alertThresholds]: z
-    .string()
-    .default('{}')
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.record(z.string(), z.object({ min: z.number(), max: z.number() }).refine((b) => b.min < b.max, 'min must be below max'))),
+  [envNames.alertThresholds]: jsonString.pipe(z.record(z.string(), z.object({ min: z.number(), max: z.number() }).refine((b) => b.min < b.max, 'min must be below max'))),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
   /** At most 30 s (docs/security.md, "Revocation"); fractions allowed (tests use a short bound). */
   [envNames.principalCacheSeconds]: z.coerce.number().min(0).max(30).default(10),
@@ -121,7 +129,10 @@ export interface Config {
   predictionRetentionDays: number;
   /** Where model packages live: the S3 bucket (cloud), or a directory (edge). */
   models: { kind: 's3'; bucket: string } | { kind: 'dir'; path: string };
+  /** The model the chapter's routes serve: the deployment's default. */
   defaultModel: string;
+  /** Per plant, a default that replaces {@link defaultModel} for its principals. */
+  plantDefaultModels: Record<string, string>;
   issuer: string;
   audience: string;
   /** Where tokens are signed: a local key file, or KMS keys (first signs, all are published). */
@@ -189,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     predictionRetentionDays: e[envNames.predictionRetentionDays],
     models: modelDir ? { kind: 'dir', path: modelDir } : { kind: 's3', bucket: modelBucket! },
     defaultModel: e[envNames.defaultModel],
+    plantDefaultModels: e[envNames.plantDefaultModels],
     issuer: e[envNames.issuer],
     audience: e[envNames.audience],
     signing: kmsKeyIds ? { kind: 'kms', keyIds: kmsKeyIds.split(',').map((k) => k.trim()).filter(Boolean) } : { kind: 'file', path: keyFile! },

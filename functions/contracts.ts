@@ -263,9 +263,12 @@ export const modelInfoSchema = z.strictObject({
   sha256: z.string(),
 });
 
+export const modelInfoWithModelsSchema = modelInfoSchema.extend({ models: z.array(modelInfoSchema).meta({ description: 'Every model the principal may use' }) });
+
 export const statusResponseSchema = z.strictObject({
   status: z.enum(['operational', 'degraded']),
   model_info: modelInfoSchema,
+  models: z.array(modelInfoSchema).meta({ description: 'Every model the principal may use, by its active version' }),
   user: z.string(),
   degraded: z.array(degradation).optional(),
 });
@@ -274,6 +277,15 @@ export const metricsResponseSchema = z.strictObject({
   total_requests: z.number().int(),
   total_predictions: z.number().int(),
   model_version: z.string(),
+  models: z.record(
+    z.string(),
+    z.strictObject({
+      model_version: z.string(),
+      total_requests: z.number().int(),
+      total_predictions: z.number().int(),
+      by_version: z.record(z.string(), z.strictObject({ requests: z.number().int(), rows: z.number().int(), cache_hits: z.number().int() })),
+    }),
+  ),
   uptime_seconds: z.number(),
   cache_hit_rate: z.number(),
   by_version: z.record(z.string(), z.strictObject({ requests: z.number().int(), rows: z.number().int(), cache_hits: z.number().int() })),
@@ -449,10 +461,25 @@ export const contracts = {
     response: batchResponseSchema,
     description: `Rows are validated one by one: invalid rows are reported in errors by index, valid ones predicted in one run. More than ${maxBatchSize} rows: 400 BATCH_TOO_LARGE.`,
   },
-  'GET /api/v1/twin/status': { response: statusResponseSchema },
+  'GET /api/v1/twin/status': { response: statusResponseSchema, description: "model_info: the principal's default model; models: every model the principal may use (by its active version)." },
   'POST /predict': { modelBody: featureRowSchema, response: microservicePredictResponseSchema },
-  'GET /model/info': { response: modelInfoSchema },
-  'GET /metrics': { response: metricsResponseSchema },
+  'GET /model/info': { response: modelInfoWithModelsSchema, description: "The principal's default model; models: every model the principal may use." },
+  'GET /metrics': { response: metricsResponseSchema, description: "Counts of the principal's default model; models: the same per model the principal may use." },
+  'POST /api/v1/models/{name}/predict': {
+    modelBody: featureRowSchema,
+    response: predictResponseSchema,
+    description: "One prediction with this model (its routed version: A/B split, shadow), in the shape of /api/v1/twin/predict. The row holds this model's features (GET /model/info lists each model's).",
+  },
+  'POST /api/v1/models/{name}/versions/{version}/predict': {
+    modelBody: featureRowSchema,
+    response: predictResponseSchema,
+    description: 'One prediction with exactly this version (no routing), in the shape of /api/v1/twin/predict.',
+  },
+  'POST /api/v1/models/{name}/batch': {
+    modelBody: modelBatchSchema,
+    response: batchResponseSchema,
+    description: `As /api/v1/twin/batch, with this model. More than ${maxBatchSize} rows: 400 BATCH_TOO_LARGE.`,
+  },
   'POST /api/v1/keys': {
     body: createKeyRequestSchema,
     response: keyWithSecretSchema,

@@ -24,6 +24,6 @@ export const handler = byRoute({
   ),
   'GET /api/v1/models/{name}/stats': http(contracts['GET /api/v1/models/{name}/stats']).handler(({ principal, services, pathParameters }) => services.models.variantStats(principal!, pathParameters.name!)),
   'GET /api/v1/alerts': http(contracts['GET /api/v1/alerts']).handler(({ query, principal, services }) =>
-    services.models.recentAlerts(principal!, query.model ?? services.config.defaultModel, query.limit),
+    services.models.recentAlerts(principal!, query.model ?? services.twin.defaultModelFor(principal!), query.limit),
   ),
 });

@@ -1,4 +1,5 @@
 import { contracts } from './contracts.js';
+import { parseInferTarget } from './core/twin/target.js';
 import { byRoute, http } from './middleware/http.js';
 
 export const handler = byRoute({
@@ -9,4 +10,11 @@ export const handler = byRoute({
     audit.modelVersion = result.model_version;
     return { success: true, result, request_id: requestId };
   }),
+  // Models addressed by name (and version): the same use case, shape and checks as /api/v1/twin/predict.
+  'POST /api/v1/models/{name}/predict': http(contracts['POST /api/v1/models/{name}/predict']).handler(({ body, principal, services, requestId, pathParameters }) =>
+    services.twin.predict(principal!, body, requestId, parseInferTarget(pathParameters.name!)),
+  ),
+  'POST /api/v1/models/{name}/versions/{version}/predict': http(contracts['POST /api/v1/models/{name}/versions/{version}/predict']).handler(
+    ({ body, principal, services, requestId, pathParameters }) => services.twin.predict(principal!, body, requestId, parseInferTarget(pathParameters.name!, pathParameters.version!)),
+  ),
 });

@@ -120,6 +120,7 @@ export function createServices(config: Config): Services {
     quality,
     serviceName: config.serviceName,
     defaultModel: config.defaultModel,
+    plantDefaultModels: config.plantDefaultModels,
     // Process start: the container's cold start in Lambda, the local twin's start locally.
     startedAt: Math.round(performance.timeOrigin),
     cacheSize: config.cacheSize,

@@ -14,6 +14,7 @@ const logRetentionDays = [
 const functionName = z.enum(functionNames);
 const seconds = (min: number, max: number) => z.int().min(min).max(max);
 const perMinute = z.int().positive().max(1_000_000);
+const modelName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a model name (lower-case letters, digits, dashes)');
 
 /** A browser origin: scheme, host and optional port, nothing else (API Gateway compares them verbatim). */
 const origin = z.string().regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/, 'expected an origin such as https://twin.example.com');
@@ -82,6 +83,15 @@ export const environmentSchema = z.strictObject({
       timeoutSeconds: seconds(1, 29).default(15),
     })
     .default({ memoryMb: {}, provisionedConcurrency: {}, timeoutSeconds: 15 }),
+  /** Which model the chapter's routes (/api/v1/twin/*, /predict, /model/info) serve; /api/v1/models/{name}/* serve any. */
+  models: z
+    .strictObject({
+      /** The deployment's default model. */
+      default: modelName.default('reactor-yield'),
+      /** Per plant, a default that replaces it for the plant's principals. */
+      plantDefaults: z.record(z.string().min(1).max(64), modelName).default({}),
+    })
+    .default({ default: 'reactor-yield', plantDefaults: {} }),
   alerts: z.strictObject({
     /** E-mail subscriptions to the anomaly-alert topic (each must confirm the subscription). */
     emails: z.array(z.email()).default([]),

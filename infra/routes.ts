@@ -62,6 +62,10 @@ export const routes: readonly RouteDef[] = [
   { method: 'POST', path: '/api/v1/models/{name}/rollback', function: 'models', auth: modelsWrite, action: 'models.rollback', summary: 'Back to the previously active version' },
   { method: 'PUT', path: '/api/v1/models/{name}/routing', function: 'models', auth: modelsWrite, action: 'models.routing', summary: 'A/B split, assignment mode and shadow' },
   { method: 'GET', path: '/api/v1/models/{name}/versions/{version}/package', function: 'models', auth: modelsRead, action: 'models.download', summary: 'Download a published package (manifest + ONNX) for an edge box' },
+  // Models addressed by name: the chapter's predict and batch shapes for any published model (the routes above serve the default one).
+  { method: 'POST', path: '/api/v1/models/{name}/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with this model (its routed version)' },
+  { method: 'POST', path: '/api/v1/models/{name}/versions/{version}/predict', function: 'predict', auth: predict, action: 'twin.predict', summary: 'One prediction with exactly this version' },
+  { method: 'POST', path: '/api/v1/models/{name}/batch', function: 'batch', auth: predict, action: 'twin.batch', summary: 'Up to 100 predictions with this model in one inference run' },
   { method: 'GET', path: '/api/v1/models/{name}/stats', function: 'models', auth: modelsRead, action: 'models.stats', summary: 'Per-variant requests, errors, latency, predictions, cache hits, alerts' },
   { method: 'POST', path: '/api/v1/models/{name}/feedback', function: 'quality', auth: { scopes: ['twin:feedback'] }, action: 'models.feedback', summary: 'Measured values (lab results) for earlier predictions, by request_id or by inputs and time' },
   { method: 'PUT', path: '/api/v1/models/{name}/versions/{version}/calibration', function: 'quality', auth: modelsWrite, action: 'models.calibrate', summary: 'Calibrate a published version’s interval on labelled rows (conformal, at a stated level)' },

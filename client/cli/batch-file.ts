@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TwinClient } from '../sdk.js';
-import { csvLine, csvRow, parseCsvLine } from './csv.js';
+import { parse as parseCsv } from 'csv-parse';
+import { csvLine, csvRow } from './csv.js';
 
 /**
  * `twin batch <file>`: rows from a CSV (header = feature names), JSON (an array of rows, or `{inputs}`) or
@@ -34,7 +35,7 @@ interface SourceRow {
   bytes: number;
 }
 
-async function* readRows(file: string, format: InputFormat, onHeader: (columns: string[]) => void): AsyncGenerator<SourceRow> {
+export async function* readRows(file: string, format: InputFormat, onHeader: (columns: string[]) => void): AsyncGenerator<SourceRow> {
   if (format === 'json') {
     const text = await readFile(file, 'utf8');
     let json: unknown;
@@ -50,6 +51,10 @@ async function* readRows(file: string, format: InputFormat, onHeader: (columns: 
     for (let i = 0; i < rows.length; i++) yield { row: rows[i], bytes: Math.round(((i + 1) / rows.length) * text.length) };
     return;
   }
+  if (format === 'csv') {
+    yield* readCsvRows(file, onHeader);
+    return;
+  }
   const input = createReadStream(file, { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
   let header: string[] | undefined;
@@ -58,20 +63,7 @@ async function* readRows(file: string, format: InputFormat, onHeader: (columns: 
     for await (const line of lines) {
       lineNo++;
       if (line.trim() === '') continue;
-      if (format === 'csv') {
-        let cells: string[];
-        try {
-          cells = parseCsvLine(line);
-        } catch (error) {
-          throw new BatchFileError(`${file}:${lineNo}: ${(error as Error).message}`);
-        }
-        if (!header) {
-          header = cells.map((c) => c.trim());
-          onHeader(header);
-          continue;
-        }
-        yield { row: csvRow(header, cells), bytes: input.bytesRead };
-      } else {
+      {
         let row: unknown;
         try {
           row = JSON.parse(line);
@@ -87,6 +79,34 @@ async function* readRows(file: string, format: InputFormat, onHeader: (columns: 
     }
   } finally {
     lines.close();
+    input.destroy();
+  }
+}
+
+/**
+ * CSV streamed through csv-parse (RFC 4180: quoted fields with commas, quotes and newlines, a BOM, CRLF or
+ * LF); the first record is the header of feature names.
+ */
+async function* readCsvRows(file: string, onHeader: (columns: string[]) => void): AsyncGenerator<SourceRow> {
+  const input = createReadStream(file);
+  const parser = input.pipe(parseCsv({ bom: true, skip_empty_lines: true, relax_column_count: true }));
+  input.on('error', (error) => parser.destroy(error));
+  let header: string[] | undefined;
+  try {
+    for await (const cells of parser as AsyncIterable<string[]>) {
+      if (!header) {
+        header = cells.map((c) => c.trim());
+        onHeader(header);
+        continue;
+      }
+      yield { row: csvRow(header, cells), bytes: input.bytesRead };
+    }
+  } catch (error) {
+    const e = error as Error & { lines?: number; code?: string };
+    if (e.code === 'ENOENT' || e.code === 'EISDIR') throw error;
+    throw new BatchFileError(`${file}${e.lines ? `:${e.lines}` : ''}: ${e.message}`);
+  } finally {
+    parser.destroy();
     input.destroy();
   }
 }
@@ -123,6 +143,8 @@ export interface BatchFileOptions {
   /** @default the extension of `out`, else csv for a CSV input and json otherwise */
   format?: OutputFormat;
   chunkSize: number;
+  /** The model by name (`/api/v1/models/{name}/batch`); default: the deployment's (or plant's) default model. */
+  model?: string;
   concurrency: number;
   onProgress?: (progress: { fraction: number; rows: number; failed: number }) => void;
   signal?: AbortSignal;
@@ -163,7 +185,13 @@ export async function runBatchFile(options: BatchFileOptions): Promise<BatchFile
     if (group.length === 0) return;
     const offset = result.rows;
     const rows = group.map((g) => g.row);
-    const answer = await options.client.batch(rows, { chunkSize: options.chunkSize, concurrency: options.concurrency, indexOffset: offset, ...(options.signal ? { signal: options.signal } : {}) });
+    const answer = await options.client.batch(rows, {
+      chunkSize: options.chunkSize,
+      concurrency: options.concurrency,
+      indexOffset: offset,
+      ...(options.model ? { model: options.model } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const byIndex = new Map<number, { prediction?: number; interval?: [number, number] | null; error?: string; issues?: unknown }>();
     for (const r of answer.results) byIndex.set(r.index, { prediction: r.prediction, interval: r.confidence_interval });
     for (const e of answer.errors) byIndex.set(e.index, { error: e.error, issues: e.issues });

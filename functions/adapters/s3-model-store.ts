@@ -148,7 +148,20 @@ export class S3ModelStore implements ModelStore, PackageTransfer {
   }
 
   async listModels(): Promise<string[]> {
-    return this.listPrefixes('models/');
+    // From the keys, not CommonPrefixes: the embedded S3 server (s3rver) reports a common prefix only when an
+    // object sits directly under it, so a model published but never activated (no routing.json) was missing.
+    // A listing costs one request per 1000 keys (three per version), the same S3 call either way.
+    const names = new Set<string>();
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: 'models/', ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        const name = o.Key?.split('/')[1];
+        if (name && o.Key!.split('/').length > 2) names.add(name);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return [...names];
   }
 
   async listVersions(name: string): Promise<string[]> {

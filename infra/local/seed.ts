@@ -60,8 +60,8 @@ export interface SeedResult {
 export interface SeedOptions {
   /** Publish every package found under this tree (`<name>/<version>/`); made active where a model has no routing. */
   modelsDir?: string;
-  /** Edge: publish exactly this package directory and make it the active version. */
-  edgePackageDir?: string;
+  /** Edge: publish exactly these package directories and make each the active version of its model. */
+  edgePackageDirs?: string[];
   adminPassword?: string;
 }
 
@@ -116,8 +116,8 @@ export async function seedLocal(config: Config, options: SeedOptions): Promise<S
         }
       }
     };
-    if (options.edgePackageDir) {
-      const pkg = await readPackageDir(options.edgePackageDir);
+    for (const dir of options.edgePackageDirs ?? []) {
+      const pkg = await readPackageDir(dir);
       await publish(pkg);
       const current = await store.getRouting(pkg.manifest.name);
       if (current?.active !== pkg.manifest.version || current.variants) {

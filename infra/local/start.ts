@@ -16,11 +16,25 @@ const envSchema = z.object({
   TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
   TWIN_PUBLIC_URL: z.url().optional(),
   TWIN_TRUST_PROXY: z.enum(['true', 'false']).optional(),
+  TWIN_DEFAULT_MODEL: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a model name').optional(),
+  TWIN_PLANT_DEFAULT_MODELS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON such as {"plant-b":"column-purity"}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.string()))
+    .optional(),
 });
 
 const usage = `Usage: npm start [-- options]
-  (no options)              the local twin: embedded DynamoDB and S3, the reference model, on 127.0.0.1
-  --edge --model <dir|.tgz> edge mode: serve this model package from local disk, no S3, no network
+  (no options)              the local twin: embedded DynamoDB and S3, every model under models/, on 127.0.0.1
+  --edge --model <dir|.tgz> edge mode: serve model packages from local disk, no S3, no network
+                            (repeat --model for several models; the first is the default model)
   --host <address>          listen address (default 127.0.0.1); other than loopback needs TLS
   --tls-cert <pem> --tls-key <pem>   serve HTTPS (TLS 1.2 at least)
   --allow-insecure-http     allow plain HTTP on a non-loopback address (not recommended)
@@ -28,6 +42,7 @@ const usage = `Usage: npm start [-- options]
   --trust-proxy             behind a reverse proxy: client addresses from X-Forwarded-For (env TWIN_TRUST_PROXY=true)
 Env: PORT (default 3000), TWIN_DATA_DIR (default $XDG_DATA_HOME/twinserve, else ~/.local/share/twinserve),
      TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
+     TWIN_DEFAULT_MODEL (the model /api/v1/twin/* and /predict serve), TWIN_PLANT_DEFAULT_MODELS (JSON, per plant),
      TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
 `;
 let values;
@@ -36,7 +51,7 @@ try {
     options: {
       help: { type: 'boolean', short: 'h' },
       edge: { type: 'boolean' },
-      model: { type: 'string' },
+      model: { type: 'string', multiple: true },
       host: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -109,6 +124,8 @@ const twin = await startLocalTwin({
   ...((values['public-url'] ?? env.data.TWIN_PUBLIC_URL) ? { publicUrl: values['public-url'] ?? env.data.TWIN_PUBLIC_URL } : {}),
   ...(values['trust-proxy'] || env.data.TWIN_TRUST_PROXY === 'true' ? { trustProxy: true } : {}),
   ...(values.edge && values.model ? { edgeModel: values.model } : {}),
+  ...(env.data.TWIN_DEFAULT_MODEL ? { defaultModel: env.data.TWIN_DEFAULT_MODEL } : {}),
+  ...(env.data.TWIN_PLANT_DEFAULT_MODELS ? { plantDefaultModels: env.data.TWIN_PLANT_DEFAULT_MODELS } : {}),
   ...(env.data.TWIN_ALERT_WEBHOOK_URL ? { alertWebhookUrl: env.data.TWIN_ALERT_WEBHOOK_URL } : {}),
   ...(env.data.TWIN_ADMIN_PASSWORD ? { adminPassword: env.data.TWIN_ADMIN_PASSWORD } : {}),
   ...(env.data.TWIN_ACCESS_LOG === 'on' ? { accessLog: (line) => process.stdout.write(`${JSON.stringify({ type: 'access', ...line })}\n`) } : {}),

@@ -5,7 +5,6 @@
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
-import S3rver from 's3rver';
 
 function listen(server, socketPath) {
   return new Promise((resolve, reject) => {
@@ -26,6 +25,15 @@ async function start({ dataDir, dynamodbSocket, s3Socket }) {
     await mkdir(join(dataDir, 's3'), { recursive: true, mode: 0o700 });
     await unlink(s3Socket).catch(() => undefined);
     // vhostBuckets off: the SDK is set to path-style, and bucket names would otherwise be read from the host.
+    // Loaded only here: s3rver is a development dependency (its busboy -> dicer chain carries an unfixed
+    // advisory), so a production or edge install, which runs without S3, does not have it at all.
+    let S3rver;
+    try {
+      S3rver = (await import('s3rver')).default;
+    } catch (error) {
+      await new Promise((resolve) => dynamo.close(() => resolve()));
+      throw new Error(`the full local twin needs the development dependencies (s3rver): run npm ci, or use edge mode (--edge --model <dir|tgz>), which needs no S3 (${error.message})`);
+    }
     s3rver = new S3rver({ silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
     try {
       await s3rver.configureBuckets();

@@ -46,10 +46,17 @@ export interface LocalTwinOptions {
   /** Puts switchable fault proxies in front of DynamoDB and S3 (tests only). @default false */
   faults?: boolean;
   /**
-   * Edge mode: serve this model package (a directory with manifest.json and model.onnx, or a .tgz of one)
-   * from local disk, with no S3 at all. Its digest must verify or the twin refuses to start.
+   * Edge mode: serve these model packages (each a directory with manifest.json and model.onnx, or a .tgz of
+   * one) from local disk, with no S3 at all. Every digest must verify or the twin refuses to start.
    */
-  edgeModel?: string;
+  edgeModel?: string | string[];
+  /**
+   * The model the chapter's routes serve (TWIN_DEFAULT_MODEL).
+   * @default reactor-yield; in edge mode the first package's model
+   */
+  defaultModel?: string;
+  /** Per-plant defaults replacing it (TWIN_PLANT_DEFAULT_MODELS), e.g. `{"plant-b":"column-purity"}`. */
+  plantDefaultModels?: Record<string, string>;
   /** Serve HTTPS (TLS 1.2 at least) with this PEM certificate and key. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Allow plain HTTP on an address other than loopback (not recommended: use `tls`). @default false */
@@ -112,7 +119,13 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   }
   await prepareDataDir(dataDir);
   // Edge: the package is unpacked and verified before anything starts; a bad one stops the start.
-  const edgePackage = options.edgeModel ? await prepareEdgePackage(options.edgeModel, dataDir) : undefined;
+  const edgePaths = options.edgeModel === undefined ? [] : [options.edgeModel].flat();
+  const edgePackages: { dir: string; manifest: ModelManifest }[] = [];
+  for (const [i, path] of edgePaths.entries()) edgePackages.push(await prepareEdgePackage(path, dataDir, i));
+  const names = edgePackages.map((p) => p.manifest.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new Error(`Two edge packages of model ${twice}: give one version per model`);
+  const edgePackage = edgePackages[0];
   const storeCredentials = await ensureStoreCredentials(dataDir);
   // The stores start in their own process while this one loads the handlers (they read no environment
   // when they load: functions/config.ts is parsed on first use).
@@ -133,7 +146,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     const dynamodbEndpoint = faults ? await faults.dynamodb.listen() : stores.dynamodbEndpoint;
     const s3Endpoint = faults && stores.s3Endpoint ? await faults.s3.listen() : stores.s3Endpoint;
     // A previous twin in this process may have left the other mode's variables behind.
-    for (const name of ['AWS_ENDPOINT_URL_S3', envNames.modelBucket, envNames.modelDir, envNames.defaultModel]) delete process.env[name];
+    for (const name of ['AWS_ENDPOINT_URL_S3', envNames.modelBucket, envNames.modelDir, envNames.defaultModel, envNames.plantDefaultModels]) delete process.env[name];
     Object.assign(process.env, {
       AWS_REGION: 'us-east-1',
       // The machines run Node 20; Lambda runs Node 22, where the SDK has nothing to warn about.
@@ -146,7 +159,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       AWS_SECRET_ACCESS_KEY: storeCredentials.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
       ...(s3Endpoint ? { AWS_ENDPOINT_URL_S3: s3Endpoint, [envNames.modelBucket]: localBucket } : { [envNames.modelDir]: join(dataDir, 'models') }),
-      ...(edgePackage ? { [envNames.defaultModel]: edgePackage.manifest.name } : {}),
+      ...(options.defaultModel || edgePackage ? { [envNames.defaultModel]: options.defaultModel ?? edgePackage!.manifest.name } : {}),
+      ...(options.plantDefaultModels ? { [envNames.plantDefaultModels]: JSON.stringify(options.plantDefaultModels) } : {}),
       AWS_ENDPOINT_URL_SNS: snsEndpoint,
       [envNames.alertsTopicArn]: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts',
       // Without these, s3rver stores streamed uploads as raw aws-chunked bytes.
@@ -189,7 +203,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     issuer = url;
     process.env[envNames.issuer] = url;
     const seed = await seedLocal(loadConfig(), {
-      ...(edgePackage ? { edgePackageDir: edgePackage.dir } : { modelsDir: options.modelsDir ?? join(repoRoot, 'models') }),
+      ...(edgePackage ? { edgePackageDirs: edgePackages.map((p) => p.dir) } : { modelsDir: options.modelsDir ?? join(repoRoot, 'models') }),
       ...(options.adminPassword ? { adminPassword: options.adminPassword } : {}),
     });
     const running = gateway;
@@ -226,11 +240,11 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
  * Unpacks a `.tgz` package into the data dir (or takes a directory as it is) and verifies it: manifest
  * schema and model.onnx digest. The archive may hold the two files at its root or in one folder.
  */
-async function prepareEdgePackage(path: string, dataDir: string): Promise<{ dir: string; manifest: ModelManifest }> {
+async function prepareEdgePackage(path: string, dataDir: string, index: number): Promise<{ dir: string; manifest: ModelManifest }> {
   const source = resolve(path);
   let dir = source;
   if (/\.(tgz|tar\.gz)$/i.test(source)) {
-    dir = join(dataDir, 'incoming', `${Date.now()}`);
+    dir = join(dataDir, 'incoming', `${Date.now()}-${index}`);
     await mkdir(dir, { recursive: true });
     // Only plain files and folders, nothing outside `dir` (tar strips absolute paths and `..` itself).
     await extractTar({ file: source, cwd: dir, filter: (_p, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') });

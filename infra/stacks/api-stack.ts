@@ -122,6 +122,8 @@ export class ApiStack extends Stack {
       [envNames.audience]: this.audience,
       [envNames.signingKmsKeyIds]: data.publishedSigningKeys.map((k) => k.keyArn).join(','),
       [envNames.environment]: environment.name,
+      [envNames.defaultModel]: config.models.default,
+      [envNames.plantDefaultModels]: JSON.stringify(config.models.plantDefaults),
       [envNames.userTokenTtlSeconds]: String(config.tokens.userTtlSeconds),
       [envNames.keyTokenTtlSeconds]: String(config.tokens.apiKeyTtlSeconds),
       [envNames.keyRotationGraceSeconds]: String(config.tokens.apiKeyRotationGraceSeconds),

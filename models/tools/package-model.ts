@@ -20,6 +20,7 @@ import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import * as z from 'zod';
@@ -428,38 +429,22 @@ export interface CalibrationData {
   y: number[];
 }
 
-function splitCsvLine(line: string): string[] {
-  const cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      cells.push(cell);
-      cell = '';
-    } else cell += c;
-  }
-  cells.push(cell);
-  return cells.map((c) => c.trim());
-}
-
 /**
  * Parse a calibration CSV: a header row naming the feature columns (any order) and the target column
  * (`spec.target.name`); other columns are ignored. Every used cell must be a finite number.
  */
 export function parseCalibrationCsv(text: string, spec: Pick<PackageSpec, 'features' | 'target'>): CalibrationData {
   const field = '--calibration';
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const headerIndex = lines.findIndex((l) => l.trim() !== '');
-  if (headerIndex < 0) throw new PackageModelError('the CSV is empty; it needs a header row and data rows', field);
-  const header = splitCsvLine(lines[headerIndex] as string);
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    // RFC 4180 with csv-parse: quoted fields (commas, quotes, newlines inside), a BOM, CRLF or LF.
+    records = parseCsv(text, { bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: true }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (error) {
+    throw new PackageModelError(`not valid CSV: ${(error as Error).message}`, field);
+  }
+  const [first, ...rows] = records;
+  if (!first) throw new PackageModelError('the CSV is empty; it needs a header row and data rows', field);
+  const header = first.record;
   const seen = new Set<string>();
   for (const h of header) {
     if (h && seen.has(h)) throw new PackageModelError(`the header names column ${h} twice`, field);
@@ -474,15 +459,12 @@ export function parseCalibrationCsv(text: string, spec: Pick<PackageSpec, 'featu
   const index = wanted.map((name) => header.indexOf(name));
   const x: number[][] = [];
   const y: number[] = [];
-  for (let l = headerIndex + 1; l < lines.length; l++) {
-    const line = lines[l] as string;
-    if (line.trim() === '') continue;
-    const cells = splitCsvLine(line);
+  for (const { record: cells, info } of rows) {
     const values = index.map((i, k) => {
       const cell = cells[i] ?? '';
       const v = cell === '' ? Number.NaN : Number(cell);
       if (!Number.isFinite(v)) {
-        throw new PackageModelError(`line ${l + 1}, column ${wanted[k]}: ${JSON.stringify(cell)} is not a finite number`, field);
+        throw new PackageModelError(`line ${info.lines}, column ${wanted[k]}: ${JSON.stringify(cell)} is not a finite number`, field);
       }
       return v;
     });

@@ -301,6 +301,9 @@ describe('every route answers what the documentation says', () => {
       200,
     );
     const predicted = await call('POST /api/v1/twin/predict', '/api/v1/twin/predict', { body: { temp: 300, pressure: 6, flow: 100 } }, 200); // below the alert band
+    await call('POST /api/v1/models/{name}/predict', '/api/v1/models/reactor-yield/predict', { body: validRow }, 200);
+    await call('POST /api/v1/models/{name}/versions/{version}/predict', '/api/v1/models/reactor-yield/versions/1.0.1/predict', { body: validRow }, 200);
+    await call('POST /api/v1/models/{name}/batch', '/api/v1/models/reactor-yield/batch', { body: { inputs: [validRow, { ...validRow, temp: 460 }] } }, 200);
     await call('GET /api/v1/models/{name}/stats', '/api/v1/models/reactor-yield/stats', {}, 200);
     const requestId = predicted.headers.get('x-request-id')!;
     await call('POST /api/v1/models/{name}/feedback', '/api/v1/models/reactor-yield/feedback', { body: { observations: [{ request_id: requestId, value: 12 }, { request_id: 'unknown', value: 1 }] } }, 200);

@@ -87,12 +87,14 @@ describe('help and usage', () => {
     ['models', 'routing'],
     ['models', 'stats'],
     ['models', 'pull'],
+    ['models', 'quality'],
     ['audit'],
     ['audit', 'export'],
     ['audit', 'import'],
     ['alerts'],
     ['alerts', 'tail'],
     ['edge'],
+    ['feedback'],
   ];
 
   it.each(commands.map((c) => [c.join(' ') || '(no command)', c] as const))('twin %s --help', async (_name, path) => {
@@ -281,7 +283,7 @@ describe('login, predict, batch, status', () => {
 describe('keys and users', () => {
   it('keys create, list, rotate, revoke; log in with a key into another profile', async () => {
     // Act
-    const created = await twin(['keys', 'create', '--name', 'line 3', '--scopes', 'twin:predict,twin:read', '--rate-limit', '1000', '--json']);
+    const created = await twin(['keys', 'create', '--name', 'line 3', '--scopes', 'twin:predict,twin:read', '--rate-limit', '500', '--json']);
     const key = JSON.parse(created.stdout) as { id: string; key: string };
     const list = await twin(['keys', 'list']);
     const machine = await twin(['login', '--api-key-stdin', '-p', 'machine'], { stdin: key.key });

@@ -156,7 +156,7 @@ export class ModelService {
     const parsed = modelManifestSchema.safeParse(manifestInput);
     if (!parsed.success) {
       const issues: FieldIssue[] = parsed.error.issues.map((i) => ({ field: ['manifest', ...i.path.map(String)].join('.'), rule: i.code, message: i.message }));
-      throw new InvalidRequestError(`manifest is invalid: ${describeZodIssues(parsed.error)}`, issues);
+      throw new InvalidRequestError(`manifest is invalid: ${describeZodIssues(parsed.error)}${unpackagedHint(manifestInput)}`, issues);
     }
     const manifest = parsed.data;
     if (manifest.name !== name) throw new InvalidRequestError(`manifest.name ${manifest.name} does not match the path's ${name}`, [{ field: 'manifest.name', rule: 'matches_path', message: `must be ${name}` }]);
@@ -362,6 +362,15 @@ export class ModelService {
 }
 
 /** Proves the package runs and answers the declared shape, before it is accepted. */
+/**
+ * A manifest without the fields only the packager derives from the graph (tensor names, output kind) is most
+ * likely a packager spec sent with a raw export (e.g. skl2onnx's): say how to package it.
+ */
+function unpackagedHint(manifest: Record<string, unknown>): string {
+  if (manifest.onnx !== undefined && manifest.output !== undefined) return '';
+  return '. This looks like an unpackaged model (a raw ONNX export and its spec): package it first with `twin models package --onnx <model.onnx> --spec <spec.json> --out <dir>/<name>/<version>` (docs/model-package.md), then publish that folder';
+}
+
 async function smokeTest(manifest: ModelManifest, bytes: Uint8Array): Promise<void> {
   const model = await TwinModel.load({ manifest, bytes });
   try {

@@ -46,6 +46,7 @@ export class ModelRegistry {
   private readonly routing = new Map<string, { routing: ModelRouting; expires: number }>();
   private readonly lastGood = new Map<string, TwinModel>();
   private readonly degraded = new Map<string, Degradation>();
+  private names_: { names: Promise<string[]>; expires: number } | undefined;
   /** Owners by model name; `null`: a model that exists with no owner.json (published before owners). */
   private readonly owners = new Map<string, { owner: ModelOwner | null; expires: number }>();
 
@@ -80,9 +81,23 @@ export class ModelRegistry {
     return routing;
   }
 
+  /** The names of the published models (with or without an active version), listed at most once per `routingCacheMs`. */
+  names(): Promise<string[]> {
+    const now = this.now();
+    if (!this.names_ || this.names_.expires <= now) {
+      const names = this.store.listModels().then((list) => [...list].sort());
+      names.catch(() => {
+        if (this.names_?.names === names) this.names_ = undefined;
+      });
+      this.names_ = { names, expires: now + this.options.routingCacheMs };
+    }
+    return this.names_.names;
+  }
+
   /** Forgets the cached routing of `name` (after this container changed it). */
   invalidateRouting(name: string): void {
     this.routing.delete(name);
+    this.names_ = undefined;
   }
 
   /**

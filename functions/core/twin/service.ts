@@ -1,15 +1,16 @@
 import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
-import { BatchTooLargeError, capIssues, clip, InvalidInputError, InvalidRequestError, maxIssues, maxMessageLength, summarizeIssues, type FieldIssue, type IssueList } from '../errors.js';
+import { BatchTooLargeError, capIssues, clip, InvalidInputError, InvalidRequestError, maxIssues, maxMessageLength, ModelNotFoundError, summarizeIssues, type FieldIssue, type IssueList } from '../errors.js';
 import { modelNameSchema, type ModelManifest } from '../manifest.js';
 import { metricNames } from '../metric-names.js';
-import type { StatsStore, Telemetry, VariantSample } from '../ports.js';
+import type { ModelRouting, StatsStore, Telemetry, VariantSample } from '../ports.js';
 import { cacheKey, LruCache } from './cache.js';
 import type { RowPrediction, TwinModel } from './model.js';
 import type { ModelRegistry, Resolved } from './registry.js';
 import { explainCost, explainRows, type ExplanationMethod } from '../insight/explain.js';
 import { rowUnits, type PrincipalRateLimit } from '../rate-limit.js';
+import type { InferTarget } from './target.js';
 import type { ServedRow } from '../quality/service.js';
 import type { StoredCalibration } from '../quality/ports.js';
 
@@ -94,11 +95,7 @@ export interface ModelInfo {
   sha256: string;
 }
 
-/** Which model answers: its routed version, or exactly `version`. */
-export interface InferTarget {
-  name: string;
-  version?: string;
-}
+export type { InferTarget } from './target.js';
 
 export interface InferRowsResult {
   manifest: ModelManifest;
@@ -111,7 +108,10 @@ export interface InferRowsResult {
 
 export interface TwinServiceOptions {
   serviceName: string;
+  /** The model the chapter's routes serve when a request names none. */
   defaultModel: string;
+  /** Per plant, a default model replacing {@link defaultModel} for the plant's principals. */
+  plantDefaultModels?: Record<string, string>;
   /** When this container (or local process) started, for uptime. */
   startedAt: number;
   cacheSize: number;
@@ -175,7 +175,23 @@ export class TwinService {
     await this.options.rateLimit?.charge(principal, units);
   }
 
-  async predict(principal: Principal, body: unknown, requestId = ''): Promise<PredictResponse> {
+  /** The model a request that names none gets: the principal's plant's default, else the deployment's. */
+  defaultModelFor(principal: Principal): string {
+    return (principal.plant ? this.options.plantDefaultModels?.[principal.plant] : undefined) ?? this.options.defaultModel;
+  }
+
+  /**
+   * The model that answers `principal` for `target` (default: {@link defaultModelFor}): the version its routing
+   * picks, or exactly `target.version`. Every serving path goes through here, so the registry's checks cover all.
+   */
+  private async pick(principal: Principal, target?: InferTarget): Promise<{ model: TwinModel; routing: ModelRouting | undefined }> {
+    const name = target?.name ?? this.defaultModelFor(principal);
+    if (target?.version) return { model: await this.registry.version(name, target.version, this.subject(principal)), routing: undefined };
+    return this.registry.resolve(name, this.subject(principal));
+  }
+
+  /** One prediction with `target`'s model (default: the principal's default model), in the chapter's shape. */
+  async predict(principal: Principal, body: unknown, requestId = '', target?: InferTarget): Promise<PredictResponse> {
     // `explain: true` asks for contributions beside the prediction; it is not a feature.
     let explain = false;
     if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, 'explain')) {
@@ -186,7 +202,7 @@ export class TwinService {
       explain = flag;
       body = row;
     }
-    const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
+    const { model, routing } = await this.pick(principal, target);
     // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
     const values = new Float32Array(model.featureCount);
@@ -210,7 +226,7 @@ export class TwinService {
     });
     await Promise.all([
       this.record(model, principal, { requests: 1, errors: 0, rows: 1, predictionSum: row.prediction, latencyMs: elapsed, cacheHits: cached ? 1 : 0, alerts: alert.sent }),
-      routing.shadow && routing.shadow !== model.manifest.version ? this.shadow(principal, routing.shadow, values, 1) : undefined,
+      routing?.shadow && routing.shadow !== model.manifest.version ? this.shadow(principal, routing.shadow, values, 1, model.manifest.name) : undefined,
       this.options.quality?.capture(principal, model, requestId, [{ row: 0, inputs: namedInputs(model, body), prediction: row.prediction, interval: row.interval }]),
     ]);
     return {
@@ -235,7 +251,8 @@ export class TwinService {
     return { method, ...explanations[0]! };
   }
 
-  async batch(principal: Principal, body: unknown, requestId = ''): Promise<BatchResponse> {
+  /** Up to {@link maxBatchSize} predictions in one run with `target`'s model (default: the principal's default model). */
+  async batch(principal: Principal, body: unknown, requestId = '', target?: InferTarget): Promise<BatchResponse> {
     const parsed = batchRequestSchema.safeParse(body);
     if (!parsed.success) {
       throw new InvalidRequestError('inputs must be an array of feature objects', [
@@ -244,7 +261,7 @@ export class TwinService {
     }
     const inputs = parsed.data.inputs;
     if (inputs.length > maxBatchSize) throw new BatchTooLargeError(inputs.length, maxBatchSize);
-    const { model, routing } = await this.registry.resolve(this.options.defaultModel, this.subject(principal));
+    const { model, routing } = await this.pick(principal, target);
     const started = performance.now();
     const width = model.featureCount;
     const values = new Float32Array(Math.max(1, inputs.length) * width);
@@ -290,7 +307,7 @@ export class TwinService {
         cacheHits: 0,
         alerts: alert.sent,
       }),
-      routing.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(principal, routing.shadow, values, accepted.length) : undefined,
+      routing?.shadow && routing.shadow !== model.manifest.version && accepted.length > 0 ? this.shadow(principal, routing.shadow, values, accepted.length, model.manifest.name) : undefined,
       this.options.quality?.capture(
         principal,
         model,
@@ -321,9 +338,7 @@ export class TwinService {
    */
   async inferRows(principal: Principal, target: InferTarget, rows: readonly (readonly unknown[])[], requestId = ''): Promise<InferRowsResult> {
     if (rows.length > maxBatchSize) throw new BatchTooLargeError(rows.length, maxBatchSize);
-    const { model, routing } = target.version
-      ? { model: await this.registry.version(target.name, target.version, this.subject(principal)), routing: undefined }
-      : await this.registry.resolve(target.name, this.subject(principal));
+    const { model, routing } = await this.pick(principal, target);
     const started = performance.now();
     const width = model.featureCount;
     const names = model.manifest.features.map((f) => f.name);
@@ -388,7 +403,7 @@ export class TwinService {
   }
 
   /** A copy of the traffic for the shadow version: recorded in its stats, never returned; its failures never fail the request. */
-  private async shadow(principal: Principal, version: string, values: Float32Array, rows: number, name = this.options.defaultModel): Promise<void> {
+  private async shadow(principal: Principal, version: string, values: Float32Array, rows: number, name: string): Promise<void> {
     try {
       const model = await this.registry.version(name, version, this.subject(principal));
       const started = performance.now();
@@ -408,33 +423,72 @@ export class TwinService {
     }
   }
 
-  async modelInfo(principal: Principal): Promise<ModelInfo> {
-    const model = await this.registry.active(this.options.defaultModel, this.subject(principal));
-    // Model info tells the interval as served: with a calibration added after publishing.
-    await this.applyWidthFactor(model);
-    return describeModel(model);
+  /**
+   * Every model `principal` may use, described by its active version: the models with an active version
+   * that the registry serves to the principal (a model never activated, or one with no usable version, is left
+   * out; the latter shows under `degraded`).
+   */
+  async usableModels(principal: Principal): Promise<ModelInfo[]> {
+    const names = await this.registry.names();
+    const infos = await Promise.all(
+      names.map(async (name) => {
+        try {
+          return describeModel((await this.registry.resolve(name, this.subject(principal), { primary: true })).model);
+        } catch (error) {
+          if (error instanceof ModelNotFoundError || (error instanceof Error && 'expose' in error)) return undefined;
+          throw error;
+        }
+      }),
+    );
+    return infos.filter((i): i is ModelInfo => i !== undefined);
+  }
+
+  /** The principal's default model, and (`models`) every model the principal may use. */
+  async modelInfo(principal: Principal): Promise<ModelInfo & { models: ModelInfo[] }> {
+    const [info, models] = await Promise.all([this.defaultInfo(principal), this.usableModels(principal)]);
+    return { ...info, models };
+  }
+
+  private async defaultInfo(principal: Principal): Promise<ModelInfo> {
+    return describeModel((await this.registry.resolve(this.defaultModelFor(principal), this.subject(principal), { primary: true })).model);
   }
 
   async status(principal: Principal) {
-    const model_info = await this.modelInfo(principal);
+    const [model_info, models] = await Promise.all([this.defaultInfo(principal), this.usableModels(principal)]);
     const degraded = this.registry.degradations(principal);
-    return { status: degraded.length ? 'degraded' : 'operational', model_info, user: principal.username, ...(degraded.length ? { degraded } : {}) };
+    return { status: degraded.length ? 'degraded' : 'operational', model_info, models, user: principal.username, ...(degraded.length ? { degraded } : {}) };
   }
 
-  /** The default model's counters: the deployment's for a platform principal, its plant's for a plant's. */
-  async metrics(principal: Principal) {
-    const name = this.options.defaultModel;
-    const version = await this.registry.activeVersion(name, this.subject(principal));
+  /** Counts of one model's serving versions (shadow copies excluded). */
+  private async modelCounts(name: string, principal: Principal) {
+    // The deployment's counters for a platform principal, its plant's for a plant's.
     const variants = await this.stats.read(name, principal.plant);
     const serving = variants.filter((v) => !v.shadow);
     const by_version: Record<string, { requests: number; rows: number; cache_hits: number }> = {};
     for (const v of serving) by_version[v.version] = { requests: v.requests, rows: v.rows, cache_hits: v.cacheHits };
-    const requests = serving.reduce((s, v) => s + v.requests, 0);
-    const hits = serving.reduce((s, v) => s + v.cacheHits, 0);
+    return {
+      total_requests: serving.reduce((s, v) => s + v.requests, 0),
+      total_predictions: serving.reduce((s, v) => s + v.rows, 0),
+      cache_hits: serving.reduce((s, v) => s + v.cacheHits, 0),
+      by_version,
+    };
+  }
+
+  /** The chapter's metrics for the principal's default model, and `models`: the same per model the principal may use. */
+  async metrics(principal: Principal) {
+    const name = this.defaultModelFor(principal);
+    const usable = await this.usableModels(principal);
+    const [version, counts, perModel] = await Promise.all([
+      this.registry.activeVersion(name, this.subject(principal)),
+      this.modelCounts(name, principal),
+      Promise.all(usable.map(async (m) => [m.name, { model_version: m.version, ...(await this.modelCounts(m.name, principal)) }] as const)),
+    ]);
+    const { total_requests: requests, cache_hits: hits, total_predictions, by_version } = counts;
     return {
       total_requests: requests,
-      total_predictions: serving.reduce((s, v) => s + v.rows, 0),
+      total_predictions,
       model_version: version,
+      models: Object.fromEntries(perModel.map(([n, c]) => [n, { model_version: c.model_version, total_requests: c.total_requests, total_predictions: c.total_predictions, by_version: c.by_version }])),
       uptime_seconds: Math.max(0, (this.now() - this.options.startedAt) / 1000),
       cache_hit_rate: requests === 0 ? 0 : hits / requests,
       by_version,

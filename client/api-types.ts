@@ -56,7 +56,7 @@ export interface ApiRoutes {
   "GET /metrics": {
     body: undefined;
     query: undefined;
-    response: { total_requests: number; total_predictions: number; model_version: string; models: Record<string, { model_version: string; total_requests: number; total_predictions: number; by_version: Record<string, { requests: number; rows: number; cache_hits: number; }>; }>; uptime_seconds: number; cache_hit_rate: number; by_version: Record<string, { requests: number; rows: number; cache_hits: number; }>; degraded: { model: string; wanted: string; serving: string; reason: string; since: string; }[]; container: { predictions: number; started_at: string; cache: { hits: number; misses: number; hit_rate: number; size: number; capacity: number; }; }; };
+    response: { total_requests: number; total_predictions: number; model_version: string; models: Record<string, { model_version: string; total_requests: number; total_predictions: number; by_version: Record<string, { requests: number; rows: number; cache_hits: number; }>; }>; uptime_seconds: number; cache_hit_rate: number; by_version: Record<string, { requests: number; rows: number; cache_hits: number; }>; degraded: { model: string; wanted: string; serving: string; reason: string; since: string; }[]; container?: { predictions: number; started_at: string; cache: { hits: number; misses: number; hit_rate: number; size: number; capacity: number; }; } | undefined; };
   };
   "POST /api/v1/models/{name}/predict": {
     body: { [x: string]: number; };

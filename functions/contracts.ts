@@ -290,11 +290,14 @@ export const metricsResponseSchema = z.strictObject({
   cache_hit_rate: z.number(),
   by_version: z.record(z.string(), z.strictObject({ requests: z.number().int(), rows: z.number().int(), cache_hits: z.number().int() })),
   degraded: z.array(degradation),
-  container: z.strictObject({
-    predictions: z.number().int(),
-    started_at: z.string(),
-    cache: z.strictObject({ hits: z.number().int(), misses: z.number().int(), hit_rate: z.number(), size: z.number().int(), capacity: z.number().int() }),
-  }),
+  /** This container's own figures, every plant's traffic: platform principals only. */
+  container: z
+    .strictObject({
+      predictions: z.number().int(),
+      started_at: z.string(),
+      cache: z.strictObject({ hits: z.number().int(), misses: z.number().int(), hit_rate: z.number(), size: z.number().int(), capacity: z.number().int() }),
+    })
+    .optional(),
 });
 
 export const keyViewSchema = z.strictObject({

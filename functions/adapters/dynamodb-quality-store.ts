@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, QueryCommand as RawQueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration } from '../core/quality/ports.js';
 
 /**
@@ -32,18 +32,21 @@ export class DynamoDbQualityStore implements QualityStore {
 
   private async query(model: string, condition: string, values: Record<string, string>): Promise<QualityBucket[]> {
     const items: QualityBucket[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start: Record<string, AttributeValue> | undefined;
     do {
+      // The low-level command keeps DynamoDB's numbers as decimal strings: sums may hold more digits than a
+      // double (the document client refuses to convert those), and a read must never fail on them.
       const out = await this.db.send(
-        new QueryCommand({
+        new RawQueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: `pk = :pk AND ${condition}`,
-          ExpressionAttributeValues: { ':pk': `model#${model}`, ...values },
+          ExpressionAttributeValues: Object.fromEntries(Object.entries({ ':pk': `model#${model}`, ...values }).map(([k, v]) => [k, { S: v }])),
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
+      const n = (item: Record<string, AttributeValue>, field: string) => Number(item[field]?.N ?? 0);
       for (const item of out.Items ?? []) {
-        items.push({ version: String(item.version), plant: String(item.plant), hour: String(item.hour), count: Number(item.count ?? 0), sumErr: Number(item.sumErr ?? 0), sumAbs: Number(item.sumAbs ?? 0), sumSq: Number(item.sumSq ?? 0), withInterval: Number(item.withInterval ?? 0), covered: Number(item.covered ?? 0) });
+        items.push({ version: String(item.version?.S), plant: String(item.plant?.S), hour: String(item.hour?.S), count: n(item, 'count'), sumErr: n(item, 'sumErr'), sumAbs: n(item, 'sumAbs'), sumSq: n(item, 'sumSq'), withInterval: n(item, 'withInterval'), covered: n(item, 'covered') });
       }
       start = out.LastEvaluatedKey;
     } while (start);

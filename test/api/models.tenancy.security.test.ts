@@ -53,6 +53,7 @@ afterAll(async () => {
 });
 
 const base = `/api/v1/models/${plantModel}`;
+const servedRow = { temp: 360, pressure: 6, flow: 100 };
 const oipRow = { inputs: [{ name: 'input', shape: [1, 3], datatype: 'FP32', data: [360, 6, 100] }] };
 
 /** Every route that reads a model (or serves it), with the scope class of the lowest principal that may call it. */
@@ -68,6 +69,14 @@ function reads(name: string): { route: string; method: string; path: string; bod
     { route: 'oip version ready', method: 'GET', path: `/v2/models/${name}/versions/1.0.0/ready`, needs: 'read' },
     { route: 'oip infer', method: 'POST', path: `/v2/models/${name}/infer`, body: oipRow, needs: 'predict' },
     { route: 'oip version infer', method: 'POST', path: `/v2/models/${name}/versions/1.0.0/infer`, body: oipRow, needs: 'predict' },
+    // Model-addressed serving, process insight and quality: the same owner check, through the registry.
+    { route: 'model predict', method: 'POST', path: `/api/v1/models/${name}/predict`, body: servedRow, needs: 'predict' },
+    { route: 'model version predict', method: 'POST', path: `/api/v1/models/${name}/versions/1.0.0/predict`, body: servedRow, needs: 'predict' },
+    { route: 'model batch', method: 'POST', path: `/api/v1/models/${name}/batch`, body: { inputs: [servedRow] }, needs: 'predict' },
+    { route: 'explain', method: 'POST', path: `/api/v1/models/${name}/explain`, body: { inputs: [servedRow] }, needs: 'predict' },
+    { route: 'sweep', method: 'POST', path: `/api/v1/models/${name}/sweep`, body: { x: { feature: 'temp', steps: 5 }, fixed: { pressure: 6, flow: 100 } }, needs: 'predict' },
+    { route: 'optimize', method: 'POST', path: `/api/v1/models/${name}/optimize`, body: { vary: { temp: {} }, fixed: { pressure: 6, flow: 100 }, max_evaluations: 100 }, needs: 'predict' },
+    { route: 'quality', method: 'GET', path: `/api/v1/models/${name}/quality`, needs: 'models' },
   ];
 }
 

@@ -10,7 +10,7 @@ export const maxCalibrationRows = 10_000;
 export const calibrationRequestSchema = z.strictObject({
   level: intervalLevelSchema.default(defaultIntervalLevel),
   rows: z
-    .array(z.strictObject({ inputs: z.record(z.string(), z.unknown()), value: z.number().refine(Number.isFinite, 'must be a finite number') }))
+    .array(z.strictObject({ inputs: z.record(z.string(), z.unknown()), value: z.number().refine(Number.isFinite, 'must be a finite number').refine((v) => Math.abs(v) <= 1e9, 'must be within ±1000000000') }))
     .min(minCalibrationRows, `at least ${minCalibrationRows} rows`)
     .max(maxCalibrationRows, `at most ${maxCalibrationRows} rows`),
 });

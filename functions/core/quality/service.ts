@@ -23,6 +23,9 @@ function subjectOf(principal: Principal) {
 
 export const maxFeedbackRows = 1000;
 
+/** The largest magnitude of a measured value (feedback, calibration rows): a process value, not an overflow. */
+export const maxMeasuredValue = 1e9;
+
 const observationSchema = z
   .strictObject({
     /** The `request_id` a prediction answered with (the `x-request-id` header). */
@@ -33,15 +36,26 @@ const observationSchema = z
     inputs: z.record(z.string(), z.number()).optional(),
     time: z.iso.datetime({ offset: true }).optional(),
     /** The measured value (the lab result). */
-    value: z.number().refine(Number.isFinite, 'must be a finite number'),
+    // Bounded so error sums stay exact enough in the aggregates and a single row cannot poison them.
+    value: z.number().refine(Number.isFinite, 'must be a finite number').refine((v) => Math.abs(v) <= maxMeasuredValue, `must be within ±${maxMeasuredValue}`),
   })
   .refine((o) => o.request_id !== undefined || (o.inputs !== undefined && o.time !== undefined), {
     message: 'give request_id, or inputs and time',
     path: ['request_id'],
   });
 
+/**
+ * Observations matched by inputs and time each cost a query of the predictions around that time (a request id
+ * is one batched read): fewer of them per call, so one call never costs the server more than the caller.
+ */
+export const maxFeedbackByInputs = 25;
+
 export const feedbackRequestSchema = z.strictObject({
-  observations: z.array(observationSchema).min(1, 'at least one observation').max(maxFeedbackRows, `at most ${maxFeedbackRows} observations per call`),
+  observations: z
+    .array(observationSchema)
+    .min(1, 'at least one observation')
+    .max(maxFeedbackRows, `at most ${maxFeedbackRows} observations per call`)
+    .refine((rows) => rows.filter((o) => o.request_id === undefined).length <= maxFeedbackByInputs, `at most ${maxFeedbackByInputs} observations by inputs and time per call (by request_id: ${maxFeedbackRows})`),
 });
 export type FeedbackRequest = z.infer<typeof feedbackRequestSchema>;
 
@@ -177,8 +191,10 @@ export class QualityService {
     const parsed = modelNameSchema.safeParse(rawName);
     if (!parsed.success) throw new InvalidRequestError('model name must be lower-case letters, digits and dashes', [{ field: 'name', rule: 'format', message: 'lower-case letters, digits and dashes' }]);
     const name = parsed.data;
+    // A model of another plant is as absent as one that does not exist (no probing): the owner is checked
+    // before anything of the model (its routing, its active version) is read.
+    await this.registry.ownerFor(name, subjectOf(principal));
     const routing = await this.registry.getRouting(name);
-    // A model of another plant is as absent as one that does not exist (no probing): the registry checks the owner.
     const model = await this.registry.version(name, routing.active, subjectOf(principal));
     return { name, manifest: model.manifest, routingVersions: [routing.active, ...(routing.variants ?? []).map((v) => v.version).filter((v) => v !== routing.active)] };
   }
@@ -267,8 +283,19 @@ export class QualityService {
       }
     }
     await this.store.add(name, [...buckets.values()]);
-    if (this.options.recalibration !== false) {
-      for (const [version, { covered, level }] of coveredByVersion) if (level !== null) await this.updateFactor(name, version, covered, level);
+    if (this.options.recalibration !== false && coveredByVersion.size > 0) {
+      // The width factor is shared by everyone the version serves: only feedback from the model owner's side
+      // (its plant, or platform principals for a platform-wide model) moves it. A plant's feedback on a model it
+      // is served but does not own counts in that plant's figures, never in the interval other plants get.
+      const owner = await this.registry.ownerFor(name, internalSubject);
+      const ownSide = ordered.filter(({ prediction: p }) => (p.plant ?? undefined) === (owner?.plant ?? undefined) && p.interval);
+      const byVersion = new Map<string, { covered: boolean[]; level: number | null }>();
+      for (const { prediction: p, value } of ownSide) {
+        const v = byVersion.get(p.version) ?? { covered: [], level: p.level };
+        v.covered.push(value >= p.interval![0] && value <= p.interval![1]);
+        byVersion.set(p.version, v);
+      }
+      for (const [version, { covered, level }] of byVersion) if (level !== null) await this.updateFactor(name, version, covered, level);
     }
     if (this.alerts) {
       const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));

@@ -212,8 +212,9 @@ export class TwinService {
       throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
     await this.applyWidthFactor(model);
-    // The factor is part of the key: a recalibrated interval is never answered from an older cached one.
-    const key = cacheKey(`${model.ref}~${model.widthFactor}~${model.calibration?.calibrated ?? ''}`, values);
+    // The factor is part of the key: a recalibrated interval is never answered from an older cached one. So is
+    // the plant: `from_cache` must not tell one plant which inputs another plant sent.
+    const key = cacheKey(`${principal.plant ?? '-'}~${model.ref}~${model.widthFactor}~${model.calibration?.calibrated ?? ''}`, values);
     const cached = this.cache.get(key);
     const row: CachedRow = cached ?? (await model.infer(values.slice(), 1))[0]!;
     if (!cached) this.cache.set(key, { prediction: row.prediction, interval: row.interval });
@@ -493,11 +494,16 @@ export class TwinService {
       cache_hit_rate: requests === 0 ? 0 : hits / requests,
       by_version,
       degraded: this.registry.degradations(principal),
-      container: {
-        predictions: this.containerPredictions,
-        started_at: new Date(this.options.startedAt).toISOString(),
-        cache: this.cache.stats(),
-      },
+      // Whole-container figures count every plant's traffic: platform principals only.
+      ...(principal.plant
+        ? {}
+        : {
+            container: {
+              predictions: this.containerPredictions,
+              started_at: new Date(this.options.startedAt).toISOString(),
+              cache: this.cache.stats(),
+            },
+          }),
     };
   }
 

@@ -265,6 +265,9 @@ export class LambdaProcess {
       AWS_LAMBDA_LOG_FORMAT: 'JSON',
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${options.functionName}`,
       ...options.environment,
+      // Under `faketime` (CI runs the suite a year ahead) the functions share the test's clock: tokens they
+      // issue must verify in the test, and the stores' TTLs and day windows must agree.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(LD_PRELOAD|FAKETIME\w*|DONT_FAKE_MONOTONIC)$/.test(e[0]) && e[1] !== undefined)),
       TWIN_TEST_HANDLER_URL: new URL(`file://${join(task, 'index.mjs')}`).href,
     };
     const nodeOptions = env.NODE_OPTIONS ? [env.NODE_OPTIONS] : [];

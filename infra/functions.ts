@@ -159,7 +159,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
       ...principalState,
       Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelTime'],
       Quality: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
-      AlertState: alertWrites,
+      // Quality alerts claim, release, resolve and check firing (functions/core/quality/alerts.ts); they keep no event history (no PutItem).
+      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
       RateCounters: ['UpdateItem'],
       AuditLog: ['PutItem'],
     },

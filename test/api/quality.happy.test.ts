@@ -113,6 +113,9 @@ describe('calibration added to a published version', () => {
     expect(res.json.interval).toMatchObject({ method: 'conformal-normalized', level: 0.8 });
     expect(res.json.calibration).toMatchObject({ method: 'normalized-conformal', level: 0.8, rows: 400, source: 'route' });
     expect(res.json.calibration.coverage).toBeGreaterThanOrEqual(0.8);
+    // Model info shows it before any prediction applies it (a status container in Lambda never predicts).
+    const before = await api('GET', '/model/info', { token: operator });
+    expect(before.json).toMatchObject({ interval_calibrated: true, calibration: { source: 'route', level: 0.8 } });
     const { body } = await predict(operator, { temp: 359, pressure: 6, flow: 100 });
     expect(body.interval_calibrated).toBe(true);
     expect(body.interval_level).toBe(0.8);

@@ -132,6 +132,8 @@ describe("every route, in Lambda's layout under Node 22", () => {
     keyId: '',
     keySecret: '',
     uploadId: '',
+    requestId: '',
+    batchId: '',
     failSns: (failing) => {
       sns.failing = failing;
     },
@@ -265,12 +267,15 @@ describe("every route, in Lambda's layout under Node 22", () => {
     const json = result.headers['content-type']?.startsWith('application/json') ? (JSON.parse(result.body) as any) : result.body;
     if (step.route === 'GET /.well-known/jwks.json') jwks = json as JSONWebKeySet;
     if (step.name === 'login') state.admin = await state.claimsOf((json as { token: string }).token);
-    await step.after?.(state, json);
+    await step.after?.(state, json, result.headers);
   });
 
-  it('published an alert per alerting function once SNS answered again (the failed publish released its claim)', async () => {
-    const principals = new Set((await sns.recent(50)).map((m) => (m.message as { principal?: string }).principal));
+  it('published an alert per alerting function once SNS answered again (the failed publish released its claim), and a quality alert', async () => {
+    const messages = (await sns.recent(100)).map((m) => m.message as { principal?: string; kind?: string; model?: string; version?: string });
+    const principals = new Set(messages.filter((m) => !m.kind?.startsWith('quality')).map((m) => m.principal));
     expect(principals).toEqual(new Set(['admin', 'layout-operator', state.key.sub]));
+    // The quality function's alert: coverage of the calibrated 1.0.0 below its band.
+    expect(messages.filter((m) => m.kind === 'quality')).toContainEqual(expect.objectContaining({ model: 'reactor-yield', version: '1.0.0', rule: 'coverage_low' }));
   });
 
   it('printed the Predictions metric for POST /predict', () => {
@@ -326,7 +331,7 @@ describe("every route, in Lambda's layout under Node 22", () => {
  */
 const unusedGrants: { functions: readonly FunctionName[] | 'all'; call: RegExp; reason: string }[] = [
   {
-    functions: ['predict', 'batch', 'status', 'audit', 'models'],
+    functions: ['predict', 'batch', 'status', 'audit', 'models', 'quality', 'insight'],
     call: /^dynamodb:GetItem <ApiKeys>$/,
     reason:
       "The per-request principal re-check reads the API key's state when a key's token calls (functions/core/auth/principal-state.ts); this scenario calls with a key token only the inference function, whose grant is therefore checked by use.",

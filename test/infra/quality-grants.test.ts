@@ -15,21 +15,29 @@ describe('model-quality tables and grants', () => {
 
   it('lets the serving functions only write predictions and only read quality (the width factor)', () => {
     for (const name of ['predict', 'batch', 'inference'] as const) {
-      expect(functionDefs[name].tables.Predictions).toBe('write');
-      expect(functionDefs[name].tables.Quality).toBe('read');
+      expect(functionDefs[name].tables.Predictions).toEqual(['BatchWriteItem']);
+      expect(functionDefs[name].tables.Quality).toEqual(['GetItem']);
     }
   });
 
-  it('gives the quality function its tables and the alert state, and nothing of users or keys', () => {
+  it('gives the quality function its tables and the alert state, and of users and keys only the principal re-check', () => {
     const def = functionDefs.quality;
-    expect(def.tables).toEqual({ Predictions: 'readwrite', Quality: 'readwrite', AlertState: 'readwrite', RateCounters: 'readwrite', AuditLog: 'write' });
+    expect(def.tables).toEqual({
+      Users: ['GetItem'],
+      ApiKeys: ['GetItem'],
+      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelTime'],
+      Quality: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
+      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
+      RateCounters: ['UpdateItem'],
+      AuditLog: ['PutItem'],
+    });
     expect(def.modelBucket).toBe('read');
     expect(def.alerts).toBe(true);
     expect(def.signingKey).toBeUndefined();
   });
 
   it('lets no other function touch the model-quality tables (status only reads the added calibration)', () => {
-    expect(functionDefs.status.tables).toMatchObject({ Quality: 'read' });
+    expect(functionDefs.status.tables.Quality).toEqual(['GetItem']);
     expect(functionDefs.status.tables.Predictions).toBeUndefined();
     const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status'].includes(d.name));
     for (const d of others) expect([d.name, d.tables.Predictions, d.tables.Quality]).toEqual([d.name, undefined, undefined]);

@@ -133,10 +133,14 @@ export class RecordingProxy {
     let backend: string;
     if (target.startsWith('DynamoDB_20120810.')) {
       backend = this.backends.dynamodb;
-      const input = JSON.parse(body.toString('utf8')) as { TableName?: string; IndexName?: string };
-      const table = this.backends.tableIds.get(input.TableName ?? '') ?? `unknown table ${input.TableName}`;
+      const input = JSON.parse(body.toString('utf8')) as { TableName?: string; IndexName?: string; RequestItems?: Record<string, unknown> };
+      // BatchGetItem and BatchWriteItem name their tables as the keys of RequestItems, not in TableName.
+      const names = input.RequestItems ? Object.keys(input.RequestItems) : [input.TableName ?? ''];
       const index = input.IndexName ? `/index/${input.IndexName}` : '';
-      this.calls.add(`dynamodb:${target.slice('DynamoDB_20120810.'.length)} <${table}>${index}`);
+      for (const name of names) {
+        const table = this.backends.tableIds.get(name) ?? `unknown table ${name || undefined}`;
+        this.calls.add(`dynamodb:${target.slice('DynamoDB_20120810.'.length)} <${table}>${index}`);
+      }
     } else if (target.startsWith('TrentService.')) {
       backend = this.backends.kms;
       const input = JSON.parse(body.toString('utf8')) as { KeyId?: string };
@@ -261,6 +265,9 @@ export class LambdaProcess {
       AWS_LAMBDA_LOG_FORMAT: 'JSON',
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${options.functionName}`,
       ...options.environment,
+      // Under `faketime` (CI runs the suite a year ahead) the functions share the test's clock: tokens they
+      // issue must verify in the test, and the stores' TTLs and day windows must agree.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(LD_PRELOAD|FAKETIME\w*|DONT_FAKE_MONOTONIC)$/.test(e[0]) && e[1] !== undefined)),
       TWIN_TEST_HANDLER_URL: new URL(`file://${join(task, 'index.mjs')}`).href,
     };
     const nodeOptions = env.NODE_OPTIONS ? [env.NODE_OPTIONS] : [];

@@ -1,5 +1,7 @@
 import { contracts } from '../../functions/contracts.js';
 import { routes, routeKey, type FunctionName } from '../../infra/routes.js';
+import { Prng } from '../../models/tools/prng.js';
+import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 import { publishBody, referenceVariant } from './models.js';
 import { adminPassword, validRow } from './twin.js';
 
@@ -21,6 +23,10 @@ export interface StepState {
   keyId: string;
   keySecret: string;
   uploadId: string;
+  /** The request id a model-addressed prediction answered with (x-request-id), for its feedback. */
+  requestId: string;
+  /** The request id of the last batch the quality-alert steps gave feedback on. */
+  batchId: string;
   /** Makes the local SNS endpoint answer 500 (the alert claim must then be released). */
   failSns(failing: boolean): void;
 }
@@ -40,11 +46,20 @@ export interface Step {
   anonymous?: boolean;
   as?: 'operator' | 'key';
   before?: (s: StepState) => void;
-  after?: (s: StepState, body: any) => void | Promise<void>;
+  after?: (s: StepState, body: any, headers: Record<string, string>) => void | Promise<void>;
 }
 
 const model = 'reactor-yield';
 const outOfBand = { temp: 300, pressure: 6, flow: 100 };
+/** Labelled rows from the reactor's own surface with noise, as quality.happy calibrates on. */
+function calibrationRows(count: number) {
+  const rng = new Prng(21);
+  return Array.from({ length: count }, () => {
+    const [t, p, f] = REACTOR_FEATURES.map((feature) => rng.uniform(feature.min, feature.max)) as [number, number, number];
+    return { inputs: { temp: t, pressure: p, flow: f }, value: reactorYield(t, p, f, rng) };
+  });
+}
+
 const auditRecord = {
   time: '2026-01-05T10:00:00.000Z',
   requestId: 'edge-layout-1',
@@ -80,6 +95,43 @@ export const steps: Step[] = [
     after: (s) => s.failSns(false),
   },
   { name: 'predict out of band (alert published)', route: 'POST /api/v1/twin/predict', path: '/api/v1/twin/predict', body: { ...outOfBand, flow: 101 } },
+  // Models addressed by name (in band: the alert steps above keep their one alert per principal).
+  {
+    name: 'predict with a model by name',
+    route: 'POST /api/v1/models/{name}/predict',
+    path: `/api/v1/models/${model}/predict`,
+    pathParameters: { name: model },
+    body: { ...validRow, temp: 362 },
+    after: (s, _body, headers) => {
+      const id = headers['x-request-id'];
+      if (!id) throw new Error('the prediction answered without x-request-id');
+      s.requestId = id;
+    },
+  },
+  {
+    name: 'predict with one version',
+    route: 'POST /api/v1/models/{name}/versions/{version}/predict',
+    path: `/api/v1/models/${model}/versions/1.0.0/predict`,
+    pathParameters: { name: model, version: '1.0.0' },
+    body: { ...validRow, temp: 363 },
+  },
+  {
+    name: 'batch with a model by name',
+    route: 'POST /api/v1/models/{name}/batch',
+    path: `/api/v1/models/${model}/batch`,
+    pathParameters: { name: model },
+    body: { inputs: [{ ...validRow, temp: 364 }, { ...validRow, temp: 365 }] },
+  },
+  {
+    name: 'feedback for the prediction by name',
+    route: 'POST /api/v1/models/{name}/feedback',
+    path: `/api/v1/models/${model}/feedback`,
+    pathParameters: { name: model },
+    body: (s: StepState) => ({ observations: [{ request_id: s.requestId, value: 84.2 }] }),
+    after: (_s, body: { accepted: number; results: unknown[] }) => {
+      if (body.accepted !== 1) throw new Error(`feedback not accepted: ${JSON.stringify(body.results)}`);
+    },
+  },
   { name: 'status', route: 'GET /api/v1/twin/status', path: '/api/v1/twin/status' },
   { name: 'model info', route: 'GET /model/info', path: '/model/info' },
   { name: 'metrics', route: 'GET /metrics', path: '/metrics' },
@@ -214,6 +266,42 @@ export const steps: Step[] = [
   },
   { name: 'activate 1.1.0', route: 'POST /api/v1/models/{name}/activate', path: `/api/v1/models/${model}/activate`, pathParameters: { name: model }, body: { version: '1.1.0' } },
   { name: 'rollback', route: 'POST /api/v1/models/{name}/rollback', path: `/api/v1/models/${model}/rollback`, pathParameters: { name: model } },
+  // 1.0.0 serves alone again. Calibrated, its coverage is watched: 40 measured values far outside their
+  // intervals breach the band, first while SNS fails (the claims are released), then published.
+  {
+    name: 'calibrate 1.0.0',
+    route: 'PUT /api/v1/models/{name}/versions/{version}/calibration',
+    path: `/api/v1/models/${model}/versions/1.0.0/calibration`,
+    pathParameters: { name: model, version: '1.0.0' },
+    body: { level: 0.8, rows: calibrationRows(400) },
+  },
+  ...[1, 2].flatMap((round): Step[] => [
+    {
+      name: `batch of 40 for feedback (round ${round})`,
+      route: 'POST /api/v1/models/{name}/batch',
+      path: `/api/v1/models/${model}/batch`,
+      pathParameters: { name: model },
+      body: { inputs: Array.from({ length: 40 }, (_, i) => ({ ...validRow, temp: 350 + round + i * 0.25 })) },
+      after: (s, body: { model_version: string }, headers) => {
+        if (body.model_version !== '1.0.0') throw new Error(`served by ${body.model_version}, not the calibrated 1.0.0`);
+        s.batchId = headers['x-request-id'] ?? '';
+      },
+    },
+    {
+      name: round === 1 ? 'feedback off the intervals while SNS fails (quality claims released)' : 'feedback off the intervals (quality alert published)',
+      route: 'POST /api/v1/models/{name}/feedback',
+      path: `/api/v1/models/${model}/feedback`,
+      pathParameters: { name: model },
+      body: (s: StepState) => ({ observations: Array.from({ length: 40 }, (_, index) => ({ request_id: s.batchId, index, value: 20 })) }),
+      ...(round === 1 ? { before: (s: StepState) => s.failSns(true), after: (s: StepState, body: { accepted: number }) => {
+        s.failSns(false);
+        if (body.accepted !== 40) throw new Error(`accepted ${body.accepted} of 40`);
+      } } : { after: (_s: StepState, body: { accepted: number }) => {
+        if (body.accepted !== 40) throw new Error(`accepted ${body.accepted} of 40`);
+      } }),
+    },
+  ]),
+  { name: 'quality', route: 'GET /api/v1/models/{name}/quality', path: `/api/v1/models/${model}/quality`, pathParameters: { name: model } },
   {
     name: 'A/B routing',
     route: 'PUT /api/v1/models/{name}/routing',
@@ -232,6 +320,21 @@ export const steps: Step[] = [
     },
   },
   { name: 'variant stats', route: 'GET /api/v1/models/{name}/stats', path: `/api/v1/models/${model}/stats`, pathParameters: { name: model } },
+  { name: 'explain', route: 'POST /api/v1/models/{name}/explain', path: `/api/v1/models/${model}/explain`, pathParameters: { name: model }, body: { inputs: [validRow, { temp: 310, pressure: 2, flow: 60 }] } },
+  {
+    name: 'sweep',
+    route: 'POST /api/v1/models/{name}/sweep',
+    path: `/api/v1/models/${model}/sweep`,
+    pathParameters: { name: model },
+    body: { x: { feature: 'temp', steps: 6 }, y: { feature: 'pressure', steps: 4 }, fixed: { flow: 100 } },
+  },
+  {
+    name: 'optimize',
+    route: 'POST /api/v1/models/{name}/optimize',
+    path: `/api/v1/models/${model}/optimize`,
+    pathParameters: { name: model },
+    body: { vary: { temp: {}, pressure: {} }, fixed: { flow: 100 }, constraints: [{ target: 'lower', op: '>=', value: 80 }], seed: 3 },
+  },
   { name: 'alerts', route: 'GET /api/v1/alerts', path: '/api/v1/alerts' },
   { name: 'openapi', route: 'GET /openapi.json', path: '/openapi.json', anonymous: true },
   { name: 'docs page', route: 'GET /docs', path: '/docs', anonymous: true },

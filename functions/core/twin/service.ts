@@ -434,7 +434,7 @@ export class TwinService {
     const infos = await Promise.all(
       names.map(async (name) => {
         try {
-          return describeModel((await this.registry.resolve(name, this.subject(principal), { primary: true })).model);
+          return await this.describeServed((await this.registry.resolve(name, this.subject(principal), { primary: true })).model);
         } catch (error) {
           if (error instanceof ModelNotFoundError || (error instanceof Error && 'expose' in error)) return undefined;
           throw error;
@@ -451,7 +451,16 @@ export class TwinService {
   }
 
   private async defaultInfo(principal: Principal): Promise<ModelInfo> {
-    return describeModel((await this.registry.resolve(this.defaultModelFor(principal), this.subject(principal), { primary: true })).model);
+    return this.describeServed((await this.registry.resolve(this.defaultModelFor(principal), this.subject(principal), { primary: true })).model);
+  }
+
+  /**
+   * A model as it serves: with a calibration added after publishing. A container that only describes models
+   * (the status function in Lambda) never predicts, so the overlay is applied here too, not only on predict.
+   */
+  private async describeServed(model: TwinModel): Promise<ModelInfo> {
+    await this.applyWidthFactor(model);
+    return describeModel(model);
   }
 
   async status(principal: Principal) {

@@ -83,13 +83,18 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The local twin's server-sent alert stream; false when the deployment has none (404). Returns when aborted. */
+/** How many recent alerts the stream replays on connecting (the server's maximum is 100). */
+const streamReplay = 50;
+
 async function followStream(client: TwinClient, io: CliIo, onMessage: (m: unknown) => void): Promise<boolean> {
   const token = client.token?.token;
   const controller = new AbortController();
   io.signal?.addEventListener('abort', () => controller.abort());
   let response: Response;
   try {
-    response = await fetch(`${client.baseUrl}/api/v1/alerts/stream?replay=0`, {
+    // The stream replays recent alerts: an alert raised between the listing above and this connection is not
+    // lost (the caller drops the ones it printed already, by id).
+    response = await fetch(`${client.baseUrl}/api/v1/alerts/stream?replay=${streamReplay}`, {
       headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       signal: controller.signal,
     });

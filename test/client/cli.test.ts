@@ -402,19 +402,19 @@ describe('audit and alerts', () => {
     const tail = await twin(['alerts', 'tail']);
     const file = await twin(['alerts', 'tail', '--file', join(t.dataDir, 'alerts.jsonl'), '--json']);
     const controller = new AbortController();
+    let printed = false;
     const following = twin(['alerts', 'tail', '--follow', '-n', '1'], {
       signal: controller.signal,
       onStdout: (text) => {
-        if (text.includes('cli-viewer')) controller.abort();
+        printed ||= text.includes('cli-viewer');
       },
     });
-    // Another principal's breach: a new alert (the cooldown is per principal).
-    let followed: Result | undefined;
-    void following.then((r) => (followed = r));
-    for (let i = 0; i < 100 && !followed; i++) {
+    // Another principal's breach: a new alert (the cooldown is per principal). Then Ctrl-C (the signal).
+    for (let i = 0; i < 100 && !printed; i++) {
       await twin(['predict', '-p', 'viewer', '--temp', '300', '--pressure', '6', '--flow', '100']);
       await new Promise((r) => setTimeout(r, 100));
     }
+    controller.abort();
     const done = await following;
 
     // Assess

@@ -125,9 +125,11 @@ describe('sticky by principal', () => {
 
   beforeAll(async () => {
     routing = (await setRouting(api, admin, { variants: [{ version: A, weight: 0.5 }, { version: B, weight: 0.5 }], mode: 'sticky', sticky_by: 'principal' })).json.routing;
-    // 40 principals: API keys (each key is its own principal, `key:<id>`), cheaper to make than users.
+    // 40 principals: API keys (each key is its own principal, `key:<id>`), cheaper to make than users; an
+    // owner may hold at most 10 active keys, so four operators own them.
+    for (let o = 0; o < principals / 10; o++) await createUser(api, admin, { username: `sticky-owner-${o}`, role: 'operator' });
     tokens = await inParallel(principals, 8, async (i) => {
-      const key = await createKey(api, admin, { name: `sticky-${i}`, scopes: ['twin:predict'] });
+      const key = await createKey(api, admin, { name: `sticky-${i}`, scopes: ['twin:predict'], owner: `sticky-owner-${Math.floor(i / 10)}` });
       return { id: `key:${key.id}`, token: await keyToken(api, key.key) };
     });
     // The first 6 principals send 12 requests each (different rows), the others one request.

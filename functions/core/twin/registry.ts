@@ -85,14 +85,21 @@ export class ModelRegistry {
   names(): Promise<string[]> {
     const now = this.now();
     if (!this.names_ || this.names_.expires <= now) {
-      const names = this.store.listModels().then((list) => [...list].sort());
-      names.catch(() => {
-        if (this.names_?.names === names) this.names_ = undefined;
-      });
+      // Fail-safe, as routing is: with the store down, the last list known (else none) keeps status and
+      // model info answering; the next call asks the store again.
+      const names = this.store.listModels().then(
+        (list) => (this.lastNames = [...list].sort()),
+        () => {
+          if (this.names_?.names === names) this.names_ = undefined;
+          return this.lastNames;
+        },
+      );
       this.names_ = { names, expires: now + this.options.routingCacheMs };
     }
     return this.names_.names;
   }
+
+  private lastNames: string[] = [];
 
   /** Forgets the cached routing of `name` (after this container changed it). */
   invalidateRouting(name: string): void {

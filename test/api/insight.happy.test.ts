@@ -34,6 +34,14 @@ describe('explanations', () => {
     expect(plain.json.prediction).toBe(res.json.prediction);
   });
 
+  it.each([`/api/v1/models/reactor-yield/predict`, `/api/v1/models/reactor-yield/versions/1.0.0/predict`])('%s takes explain: true too', async (path) => {
+    const res = await api('POST', path, { token, body: { ...validRow, explain: true } });
+    expect(res.status, res.text).toBe(200);
+    const e = res.json.explanation;
+    expect(e.method.method).toBe('tree-shap-interventional');
+    expect(Math.abs(e.expected_value + sum(e.contributions) - res.json.prediction)).toBeLessThan(1e-4);
+  });
+
   it('POST /api/v1/models/{name}/explain explains a batch, each row adding up to its prediction', async () => {
     const inputs = [validRow, { temp: 310, pressure: 2, flow: 60 }, { temp: 395, pressure: 9.5, flow: 140 }];
     const res = await api('POST', '/api/v1/models/reactor-yield/explain', { token, body: { inputs } });

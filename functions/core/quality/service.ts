@@ -258,7 +258,6 @@ export class QualityService {
   /** Adds accepted rows to the aggregates, recalibrates the versions they belong to, and checks the bands. */
   private async fold(name: string, rows: readonly { prediction: StoredPrediction; value: number }[]): Promise<void> {
     const buckets = new Map<string, QualityBucket>();
-    const coveredByVersion = new Map<string, { covered: boolean[]; level: number | null }>();
     const ordered = [...rows].sort((a, b) => a.prediction.time.localeCompare(b.prediction.time));
     for (const { prediction: p, value } of ordered) {
       const error = p.prediction - value;
@@ -276,14 +275,9 @@ export class QualityService {
         }
         buckets.set(key, b);
       }
-      if (covered !== undefined) {
-        const v = coveredByVersion.get(p.version) ?? { covered: [], level: p.level };
-        v.covered.push(covered);
-        coveredByVersion.set(p.version, v);
-      }
     }
     await this.store.add(name, [...buckets.values()]);
-    if (this.options.recalibration !== false && coveredByVersion.size > 0) {
+    if (this.options.recalibration !== false && ordered.some(({ prediction: p }) => p.interval)) {
       // The width factor is shared by everyone the version serves: only feedback from the model owner's side
       // (its plant, or platform principals for a platform-wide model) moves it. A plant's feedback on a model it
       // is served but does not own counts in that plant's figures, never in the interval other plants get.

@@ -5,7 +5,7 @@ import { storesProcessFile } from '../local/stores.js';
 
 /**
  * The one way Twinserve builds code that runs under plain node (no tsx at run time): the local and edge
- * twin (`npm start`, the container), the bench's serving process and the `twin` CLI.
+ * twin (`npm start`, the container), the bench's serving process and the `twin` CLI (client/build/build.ts).
  *
  * ES modules for Node 20, split at every dynamic `import()` so what a mode does not use is never loaded (a
  * chunk per lazily loaded part), with a `require` for the CommonJS packages bundled in.
@@ -31,13 +31,15 @@ export interface NodeBundle {
   /** A first line such as `#!/usr/bin/env node`. */
   shebang?: boolean;
   sourcemap?: boolean;
+  /** @default '.mjs' */
+  extension?: '.js' | '.mjs';
 }
 
 export function nodeBundleOptions(bundle: NodeBundle): BuildOptions {
   return {
     entryPoints: bundle.entryPoints,
     outdir: bundle.outdir,
-    outExtension: { '.js': '.mjs' },
+    outExtension: { '.js': bundle.extension ?? '.mjs' },
     entryNames: '[name]',
     // Chunks beside the entries: code that finds files from its own import.meta.url sits at the same depth.
     chunkNames: '[name]-[hash]',

@@ -16,9 +16,11 @@ import { median } from './stats.js';
  *
  * Per run: spawn → "running at" (ready), → first served prediction (login + predict), the RSS of every
  * process of the twin (the node process and its children: the stores') idle, and after `--load` sequential
- * predictions (16 at a time); with the 1-minute load average at the run's start.
+ * predictions (16 at a time) and the CPU time per prediction of all of them; with the 1-minute load
+ * average at the run's start.
  *
  *   npx tsx bench/twin-start.ts [--reps 3] [--mode local|edge] [--load 2000] [--runtimes compiled,tsx]
+ *                               [--node-flags='--max-semi-space-size=2']   (V8 flags for the twin's own process)
  *
  * `npm run build:runtime` first (dist/local/start.mjs).
  */
@@ -29,10 +31,13 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'local' },
     load: { type: 'string', default: '2000' },
     runtimes: { type: 'string', default: 'compiled,tsx' },
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const runtimes: Record<string, string[]> = {
+  // As package.json's start script runs it (and the container).
   compiled: [join(repoRoot, 'dist', 'local', 'start.mjs')],
+  // Before 2026-12: `tsx infra/local/start.ts`, no flags.
   tsx: ['--import', 'tsx', join(repoRoot, 'infra', 'local', 'start.ts')],
 };
 const password = 'bench-admin-password-1';
@@ -59,6 +64,12 @@ function tree(pid: number): number[] {
   return out;
 }
 
+/** CPU seconds (user + system) of a process so far. */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
@@ -70,6 +81,8 @@ interface Run {
   firstPredictionMs: number;
   idle: number[];
   loaded: number[];
+  /** CPU µs per prediction during the load, every process. */
+  cpuUsPerRequest: number;
   load1: number;
 }
 
@@ -79,7 +92,8 @@ async function once(runtime: string): Promise<Run> {
   const mode = values.mode === 'edge' ? ['--edge', '--model', join(repoRoot, 'models', 'reactor-yield', '1.0.0')] : [];
   const load1 = loadavg()[0]!;
   const started = performance.now();
-  const child = spawn(process.execPath, [...runtimes[runtime]!, ...mode], {
+  const flags = values['node-flags'] ? values['node-flags'].split(' ') : [];
+  const child = spawn(process.execPath, [...flags, ...runtimes[runtime]!, ...mode], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TWIN_DATA_DIR: dataDir, PORT: String(port), TWIN_ADMIN_PASSWORD: password, TWIN_ACCESS_LOG: 'off', TWIN_RATE_LIMIT_PER_MINUTE: '100000000' },
@@ -104,7 +118,9 @@ async function once(runtime: string): Promise<Run> {
     const firstPredictionMs = performance.now() - started;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idle = tree(child.pid!).map(rssOf);
+    if (process.env.BENCH_SMAPS) for (const pid of tree(child.pid!)) process.stdout.write(`${pid} ${readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n').filter((l) => /^(Rss|Anonymous|Private_Clean|Shared_Clean)/.test(l)).join(' | ').replace(/\s+/g, ' ')}\n`);
     // 16 in flight, as the bench's http stage loads it.
+    const cpuBefore = tree(child.pid!).reduce((n, pid) => n + cpuOf(pid), 0);
     let left = Number(values.load);
     await Promise.all(
       Array.from({ length: 16 }, async () => {
@@ -112,7 +128,8 @@ async function once(runtime: string): Promise<Run> {
       }),
     );
     const loaded = tree(child.pid!).map(rssOf);
-    return { runtime, readyMs, firstPredictionMs, idle, loaded, load1 };
+    const cpuUsPerRequest = ((tree(child.pid!).reduce((n, pid) => n + cpuOf(pid), 0) - cpuBefore) * 1e6) / Number(values.load);
+    return { runtime, readyMs, firstPredictionMs, idle, loaded, cpuUsPerRequest, load1 };
   } finally {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
@@ -130,7 +147,7 @@ for (let i = 0; i < Number(values.reps); i++) {
     const mb = (bytes: number[]) => bytes.map((b) => (b / 1e6).toFixed(0)).join(' + ');
     process.stdout.write(
       `${values.mode} ${runtime}: ready ${run.readyMs.toFixed(0)} ms, first prediction ${run.firstPredictionMs.toFixed(0)} ms, ` +
-        `RSS idle ${mb(run.idle)} MB, after ${values.load} predictions ${mb(run.loaded)} MB (load average ${run.load1.toFixed(2)})\n`,
+        `RSS idle ${mb(run.idle)} MB, after ${values.load} predictions ${mb(run.loaded)} MB, ${run.cpuUsPerRequest.toFixed(0)} µs CPU/prediction (load average ${run.load1.toFixed(2)})\n`,
     );
   }
 }
@@ -139,7 +156,8 @@ for (const runtime of names) {
   const sum = (bytes: number[]) => bytes.reduce((a, b) => a + b, 0) / 1e6;
   process.stdout.write(
     `median ${values.mode} ${runtime}: first prediction ${median(mine.map((r) => r.firstPredictionMs)).toFixed(0)} ms, ` +
-      `RSS idle ${median(mine.map((r) => sum(r.idle))).toFixed(0)} MB, after load ${median(mine.map((r) => sum(r.loaded))).toFixed(0)} MB ` +
+      `RSS idle ${median(mine.map((r) => sum(r.idle))).toFixed(0)} MB, after load ${median(mine.map((r) => sum(r.loaded))).toFixed(0)} MB, ` +
+      `${median(mine.map((r) => r.cpuUsPerRequest)).toFixed(0)} µs CPU/prediction ` +
       `(load averages ${mine.map((r) => r.load1.toFixed(2)).join(', ')})\n`,
   );
 }

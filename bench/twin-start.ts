@@ -22,7 +22,8 @@ import { median } from './stats.js';
  *   npx tsx bench/twin-start.ts [--reps 3] [--mode local|edge] [--load 2000] [--runtimes compiled,tsx]
  *                               [--node-flags='--max-semi-space-size=2']   (V8 flags for the twin's own process)
  *
- * `npm run build:runtime` first (dist/local/start.mjs).
+ * `npm run build:runtime` first (dist/local/start.mjs). `BENCH_SMAPS=1` also prints each process's shared and
+ * private pages (/proc/<pid>/smaps_rollup): the node binary's pages are shared, so the RSS sum counts them twice.
  */
 
 const { values } = parseArgs({

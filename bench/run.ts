@@ -160,7 +160,9 @@ async function coldStarts(mode: 'bundle' | 'source', env: Record<string, string>
     // The driver bundled like a function, so plain node runs it: no loader, as in Lambda.
     const driver = join(sizes.buildDir, 'cold-start.mjs');
     await build({ entryPoints: [join(repoRoot, 'bench', 'cold-start.ts')], outfile: driver, bundle: true, platform: 'node', target: 'node22', format: 'esm', logLevel: 'error' });
-    command = [process.execPath, [driver, join(sizes.buildDir, 'predict', 'index.mjs')]];
+    // With --profile, each cold start runs under --cpu-prof and the first one's self time is printed.
+    const prof = profiling ? ['--cpu-prof', `--cpu-prof-dir=${join(sizes.buildDir, 'cold-profiles')}`] : [];
+    command = [process.execPath, [...prof, driver, join(sizes.buildDir, 'predict', 'index.mjs')]];
   } else {
     command = [process.execPath, ['--import', 'tsx', 'bench/cold-start.ts', 'functions/predict.ts']];
   }
@@ -169,6 +171,8 @@ async function coldStarts(mode: 'bundle' | 'source', env: Record<string, string>
     const out = await runChild(command[0], command[1], env);
     runs.push(JSON.parse(resultLine(out)) as (typeof runs)[number]);
   }
+  const coldProfile = mode === 'bundle' && profiling ? mainThreadProfile(join(sizes!.buildDir, 'cold-profiles')) : undefined;
+  if (coldProfile) console.log(`cold start (bundle) under --cpu-prof, self time of the busiest run (${coldProfile.file}):\n${formatSummary(summariseProfile(coldProfile.profile, 40))}`);
   return {
     mode,
     firstMs: repeated(runs.map((r) => r.firstMs)),

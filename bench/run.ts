@@ -83,6 +83,8 @@ interface LoadFigure {
   serverCores: Repeated;
   /** The same for the embedded stores' process. */
   storesCpuUsPerRequest: Repeated;
+  /** DynamoDB calls (through the stores' gate) per answered request: what group commit saves. */
+  dynamoCallsPerRequest: Repeated;
   /** The 1-minute load average at the start of each run. */
   loadAverage: number[];
   runs: LoadResult[];
@@ -212,15 +214,19 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
     const runs: LoadResult[] = [];
     const cpu: number[] = [];
     const storesCpu: number[] = [];
+    const storeCalls: number[] = [];
     const loads: number[] = [];
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     for (let rep = 0; rep < config.loadReps; rep++) {
       loads.push(round(loadavg()[0]!, 2));
       const cpu0 = server.cpuSeconds();
       const all0 = server.cpuSecondsAll();
+      const calls0 = await server.storeRequests();
       const run = await runLoad({ ...base, durationSec: config.loadSec });
       cpu.push(server.cpuSeconds() - cpu0);
       storesCpu.push(server.cpuSecondsAll() - all0 - cpu[cpu.length - 1]!);
+      // Requests still in flight at the deadline are counted by the gates but not by the load generator: small.
+      storeCalls.push((await server.storeRequests()).dynamodb - calls0.dynamodb);
       runs.push(run);
     }
     windows.push({ fromUs, toUs: Number(process.hrtime.bigint() / 1000n) });
@@ -236,6 +242,7 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
       serverCpuUsPerRequest: repeated(runs.map((r, i) => (cpu[i]! * 1e6) / Math.max(1, r.requests))),
       serverCores: repeated(runs.map((r, i) => cpu[i]! / r.durationSec)),
       storesCpuUsPerRequest: repeated(runs.map((r, i) => (storesCpu[i]! * 1e6) / Math.max(1, r.requests))),
+      dynamoCallsPerRequest: repeated(runs.map((r, i) => storeCalls[i]! / Math.max(1, r.requests))),
       loadAverage: loads,
       runs,
     });
@@ -402,7 +409,7 @@ for (const f of load ?? []) {
     `${f.name} c=${f.connections}`,
     `${fmt.rps(f.rps.median)}, p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}, ${f.non2xx} non-2xx, ${f.errors} errors`,
     [
-      `gateway+functions ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores, stores ${Math.round(f.storesCpuUsPerRequest.median).toLocaleString('en-US')} µs`,
+      `gateway+functions ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores, stores ${Math.round(f.storesCpuUsPerRequest.median).toLocaleString('en-US')} µs; ${f.dynamoCallsPerRequest.median.toFixed(2)} DynamoDB calls/req`,
       `load avg ${f.loadAverage.join('/')}`,
       `${target}${flaskNote}`,
     ]

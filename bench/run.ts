@@ -10,6 +10,7 @@ import type { CostResult } from './cost.js';
 import { runLoad, type LoadResult } from './http.js';
 import { runInproc, type InprocResult } from './inproc.js';
 import { explainOneRowTargetMs, runInsight } from './insight.js';
+import { runSdkCall } from './sdk-call.js';
 import { formatSummary, mainThreadProfile, summariseProfile, type ProfileSummary } from './profile.js';
 import { buildServe, ServerProcess } from './server-process.js';
 import { runSizes, type SizesResult } from './sizes.js';
@@ -21,7 +22,7 @@ import { repeated, round, type Repeated } from './stats.js';
  * the process-insight figures (issue 18, bench/insight.ts).
  * Prints the tables, each figure beside its target, with the load average, and writes
  * bench/results/latest.json. All load goes to 127.0.0.1 and is bounded in time. Options: `--quick` (fewer,
- * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, cold,
+ * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, sdk, cold,
  * handler, http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
  * summary per load run is printed and the figures go to bench/results/profile.json instead, since profiling
  * slows the server), `--tsx` (serve the sources under tsx instead of the compiled bundle).
@@ -31,7 +32,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profiling = args.includes('--profile');
 const useTsx = args.includes('--tsx');
-const stageNames = ['sizes', 'inproc', 'insight', 'cold', 'handler', 'http', 'cost'] as const;
+const stageNames = ['sizes', 'inproc', 'insight', 'sdk', 'cold', 'handler', 'http', 'cost'] as const;
 const onlyIndex = args.indexOf('--only');
 const only = new Set(onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : stageNames);
 for (const name of only) if (!(stageNames as readonly string[]).includes(name)) throw new Error(`--only takes ${stageNames.join(',')}, not ${name}`);
@@ -279,6 +280,7 @@ const inproc = only.has('inproc')
   ? await stage('floor and core (in-process)', () => runInproc({ reps: config.inprocReps, iterations: config.inprocIterations }))
   : undefined;
 const insight = only.has('insight') ? await stage('insight (in-process: TreeSHAP, sweep, optimizer)', () => runInsight({ reps: config.inprocReps, iterations: config.inprocIterations / 10 })) : undefined;
+const sdkCall = only.has('sdk') ? await stage('sdk (one AWS SDK call against a stub, CPU)', () => runSdkCall({ reps: config.inprocReps, calls: config.inprocIterations / 3 })) : undefined;
 
 let server: ServerProcess | undefined;
 let handler: HandlerStageResult | undefined;
@@ -378,6 +380,10 @@ if (inproc) {
   row('floor', 'session.run, 100 rows', fmt.us(inproc.floor100Us.median), `${fmt.x(inproc.floor100OverFloor1.median)} floor 1 row`, '');
   row('core', 'predict, 1 row', fmt.us(inproc.core1Us.median), `${fmt.x(inproc.core1OverFloor1.median)} floor (≤ 2×)`, verdict(inproc.core1OverFloor1.median <= targets.core1OverFloor1));
   row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
+}
+if (sdkCall) {
+  row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to a stub answering {}; the HTTP round trip alone ${fmt.us(sdkCall.stubOnlyUs.median)}`, '');
+  row('sdk', 'the same through the SigV4 gate', fmt.us(sdkCall.viaGateUs.median), 'as the local twin sends every store call (infra/local/sigv4-gate.ts)', '');
 }
 if (insight) {
   row('insight', 'explain 1 row (TreeSHAP)', fmt.us(insight.explain1Us.median), `< ${explainOneRowTargetMs} ms`, verdict(insight.explain1Us.median < explainOneRowTargetMs * 1000));
@@ -541,6 +547,7 @@ const results = {
       hundredOverFloorHundred: inproc.core100OverFloor100,
     },
     insight,
+    sdkCall,
     handler,
     http: load?.map(({ profile: _profile, ...f }) => f),
     coldStart: cold,

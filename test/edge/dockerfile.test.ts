@@ -98,6 +98,13 @@ describe('Dockerfile', () => {
     expect(distCopy?.flags.from).toBeDefined();
     const build = stages.find((s) => s.name === distCopy!.flags.from)!;
     expect(all(build, 'RUN').map((r) => r.args)).toContain('npm run build:runtime');
+    // npm start runs the same compiled twin (prestart builds it), and tsx is a development tool only.
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.start).toBe(command.slice(0, 2).join(' '));
+    expect(pkg.scripts.prestart).toMatch(/npm run -s build\b/);
+    expect(pkg.scripts.build).toContain('npm run -s build:runtime');
+    for (const tool of ['tsx', 'esbuild', 'typescript']) expect(pkg.dependencies, tool).not.toHaveProperty(tool);
+    expect(pkg.devDependencies).toHaveProperty('tsx');
     // No TypeScript source reaches the runtime stage.
     for (const copy of all(runtime, 'COPY').filter((c) => !c.flags.from)) {
       for (const source of copyPaths(copy).sources) expect(filesUnder(source).filter((f) => /\.ts$/.test(f)), source).toEqual([]);

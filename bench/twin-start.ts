@@ -71,6 +71,11 @@ function cpuOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Proportional set size: each shared page (the node binary's) divided among the processes that map it. */
+function pssOf(pid: number): number {
+  return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+}
+
 function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
@@ -82,6 +87,8 @@ interface Run {
   firstPredictionMs: number;
   idle: number[];
   loaded: number[];
+  /** PSS after the load, every process. */
+  loadedPss: number[];
   /** CPU µs per prediction during the load, every process. */
   cpuUsPerRequest: number;
   load1: number;
@@ -129,8 +136,9 @@ async function once(runtime: string): Promise<Run> {
       }),
     );
     const loaded = tree(child.pid!).map(rssOf);
+    const loadedPss = tree(child.pid!).map(pssOf);
     const cpuUsPerRequest = ((tree(child.pid!).reduce((n, pid) => n + cpuOf(pid), 0) - cpuBefore) * 1e6) / Number(values.load);
-    return { runtime, readyMs, firstPredictionMs, idle, loaded, cpuUsPerRequest, load1 };
+    return { runtime, readyMs, firstPredictionMs, idle, loaded, loadedPss, cpuUsPerRequest, load1 };
   } finally {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
@@ -148,7 +156,7 @@ for (let i = 0; i < Number(values.reps); i++) {
     const mb = (bytes: number[]) => bytes.map((b) => (b / 1e6).toFixed(0)).join(' + ');
     process.stdout.write(
       `${values.mode} ${runtime}: ready ${run.readyMs.toFixed(0)} ms, first prediction ${run.firstPredictionMs.toFixed(0)} ms, ` +
-        `RSS idle ${mb(run.idle)} MB, after ${values.load} predictions ${mb(run.loaded)} MB, ${run.cpuUsPerRequest.toFixed(0)} µs CPU/prediction (load average ${run.load1.toFixed(2)})\n`,
+        `RSS idle ${mb(run.idle)} MB, after ${values.load} predictions ${mb(run.loaded)} MB (PSS ${mb(run.loadedPss)} MB), ${run.cpuUsPerRequest.toFixed(0)} µs CPU/prediction (load average ${run.load1.toFixed(2)})\n`,
     );
   }
 }
@@ -157,7 +165,8 @@ for (const runtime of names) {
   const sum = (bytes: number[]) => bytes.reduce((a, b) => a + b, 0) / 1e6;
   process.stdout.write(
     `median ${values.mode} ${runtime}: first prediction ${median(mine.map((r) => r.firstPredictionMs)).toFixed(0)} ms, ` +
-      `RSS idle ${median(mine.map((r) => sum(r.idle))).toFixed(0)} MB, after load ${median(mine.map((r) => sum(r.loaded))).toFixed(0)} MB, ` +
+      `RSS idle ${median(mine.map((r) => sum(r.idle))).toFixed(0)} MB, after load ${median(mine.map((r) => sum(r.loaded))).toFixed(0)} MB ` +
+      `(PSS ${median(mine.map((r) => sum(r.loadedPss))).toFixed(0)} MB), ` +
       `${median(mine.map((r) => r.cpuUsPerRequest)).toFixed(0)} µs CPU/prediction ` +
       `(load averages ${mine.map((r) => r.load1.toFixed(2)).join(', ')})\n`,
   );

@@ -35,6 +35,8 @@ export interface TestTwinOptions {
   env?: Record<string, string>;
   /** The switchable fault proxies in front of DynamoDB and S3. */
   faults?: boolean;
+  /** A dashboard build to serve at `/` (the browser tests build their own). */
+  dashboardDir?: string;
 }
 
 /** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
@@ -48,6 +50,7 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       adminPassword,
       ...(options.env ? { env: options.env } : {}),
       ...(options.faults ? { faults: true } : {}),
+      ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
     });
   } catch (error) {
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

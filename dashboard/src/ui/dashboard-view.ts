@@ -6,7 +6,8 @@ import { ApiError, NetworkError } from '../errors.js';
 import { inputSpec } from '../features.js';
 import { clockTime } from '../format.js';
 import { PredictionHistory, type PredictionPoint } from '../history.js';
-import type { Session } from '../session.js';
+import { chooseModel, hashForModel, mayPublish, modelEntries, modelFromHash, type ModelEntry } from '../models.js';
+import { decodeClaims, type Session } from '../session.js';
 import type { HealthResponse, ModelInfo, PredictResponse } from '../types.js';
 import { AbPanel } from './ab-panel.js';
 import { QualityPanel } from './quality-panel.js';
@@ -19,6 +20,8 @@ import { InputsPanel } from './inputs-panel.js';
 import { InsightPanel } from './insight-panel.js';
 import { LatestPanel } from './latest-panel.js';
 import { ModelPanel } from './model-panel.js';
+import { ModelPicker } from './model-picker.js';
+import { ModelsAdminPanel } from './models-admin.js';
 import { StatusBanner } from './status-banner.js';
 
 export interface DashboardViewOptions {
@@ -47,19 +50,25 @@ function intervalLabel(info: ModelInfo): string {
 }
 
 function featuresKey(info: ModelInfo): string {
-  return JSON.stringify(info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step]));
+  return JSON.stringify([info.name, info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step])]);
 }
 
 /**
- * The signed-in page: loads the active model's manifest, builds the inputs and views from it, and runs the
- * loops (auto predict every 2 s, health every 15 s, server alerts, A/B stats). Every loop stops in dispose().
+ * The signed-in page: lists the models the principal may use, builds the inputs and views from the chosen
+ * model's manifest (the URL's `#model=`, else the deployment's default), predicts through
+ * `/api/v1/models/{name}/predict`, and runs the loops (auto predict every 2 s, health every 15 s, server
+ * alerts, A/B stats, quality). Each model keeps its own history and alert feed, so charts never mix models.
+ * Every loop stops in dispose().
  */
 export class DashboardView {
   private readonly api: ApiClient;
   private readonly session: Session;
   private readonly banner = new StatusBanner();
-  private readonly history = new PredictionHistory(100);
-  private readonly feed = new AlertFeed(50);
+  private readonly histories = new Map<string, PredictionHistory>();
+  private readonly feeds = new Map<string, AlertFeed>();
+  private readonly picker: ModelPicker;
+  private entries: ModelEntry[] = [];
+  private modelsAdmin: ModelsAdminPanel | undefined;
   private readonly abort = new AbortController();
   private readonly main: HTMLElement;
   private readonly twinView: HTMLElement;
@@ -91,6 +100,10 @@ export class DashboardView {
   private healthTimer: number | undefined;
   private cooldownTimer: number | undefined;
   private readonly onOnline = () => void this.checkHealth();
+  private readonly onHashChange = () => {
+    const wanted = modelFromHash(location.hash);
+    if (wanted && wanted !== this.model?.name) this.pickModel(wanted);
+  };
 
   constructor(options: DashboardViewOptions) {
     this.api = options.api;
@@ -98,7 +111,8 @@ export class DashboardView {
     const { session } = options;
     this.connectionPill = h('span', { class: 'pill pill-checking', id: 'api-state' }, 'API: checking…');
     this.modelLabel = h('span', { class: 'model-label', id: 'header-model' }, '');
-    const canAdmin = session.scopes.has('keys:manage') || session.scopes.has('audit:read');
+    const canAdmin = session.scopes.has('keys:manage') || session.scopes.has('audit:read') || session.scopes.has('models:write');
+    this.picker = new ModelPicker((name) => this.pickModel(name));
     const signOut = h('button', { type: 'button', id: 'sign-out', on: { click: () => options.onSignOut() } }, 'Sign out');
     const nav = canAdmin
       ? h('nav', { 'aria-label': 'Views', class: 'views-nav' }, this.navButton('twin-view', 'Twin', true), this.navButton('admin-view', 'Administration', false))
@@ -107,6 +121,7 @@ export class DashboardView {
       'header',
       { class: 'app-header' },
       h('div', { class: 'brand' }, h('h1', {}, 'Twinserve'), this.modelLabel),
+      this.picker.element,
       nav,
       h(
         'div',
@@ -117,13 +132,14 @@ export class DashboardView {
         signOut,
       ),
     );
-    this.twinView = h('div', { id: 'twin-view', class: 'view' }, panel('Loading', { id: 'loading-panel' }, h('p', { 'aria-busy': 'true' }, 'Loading the active model…')));
+    this.twinView = h('div', { id: 'twin-view', class: 'view' }, panel('Loading', { id: 'loading-panel' }, h('p', { 'aria-busy': 'true' }, 'Loading the models…')));
     this.adminView = canAdmin ? h('div', { id: 'admin-view', class: 'view admin-view', hidden: true }) : undefined;
     this.main = h('main', { id: 'main', class: 'app-main', tabindex: '-1' }, this.banner.element, this.twinView, this.adminView);
     replace(options.container, header, this.main);
     options.container.removeAttribute('aria-busy');
     window.addEventListener('online', this.onOnline);
     window.addEventListener('offline', this.onOnline);
+    window.addEventListener('hashchange', this.onHashChange);
     this.scheduleExpiryWarning();
   }
 
@@ -140,6 +156,7 @@ export class DashboardView {
     window.clearTimeout(this.cooldownTimer);
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOnline);
+    window.removeEventListener('hashchange', this.onHashChange);
     this.stopServerAlerts?.();
     this.abPanel?.stop();
     this.qualityPanel?.stop();
@@ -173,6 +190,17 @@ export class DashboardView {
     if (!this.adminView) return;
     this.adminLoaded = true;
     const parts: HTMLElement[] = [];
+    if (this.session.scopes.has('models:write')) {
+      const claims = decodeClaims(this.session.token);
+      this.modelsAdmin = new ModelsAdminPanel({
+        api: this.api,
+        claims: { role: this.session.role, plant: typeof claims.plant === 'string' ? claims.plant : undefined },
+        canPublish: mayPublish(this.session, this.session.scopes),
+        refresh: () => this.refreshModels(),
+      });
+      void this.modelsAdmin.setModels(this.entries);
+      parts.push(this.modelsAdmin.element);
+    }
     if (this.session.scopes.has('keys:manage')) {
       const keys = new KeysPanel(this.api, this.session.scopes);
       parts.push(keys.element);
@@ -186,11 +214,50 @@ export class DashboardView {
     replace(this.adminView, ...parts);
   }
 
+  /** The history and alert feed of one model (each model keeps its own). */
+  private historyOf(name: string): PredictionHistory {
+    let history = this.histories.get(name);
+    if (!history) this.histories.set(name, (history = new PredictionHistory(100)));
+    return history;
+  }
+
+  private feedOf(name: string): AlertFeed {
+    let feed = this.feeds.get(name);
+    if (!feed) this.feeds.set(name, (feed = new AlertFeed(50)));
+    return feed;
+  }
+
+  /**
+   * The models the principal may use: `GET /model/info` describes the default and every servable model
+   * (`models`), `GET /api/v1/models` lists them all, activated or not (a role without models:read gets the
+   * servable ones only). Updates the picker and the admin panel; resolves with the list.
+   */
+  private async fetchModels(): Promise<{ info: ModelInfo & { models?: ModelInfo[] }; entries: ModelEntry[] }> {
+    const [info, list] = await Promise.all([
+      this.api.get<ModelInfo & { models?: ModelInfo[] }>('/model/info', { signal: this.abort.signal }),
+      this.api.get<unknown>('/api/v1/models', { signal: this.abort.signal }).catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 403) return undefined;
+        throw error;
+      }),
+    ]);
+    const entries = modelEntries(list, info.models ?? [info]);
+    this.entries = entries;
+    this.picker.setEntries(entries, this.model?.name);
+    return { info, entries };
+  }
+
   private async loadModel(): Promise<void> {
     try {
-      const info = await this.api.get<ModelInfo>('/model/info', { signal: this.abort.signal });
+      const { info, entries } = await this.fetchModels();
       if (this.disposed) return;
-      this.setModel(info);
+      const chosen = chooseModel(entries, modelFromHash(location.hash), info.name);
+      if (!chosen?.info) {
+        replace(this.twinView, panel('No model', { id: 'model-error' }, h('p', { role: 'alert' }, 'No model is active for you yet: an admin activates one under Administration.')));
+        return;
+      }
+      this.picker.setEntries(entries, chosen.name);
+      void this.modelsAdmin?.setModels(entries);
+      this.setModel(chosen.info);
     } catch (error) {
       if (this.disposed) return;
       const retry = h('button', { type: 'button', on: { click: () => void this.loadModel() } }, 'Try again');
@@ -206,20 +273,43 @@ export class DashboardView {
     }
   }
 
+  /** The picker (or the URL) chose a model: its own inputs, history, charts and panels; the URL remembers it. */
+  private pickModel(name: string): void {
+    const entry = this.entries.find((e) => e.name === name);
+    if (!entry?.info) {
+      this.picker.setEntries(this.entries, this.model?.name);
+      return;
+    }
+    if (location.hash !== hashForModel(name)) history.replaceState(null, '', hashForModel(name));
+    if (name !== this.model?.name) this.setModel(entry.info);
+  }
+
+  /**
+   * Reloads the list (after an admin action, or when the health check sees a new version) and follows it. The
+   * models panel shows the list it is handed (its own actions hand it this one).
+   */
+  private async refreshModels(): Promise<ModelEntry[]> {
+    const { entries } = await this.fetchModels();
+    const current = entries.find((e) => e.name === this.model?.name);
+    if (!this.disposed && current?.info && current.info.version !== this.model?.version) this.setModel(current.info);
+    return entries;
+  }
+
   private setModel(info: ModelInfo): void {
     const previous = this.model;
     this.model = info;
     this.modelLabel.textContent = `${info.name} ${info.version}`;
+    this.picker.setEntries(this.entries, info.name);
     if (previous && featuresKey(previous) === featuresKey(info)) {
       const band = bandOf(info);
       this.modelPanel?.update(info);
       this.latest?.setBand(band);
       this.chart?.setBand(band);
-      this.chart?.update(this.history);
+      this.chart?.update(this.historyOf(info.name));
     } else {
       this.buildTwinView(info);
     }
-    if (previous && previous.version !== info.version) this.banner.set('info', 'info', `The active model changed to ${info.name} ${info.version}.`);
+    if (previous && previous.name === info.name && previous.version !== info.version) this.banner.set('info', 'info', `The active model changed to ${info.name} ${info.version}.`);
   }
 
   private buildTwinView(info: ModelInfo): void {
@@ -248,7 +338,9 @@ export class DashboardView {
     this.insight = new InsightPanel({ api: this.api, model: info, values: () => this.inputs?.values(), onSetpoints: (v) => this.inputs?.setValues(v), canPredict: this.session.scopes.has('twin:predict') });
     this.chart = new PredictionChart(info.target, label, band);
     this.conditions = new ConditionCharts(info.feature_specs.map(inputSpec));
-    this.alertsPanel = new AlertsPanel(this.feed, info.target.unit);
+    const history = this.historyOf(info.name);
+    const feed = this.feedOf(info.name);
+    this.alertsPanel = new AlertsPanel(feed, info.target.unit);
     this.modelPanel = new ModelPanel(info);
     this.abPanel = new AbPanel(this.api, info.name);
     this.qualityPanel = new QualityPanel(this.api, info.name);
@@ -269,11 +361,11 @@ export class DashboardView {
     );
     this.chart.mount();
     this.conditions.mount();
-    this.chart.update(this.history);
-    this.conditions.update(this.history);
-    const latest = this.history.latest();
+    this.chart.update(history);
+    this.conditions.update(history);
+    const latest = history.latest();
     if (latest) this.latest.update(latest);
-    this.stopServerAlerts = startServerAlerts(this.api, this.feed, { model: info.name, onState: (s) => this.alertsPanel?.setSourceState(s) });
+    this.stopServerAlerts = startServerAlerts(this.api, feed, { model: info.name, onState: (s) => this.alertsPanel?.setSourceState(s) });
     this.abPanel.start();
     this.qualityPanel.start();
     if (this.cooldownUntil > Date.now()) this.startCooldown(Math.ceil((this.cooldownUntil - Date.now()) / 1000));
@@ -300,9 +392,14 @@ export class DashboardView {
     this.inFlight = true;
     inputs.setBusy(true);
     try {
-      const { data, headers } = await this.api.call<PredictResponse>('POST', '/api/v1/twin/predict', { body: { ...values, explain: true }, signal: this.abort.signal });
-      this.insight?.showContributions(data.explanation);
+      const { data, headers } = await this.api.call<PredictResponse>('POST', `/api/v1/models/${encodeURIComponent(model.name)}/predict`, {
+        body: { ...values, explain: true },
+        signal: this.abort.signal,
+      });
       if (this.disposed) return;
+      // Another model was picked while this one was in flight: its point joins its own history only.
+      const current = this.model?.name === model.name;
+      if (current) this.insight?.showContributions(data.explanation);
       const [lo, hi] = data.confidence_interval ?? [null, null];
       const requestId = headers.get('x-request-id') ?? undefined;
       const point: PredictionPoint = {
@@ -316,13 +413,16 @@ export class DashboardView {
         ...(data.extrapolation && Object.keys(data.extrapolation).length ? { extrapolation: data.extrapolation } : {}),
         ...(data.from_cache ? { fromCache: true } : {}),
       };
-      this.history.push(point);
-      this.latest?.update(point);
-      this.chart?.update(this.history);
-      this.conditions?.update(this.history);
+      const history = this.historyOf(model.name);
+      history.push(point);
       const alert = deriveAlert(point, bandOf(model), model.name);
-      if (alert) this.feed.add(alert);
-      this.abPanel?.nudge();
+      if (alert) this.feedOf(model.name).add(alert);
+      if (current) {
+        this.latest?.update(point);
+        this.chart?.update(history);
+        this.conditions?.update(history);
+        this.abPanel?.nudge();
+      }
       this.banner.clear('request');
       this.banner.clear('connection');
       this.setConnection('online');
@@ -347,15 +447,6 @@ export class DashboardView {
     if (this.disposed || !this.inputs?.auto) return;
     const wait = Math.max(autoIntervalMs, this.cooldownUntil - Date.now());
     this.autoTimer = window.setTimeout(() => void this.autoTick(), wait);
-  }
-
-  private async reloadModel(): Promise<void> {
-    try {
-      const info = await this.api.get<ModelInfo>('/model/info', { signal: this.abort.signal });
-      if (!this.disposed && info.version !== this.model?.version) this.setModel(info);
-    } catch {
-      // The health check reports what is wrong.
-    }
   }
 
   private showError(error: unknown): void {
@@ -422,7 +513,12 @@ export class DashboardView {
         this.banner.clear('model');
         this.setConnection('online');
         if (!this.model) void this.loadModel();
-        else if (body.model_version && body.model_version !== this.model.version) void this.reloadModel();
+        // The health check names the default model; a new active version of it reloads the list.
+        else if (body.model === this.model.name && body.model_version && body.model_version !== this.model.version) {
+          void this.refreshModels()
+            .then((entries) => this.modelsAdmin?.setModels(entries))
+            .catch(() => undefined);
+        }
       }
       this.scheduleHealth(healthIntervalMs);
     } catch (error) {

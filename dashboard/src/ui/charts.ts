@@ -1,7 +1,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { AlertBand } from '../alerts.js';
-import { axisTime, clockTime, fixed, withUnit } from '../format.js';
+import { axisTime, clockTime, fixed, predicted, withUnit } from '../format.js';
 import type { PredictionHistory } from '../history.js';
 import type { InputSpec } from '../features.js';
 import { h, replace } from './dom.js';
@@ -159,10 +159,10 @@ export class PredictionChart {
           stroke: colors.prediction,
           width: 2,
           points: { show: true, size: 6, fill: colors.prediction },
-          value: (_u, v) => (v == null ? '–' : withUnit(fixed(v), unit)),
+          value: (_u, v) => (v == null ? '–' : withUnit(predicted(v), unit)),
         },
-        { label: `${this.intervalLabel} low`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : fixed(v)) },
-        { label: `${this.intervalLabel} high`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : fixed(v)) },
+        { label: `${this.intervalLabel} low`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : predicted(v)) },
+        { label: `${this.intervalLabel} high`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : predicted(v)) },
       ],
       bands: [{ series: [3, 2], fill: colors.band }],
       axes: [timeAxis(this.parts.figure), axis(`${this.target.name}${unit ? ` (${unit})` : ''}`)],
@@ -206,8 +206,8 @@ export class PredictionChart {
     this.parts.canvasHost.setAttribute(
       'aria-label',
       latest
-        ? `Predicted ${this.target.name} over time: ${times.length} points, latest ${withUnit(fixed(latest.prediction), this.target.unit)}` +
-            (latest.lo !== null && latest.hi !== null ? `, interval ${fixed(latest.lo)} to ${fixed(latest.hi)}` : '') +
+        ? `Predicted ${this.target.name} over time: ${times.length} points, latest ${withUnit(predicted(latest.prediction), this.target.unit)}` +
+            (latest.lo !== null && latest.hi !== null ? `, interval ${predicted(latest.lo)} to ${predicted(latest.hi)}` : '') +
             (this.band ? `; alert band ${this.band.min ?? 'none'} to ${this.band.max ?? 'none'}` : '')
         : `Predicted ${this.target.name} over time: no data yet`,
     );
@@ -215,7 +215,7 @@ export class PredictionChart {
     replace(
       this.parts.tableBody,
       ...rows.map((p) =>
-        h('tr', {}, h('td', {}, clockTime(p.time * 1000)), h('td', {}, fixed(p.prediction)), h('td', {}, p.lo === null || p.hi === null ? '–' : `${fixed(p.lo)} – ${fixed(p.hi)}`)),
+        h('tr', {}, h('td', {}, clockTime(p.time * 1000)), h('td', {}, predicted(p.prediction)), h('td', {}, p.lo === null || p.hi === null ? '–' : `${predicted(p.lo)} – ${predicted(p.hi)}`)),
       ),
     );
   }

@@ -105,7 +105,7 @@ export function readTar(archive: Uint8Array): Map<string, Uint8Array> {
 
 /** Gunzips a .tgz in the browser's own DecompressionStream, refusing more than `limit` bytes out. */
 export async function gunzip(stream: ReadableStream<Uint8Array>, limit = maxUnpackedBytes): Promise<Uint8Array> {
-  const reader = stream.pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>).getReader();
+  const reader = stream.pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {

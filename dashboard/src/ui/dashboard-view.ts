@@ -1,4 +1,3 @@
-import { routes } from '../../../infra/routes.js';
 import { startServerAlerts } from '../alert-sources.js';
 import { AlertFeed, deriveAlert, type AlertBand } from '../alerts.js';
 import type { ApiClient } from '../api.js';
@@ -6,22 +5,22 @@ import { ApiError, NetworkError } from '../errors.js';
 import { inputSpec } from '../features.js';
 import { clockTime } from '../format.js';
 import { PredictionHistory, type PredictionPoint } from '../history.js';
-import { chooseModel, hashForModel, mayPublish, modelEntries, modelFromHash, type ModelEntry } from '../models.js';
-import { decodeClaims, type Session } from '../session.js';
+import { chooseModel, hashForModel, modelEntries, modelFromHash, type ModelEntry } from '../models.js';
+import type { Session } from '../session.js';
 import type { HealthResponse, ModelInfo, PredictResponse } from '../types.js';
 import { AbPanel } from './ab-panel.js';
 import { QualityPanel } from './quality-panel.js';
-import { AuditPanel } from './admin-audit.js';
-import { KeysPanel } from './admin-keys.js';
+import { adminPanels, canAdminister } from './admin-view.js';
 import { AlertsPanel } from './alerts-panel.js';
 import { ConditionCharts, PredictionChart } from './charts.js';
 import { h, panel, replace } from './dom.js';
 import { InputsPanel } from './inputs-panel.js';
 import { InsightPanel } from './insight-panel.js';
 import { LatestPanel } from './latest-panel.js';
+import { ConnectionMonitor } from './connection.js';
 import { ModelPanel } from './model-panel.js';
 import { ModelPicker } from './model-picker.js';
-import { ModelsAdminPanel } from './models-admin.js';
+import type { ModelsAdminPanel } from './models-admin.js';
 import { StatusBanner } from './status-banner.js';
 
 export interface DashboardViewOptions {
@@ -33,12 +32,7 @@ export interface DashboardViewOptions {
 
 /** The chapter's dcc.Interval. */
 export const autoIntervalMs = 2_000;
-const healthIntervalMs = 15_000;
-const offlineRetryMs = 5_000;
 
-type Connection = 'checking' | 'online' | 'degraded' | 'offline';
-
-const auditActions = [...new Set(routes.map((r) => r.action))].sort();
 
 function bandOf(info: ModelInfo): AlertBand | null {
   const t = info.alert_thresholds;
@@ -73,7 +67,7 @@ export class DashboardView {
   private readonly main: HTMLElement;
   private readonly twinView: HTMLElement;
   private readonly adminView: HTMLElement | undefined;
-  private readonly connectionPill: HTMLElement;
+  private readonly connection: ConnectionMonitor;
   private readonly modelLabel: HTMLElement;
   private readonly navButtons: HTMLButtonElement[] = [];
 
@@ -90,16 +84,14 @@ export class DashboardView {
   private stopServerAlerts: (() => void) | undefined;
   private adminLoaded = false;
 
-  private connection: Connection = 'checking';
   private inFlight = false;
   private pending = false;
   private cooldownUntil = 0;
   private disposed = false;
   private timers = new Set<number>();
   private autoTimer: number | undefined;
-  private healthTimer: number | undefined;
   private cooldownTimer: number | undefined;
-  private readonly onOnline = () => void this.checkHealth();
+  private readonly onOnline = () => void this.connection.check();
   private readonly onHashChange = () => {
     const wanted = modelFromHash(location.hash);
     if (wanted && wanted !== this.model?.name) this.pickModel(wanted);
@@ -109,9 +101,9 @@ export class DashboardView {
     this.api = options.api;
     this.session = options.session;
     const { session } = options;
-    this.connectionPill = h('span', { class: 'pill pill-checking', id: 'api-state' }, 'API: checking…');
+    this.connection = new ConnectionMonitor(this.api, this.banner, this.abort.signal, (body) => this.onHealthy(body));
     this.modelLabel = h('span', { class: 'model-label', id: 'header-model' }, '');
-    const canAdmin = session.scopes.has('keys:manage') || session.scopes.has('audit:read') || session.scopes.has('models:write');
+    const canAdmin = canAdminister(session);
     this.picker = new ModelPicker((name) => this.pickModel(name));
     const signOut = h('button', { type: 'button', id: 'sign-out', on: { click: () => options.onSignOut() } }, 'Sign out');
     const nav = canAdmin
@@ -126,7 +118,7 @@ export class DashboardView {
       h(
         'div',
         { class: 'header-right' },
-        this.connectionPill,
+        this.connection.pill,
         h('span', { class: 'user', id: 'signed-in-user' }, `${session.username} (${session.role})`),
         h('span', { class: 'muted small', id: 'session-ends' }, `session ends ${clockTime(session.expiresAt)}`),
         signOut,
@@ -144,7 +136,7 @@ export class DashboardView {
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.checkHealth(), this.loadModel()]);
+    await Promise.all([this.connection.check(), this.loadModel()]);
   }
 
   dispose(): void {
@@ -152,7 +144,7 @@ export class DashboardView {
     this.abort.abort();
     for (const t of this.timers) window.clearTimeout(t);
     window.clearTimeout(this.autoTimer);
-    window.clearTimeout(this.healthTimer);
+    this.connection.dispose();
     window.clearTimeout(this.cooldownTimer);
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOnline);
@@ -189,28 +181,8 @@ export class DashboardView {
   private buildAdmin(): void {
     if (!this.adminView) return;
     this.adminLoaded = true;
-    const parts: HTMLElement[] = [];
-    if (this.session.scopes.has('models:write')) {
-      const claims = decodeClaims(this.session.token);
-      this.modelsAdmin = new ModelsAdminPanel({
-        api: this.api,
-        claims: { role: this.session.role, plant: typeof claims.plant === 'string' ? claims.plant : undefined },
-        canPublish: mayPublish(this.session, this.session.scopes),
-        refresh: () => this.refreshModels(),
-      });
-      void this.modelsAdmin.setModels(this.entries);
-      parts.push(this.modelsAdmin.element);
-    }
-    if (this.session.scopes.has('keys:manage')) {
-      const keys = new KeysPanel(this.api, this.session.scopes);
-      parts.push(keys.element);
-      void keys.load();
-    }
-    if (this.session.scopes.has('audit:read')) {
-      const audit = new AuditPanel(this.api, auditActions);
-      parts.push(audit.element);
-      void audit.load(false);
-    }
+    const { parts, models } = adminPanels(this.api, this.session, this.entries, () => this.refreshModels());
+    this.modelsAdmin = models;
     replace(this.adminView, ...parts);
   }
 
@@ -424,10 +396,9 @@ export class DashboardView {
         this.abPanel?.nudge();
       }
       this.banner.clear('request');
-      this.banner.clear('connection');
-      this.setConnection('online');
+      this.connection.online();
       // A prediction's version may be an A/B variant's; the health check reports the active version.
-      if (this.banner.get('model')) void this.checkHealth();
+      if (this.banner.get('model')) void this.connection.check();
     } catch (error) {
       if (!this.disposed) this.showError(error);
     } finally {
@@ -451,9 +422,7 @@ export class DashboardView {
 
   private showError(error: unknown): void {
     if (error instanceof NetworkError) {
-      this.setConnection('offline');
-      this.banner.set('connection', 'error', `Offline: cannot reach the API at ${error.url}. Retrying every ${offlineRetryMs / 1000} s.`);
-      this.scheduleHealth(offlineRetryMs);
+      this.connection.offline(error.url);
       return;
     }
     if (!(error instanceof ApiError)) {
@@ -467,7 +436,7 @@ export class DashboardView {
       return;
     }
     if (error.status === 503 && error.code === 'MODEL_UNAVAILABLE') {
-      this.markDegraded(error.message);
+      this.connection.degraded(error.message);
       return;
     }
     if (error.issues.length) this.inputs?.showIssues(error.issues);
@@ -493,54 +462,14 @@ export class DashboardView {
     tick();
   }
 
-  // ----- health -----------------------------------------------------------------------------------------
-
-  private scheduleHealth(ms: number): void {
-    window.clearTimeout(this.healthTimer);
-    if (!this.disposed) this.healthTimer = window.setTimeout(() => void this.checkHealth(), ms);
-  }
-
-  private async checkHealth(): Promise<void> {
-    window.clearTimeout(this.healthTimer);
-    try {
-      const response = await this.api.raw('GET', '/health', { auth: false, signal: this.abort.signal });
-      const body = (await response.json().catch(() => ({}))) as HealthResponse;
-      if (this.disposed) return;
-      this.banner.clear('connection');
-      if (response.status === 503 || body.status !== 'healthy') {
-        this.markDegraded(body.reason ?? `health answered ${response.status}`);
-      } else {
-        this.banner.clear('model');
-        this.setConnection('online');
-        if (!this.model) void this.loadModel();
-        // The health check names the default model; a new active version of it reloads the list.
-        else if (body.model === this.model.name && body.model_version && body.model_version !== this.model.version) {
-          void this.refreshModels()
-            .then((entries) => this.modelsAdmin?.setModels(entries))
-            .catch(() => undefined);
-        }
-      }
-      this.scheduleHealth(healthIntervalMs);
-    } catch (error) {
-      if (this.disposed || (error as Error).name === 'AbortError') return;
-      this.setConnection('offline');
-      const url = error instanceof NetworkError ? error.url : 'the API';
-      this.banner.set('connection', 'error', `Offline: cannot reach the API at ${url}. Retrying every ${offlineRetryMs / 1000} s.`);
-      this.scheduleHealth(offlineRetryMs);
+  /** A healthy answer names the default model: a new active version of it reloads the list. */
+  private onHealthy(body: HealthResponse): void {
+    if (!this.model) void this.loadModel();
+    else if (body.model === this.model.name && body.model_version && body.model_version !== this.model.version) {
+      void this.refreshModels()
+        .then((entries) => this.modelsAdmin?.setModels(entries))
+        .catch(() => undefined);
     }
-  }
-
-  private markDegraded(reason: string): void {
-    this.setConnection('degraded');
-    this.banner.set('model', 'warning', `Degraded: the API is up but the model cannot serve predictions (${reason}). Predictions resume when it loads.`);
-  }
-
-  private setConnection(state: Connection): void {
-    if (this.connection === state) return;
-    this.connection = state;
-    const text: Record<Connection, string> = { checking: 'API: checking…', online: 'API: online', degraded: 'API: degraded', offline: 'API: offline' };
-    this.connectionPill.textContent = text[state];
-    this.connectionPill.className = `pill pill-${state}`;
   }
 
   private scheduleExpiryWarning(): void {

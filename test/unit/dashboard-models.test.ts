@@ -87,6 +87,13 @@ describe('dashboard: the model list', () => {
   });
 });
 
+describe('code the dashboard shares with the core', () => {
+  it.each(['functions/core/quality/figures.ts', 'functions/core/models/owner-rules.ts'])('%s imports nothing (the browser bundle takes it whole)', async (file) => {
+    const source = await readFile(join(import.meta.dirname, '..', '..', file), 'utf8');
+    expect(source).not.toMatch(/^\s*import\s/m);
+  });
+});
+
 describe('dashboard: a picked model package', () => {
   let dir: string;
   beforeAll(async () => {

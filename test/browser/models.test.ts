@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { c as createTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../infra/local/twin.js';
 import { columnModelName, columnRows, type ColumnModel } from '../support/byom.js';
 import { columnModel, compressorFeatures, packageInto, syntheticModel, type SyntheticModel } from '../support/dashboard-models.js';
 import { modelTestEnv } from '../support/models.js';
@@ -259,6 +260,10 @@ describe('models in the dashboard', () => {
     await page.locator(`#models-table tr[data-model="${compressorName}"]`, { hasText: '1.0.0 50 % / 1.1.0 50 %' }).waitFor();
     const check = await api('GET', `/api/v1/models/${compressorName}/versions`, { token });
     expect(check.json.routing.variants).toEqual([{ version: '1.0.0', weight: 0.5 }, { version: '1.1.0', weight: 0.5 }]);
+    // Into the scratch folder; `npm run screenshots` (TWIN_SCREENSHOTS_DIR) refreshes the README's.
+    await page.mouse.move(0, 0);
+    const shots = process.env.TWIN_SCREENSHOTS_DIR;
+    await page.screenshot({ path: shots ? join(repoRoot, shots, 'models.png') : join(work, 'models.png') });
 
     // Act + Assess: the twin with 8 inputs
     await page.getByRole('button', { name: 'Twin' }).click();

@@ -53,11 +53,6 @@ export class QualityPanel {
     this.poller.stop();
   }
 
-  /** After feedback or predictions: refresh soon. */
-  nudge(): void {
-    this.poller.nudge();
-  }
-
   private render(view: QualityView): void {
     const measured = view.versions.some((v) => (v.windows.all?.count ?? 0) > 0);
     this.element.hidden = false;

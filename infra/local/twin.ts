@@ -99,6 +99,8 @@ export interface LocalTwin {
   faults?: LocalTwinFaults;
   /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
   pids: number[];
+  /** Requests the stores' gates have let through so far, per store. */
+  storeRequests(): { dynamodb: number; s3: number };
   stop(): Promise<void>;
 }
 
@@ -218,6 +220,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       sns,
       ...(faults ? { faults } : {}),
       pids: [process.pid, stores.pid],
+      storeRequests: stores.storeRequests,
       async stop() {
         await running.close();
         await disposeServices();

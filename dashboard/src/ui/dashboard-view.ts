@@ -202,13 +202,15 @@ export class DashboardView {
   /**
    * The models the principal may use: `GET /model/info` describes the default and every servable model
    * (`models`), `GET /api/v1/models` lists them all, activated or not (a role without models:read gets the
-   * servable ones only). Updates the picker and the admin panel; resolves with the list.
+   * servable ones only). Updates the picker; resolves with the list.
    */
   private async fetchModels(): Promise<{ info: ModelInfo & { models?: ModelInfo[] }; entries: ModelEntry[] }> {
     const [info, list] = await Promise.all([
       this.api.get<ModelInfo & { models?: ModelInfo[] }>('/model/info', { signal: this.abort.signal }),
+      // The list only adds what cannot be served yet: without it (no models:read, or a store that fails) the
+      // servable models still come from /model/info.
       this.api.get<unknown>('/api/v1/models', { signal: this.abort.signal }).catch((error: unknown) => {
-        if (error instanceof ApiError && error.status === 403) return undefined;
+        if (error instanceof ApiError && error.status !== 401) return undefined;
         throw error;
       }),
     ]);

@@ -36,6 +36,7 @@ let compressorB: SyntheticModel;
 let columnDir: string;
 let compressorTgz: string;
 let compressorBTgz: string;
+let northDir: string;
 const problems: string[] = [];
 const contexts: BrowserContext[] = [];
 let page: Page;
@@ -110,6 +111,8 @@ beforeAll(async () => {
   columnDir = await packageInto(work, column);
   compressorTgz = await tgz(await packageInto(work, compressor, compressor.calibrationCsv(200)));
   compressorBTgz = await tgz(await packageInto(work, compressorB, compressorB.calibrationCsv(200)));
+  // A plant's own 5-feature model, for its plant admin.
+  northDir = await packageInto(work, syntheticModel('north-filter', compressorFeatures.slice(0, 5), { seed: 5 }));
 }, 180_000);
 
 afterAll(async () => {
@@ -337,7 +340,7 @@ describe('models in the dashboard', () => {
     expect(await page.evaluate(accessibilityProblems)).toEqual([]);
   });
 
-  it("a plant admin gets no controls for platform models, and sees the API's 403 when publishing into one", async () => {
+  it("a plant admin gets no controls for platform models and sees the API's 403 when publishing into one; it manages its plant's own", async () => {
     // Prepare
     const created = await api('POST', '/api/v1/users', { token, body: { username: 'north-admin', password: 'north-admin-pass-1', role: 'admin', plant: 'north' } });
     expect(created.status).toBe(201);
@@ -359,6 +362,20 @@ describe('models in the dashboard', () => {
     // Assess
     expect(refused).toBe(`Publishing ${compressorName} 1.1.0 failed: the API answered 403 FORBIDDEN: Model ${compressorName} is platform-wide: only platform admins may change it`);
     expect(await target.locator('#models-error').getAttribute('role')).toBe('alert');
+
+    // Act + Assess: its own plant's new model it publishes, activates and predicts with
+    await target.getByLabel('Package folder').setInputFiles(northDir);
+    await target.locator('#package-chosen', { hasText: 'north-filter 1.0.0 from' }).waitFor();
+    expect(await confirm(target, 'Publish north-filter 1.0.0', 'Confirm publish')).toMatch(/^Published north-filter 1\.0\.0 /);
+    await target.locator('#models-table tr[data-model="north-filter"]', { hasText: 'plant north' }).waitFor();
+    await manage(target, 'north-filter');
+    expect(await confirm(target, 'Activate 1.0.0', 'Confirm activating north-filter 1.0.0')).toBe('north-filter: active 1.0.0.');
+    await target.getByRole('button', { name: 'Twin' }).click();
+    await pick(target, 'north-filter');
+    expect(await target.locator('#inputs-panel input[type=range]').count()).toBe(5);
+    await target.getByRole('button', { name: 'Predict', exact: true }).click();
+    await target.waitForFunction(chartHasPoints, ['prediction-chart', 1] as [string, number]);
+    expect(await target.evaluate(layoutProblems)).toEqual([]);
   });
 
   it('broke no CSP or Trusted Types rule and threw no script error', () => {

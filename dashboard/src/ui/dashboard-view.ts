@@ -1,27 +1,18 @@
-import { startServerAlerts } from '../alert-sources.js';
-import { AlertFeed, deriveAlert, type AlertBand } from '../alerts.js';
+import { AlertFeed, deriveAlert } from '../alerts.js';
 import type { ApiClient } from '../api.js';
 import { ApiError, NetworkError } from '../errors.js';
-import { inputSpec } from '../features.js';
 import { clockTime } from '../format.js';
 import { PredictionHistory, type PredictionPoint } from '../history.js';
 import { chooseModel, hashForModel, modelEntries, modelFromHash, type ModelEntry } from '../models.js';
 import type { Session } from '../session.js';
 import type { HealthResponse, ModelInfo, PredictResponse } from '../types.js';
-import { AbPanel } from './ab-panel.js';
-import { QualityPanel } from './quality-panel.js';
 import { adminPanels, canAdminister } from './admin-view.js';
-import { AlertsPanel } from './alerts-panel.js';
-import { ConditionCharts, PredictionChart } from './charts.js';
-import { h, panel, replace } from './dom.js';
-import { InputsPanel } from './inputs-panel.js';
-import { InsightPanel } from './insight-panel.js';
-import { LatestPanel } from './latest-panel.js';
 import { ConnectionMonitor } from './connection.js';
-import { ModelPanel } from './model-panel.js';
+import { h, panel, replace } from './dom.js';
 import { ModelPicker } from './model-picker.js';
 import type { ModelsAdminPanel } from './models-admin.js';
 import { StatusBanner } from './status-banner.js';
+import { bandOf, TwinPanels } from './twin-panels.js';
 
 export interface DashboardViewOptions {
   api: ApiClient;
@@ -33,15 +24,6 @@ export interface DashboardViewOptions {
 /** The chapter's dcc.Interval. */
 export const autoIntervalMs = 2_000;
 
-
-function bandOf(info: ModelInfo): AlertBand | null {
-  const t = info.alert_thresholds;
-  return t && (typeof t.min === 'number' || typeof t.max === 'number') ? { min: t.min, max: t.max } : null;
-}
-
-function intervalLabel(info: ModelInfo): string {
-  return info.interval ? `${info.interval.upper - info.interval.lower} % interval` : 'interval';
-}
 
 function featuresKey(info: ModelInfo): string {
   return JSON.stringify([info.name, info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step])]);
@@ -72,16 +54,7 @@ export class DashboardView {
   private readonly navButtons: HTMLButtonElement[] = [];
 
   private model: ModelInfo | undefined;
-  private inputs: InputsPanel | undefined;
-  private latest: LatestPanel | undefined;
-  private insight: InsightPanel | undefined;
-  private chart: PredictionChart | undefined;
-  private conditions: ConditionCharts | undefined;
-  private alertsPanel: AlertsPanel | undefined;
-  private modelPanel: ModelPanel | undefined;
-  private abPanel: AbPanel | undefined;
-  private qualityPanel: QualityPanel | undefined;
-  private stopServerAlerts: (() => void) | undefined;
+  private panels: TwinPanels | undefined;
   private adminLoaded = false;
 
   private inFlight = false;
@@ -149,12 +122,7 @@ export class DashboardView {
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOnline);
     window.removeEventListener('hashchange', this.onHashChange);
-    this.stopServerAlerts?.();
-    this.abPanel?.stop();
-    this.qualityPanel?.stop();
-    this.alertsPanel?.destroy();
-    this.chart?.destroy();
-    this.conditions?.destroy();
+    this.panels?.dispose();
   }
 
   // ----- views -----------------------------------------------------------------------------------------
@@ -274,12 +242,8 @@ export class DashboardView {
     this.model = info;
     this.modelLabel.textContent = `${info.name} ${info.version}`;
     this.picker.setEntries(this.entries, info.name);
-    if (previous && featuresKey(previous) === featuresKey(info)) {
-      const band = bandOf(info);
-      this.modelPanel?.update(info);
-      this.latest?.setBand(band);
-      this.chart?.setBand(band);
-      this.chart?.update(this.historyOf(info.name));
+    if (previous && this.panels && featuresKey(previous) === featuresKey(info)) {
+      this.panels.update(info);
     } else {
       this.buildTwinView(info);
     }
@@ -287,63 +251,30 @@ export class DashboardView {
   }
 
   private buildTwinView(info: ModelInfo): void {
-    const wasAuto = this.inputs?.auto ?? false;
-    this.chart?.destroy();
-    this.conditions?.destroy();
-    this.alertsPanel?.destroy();
-    this.abPanel?.stop();
-    this.qualityPanel?.stop();
-    this.stopServerAlerts?.();
-    const band = bandOf(info);
-    const label = intervalLabel(info);
-    this.inputs = new InputsPanel({
-      features: info.feature_specs,
+    const wasAuto = this.panels?.inputs.auto ?? false;
+    this.panels?.dispose();
+    const panels = new TwinPanels({
+      api: this.api,
+      info,
       canPredict: this.session.scopes.has('twin:predict'),
-      onChange: () => {
-        if (this.inputs?.auto) void this.predict();
-      },
-      onPredict: () => void this.predict(),
-      onAutoChange: (on) => {
-        window.clearTimeout(this.autoTimer);
-        if (on) void this.autoTick();
+      history: this.historyOf(info.name),
+      feed: this.feedOf(info.name),
+      inputs: {
+        onChange: () => {
+          if (this.panels?.inputs.auto) void this.predict();
+        },
+        onPredict: () => void this.predict(),
+        onAutoChange: (on) => {
+          window.clearTimeout(this.autoTimer);
+          if (on) void this.autoTick();
+        },
       },
     });
-    this.latest = new LatestPanel(info.target, label, band);
-    this.insight = new InsightPanel({ api: this.api, model: info, values: () => this.inputs?.values(), onSetpoints: (v) => this.inputs?.setValues(v), canPredict: this.session.scopes.has('twin:predict') });
-    this.chart = new PredictionChart(info.target, label, band);
-    this.conditions = new ConditionCharts(info.feature_specs.map(inputSpec));
-    const history = this.historyOf(info.name);
-    const feed = this.feedOf(info.name);
-    this.alertsPanel = new AlertsPanel(feed, info.target.unit);
-    this.modelPanel = new ModelPanel(info);
-    this.abPanel = new AbPanel(this.api, info.name);
-    this.qualityPanel = new QualityPanel(this.api, info.name);
-    replace(
-      this.twinView,
-      h(
-        'div',
-        { class: 'twin-grid' },
-        h('div', { class: 'col-left' }, this.inputs.element, this.latest.element, this.insight.element),
-        h(
-          'div',
-          { class: 'col-main' },
-          panel('Prediction history', { id: 'history-panel' }, this.chart.element),
-          panel('Process conditions', { id: 'conditions-panel' }, this.conditions.element),
-        ),
-        h('div', { class: 'col-right' }, this.alertsPanel.element, this.abPanel.element, this.qualityPanel.element, this.modelPanel.element),
-      ),
-    );
-    this.chart.mount();
-    this.conditions.mount();
-    this.chart.update(history);
-    this.conditions.update(history);
-    const latest = history.latest();
-    if (latest) this.latest.update(latest);
-    this.stopServerAlerts = startServerAlerts(this.api, feed, { model: info.name, onState: (s) => this.alertsPanel?.setSourceState(s) });
-    this.abPanel.start();
-    this.qualityPanel.start();
+    this.panels = panels;
+    replace(this.twinView, panels.element);
+    panels.mount();
     if (this.cooldownUntil > Date.now()) this.startCooldown(Math.ceil((this.cooldownUntil - Date.now()) / 1000));
-    if (wasAuto) this.inputs.setAuto(true);
+    if (wasAuto) panels.inputs.setAuto(true);
   }
 
   // ----- predictions -------------------------------------------------------------------------------------
@@ -351,7 +282,7 @@ export class DashboardView {
   /** One prediction; concurrent calls coalesce into at most one more after the one in flight. */
   private async predict(): Promise<void> {
     const model = this.model;
-    const inputs = this.inputs;
+    const inputs = this.panels?.inputs;
     if (!model || !inputs || this.disposed) return;
     if (this.inFlight) {
       this.pending = true;
@@ -373,7 +304,6 @@ export class DashboardView {
       if (this.disposed) return;
       // Another model was picked while this one was in flight: its point joins its own history only.
       const current = this.model?.name === model.name;
-      if (current) this.insight?.showContributions(data.explanation);
       const [lo, hi] = data.confidence_interval ?? [null, null];
       const requestId = headers.get('x-request-id') ?? undefined;
       const point: PredictionPoint = {
@@ -391,12 +321,7 @@ export class DashboardView {
       history.push(point);
       const alert = deriveAlert(point, bandOf(model), model.name);
       if (alert) this.feedOf(model.name).add(alert);
-      if (current) {
-        this.latest?.update(point);
-        this.chart?.update(history);
-        this.conditions?.update(history);
-        this.abPanel?.nudge();
-      }
+      if (current) this.panels?.show(point, data.explanation);
       this.banner.clear('request');
       this.connection.online();
       // A prediction's version may be an A/B variant's; the health check reports the active version.
@@ -415,9 +340,9 @@ export class DashboardView {
 
   private async autoTick(): Promise<void> {
     window.clearTimeout(this.autoTimer);
-    if (this.disposed || !this.inputs?.auto) return;
+    if (this.disposed || !this.panels?.inputs.auto) return;
     await this.predict();
-    if (this.disposed || !this.inputs?.auto) return;
+    if (this.disposed || !this.panels?.inputs.auto) return;
     const wait = Math.max(autoIntervalMs, this.cooldownUntil - Date.now());
     this.autoTimer = window.setTimeout(() => void this.autoTick(), wait);
   }
@@ -441,7 +366,7 @@ export class DashboardView {
       this.connection.degraded(error.message);
       return;
     }
-    if (error.issues.length) this.inputs?.showIssues(error.issues);
+    if (error.issues.length) this.panels?.inputs.showIssues(error.issues);
     const ref = error.requestId ? ` (request ${error.requestId})` : '';
     this.banner.set('request', 'error', `${error.message}${ref}`);
   }
@@ -454,10 +379,10 @@ export class DashboardView {
       const left = Math.ceil((this.cooldownUntil - Date.now()) / 1000);
       if (left <= 0 || this.disposed) {
         this.banner.clear('rate');
-        this.inputs?.unblock();
+        this.panels?.inputs.unblock();
         return;
       }
-      this.inputs?.block(`Rate limited: you can predict again in ${left} s.`);
+      this.panels?.inputs.block(`Rate limited: you can predict again in ${left} s.`);
       this.cooldownTimer = window.setTimeout(tick, Math.min(1_000, this.cooldownUntil - Date.now()));
     };
     window.clearTimeout(this.cooldownTimer);

@@ -8,6 +8,7 @@ declare const getComputedStyle: any;
 declare const localStorage: any;
 declare const sessionStorage: any;
 declare const NodeFilter: any;
+declare const requestAnimationFrame: any;
 
 /** True once the figure `#id` draws at least `count` points. */
 export function chartHasPoints([id, count]: [string, number]): boolean {
@@ -84,7 +85,12 @@ export function bandPixelCounts(id: string): number[] {
 export function layoutProblems(): string[] {
   const out: string[] = [];
   const root = document.documentElement;
-  if (root.scrollWidth > root.clientWidth + 1) out.push(`page scrolls sideways: ${root.scrollWidth} > ${root.clientWidth}`);
+  if (root.scrollWidth > root.clientWidth + 1) {
+    // Name the outermost elements that stick out, so a failure says what to fix.
+    const wide = [...document.querySelectorAll('body *')].filter((e: any) => e.getBoundingClientRect().right > root.clientWidth + 1 && !e.parentElement?.closest('[data-overflows]'));
+    const outer = wide.filter((e: any) => !wide.includes(e.parentElement)).slice(0, 3);
+    out.push(`page scrolls sideways: ${root.scrollWidth} > ${root.clientWidth} (${outer.map((e: any) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`).join(', ')})`);
+  }
   const inside = (el: any, box: any) => {
     const r = el.getBoundingClientRect();
     const b = box.getBoundingClientRect();
@@ -115,4 +121,14 @@ export function apiAnswered(): boolean {
   const answer = document.querySelector('#models-answer')?.textContent ?? '';
   const error = document.querySelector('#models-error')?.textContent ?? '';
   return error !== '' || (answer !== '' && !answer.endsWith('…'));
+}
+
+/** Resolves after two rendered frames: resize observers (the charts follow their containers) have run. */
+export function afterTwoFrames(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+}
+
+/** Scrolls the page back to its top (for a screenshot that shows the header). */
+export function scrollToTop(): void {
+  document.scrollingElement.scrollTop = 0;
 }

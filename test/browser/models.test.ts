@@ -9,7 +9,7 @@ import { columnModelName, columnRows, type ColumnModel } from '../support/byom.j
 import { columnModel, compressorFeatures, packageInto, syntheticModel, type SyntheticModel } from '../support/dashboard-models.js';
 import { modelTestEnv } from '../support/models.js';
 import { adminPassword, apiClient, login, startTestTwin, type Api, type TestTwin } from '../support/twin.js';
-import { accessibilityProblems, apiAnswered, bandPixelCounts, chartHasPoints, layoutProblems } from './in-page.js';
+import { accessibilityProblems, afterTwoFrames, apiAnswered, bandPixelCounts, chartHasPoints, layoutProblems, scrollToTop } from './in-page.js';
 import { buildDashboard, launchChromium, newWatchedPage } from './support.js';
 
 /**
@@ -73,6 +73,12 @@ async function predictRow(target: Page, row: Record<string, number>): Promise<vo
   for (const [name, value] of entries) await target.locator(`#input-${name}-value`).fill(String(value));
   await target.locator(`#input-${entries[0]![0]}-value`).press('Enter');
   await target.waitForFunction(chartHasPoints, ['prediction-chart', before + 1] as [string, number]);
+}
+
+/** The layout's problems once it has settled (the charts follow their containers' size a frame later). */
+async function layoutOf(target: Page): Promise<string[]> {
+  await target.evaluate(afterTwoFrames);
+  return target.evaluate(layoutProblems);
 }
 
 async function pick(target: Page, name: string): Promise<void> {
@@ -265,6 +271,7 @@ describe('models in the dashboard', () => {
     expect(check.json.routing.variants).toEqual([{ version: '1.0.0', weight: 0.5 }, { version: '1.1.0', weight: 0.5 }]);
     // Into the scratch folder; `npm run screenshots` (TWIN_SCREENSHOTS_DIR) refreshes the README's.
     await page.mouse.move(0, 0);
+    await page.evaluate(scrollToTop);
     const shots = process.env.TWIN_SCREENSHOTS_DIR;
     await page.screenshot({ path: shots ? join(repoRoot, shots, 'models.png') : join(work, 'models.png') });
 
@@ -275,15 +282,15 @@ describe('models in the dashboard', () => {
     const row = Object.fromEntries(compressorFeatures.map((f) => [f.name, Math.round((f.min + (f.max - f.min) * 0.4) * 100) / 100]));
     await predictRow(page, row);
     expect(await page.locator('#conditions-panel figure').count()).toBe(8);
-    expect(await page.evaluate(layoutProblems)).toEqual([]);
+    expect(await layoutOf(page)).toEqual([]);
   });
 
   it('holds the layout with 4 features too, and at a narrow window', async () => {
     await pick(page, columnModelName);
-    expect(await page.evaluate(layoutProblems)).toEqual([]);
+    expect(await layoutOf(page)).toEqual([]);
     await pick(page, compressorName);
     await page.setViewportSize({ width: 900, height: 800 });
-    expect(await page.evaluate(layoutProblems)).toEqual([]);
+    expect(await layoutOf(page)).toEqual([]);
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
@@ -375,7 +382,7 @@ describe('models in the dashboard', () => {
     expect(await target.locator('#inputs-panel input[type=range]').count()).toBe(5);
     await target.getByRole('button', { name: 'Predict', exact: true }).click();
     await target.waitForFunction(chartHasPoints, ['prediction-chart', 1] as [string, number]);
-    expect(await target.evaluate(layoutProblems)).toEqual([]);
+    expect(await layoutOf(target)).toEqual([]);
   });
 
   it('broke no CSP or Trusted Types rule and threw no script error', () => {

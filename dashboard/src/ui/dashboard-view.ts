@@ -24,7 +24,7 @@ export interface DashboardViewOptions {
 /** The chapter's dcc.Interval. */
 export const autoIntervalMs = 2_000;
 
-
+/** Same model, same inputs: a new active version updates the panels in place (the history stays). */
 function featuresKey(info: ModelInfo): string {
   return JSON.stringify([info.name, info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step])]);
 }

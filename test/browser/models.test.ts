@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { c as createTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/twin.js';
-import { columnModelName, columnRows, type ColumnModel } from '../support/byom.js';
+import { columnFeatures, columnModelName, columnRows, type ColumnModel } from '../support/byom.js';
 import { columnModel, compressorFeatures, packageInto, syntheticModel, type SyntheticModel } from '../support/dashboard-models.js';
 import { modelTestEnv } from '../support/models.js';
 import { adminPassword, apiClient, login, startTestTwin, type Api, type TestTwin } from '../support/twin.js';
@@ -174,7 +174,7 @@ describe('models in the dashboard', () => {
 
     // Assess: the inputs are the manifest's, in its order, with its ranges
     const names = await page.locator('#inputs-panel input[type=range]').evaluateAll((els) => els.map((e) => [e.getAttribute('name'), Number(e.getAttribute('min')), Number(e.getAttribute('max'))]));
-    expect(names).toEqual(column.spec.features instanceof Array ? (column.spec.features as { name: string; min: number; max: number }[]).map((f) => [f.name, f.min, f.max]) : []);
+    expect(names).toEqual(columnFeatures.map((f) => [f.name, f.min, f.max]));
     expect(await page.getByLabel('Reflux ratio (1)', { exact: true }).getAttribute('type')).toBe('range');
     expect(requests).toContain(`/api/v1/models/${columnModelName}/predict`);
     const shown = Number(await page.locator('#latest-prediction .number').getAttribute('data-value'));

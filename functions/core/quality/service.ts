@@ -313,40 +313,81 @@ export class QualityService {
     }
   }
 
-  /** Coverage and error over the last day against their bands, for one version and plant. */
-  private async checkBands(name: string, version: string, plant: string | undefined): Promise<void> {
+  /**
+   * The scheduled evaluation (EventBridge in AWS, a timer in the local twin): the bands and drift that
+   * feedback checks, for every model, per version and plant that has feedback or predictions in the last
+   * day, so drift (which needs no lab results) and a window that has gone quiet are still judged. The same
+   * alerts with the same no-storm claims: a breach already alerted in the cooldown sends nothing. One model's
+   * failure is counted and does not stop the others.
+   */
+  async evaluate(): Promise<{ models: number; checked: number; failed: number }> {
+    if (!this.alerts) return { models: 0, checked: 0, failed: 0 };
+    const names = await this.registry.names();
+    let checked = 0;
+    let failed = 0;
+    for (const name of names) {
+      try {
+        const now = this.now();
+        const [buckets, rows] = await Promise.all([
+          this.store.read(name, windowStart('day', now)),
+          this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000),
+        ]);
+        const live = rows.filter((r) => r.ttl * 1000 > now);
+        const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...live.map((r) => `${r.version}|${r.plant ?? ''}`)]);
+        for (const pair of [...pairs].sort()) {
+          const [version, plant] = pair.split('|') as [string, string];
+          await this.checkBands(name, version, plant || undefined, { buckets, rows: live });
+          checked++;
+        }
+      } catch (error) {
+        failed++;
+        this.fail(error);
+      }
+    }
+    return { models: names.length, checked, failed };
+  }
+
+  /**
+   * Coverage and error over the last day against their bands (with enough measured rows), and each feature's
+   * drift (with enough served rows), for one version and plant. `read`: the model's buckets and last day's
+   * rows when the caller has them (the scheduled evaluation reads them once per model).
+   */
+  private async checkBands(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }): Promise<void> {
     const now = this.now();
-    const buckets = (await this.store.read(name, windowStart('day', now))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
+    const buckets = (read?.buckets ?? (await this.store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
     const agg = windowAggregates(buckets, now, () => 'x').get('x');
-    if (!agg) return;
     const model = await this.served(name, version);
-    const stats = errorStats(agg.day, statedLevel(model.interval));
-    const all = errorStats(agg.all, null);
     const minRows = this.options.minAlertRows ?? 30;
-    if (stats.count < minRows) return;
     const base = { model: name, version, ...(plant ? { plant } : {}), window: 'day' };
-    if (stats.coverage !== null && stats.level !== null) {
-      const min = stats.level - (this.options.coverageTolerance ?? 0.1);
-      const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
-      await (stats.coverage < min ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
+    const stats = agg ? errorStats(agg.day, statedLevel(model.interval)) : undefined;
+    if (agg && stats && stats.count >= minRows) {
+      const all = errorStats(agg.all, null);
+      if (stats.coverage !== null && stats.level !== null) {
+        const min = stats.level - (this.options.coverageTolerance ?? 0.1);
+        const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
+        await (stats.coverage < min ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
+      }
+      if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
+        const max = all.mae * (this.options.errorFactor ?? 1.5);
+        const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
+        await (stats.mae > max ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
+      }
     }
-    if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
-      const max = all.mae * (this.options.errorFactor ?? 1.5);
-      const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
-      await (stats.mae > max ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-    }
-    const drift = await this.drift(undefined, name, model.manifest, plant);
-    for (const d of drift) {
-      if (d.psi === null || d.rows < minRows) continue;
-      const threshold = this.options.driftThreshold ?? 0.25;
-      const alert = { ...base, rule: 'input_drift' as const, value: d.psi, band: { max: threshold }, detail: { feature: d.feature, rows: d.rows } };
-      await (d.psi > threshold ? this.alerts!.breach({ ...alert, rule: 'input_drift' }) : this.alerts!.clear(alert));
+    // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
+    // the alert another feature's drift raised. The worst feature is named, with every drifting one.
+    const threshold = this.options.driftThreshold ?? 0.25;
+    const judged = (await this.drift(undefined, name, model.manifest, plant, read?.rows)).filter((d): d is typeof d & { psi: number } => d.psi !== null && d.rows >= minRows);
+    if (judged.length > 0) {
+      const worst = judged.reduce((a, b) => (b.psi > a.psi ? b : a));
+      const drifting = judged.filter((d) => d.psi > threshold).map((d) => d.feature);
+      const alert = { ...base, rule: 'input_drift' as const, value: worst.psi, band: { max: threshold }, detail: { feature: worst.feature, drifting, rows: worst.rows } };
+      await (drifting.length > 0 ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
     }
   }
 
-  private async drift(principal: Principal | undefined, name: string, manifest: ModelManifest, plant?: string) {
+  private async drift(principal: Principal | undefined, name: string, manifest: ModelManifest, plant?: string, read?: readonly StoredPrediction[]) {
     const now = this.now();
-    const rows = (await this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000)).filter(
+    const rows = (read ?? (await this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000))).filter(
       (r) => r.version === manifest.version && r.ttl * 1000 > now && (principal ? r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)) : (r.plant ?? undefined) === plant),
     );
     return featureDrift(manifest, rows, this.options.driftThreshold ?? 0.25);

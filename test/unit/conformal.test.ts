@@ -204,6 +204,10 @@ describe('calibrated intervals on heteroscedastic data (held-out rows)', () => {
     expect(built.manifest.calibration!.groups).toBeGreaterThanOrEqual(2);
     // Small: a tree of at most 15 nodes and one half-width per group, not data.
     expect(JSON.stringify(built.manifest.interval).length).toBeLessThan(1500);
+    // A split on an input the model does not have (2 features: 0, 1, and 2 the spread) is refused.
+    const bad = structuredClone(built.manifest) as { interval: { tree: { input?: number }[] } };
+    bad.interval.tree.find((n) => n.input !== undefined)!.input = 3;
+    expect(modelManifestSchema.safeParse(bad).success).toBe(false);
     expect(built.manifest.features[0]!.histogram?.fractions.length).toBeGreaterThan(5);
     const cov = await coverage(built);
     expect(Math.abs(cov.overall - level)).toBeLessThanOrEqual(0.025);

@@ -10,6 +10,7 @@ import type { CostResult } from './cost.js';
 import { runLoad, type LoadResult } from './http.js';
 import { runInproc, type InprocResult } from './inproc.js';
 import { explainOneRowTargetMs, runInsight } from './insight.js';
+import { runSdkCall } from './sdk-call.js';
 import { formatSummary, mainThreadProfile, summariseProfile, type ProfileSummary } from './profile.js';
 import { buildServe, ServerProcess } from './server-process.js';
 import { runSizes, type SizesResult } from './sizes.js';
@@ -21,7 +22,7 @@ import { repeated, round, type Repeated } from './stats.js';
  * the process-insight figures (issue 18, bench/insight.ts).
  * Prints the tables, each figure beside its target, with the load average, and writes
  * bench/results/latest.json. All load goes to 127.0.0.1 and is bounded in time. Options: `--quick` (fewer,
- * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, cold,
+ * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, sdk, cold,
  * handler, http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
  * summary per load run is printed and the figures go to bench/results/profile.json instead, since profiling
  * slows the server), `--tsx` (serve the sources under tsx instead of the compiled bundle).
@@ -31,7 +32,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profiling = args.includes('--profile');
 const useTsx = args.includes('--tsx');
-const stageNames = ['sizes', 'inproc', 'insight', 'cold', 'handler', 'http', 'cost'] as const;
+const stageNames = ['sizes', 'inproc', 'insight', 'sdk', 'cold', 'handler', 'http', 'cost'] as const;
 const onlyIndex = args.indexOf('--only');
 const only = new Set(onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : stageNames);
 for (const name of only) if (!(stageNames as readonly string[]).includes(name)) throw new Error(`--only takes ${stageNames.join(',')}, not ${name}`);
@@ -83,6 +84,8 @@ interface LoadFigure {
   serverCores: Repeated;
   /** The same for the embedded stores' process. */
   storesCpuUsPerRequest: Repeated;
+  /** DynamoDB calls (through the stores' gate) per answered request: what group commit saves. */
+  dynamoCallsPerRequest: Repeated;
   /** The 1-minute load average at the start of each run. */
   loadAverage: number[];
   runs: LoadResult[];
@@ -160,7 +163,9 @@ async function coldStarts(mode: 'bundle' | 'source', env: Record<string, string>
     // The driver bundled like a function, so plain node runs it: no loader, as in Lambda.
     const driver = join(sizes.buildDir, 'cold-start.mjs');
     await build({ entryPoints: [join(repoRoot, 'bench', 'cold-start.ts')], outfile: driver, bundle: true, platform: 'node', target: 'node22', format: 'esm', logLevel: 'error' });
-    command = [process.execPath, [driver, join(sizes.buildDir, 'predict', 'index.mjs')]];
+    // With --profile, each cold start runs under --cpu-prof and the first one's self time is printed.
+    const prof = profiling ? ['--cpu-prof', `--cpu-prof-dir=${join(sizes.buildDir, 'cold-profiles')}`] : [];
+    command = [process.execPath, [...prof, driver, join(sizes.buildDir, 'predict', 'index.mjs')]];
   } else {
     command = [process.execPath, ['--import', 'tsx', 'bench/cold-start.ts', 'functions/predict.ts']];
   }
@@ -169,6 +174,8 @@ async function coldStarts(mode: 'bundle' | 'source', env: Record<string, string>
     const out = await runChild(command[0], command[1], env);
     runs.push(JSON.parse(resultLine(out)) as (typeof runs)[number]);
   }
+  const coldProfile = mode === 'bundle' && profiling ? mainThreadProfile(join(sizes!.buildDir, 'cold-profiles')) : undefined;
+  if (coldProfile) console.log(`cold start (bundle) under --cpu-prof, self time of the busiest run (${coldProfile.file}):\n${formatSummary(summariseProfile(coldProfile.profile, 40))}`);
   return {
     mode,
     firstMs: repeated(runs.map((r) => r.firstMs)),
@@ -208,15 +215,19 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
     const runs: LoadResult[] = [];
     const cpu: number[] = [];
     const storesCpu: number[] = [];
+    const storeCalls: number[] = [];
     const loads: number[] = [];
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     for (let rep = 0; rep < config.loadReps; rep++) {
       loads.push(round(loadavg()[0]!, 2));
       const cpu0 = server.cpuSeconds();
       const all0 = server.cpuSecondsAll();
+      const calls0 = await server.storeRequests();
       const run = await runLoad({ ...base, durationSec: config.loadSec });
       cpu.push(server.cpuSeconds() - cpu0);
       storesCpu.push(server.cpuSecondsAll() - all0 - cpu[cpu.length - 1]!);
+      // Requests still in flight at the deadline are counted by the gates but not by the load generator: small.
+      storeCalls.push((await server.storeRequests()).dynamodb - calls0.dynamodb);
       runs.push(run);
     }
     windows.push({ fromUs, toUs: Number(process.hrtime.bigint() / 1000n) });
@@ -232,6 +243,7 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
       serverCpuUsPerRequest: repeated(runs.map((r, i) => (cpu[i]! * 1e6) / Math.max(1, r.requests))),
       serverCores: repeated(runs.map((r, i) => cpu[i]! / r.durationSec)),
       storesCpuUsPerRequest: repeated(runs.map((r, i) => (storesCpu[i]! * 1e6) / Math.max(1, r.requests))),
+      dynamoCallsPerRequest: repeated(runs.map((r, i) => storeCalls[i]! / Math.max(1, r.requests))),
       loadAverage: loads,
       runs,
     });
@@ -268,6 +280,7 @@ const inproc = only.has('inproc')
   ? await stage('floor and core (in-process)', () => runInproc({ reps: config.inprocReps, iterations: config.inprocIterations }))
   : undefined;
 const insight = only.has('insight') ? await stage('insight (in-process: TreeSHAP, sweep, optimizer)', () => runInsight({ reps: config.inprocReps, iterations: config.inprocIterations / 10 })) : undefined;
+const sdkCall = only.has('sdk') ? await stage('sdk (one AWS SDK call against a stub, CPU)', () => runSdkCall({ reps: config.inprocReps, calls: config.inprocIterations / 3 })) : undefined;
 
 let server: ServerProcess | undefined;
 let handler: HandlerStageResult | undefined;
@@ -368,6 +381,10 @@ if (inproc) {
   row('core', 'predict, 1 row', fmt.us(inproc.core1Us.median), `${fmt.x(inproc.core1OverFloor1.median)} floor (≤ 2×)`, verdict(inproc.core1OverFloor1.median <= targets.core1OverFloor1));
   row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
 }
+if (sdkCall) {
+  row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to a stub answering {}; the HTTP round trip alone ${fmt.us(sdkCall.stubOnlyUs.median)}`, '');
+  row('sdk', 'the same through the SigV4 gate', fmt.us(sdkCall.viaGateUs.median), 'as the local twin sends every store call (infra/local/sigv4-gate.ts)', '');
+}
 if (insight) {
   row('insight', 'explain 1 row (TreeSHAP)', fmt.us(insight.explain1Us.median), `< ${explainOneRowTargetMs} ms`, verdict(insight.explain1Us.median < explainOneRowTargetMs * 1000));
   row('insight', 'explain 100 rows', fmt.ms(insight.explain100Us.median / 1000), '', '');
@@ -398,7 +415,7 @@ for (const f of load ?? []) {
     `${f.name} c=${f.connections}`,
     `${fmt.rps(f.rps.median)}, p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}, ${f.non2xx} non-2xx, ${f.errors} errors`,
     [
-      `gateway+functions ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores, stores ${Math.round(f.storesCpuUsPerRequest.median).toLocaleString('en-US')} µs`,
+      `gateway+functions ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores, stores ${Math.round(f.storesCpuUsPerRequest.median).toLocaleString('en-US')} µs; ${f.dynamoCallsPerRequest.median.toFixed(2)} DynamoDB calls/req`,
       `load avg ${f.loadAverage.join('/')}`,
       `${target}${flaskNote}`,
     ]
@@ -530,6 +547,7 @@ const results = {
       hundredOverFloorHundred: inproc.core100OverFloor100,
     },
     insight,
+    sdkCall,
     handler,
     http: load?.map(({ profile: _profile, ...f }) => f),
     coldStart: cold,

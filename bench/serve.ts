@@ -63,9 +63,11 @@ async function stop(): Promise<void> {
 
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
-// `memory` on stdin: one line with process.memoryUsage() (what the RSS is made of). EOF: stop.
+// `memory` on stdin: one line with process.memoryUsage() (what the RSS is made of); `store-requests`: the
+// requests the stores' gates let through so far. EOF: stop.
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     if (line.trim() === 'memory') process.stdout.write(`${JSON.stringify({ memoryUsage: process.memoryUsage() })}\n`);
+    if (line.trim() === 'store-requests') process.stdout.write(`${JSON.stringify({ storeRequests: twin.storeRequests() })}\n`);
   })
   .on('close', () => void stop());

@@ -47,6 +47,11 @@ function kbField(status: string | undefined, field: string): number {
  * child IS the server (its pid, RSS and CPU time are the server's), its output drained so a chatty server
  * never blocks on a full pipe.
  */
+export interface StoreRequests {
+  dynamodb: number;
+  s3: number;
+}
+
 export class ServerProcess {
   private readonly tail: string[] = [];
   /** Lines the server logged at ERROR level (failed audit writes, handler errors...). */
@@ -79,6 +84,10 @@ export class ServerProcess {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line.startsWith('{"memoryUsage"')) {
           server.onMemory?.((JSON.parse(line) as { memoryUsage: NodeJS.MemoryUsage }).memoryUsage);
+          return;
+        }
+        if (line.startsWith('{"storeRequests"')) {
+          server.onStoreRequests?.((JSON.parse(line) as { storeRequests: StoreRequests }).storeRequests);
           return;
         }
         const info = parseInfo(line);
@@ -132,6 +141,20 @@ export class ServerProcess {
   }
 
   private onMemory: ((usage: NodeJS.MemoryUsage) => void) | undefined;
+  private onStoreRequests: ((counts: StoreRequests) => void) | undefined;
+
+  /** The requests the stores' gates have let through so far (each is one AWS SDK call to a store). */
+  storeRequests(timeoutMs = 5_000): Promise<StoreRequests> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not report its store requests')), timeoutMs);
+      this.onStoreRequests = (counts) => {
+        clearTimeout(timer);
+        this.onStoreRequests = undefined;
+        resolve(counts);
+      };
+      this.child.stdin!.write('store-requests\n');
+    });
+  }
 
   /** The server's own process.memoryUsage(): V8 heap, external and array buffers, beside the RSS. */
   memoryUsage(timeoutMs = 5_000): Promise<NodeJS.MemoryUsage> {

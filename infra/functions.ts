@@ -56,7 +56,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'inference',
     description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
-    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -99,7 +99,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     description: 'Single predictions with their interval',
     inference: true,
     // Keeps each served row for feedback; reads the interval's recalibration factor.
-    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -108,7 +108,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     name: 'batch',
     description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
-    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['BatchWriteItem'], Quality: ['GetItem'] },
+    tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
     alerts: true,
     memoryMb: 1024,
@@ -175,7 +175,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     // rate counters or audit records.
     inference: true,
     tables: {
-      Predictions: ['Query:byModelTime'],
+      // The by-time index holds keys only: the items are fetched in batches (functions/adapters/dynamodb-prediction-log.ts).
+      Predictions: ['BatchGetItem', 'Query:byModelTime'],
       Quality: ['GetItem', 'Query'],
       AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
     },

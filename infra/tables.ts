@@ -11,7 +11,8 @@ export interface TableDef {
   partitionKey: string;
   sortKey?: string;
   ttlAttribute?: string;
-  globalIndexes?: { name: string; partitionKey: string; sortKey?: string }[];
+  /** Global secondary indexes; `keysOnly` projects the table's and the index's keys only (default: every attribute). */
+  globalIndexes?: { name: string; partitionKey: string; sortKey?: string; keysOnly?: boolean }[];
 }
 
 export const tables: readonly TableDef[] = [
@@ -38,13 +39,14 @@ export const tables: readonly TableDef[] = [
   { id: 'Stats', env: envNames.statsTable, partitionKey: 'pk', sortKey: 'sk' },
   // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
   { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
-  // Served rows by `<request id>#<row>`, kept (TTL) so lab results can be joined to them; by model and time for drift.
+  // Served requests by request id, their rows inside, kept (TTL) so lab results can be joined to them; by model
+  // and time (keys only: 1 WRU per request whatever its rows) for feedback by inputs and drift.
   {
     id: 'Predictions',
     env: envNames.predictionsTable,
     partitionKey: 'id',
     ttlAttribute: 'ttl',
-    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk' }],
+    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', keysOnly: true }],
   },
   // Error aggregates per model, hour, version and plant; the online-recalibration state per version.
   { id: 'Quality', env: envNames.qualityTable, partitionKey: 'pk', sortKey: 'sk' },

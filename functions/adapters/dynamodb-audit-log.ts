@@ -1,14 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { InvalidRequestError } from '../core/errors.js';
 import type { AuditLog, AuditQuery, AuditRecord } from '../core/ports.js';
+import { defaultRetryDelaysMs, putGroup } from './batch-put.js';
 import { GroupCommit, type Outcome } from './group-commit.js';
 
-/** BatchWriteItem takes at most 25 items per call. */
-const maxBatchItems = 25;
-/** Waits before re-sending the items a BatchWriteItem left unprocessed (throttling), then those items fail. */
-const defaultRetryDelaysMs = [10, 40, 160, 640];
 
 /** Items DynamoDB still left unprocessed after every retry: their requests' records go to the log instead. */
 export class AuditUnprocessedError extends Error {
@@ -99,9 +96,13 @@ export class DynamoDbAuditLog implements AuditLog {
     return { ...record, sk: `${record.time}#${record.requestId}`, day: dayOf(record.time), success: record.outcome < 400, ttl };
   }
 
-  async write(record: AuditRecord): Promise<'stored' | 'duplicate'> {
+  write(record: AuditRecord): Promise<'stored' | 'duplicate'> {
+    return this.put(this.item(record));
+  }
+
+  private async put(item: Record<string, unknown>): Promise<'stored' | 'duplicate'> {
     try {
-      await this.db.send(new PutCommand({ TableName: this.tableName, Item: this.item(record), ConditionExpression: 'attribute_not_exists(sk)' }));
+      await this.db.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(sk)' }));
       return 'stored';
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return 'duplicate';
@@ -113,47 +114,19 @@ export class DynamoDbAuditLog implements AuditLog {
     return this.group.submit('audit', record);
   }
 
-  private async writeGroup(records: AuditRecord[]): Promise<Outcome<void>[]> {
-    if (records.length === 1) {
-      await this.write(records[0]!);
-      return [{ ok: true, value: undefined }];
-    }
-    // A batch may not hold one key twice: a repeated key waits for a later chunk.
-    const chunks: { index: number; item: Record<string, unknown>; key: string }[][] = [];
-    for (const [index, record] of records.entries()) {
-      const item = this.item(record);
-      const key = `${record.principal}\u0000${String(item.sk)}`;
-      let chunk = chunks.find((c) => c.length < maxBatchItems && !c.some((e) => e.key === key));
-      if (!chunk) chunks.push((chunk = []));
-      chunk.push({ index, item, key });
-    }
-    const outcomes: Outcome<void>[] = new Array(records.length);
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        try {
-          const failed = await this.batchPut(chunk);
-          for (const entry of chunk) outcomes[entry.index] = failed.has(entry.key) ? { ok: false, error: new AuditUnprocessedError(this.retryDelaysMs.length + 1) } : { ok: true, value: undefined };
-        } catch (error) {
-          for (const entry of chunk) outcomes[entry.index] = { ok: false, error };
-        }
-      }),
+  private writeGroup(records: AuditRecord[]): Promise<Outcome<void>[]> {
+    return putGroup(
+      records.map((record) => this.item(record)),
+      {
+        db: this.db,
+        tableName: this.tableName,
+        keyOf: (item) => `${String(item.principal)}\u0000${String(item.sk)}`,
+        single: async (item) => void (await this.put(item)),
+        unprocessed: (attempts) => new AuditUnprocessedError(attempts),
+        retryDelaysMs: this.retryDelaysMs,
+        sleep: this.sleep,
+      },
     );
-    return outcomes;
-  }
-
-  /** One BatchWriteItem, re-sending what DynamoDB leaves unprocessed; the keys still unprocessed at the end. */
-  private async batchPut(chunk: { item: Record<string, unknown>; key: string }[]): Promise<Set<string>> {
-    let pending = chunk.map((e) => e.item);
-    for (let attempt = 0; ; attempt++) {
-      const { UnprocessedItems } = await this.db.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending.map((Item) => ({ PutRequest: { Item } })) } }),
-      );
-      pending = (UnprocessedItems?.[this.tableName] ?? []).flatMap((r) => (r.PutRequest?.Item ? [r.PutRequest.Item] : []));
-      if (pending.length === 0) return new Set();
-      const delay = this.retryDelaysMs[attempt];
-      if (delay === undefined) return new Set(pending.map((item) => `${String(item.principal)}\u0000${String(item.sk)}`));
-      await this.sleep(delay);
-    }
   }
 
   async query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }> {

@@ -1,43 +1,76 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PredictionKey, PredictionLog, StoredPrediction } from '../core/quality/ports.js';
+import { putGroup, UnprocessedItemError } from './batch-put.js';
+import { GroupCommit } from './group-commit.js';
+
+/** A served request as stored: the fields its rows share once, each row's inputs in `f`'s order. */
+interface RequestItem {
+  id: string;
+  model: string;
+  version: string;
+  plant?: string;
+  principal: string;
+  time: string;
+  level: number | null;
+  ttl: number;
+  /** `<time>#<request id>`: the sort key of the `byModelTime` index. */
+  tsk: string;
+  /** Feature names, in the order of every row's `x`. */
+  f: string[];
+  /** Rows: r = row index, x = input values, p = prediction, i = interval (or null); m = inputs of a row whose features differ from `f`. */
+  rows: { r: number; x?: number[]; m?: Record<string, number>; p: number; i: [number, number] | null }[];
+  /** Measured values by row index, each set once by feedback: a = actual, t = when. */
+  obs: Record<string, { a: number; t: string }>;
+}
+
+/** DynamoDB's item limit is 400 KB; a batch of 100 rows of 256 features stays near 300 KB (docs/quality.md). */
+const maxItemBytes = 390 * 1024;
 
 /**
- * Predictions table (id = `<requestId>#<row>`): served rows kept for feedback, expiring by TTL. The `byModelTime`
- * index (model, tsk = `<time>#<requestId>#<row>`) finds rows by time for feedback by inputs and for drift.
+ * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
+ * One item, not one per row: a batch of 100 rows is one write of its size (~ 1 WRU per KB) instead of 100 item
+ * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys only (1 WRU per request
+ * whatever its size), so by-time reads fetch the items themselves. Measured values live in the item's `obs`
+ * map, set once each with a conditional update.
+ *
+ * Writes are group-committed like the audit log's: a request alone (always, in Lambda) is one PutItem; in a
+ * process serving many at once, the requests finishing during a write go together in the next
+ * BatchWriteItem. Each request is answered only after its own item is stored, or its write failed
+ * (bookkeeping: the quality service counts the failure, the prediction still answers).
  */
 export class DynamoDbPredictionLog implements PredictionLog {
+  private readonly group = new GroupCommit<RequestItem, void>((_key, items) =>
+    putGroup(items as unknown as Record<string, unknown>[], {
+      db: this.db,
+      tableName: this.tableName,
+      keyOf: (item) => String(item.id),
+      single: async (item) => void (await this.db.send(new PutCommand({ TableName: this.tableName, Item: item }))),
+      unprocessed: (attempts) => new UnprocessedItemError('served rows', attempts),
+      ...this.options,
+    }),
+  );
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly options: { retryDelaysMs?: readonly number[]; sleep?: (ms: number) => Promise<void> } = {},
   ) {}
 
   async record(rows: readonly StoredPrediction[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 25) {
-      let items: Record<string, unknown>[] = rows.slice(i, i + 25).map((r) => ({ PutRequest: { Item: { id: idOf(r), ...r, tsk: `${r.time}#${r.requestId}#${r.row}` } } }));
-      // Unprocessed items (throttling) are retried a few times; after that the rows go unrecorded (bookkeeping).
-      for (let attempt = 0; attempt < 3 && items.length > 0; attempt++) {
-        const out = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: items as never } }));
-        items = (out.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
-      }
-    }
+    const byRequest = new Map<string, StoredPrediction[]>();
+    for (const row of rows) byRequest.set(row.requestId, [...(byRequest.get(row.requestId) ?? []), row]);
+    await Promise.all([...byRequest.values()].map((requestRows) => this.group.submit('predictions', toItem(requestRows))));
   }
 
   async get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]> {
-    const found: StoredPrediction[] = [];
-    for (let i = 0; i < keys.length; i += 100) {
-      let pending: Record<string, unknown>[] = keys.slice(i, i + 100).map((k) => ({ id: idOf(k) }));
-      for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
-        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
-        found.push(...((out.Responses?.[this.tableName] ?? []) as StoredPrediction[]));
-        pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
-      }
-    }
-    return found.map(strip);
+    const items = await this.fetch([...new Set(keys.map((k) => k.requestId))]);
+    const wanted = new Set(keys.map((k) => `${k.requestId}#${k.row}`));
+    return items.flatMap(fromItem).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
   }
 
   async byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]> {
-    const items: StoredPrediction[] = [];
+    const rows: StoredPrediction[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.db.send(
@@ -47,15 +80,21 @@ export class DynamoDbPredictionLog implements PredictionLog {
           KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
           ExpressionAttributeNames: { '#m': 'model' },
           ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
-          Limit: Math.min(1000, limit - items.length),
+          Limit: 100,
           ScanIndexForward: false,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      items.push(...((out.Items ?? []) as StoredPrediction[]));
+      const ids = (out.Items ?? []).map((i) => String(i.id));
+      // Newest request first, each request's rows in order; the whole answer is reversed to oldest first.
+      const byId = new Map((await this.fetch(ids)).map((item) => [item.id, item]));
+      for (const id of ids) {
+        const item = byId.get(id);
+        if (item) rows.push(...fromItem(item).reverse());
+      }
       start = out.LastEvaluatedKey;
-    } while (start && items.length < limit);
-    return items.map(strip).reverse();
+    } while (start && rows.length < limit);
+    return rows.slice(0, limit).reverse();
   }
 
   async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
@@ -63,10 +102,11 @@ export class DynamoDbPredictionLog implements PredictionLog {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { id: idOf(key) },
-          UpdateExpression: 'SET actual = :a, observedAt = :t',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(actual)',
-          ExpressionAttributeValues: { ':a': actual, ':t': at },
+          Key: { id: key.requestId },
+          UpdateExpression: 'SET obs.#r = :o',
+          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(obs.#r)',
+          ExpressionAttributeNames: { '#r': String(key.row) },
+          ExpressionAttributeValues: { ':o': { a: actual, t: at } },
         }),
       );
       return 'stored';
@@ -75,13 +115,69 @@ export class DynamoDbPredictionLog implements PredictionLog {
       throw error;
     }
   }
+
+  /** The request items of `ids` (missing ones left out), 100 keys per BatchGetItem, unprocessed keys re-asked. */
+  private async fetch(ids: readonly string[]): Promise<RequestItem[]> {
+    const found: RequestItem[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      let pending: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ id }));
+      for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
+        found.push(...((out.Responses?.[this.tableName] ?? []) as RequestItem[]));
+        pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+    }
+    return found;
+  }
 }
 
-function idOf(key: PredictionKey): string {
-  return `${key.requestId}#${key.row}`;
+/** One request's rows as one item; they share request id, model, version, plant, principal, time, level and TTL. */
+function toItem(rows: readonly StoredPrediction[]): RequestItem {
+  const first = rows[0]!;
+  for (const row of rows) {
+    if (row.model !== first.model || row.version !== first.version || row.plant !== first.plant || row.principal !== first.principal || row.time !== first.time || row.level !== first.level || row.ttl !== first.ttl) {
+      throw new Error(`served rows of request ${first.requestId} disagree on what a request's rows share`);
+    }
+  }
+  const f = Object.keys(first.inputs);
+  const sameFeatures = (inputs: Record<string, number>) => Object.keys(inputs).length === f.length && f.every((name) => inputs[name] !== undefined);
+  const item: RequestItem = {
+    id: first.requestId,
+    model: first.model,
+    version: first.version,
+    ...(first.plant !== undefined ? { plant: first.plant } : {}),
+    principal: first.principal,
+    time: first.time,
+    level: first.level,
+    ttl: first.ttl,
+    tsk: `${first.time}#${first.requestId}`,
+    f,
+    rows: rows.map((r) => ({ r: r.row, ...(sameFeatures(r.inputs) ? { x: f.map((name) => r.inputs[name]!) } : { m: r.inputs }), p: r.prediction, i: r.interval })),
+    obs: {},
+  };
+  // A rough upper bound of DynamoDB's size (names and numbers as text): far below the limit for what the routes accept.
+  if (JSON.stringify(item).length > maxItemBytes) throw new Error(`served rows of request ${first.requestId} exceed DynamoDB's item size`);
+  return item;
 }
 
-function strip(item: StoredPrediction & { tsk?: string; id?: string }): StoredPrediction {
-  const { tsk: _tsk, id: _id, ...rest } = item;
-  return rest;
+function fromItem(item: RequestItem): StoredPrediction[] {
+  if (!Array.isArray(item.rows)) return []; // not a request item of this layout
+  return item.rows.map((row) => {
+    const observed = item.obs?.[String(row.r)];
+    return {
+      requestId: item.id,
+      row: row.r,
+      model: item.model,
+      version: item.version,
+      ...(item.plant !== undefined ? { plant: item.plant } : {}),
+      principal: item.principal,
+      time: item.time,
+      inputs: row.m ?? Object.fromEntries(item.f.map((name, k) => [name, row.x![k]!])),
+      prediction: row.p,
+      interval: row.i,
+      level: item.level,
+      ...(observed ? { actual: observed.a, observedAt: observed.t } : {}),
+      ttl: item.ttl,
+    };
+  });
 }

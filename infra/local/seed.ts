@@ -20,7 +20,8 @@ export function localTableName(table: TableDef): string {
   return `twinserve-${table.id.toLowerCase()}`;
 }
 
-function createTableInput(table: TableDef): CreateTableCommandInput {
+/** The CreateTable input of one table of infra/tables.ts, as the data stack declares it (every key a string, on-demand). */
+export function createTableInput(table: TableDef): CreateTableCommandInput {
   const attributes = new Set([table.partitionKey, table.sortKey, ...(table.globalIndexes ?? []).flatMap((g) => [g.partitionKey, g.sortKey])]);
   return {
     TableName: localTableName(table),
@@ -38,7 +39,7 @@ function createTableInput(table: TableDef): CreateTableCommandInput {
               { AttributeName: g.partitionKey, KeyType: 'HASH' as const },
               ...(g.sortKey ? [{ AttributeName: g.sortKey, KeyType: 'RANGE' as const }] : []),
             ],
-            Projection: { ProjectionType: 'ALL' as const },
+            Projection: { ProjectionType: g.keysOnly ? ('KEYS_ONLY' as const) : ('ALL' as const) },
           })),
         }
       : {}),

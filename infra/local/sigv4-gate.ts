@@ -180,8 +180,9 @@ function refuse(res: ServerResponse, service: GateOptions['service'], verdict: E
 }
 
 /** Starts the gate on 127.0.0.1 (a free port); resolves its URL and a close function. */
-export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: string; server: Server; close(): Promise<void> }> {
+export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: string; server: Server; forwarded(): number; close(): Promise<void> }> {
   const limit = options.maxBodyBytes ?? 32 * 1024 * 1024;
+  let forwarded = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -202,6 +203,7 @@ export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: 
       const body = Buffer.concat(chunks);
       const verdict = verifySigV4(req, body, options);
       if (!verdict.ok) return refuse(res, options.service, verdict);
+      forwarded++;
       const headers = { ...req.headers };
       if (options.stripAuthorization) delete headers.authorization;
       // The gate checked a presigned URL's signature; the store behind it would refuse our key id.
@@ -225,6 +227,8 @@ export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: 
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
+    /** Requests let through to the store so far (the bench's store calls per request). */
+    forwarded: () => forwarded,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -26,6 +26,8 @@ export interface EmbeddedStores {
   s3Endpoint: string | undefined;
   /** The stores' process. */
   pid: number;
+  /** Requests each gate has let through so far. */
+  storeRequests(): { dynamodb: number; s3: number };
   close(): Promise<void>;
 }
 
@@ -99,7 +101,8 @@ export async function startEmbeddedStores(dataDir: string, credentials: StoreCre
     // s3rver refuses access key ids it does not know (only its built-in S3RVER): the gate has checked ours.
     const s3Gate = s3Socket === undefined ? undefined : await startSigV4Gate({ service: 's3', credentials, upstream: { socketPath: s3Socket }, stripAuthorization: true });
     if (s3Gate) gates.push(s3Gate);
-    return { dynamodbEndpoint: dynamoGate.endpoint, s3Endpoint: s3Gate?.endpoint, pid: child.pid!, close };
+    const storeRequests = () => ({ dynamodb: dynamoGate.forwarded(), s3: s3Gate?.forwarded() ?? 0 });
+    return { dynamodbEndpoint: dynamoGate.endpoint, s3Endpoint: s3Gate?.endpoint, pid: child.pid!, storeRequests, close };
   } catch (error) {
     await close();
     throw error;

@@ -108,6 +108,8 @@ export interface LocalTwin {
   pids: number[];
   /** The timers of infra/routes.ts `schedules`, when started with `schedules`. */
   schedules?: LocalSchedules;
+  /** Requests the stores' gates have let through so far, per store. */
+  storeRequests(): { dynamodb: number; s3: number };
   stop(): Promise<void>;
 }
 
@@ -231,6 +233,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       ...(faults ? { faults } : {}),
       pids: [process.pid, stores.pid],
       ...(schedules ? { schedules } : {}),
+      storeRequests: stores.storeRequests,
       async stop() {
         await schedules?.stop();
         await running.close();

@@ -323,10 +323,11 @@ describe.each(environments)('%s', (environmentName) => {
         ...(def.sortKey ? [{ AttributeName: def.sortKey, KeyType: 'RANGE' }] : []),
       ]);
       expect(props.TimeToLiveSpecification).toEqual(def.ttlAttribute ? { AttributeName: def.ttlAttribute, Enabled: true } : undefined);
-      expect((props.GlobalSecondaryIndexes ?? []).map((g: Json) => ({ name: g.IndexName, keys: g.KeySchema }))).toEqual(
+      expect((props.GlobalSecondaryIndexes ?? []).map((g: Json) => ({ name: g.IndexName, keys: g.KeySchema, projection: g.Projection }))).toEqual(
         (def.globalIndexes ?? []).map((g) => ({
           name: g.name,
           keys: [{ AttributeName: g.partitionKey, KeyType: 'HASH' }, ...(g.sortKey ? [{ AttributeName: g.sortKey, KeyType: 'RANGE' }] : [])],
+          projection: { ProjectionType: g.keysOnly ? 'KEYS_ONLY' : 'ALL' },
         })),
       );
       expect(props.BillingMode).toBe('PAY_PER_REQUEST');

@@ -8,14 +8,14 @@ import { tables } from '../../infra/tables.js';
  * proves each function's synthesized role allows exactly what infra/functions.ts grants).
  */
 describe('model-quality tables and grants', () => {
-  it('keeps predictions with a TTL and a by-model-and-time index; quality aggregates by (pk, sk)', () => {
-    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk' }] });
+  it('keeps predictions with a TTL and a keys-only by-model-and-time index; quality aggregates by (pk, sk)', () => {
+    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', keysOnly: true }] });
     expect(tables.find((t) => t.id === 'Quality')).toMatchObject({ partitionKey: 'pk', sortKey: 'sk' });
   });
 
-  it('lets the serving functions only write predictions and only read quality (the width factor)', () => {
+  it('lets the serving functions only put predictions (one item per request, alone in Lambda) and only read quality (the width factor)', () => {
     for (const name of ['predict', 'batch', 'inference'] as const) {
-      expect(functionDefs[name].tables.Predictions).toEqual(['BatchWriteItem']);
+      expect(functionDefs[name].tables.Predictions).toEqual(['PutItem']);
       expect(functionDefs[name].tables.Quality).toEqual(['GetItem']);
     }
   });
@@ -39,7 +39,7 @@ describe('model-quality tables and grants', () => {
   it('lets no other function touch the model-quality tables (status only reads the added calibration; the schedule only reads)', () => {
     expect(functionDefs.status.tables.Quality).toEqual(['GetItem']);
     expect(functionDefs.status.tables.Predictions).toBeUndefined();
-    expect(functionDefs['quality-schedule'].tables.Predictions).toEqual(['Query:byModelTime']);
+    expect(functionDefs['quality-schedule'].tables.Predictions).toEqual(['BatchGetItem', 'Query:byModelTime']);
     expect(functionDefs['quality-schedule'].tables.Quality).toEqual(['GetItem', 'Query']);
     const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status', 'quality-schedule'].includes(d.name));
     for (const d of others) expect([d.name, d.tables.Predictions, d.tables.Quality]).toEqual([d.name, undefined, undefined]);

@@ -33,7 +33,7 @@ describe('scheduled quality evaluation', () => {
 
   it('declares only the reads and alert claims it sends: no principal state, rate counters or audit', () => {
     const def = functionDefs['quality-schedule'];
-    expect(def.tables).toEqual({ Predictions: ['Query:byModelTime'], Quality: ['GetItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'] });
+    expect(def.tables).toEqual({ Predictions: ['BatchGetItem', 'Query:byModelTime'], Quality: ['GetItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'] });
     expect(def.modelBucket).toBe('read');
     expect(def.alerts).toBe(true);
     expect(def.signingKey).toBeUndefined();
@@ -69,6 +69,7 @@ describe('scheduled quality evaluation', () => {
       .sort();
     expect(pairs).toEqual(
       [
+        'dynamodb:BatchGetItem <Predictions>',
         'dynamodb:Query <Predictions>/index/byModelTime',
         'dynamodb:GetItem <Quality>',
         'dynamodb:Query <Quality>',

@@ -7,11 +7,10 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
-  type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { expect } from 'vitest';
 import type { FaultMode, FaultProxy } from '../../infra/local/fault-proxy.js';
-import { localTableName } from '../../infra/local/seed.js';
+import { createTableInput, localTableName } from '../../infra/local/seed.js';
 import { startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
 import { tables, type TableDef } from '../../infra/tables.js';
 import { adminPassword, type ApiResponse, type TestTwin } from './twin.js';
@@ -52,34 +51,8 @@ export async function startFaultTwin(env: Record<string, string> = {}): Promise<
 // ---------------------------------------------------------------------------------------------------------
 // Tables
 
-/**
- * The CreateTable input for one table of infra/tables.ts, as the local twin and the data stack build it:
- * every key attribute a string, on-demand, GSIs projecting ALL. A test-side copy of infra/local/seed.ts
- * `createTableInput`, which is not exported.
- */
-export function createTableInput(table: TableDef): CreateTableCommandInput {
-  const keyAttributes = [table.partitionKey, table.sortKey, ...(table.globalIndexes ?? []).flatMap((g) => [g.partitionKey, g.sortKey])];
-  const attributes = [...new Set(keyAttributes.filter((a): a is string => a !== undefined))];
-  const keySchema = (hash: string, range: string | undefined) => [
-    { AttributeName: hash, KeyType: 'HASH' as const },
-    ...(range ? [{ AttributeName: range, KeyType: 'RANGE' as const }] : []),
-  ];
-  return {
-    TableName: localTableName(table),
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: attributes.map((a) => ({ AttributeName: a, AttributeType: 'S' })),
-    KeySchema: keySchema(table.partitionKey, table.sortKey),
-    ...(table.globalIndexes?.length
-      ? {
-          GlobalSecondaryIndexes: table.globalIndexes.map((g) => ({
-            IndexName: g.name,
-            KeySchema: keySchema(g.partitionKey, g.sortKey),
-            Projection: { ProjectionType: 'ALL' as const },
-          })),
-        }
-      : {}),
-  };
-}
+/** The CreateTable input of one table, exactly as the local twin creates it. */
+export { createTableInput };
 
 export function tableDef(id: string): TableDef {
   const table = tables.find((t) => t.id === id);

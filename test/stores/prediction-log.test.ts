@@ -1,0 +1,208 @@
+import type { AddressInfo, Server } from 'node:net';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
+import type { StoredPrediction } from '../../functions/core/quality/ports.js';
+import { localTableName } from '../../infra/local/seed.js';
+import { createTableInput, tableDef } from '../support/reliability.js';
+
+/**
+ * The Predictions table (functions/adapters/dynamodb-prediction-log.ts): one item per served request with its
+ * rows inside, written alone as one PutItem or group-committed as BatchWriteItem; read back by request id and
+ * row, by model and time through the keys-only index, and each row's measured value set once. Against
+ * dynalite in memory, with every command recorded.
+ */
+
+const table = localTableName(tableDef('Predictions'));
+const baseTime = Date.parse('2027-03-01T10:00:00.000Z');
+const ttl = Math.floor(baseTime / 1000) + 30 * 86_400;
+
+let server: Server;
+let client: DynamoDBClient;
+let db: DynamoDBDocumentClient;
+
+type Command = { input: unknown; constructor: { name: string } };
+
+function recording() {
+  const sent: Command[] = [];
+  const client = {
+    send: (command: Command) => {
+      sent.push(command);
+      return db.send(command as never);
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return { client, names: () => sent.map((c) => c.constructor.name), sent };
+}
+
+/** The rows of one served request: `rows` rows of the reactor's three features, at `offsetMs` after the base time. */
+function served(requestId: string, rows: number, offsetMs: number, extra: Partial<StoredPrediction> = {}): StoredPrediction[] {
+  return Array.from({ length: rows }, (_, row) => ({
+    requestId,
+    row,
+    model: 'reactor-yield',
+    version: '1.0.0',
+    plant: 'plant-a',
+    principal: 'user:alice',
+    time: new Date(baseTime + offsetMs).toISOString(),
+    inputs: { temperature: 350 + row, pressure: 5.5, flow_rate: 120.25 },
+    prediction: 90 + row / 10,
+    interval: [88 + row / 10, 92 + row / 10] as [number, number],
+    level: 0.9,
+    ttl,
+    ...extra,
+  }));
+}
+
+beforeAll(async () => {
+  server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+  db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  await client.send(new CreateTableCommand(createTableInput(tableDef('Predictions'))));
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('prediction log', () => {
+  it('the byModelTime index projects keys only', async () => {
+    // Act
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+
+    // Assert
+    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType])).toEqual([['byModelTime', 'KEYS_ONLY']]);
+  });
+
+  it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
+    // Prepare
+    const r = recording();
+    const log = new DynamoDbPredictionLog(r.client, table);
+    const rows = served('alone-1', 100, 0);
+
+    // Act
+    await log.record(rows);
+    const back = await log.get(rows.map((p) => ({ requestId: p.requestId, row: p.row })));
+    const { Item } = await db.send(new GetCommand({ TableName: table, Key: { id: 'alone-1' } }));
+
+    // Assert
+    expect(r.names()).toEqual(['PutCommand', 'BatchGetCommand']);
+    expect(back).toEqual(rows);
+    expect(Item?.rows).toHaveLength(100);
+    expect(Item?.f).toEqual(['temperature', 'pressure', 'flow_rate']);
+  });
+
+  it('requests finishing together share one BatchWriteItem, each still stored', async () => {
+    // Prepare
+    const r = recording();
+    const log = new DynamoDbPredictionLog(r.client, table);
+    const requests = Array.from({ length: 30 }, (_, i) => served(`group-${i}`, 1, 1000 + i));
+
+    // Act
+    await Promise.all(requests.map((rows) => log.record(rows)));
+    const back = await log.get(requests.map((rows) => ({ requestId: rows[0]!.requestId, row: 0 })));
+
+    // Assert: one turn's 30 requests go as 25 + 5 in two batch calls.
+    expect(r.names().filter((n) => n === 'BatchWriteCommand')).toHaveLength(2);
+    expect(r.names()).not.toContain('PutCommand');
+    expect(back.map((p) => p.requestId).sort()).toEqual(requests.map((rows) => rows[0]!.requestId).sort());
+  });
+
+  it('get returns only the asked rows, and nothing for unknown ids or rows', async () => {
+    // Prepare
+    const log = new DynamoDbPredictionLog(db, table);
+    await log.record(served('ask-1', 5, 2000));
+
+    // Act
+    const back = await log.get([
+      { requestId: 'ask-1', row: 3 },
+      { requestId: 'ask-1', row: 7 },
+      { requestId: 'no-such', row: 0 },
+    ]);
+
+    // Assert
+    expect(back.map((p) => [p.requestId, p.row, p.inputs.temperature])).toEqual([['ask-1', 3, 353]]);
+  });
+
+  it('a row whose features differ from the first row keeps its own inputs', async () => {
+    // Prepare
+    const log = new DynamoDbPredictionLog(db, table);
+    const rows = served('mixed-1', 2, 3000);
+    rows[1] = { ...rows[1]!, inputs: { temperature: 351, pressure: 5.5 } };
+
+    // Act
+    await log.record(rows);
+    const back = await log.get([{ requestId: 'mixed-1', row: 1 }]);
+
+    // Assert
+    expect(back[0]?.inputs).toEqual({ temperature: 351, pressure: 5.5 });
+  });
+
+  it('observe sets a row’s value once; a second time, or another row of an unknown request, is refused', async () => {
+    // Prepare
+    const log = new DynamoDbPredictionLog(db, table);
+    await log.record(served('obs-1', 3, 4000));
+
+    // Act
+    const first = await log.observe({ requestId: 'obs-1', row: 2 }, 91.5, '2027-03-01T12:00:00.000Z');
+    const again = await log.observe({ requestId: 'obs-1', row: 2 }, 95, '2027-03-01T12:01:00.000Z');
+    const other = await log.observe({ requestId: 'obs-1', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
+    const unknown = await log.observe({ requestId: 'obs-none', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
+    const back = await log.get([0, 1, 2].map((row) => ({ requestId: 'obs-1', row })));
+
+    // Assert
+    expect([first, again, other, unknown]).toEqual(['stored', 'duplicate', 'stored', 'duplicate']);
+    expect(back.map((p) => [p.row, p.actual, p.observedAt])).toEqual([
+      [0, 89, '2027-03-01T12:02:00.000Z'],
+      [1, undefined, undefined],
+      [2, 91.5, '2027-03-01T12:00:00.000Z'],
+    ]);
+  });
+
+  it('byTime reads one model’s rows in a time range, oldest first, at most limit rows (the newest)', async () => {
+    // Prepare: 12 requests of 10 rows, one per minute, and another model's request in the same range.
+    const log = new DynamoDbPredictionLog(db, table);
+    const start = 3_600_000;
+    for (let i = 0; i < 12; i++) await log.record(served(`time-${String(i).padStart(2, '0')}`, 10, start + i * 60_000));
+    await log.record(served('other-model', 10, start + 30_000, { model: 'column-purity' }));
+    const iso = (ms: number) => new Date(baseTime + ms).toISOString();
+
+    // Act
+    const all = await log.byTime('reactor-yield', iso(start), iso(start + 11 * 60_000), 1000);
+    const newest = await log.byTime('reactor-yield', iso(start), iso(start + 11 * 60_000), 25);
+    const middle = await log.byTime('reactor-yield', iso(start + 60_000), iso(start + 2 * 60_000), 1000);
+
+    // Assert
+    expect(all).toHaveLength(120);
+    expect(all.every((p) => p.model === 'reactor-yield')).toBe(true);
+    expect(all.map((p) => p.time)).toEqual([...all.map((p) => p.time)].sort());
+    expect(all.slice(0, 3).map((p) => [p.requestId, p.row])).toEqual([
+      ['time-00', 0],
+      ['time-00', 1],
+      ['time-00', 2],
+    ]);
+    expect(newest).toHaveLength(25);
+    expect(newest.at(-1)).toMatchObject({ requestId: 'time-11', row: 9 });
+    expect(newest[0]).toMatchObject({ requestId: 'time-09', row: 5 });
+    expect(new Set(middle.map((p) => p.requestId))).toEqual(new Set(['time-01', 'time-02']));
+  });
+
+  it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {
+    // Prepare
+    const r = recording();
+    const log = new DynamoDbPredictionLog(r.client, table);
+    const rows = served('disagree-1', 2, 5000);
+    rows[1] = { ...rows[1]!, version: '2.0.0' };
+
+    // Act
+    const result = log.record(rows);
+
+    // Assert
+    await expect(result).rejects.toThrow(/disagree/);
+    expect(r.names()).toEqual([]);
+  });
+});

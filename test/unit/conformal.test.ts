@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { intervalSchema, modelManifestSchema } from '../../functions/core/manifest.js';
 import { calibrateEnsemble, calibrateSingle, CalibrationError, conformalQuantile, conformalRank, isCalibrated, minGroupRows } from '../../functions/core/quality/conformal.js';
+import { calibrateVersion } from '../../functions/core/quality/calibrate.js';
 import { fitDifficultyTree, groupOf } from '../../functions/core/quality/difficulty.js';
 import { recalibrate, initialRecalibration } from '../../functions/core/quality/recalibration.js';
 import { TwinModel } from '../../functions/core/twin/model.js';
@@ -282,5 +283,44 @@ describe('calibrated intervals on heteroscedastic data (held-out rows)', () => {
     const error = await buildPackage({ onnx: onnxBytes, spec, calibration: csv(calibration), level: 0.995 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PackageModelError);
     expect((error as Error).message).toMatch(/^--level: .*at most 0.99/);
+  });
+});
+
+describe('calibration added to a published version (the route\'s path), with a scaler', () => {
+  it('fits the groups on the rows as the graph sees them (scaled), and serving finds the same groups', async () => {
+    // Prepare: a forest trained on standard-scaled inputs, packaged uncalibrated with the scaler in its manifest.
+    const scaler = { kind: 'standard' as const, mean: [5, 0.5], scale: [2, 0.25] };
+    const scale = (x: number[][]) => x.map(([a, b]) => [(a! - 5) / 2, (b! - 0.5) / 0.25]);
+    const train = generate(1500, 1);
+    const scaledForest = trainRandomForest(scale(train.x), train.y, { nTrees: 24, maxDepth: 10, minSamplesLeaf: 5, seed: 7 });
+    const built = await buildPackage({ onnx: exportForestOnnx(scaledForest, { inputName: 'input', outputName: 'y' }), spec: { ...spec, scaler }, created: '2026-01-01' });
+    expect(built.manifest.interval?.method).toBe('ensemble-percentile');
+    const model = await TwinModel.load({ manifest: built.manifest, bytes: built.model });
+    try {
+      // Act: labelled rows in the features' own units, as PUT .../calibration takes them.
+      const rows = calibration.x.map(([x, z], i) => ({ inputs: { x: x!, z: z! }, value: calibration.y[i]! }));
+      const stored = await calibrateVersion(model, { level: 0.9, rows }, '2026-01-02T00:00:00.000Z', 'f'.repeat(64));
+      model.applyCalibration(stored);
+      // Assess: Mondrian groups whose split points on x lie in the scaled range (−2.5..2.5), not in 0..10.
+      expect(stored.interval.method).toBe('conformal-mondrian');
+      expect(stored.calibration).toMatchObject({ method: 'mondrian-conformal', level: 0.9, rows: 2000, source: 'route' });
+      const tree = (stored.interval as { tree: { input?: number; at?: number }[] }).tree;
+      const onX = tree.filter((n) => n.input === 0);
+      expect(onX.length).toBeGreaterThan(0);
+      for (const n of onX) expect(Math.abs(n.at!)).toBeLessThanOrEqual(2.5);
+      const served = await model.infer(Float32Array.from(heldOut.x.flat()), heldOut.x.length);
+      const hits = [0, 0, 0];
+      const counts = [0, 0, 0];
+      served.forEach((r, i) => {
+        const third = Math.min(2, Math.floor((heldOut.x[i]![0]! / 10) * 3));
+        counts[third]!++;
+        if (heldOut.y[i]! >= r.interval![0] && heldOut.y[i]! <= r.interval![1]) hits[third]!++;
+      });
+      const overall = hits.reduce((a, b) => a + b, 0) / heldOut.x.length;
+      expect(Math.abs(overall - 0.9)).toBeLessThanOrEqual(0.025);
+      for (const [t, h] of hits.entries()) expect(h / counts[t]!).toBeGreaterThanOrEqual(thirdBound(0.9));
+    } finally {
+      await model.release();
+    }
   });
 });

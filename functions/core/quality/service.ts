@@ -12,7 +12,8 @@ import type { TwinModel } from '../twin/model.js';
 import type { QualityAlerts } from './alerts.js';
 import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
 import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
-import { abVerdict, errorStats, featureDrift, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
+import { QualityBands, recentDrift } from './evaluation.js';
+import { abVerdict, errorStats, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
 
 /** Reads for the service's own bookkeeping (bands, stated levels) see every model. */
 const internalSubject = { id: 'twinserve:quality' };
@@ -120,13 +121,20 @@ function modelPlant(manifest: ModelManifest): string | undefined {
 export class QualityService {
   private readonly factors = new Map<string, { factor: number; calibration?: StoredCalibration; expires: number }>();
 
+  /** Quality alerts' judgements (after feedback and on the schedule); none without an alert sink. */
+  private readonly bands: QualityBands | undefined;
+
   constructor(
     private readonly log: PredictionLog,
     private readonly store: QualityStore,
     private readonly registry: ModelRegistry,
-    private readonly alerts: QualityAlerts | undefined,
+    alerts: QualityAlerts | undefined,
     private readonly options: QualityOptions = {},
-  ) {}
+  ) {
+    this.bands = alerts
+      ? new QualityBands({ log, store, alerts, options, now: () => this.now(), served: (name, version) => this.served(name, version), fail: (error) => this.fail(error) })
+      : undefined;
+  }
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -291,11 +299,11 @@ export class QualityService {
       }
       for (const [version, { covered, level }] of byVersion) if (level !== null) await this.updateFactor(name, version, covered, level);
     }
-    if (this.alerts) {
+    if (this.bands) {
       const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));
       for (const key of plants) {
         const [version, plant] = key.split('|') as [string, string];
-        await this.checkBands(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
+        await this.bands!.check(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
       }
     }
   }
@@ -314,83 +322,16 @@ export class QualityService {
   }
 
   /**
-   * The scheduled evaluation (EventBridge in AWS, a timer in the local twin): the bands and drift that
-   * feedback checks, for every model, per version and plant that has feedback or predictions in the last
-   * day, so drift (which needs no lab results) and a window that has gone quiet are still judged. The same
-   * alerts with the same no-storm claims: a breach already alerted in the cooldown sends nothing. One model's
-   * failure is counted and does not stop the others.
+   * The scheduled evaluation (EventBridge in AWS, a timer in the local twin): the bands and drift feedback
+   * checks, for every model (./evaluation.ts).
    */
   async evaluate(): Promise<{ models: number; checked: number; failed: number }> {
-    if (!this.alerts) return { models: 0, checked: 0, failed: 0 };
-    const names = await this.registry.names();
-    let checked = 0;
-    let failed = 0;
-    for (const name of names) {
-      try {
-        const now = this.now();
-        const [buckets, rows] = await Promise.all([
-          this.store.read(name, windowStart('day', now)),
-          this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000),
-        ]);
-        const live = rows.filter((r) => r.ttl * 1000 > now);
-        const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...live.map((r) => `${r.version}|${r.plant ?? ''}`)]);
-        for (const pair of [...pairs].sort()) {
-          const [version, plant] = pair.split('|') as [string, string];
-          await this.checkBands(name, version, plant || undefined, { buckets, rows: live });
-          checked++;
-        }
-      } catch (error) {
-        failed++;
-        this.fail(error);
-      }
-    }
-    return { models: names.length, checked, failed };
+    if (!this.bands) return { models: 0, checked: 0, failed: 0 };
+    return this.bands.evaluate(await this.registry.names());
   }
 
-  /**
-   * Coverage and error over the last day against their bands (with enough measured rows), and each feature's
-   * drift (with enough served rows), for one version and plant. `read`: the model's buckets and last day's
-   * rows when the caller has them (the scheduled evaluation reads them once per model).
-   */
-  private async checkBands(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }): Promise<void> {
-    const now = this.now();
-    const buckets = (read?.buckets ?? (await this.store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
-    const agg = windowAggregates(buckets, now, () => 'x').get('x');
-    const model = await this.served(name, version);
-    const minRows = this.options.minAlertRows ?? 30;
-    const base = { model: name, version, ...(plant ? { plant } : {}), window: 'day' };
-    const stats = agg ? errorStats(agg.day, statedLevel(model.interval)) : undefined;
-    if (agg && stats && stats.count >= minRows) {
-      const all = errorStats(agg.all, null);
-      if (stats.coverage !== null && stats.level !== null) {
-        const min = stats.level - (this.options.coverageTolerance ?? 0.1);
-        const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
-        await (stats.coverage < min ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-      }
-      if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
-        const max = all.mae * (this.options.errorFactor ?? 1.5);
-        const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
-        await (stats.mae > max ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-      }
-    }
-    // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
-    // the alert another feature's drift raised. The worst feature is named, with every drifting one.
-    const threshold = this.options.driftThreshold ?? 0.25;
-    const judged = (await this.drift(undefined, name, model.manifest, plant, read?.rows)).filter((d): d is typeof d & { psi: number } => d.psi !== null && d.rows >= minRows);
-    if (judged.length > 0) {
-      const worst = judged.reduce((a, b) => (b.psi > a.psi ? b : a));
-      const drifting = judged.filter((d) => d.psi > threshold).map((d) => d.feature);
-      const alert = { ...base, rule: 'input_drift' as const, value: worst.psi, band: { max: threshold }, detail: { feature: worst.feature, drifting, rows: worst.rows } };
-      await (drifting.length > 0 ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-    }
-  }
-
-  private async drift(principal: Principal | undefined, name: string, manifest: ModelManifest, plant?: string, read?: readonly StoredPrediction[]) {
-    const now = this.now();
-    const rows = (read ?? (await this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000))).filter(
-      (r) => r.version === manifest.version && r.ttl * 1000 > now && (principal ? r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)) : (r.plant ?? undefined) === plant),
-    );
-    return featureDrift(manifest, rows, this.options.driftThreshold ?? 0.25);
+  private async drift(principal: Principal, name: string, manifest: ModelManifest) {
+    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options);
   }
 
   /**

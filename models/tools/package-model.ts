@@ -669,9 +669,9 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       try {
         const values = servingInput(calibration.x, nFeatures, spec.scaler);
         const { data, columns } = await runGraph(session, { input: io.input.name, output: io.output.name }, values, calibration.x.length, nFeatures);
-        calibrated = calibrationOrError(() => calibrateEnsemble(data, columns, calibration.y, level));
+        calibrated = calibrationOrError(() => calibrateEnsemble(data, columns, calibration.y, level, { values, features: nFeatures }));
         interval = calibrated.interval;
-        notes.push(`interval: normalised conformal at level ${level} (${calibration.x.length} rows, coverage on them ${calibrated.calibration.coverage.toFixed(3)})`);
+        notes.push(`interval: ${calibrated.interval.method === 'conformal-mondrian' ? `Mondrian conformal over ${calibrated.calibration.groups} groups` : 'normalised conformal'} at level ${level} (${calibration.x.length} rows, coverage on them ${calibrated.calibration.coverage.toFixed(3)})`);
       } finally {
         if (session !== session0) await session.release();
       }
@@ -883,7 +883,7 @@ export const USAGE = `usage: npm run package-model -- --onnx model.onnx --spec s
   --out          the package folder; must end in <name>/<version> of the spec
   --calibration  CSV: header with the feature columns (any order) and the target column; required for
                  a single-output model (>= ${MIN_CALIBRATION_ROWS} rows); calibrates every model's interval
-                 (split conformal, or normalised conformal for ensembles) and gives the features'
+                 (split conformal, or Mondrian conformal for ensembles) and gives the features'
                  envelopes and histograms (input drift)
   --level        the interval's stated coverage, 0.5..0.99 (default 0.9)
   --created      the manifest's date (default: today)
@@ -945,6 +945,8 @@ export async function runPackageModelCli(
         ? `conformal ±${m.interval.halfWidth} (level ${m.interval.level}, rank ${result.calibration?.rank} of ${result.calibration?.rows})`
         : m.interval?.method === 'conformal-normalized'
           ? `normalised conformal mean ± ${m.interval.scale.toFixed(4)}·(spread + ${m.interval.eps.toPrecision(3)}) (level ${m.interval.level}, coverage on ${m.calibration?.rows} calibration rows ${m.calibration?.coverage.toFixed(3)})`
+          : m.interval?.method === 'conformal-mondrian'
+          ? `Mondrian conformal mean ± ${m.interval.halfWidth.map((w) => w.toPrecision(3)).join(' | ')} by group (level ${m.interval.level}, coverage on the ${m.calibration?.rows} calibration rows' held half ${m.calibration?.coverage.toFixed(3)})`
           : m.interval
           ? `members' ${m.interval.lower}th..${m.interval.upper}th percentiles`
           : 'none';

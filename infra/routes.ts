@@ -6,7 +6,7 @@ import type { Scope } from '../functions/core/auth/roles.js';
  * Pure data: imported by the functions too (they re-check the route's scopes).
  */
 
-export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality', 'insight'] as const;
+export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality', 'insight', 'quality-schedule'] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -88,6 +88,24 @@ export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/v2/models/{name}/versions/{version}/ready', function: 'inference', auth: read, action: 'model.ready', summary: 'Open Inference Protocol: version ready' },
   { method: 'POST', path: '/v2/models/{name}/infer', function: 'inference', auth: predict, action: 'twin.infer', summary: 'Open Inference Protocol: inference (tensor in, tensors out)' },
   { method: 'POST', path: '/v2/models/{name}/versions/{version}/infer', function: 'inference', auth: predict, action: 'twin.infer', summary: 'Open Inference Protocol: inference with one version' },
+];
+
+/**
+ * Functions run on a schedule rather than by a route: an EventBridge rule per entry in AWS (infra/stacks/
+ * api-stack.ts), a timer in the local twin (infra/local/schedules.ts). Like the routes, one table for both.
+ */
+export interface ScheduleDef {
+  function: FunctionName;
+  /** How often, in minutes (EventBridge's `rate(n minutes)`). */
+  everyMinutes: number;
+  /** What the run logs and audits as. */
+  action: string;
+  summary: string;
+}
+
+export const schedules: readonly ScheduleDef[] = [
+  // Drift needs no lab results, and a breach must be re-judged when feedback stops: not only after feedback calls.
+  { function: 'quality-schedule', everyMinutes: 15, action: 'quality.evaluate', summary: "Every model's coverage, error and input drift against their bands; quality alerts" },
 ];
 
 export function routeKey(route: Pick<RouteDef, 'method' | 'path'>): string {

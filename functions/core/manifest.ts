@@ -55,6 +55,12 @@ export const outputSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ensemble'), members: z.number().int().min(2).max(10_000) }),
 ]);
 
+/** A node of the difficulty tree: a split on graph input `input` (= features: the members' spread), or a leaf. */
+const difficultyNodeSchema = z.union([
+  z.strictObject({ input: z.number().int().min(0).max(256), at: z.number(), lo: z.number().int().min(1), hi: z.number().int().min(1) }),
+  z.strictObject({ group: z.number().int().min(0).max(7) }),
+]);
+
 export const intervalSchema = z.discriminatedUnion('method', [
   /** Interval from the percentiles of the ensemble members (linear interpolation, as numpy's default). */
   z.object({
@@ -77,20 +83,40 @@ export const intervalSchema = z.discriminatedUnion('method', [
     level: z.number().gt(0).lt(1),
     scale: z.number().nonnegative(),
     eps: z.number().positive(),
-    /** Mondrian bins by spread, each with its own scale (rows with spread ≤ upper[i] use scale[i]). */
-    bins: z
-      .object({ upper: z.array(z.number()).min(2).max(20), scale: z.array(z.number().nonnegative()).min(2).max(20) })
-      .refine((b) => b.upper.length === b.scale.length, { message: 'needs one scale per bin', path: ['scale'] })
-      .optional(),
   }),
+  /**
+   * Mondrian conformal interval for ensembles: mean ± halfWidth[group], the group a leaf of a small difficulty
+   * tree over the graph's inputs and the members' spread (functions/core/quality/difficulty.ts).
+   */
+  z
+    .object({
+      method: z.literal('conformal-mondrian'),
+      level: z.number().gt(0).lt(1),
+      tree: z.array(difficultyNodeSchema).min(1).max(15),
+      halfWidth: z.array(z.number().nonnegative()).min(1).max(8),
+    })
+    .superRefine((interval, ctx) => {
+      // Children after their parent (so serving's walk ends) and inside the array; groups name a half-width.
+      interval.tree.forEach((node, i) => {
+        if ('group' in node) {
+          if (node.group >= interval.halfWidth.length) ctx.addIssue({ code: 'custom', path: ['tree', i, 'group'], message: 'must name a halfWidth entry' });
+        } else {
+          for (const side of ['lo', 'hi'] as const) {
+            if (node[side] <= i || node[side] >= interval.tree.length) ctx.addIssue({ code: 'custom', path: ['tree', i, side], message: 'must point to a later node' });
+          }
+        }
+      });
+    }),
 ]);
 
 /** How the interval was calibrated: method, stated level, calibration rows and the coverage on them. */
 export const calibrationRecordSchema = z.object({
-  method: z.enum(['split-conformal', 'normalized-conformal']),
+  method: z.enum(['split-conformal', 'normalized-conformal', 'mondrian-conformal']),
   level: z.number().min(0.5).max(0.99),
   rows: z.number().int().positive(),
   coverage: z.number().min(0).max(1),
+  /** Mondrian conformal: the number of groups. */
+  groups: z.number().int().min(2).max(8).optional(),
   /** Where it came from: the packager, or the calibration route after publishing. */
   source: z.enum(['package', 'route']).optional(),
   /** SHA-256 of the calibration data, for provenance. */
@@ -152,10 +178,17 @@ export const modelManifestSchema = z
         ctx.addIssue({ code: 'custom', path: ['interval', 'upper'], message: 'upper must be above lower' });
       }
     }
-    if (m.interval?.method === 'conformal-normalized' && m.output.kind !== 'ensemble') {
-      ctx.addIssue({ code: 'custom', path: ['interval', 'method'], message: 'conformal-normalized needs output kind ensemble' });
+    if ((m.interval?.method === 'conformal-normalized' || m.interval?.method === 'conformal-mondrian') && m.output.kind !== 'ensemble') {
+      ctx.addIssue({ code: 'custom', path: ['interval', 'method'], message: `${m.interval.method} needs output kind ensemble` });
     }
-    if (m.calibration && (m.interval?.method === 'conformal' || m.interval?.method === 'conformal-normalized') && m.calibration.level !== m.interval.level) {
+    if (m.interval?.method === 'conformal-mondrian') {
+      m.interval.tree.forEach((node, i) => {
+        if ('input' in node && node.input > m.features.length) {
+          ctx.addIssue({ code: 'custom', path: ['interval', 'tree', i, 'input'], message: `must be a feature index or ${m.features.length} (the members' spread)` });
+        }
+      });
+    }
+    if (m.calibration && m.interval && m.interval.method !== 'ensemble-percentile' && m.calibration.level !== m.interval.level) {
       ctx.addIssue({ code: 'custom', path: ['calibration', 'level'], message: 'must equal interval.level' });
     }
   });

@@ -18,6 +18,8 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     inference: import('../../functions/inference.js'),
     quality: import('../../functions/quality.js'),
     insight: import('../../functions/insight.js'),
+    // Scheduled, not routed: the local twin's timers call it (infra/local/schedules.ts), the gateway never does.
+    'quality-schedule': import('../../functions/quality-schedule.js'),
   };
   const entries = await Promise.all(
     Object.entries(modules).map(async ([name, mod]) => [name, (await mod).handler as LambdaHandler] as const),

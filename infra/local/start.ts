@@ -13,6 +13,7 @@ const envSchema = z.object({
   TWIN_DATA_DIR: z.string().min(1).optional(),
   TWIN_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TWIN_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
+  TWIN_SCHEDULES: z.enum(['on', 'off']).default('on'),
   TWIN_ALERT_WEBHOOK_URL: z.url().optional(),
   TWIN_PUBLIC_URL: z.url().optional(),
   TWIN_TRUST_PROXY: z.enum(['true', 'false']).optional(),
@@ -41,7 +42,7 @@ const usage = `Usage: npm start [-- options]
   --public-url <url>        the URL clients use (token issuer), e.g. https://twin.plant.example (env TWIN_PUBLIC_URL)
   --trust-proxy             behind a reverse proxy: client addresses from X-Forwarded-For (env TWIN_TRUST_PROXY=true)
 Env: PORT (default 3000), TWIN_DATA_DIR (default $XDG_DATA_HOME/twinserve, else ~/.local/share/twinserve),
-     TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off,
+     TWIN_ADMIN_PASSWORD, TWIN_ACCESS_LOG=on|off, TWIN_SCHEDULES=on|off (the quality evaluation every 15 minutes),
      TWIN_DEFAULT_MODEL (the model /api/v1/twin/* and /predict serve), TWIN_PLANT_DEFAULT_MODELS (JSON, per plant),
      TWIN_RATE_LIMIT_PER_MINUTE, TWIN_ALERT_WEBHOOK_URL, TWIN_METRICS=on
 `;
@@ -128,6 +129,7 @@ const twin = await startLocalTwin({
   ...(env.data.TWIN_PLANT_DEFAULT_MODELS ? { plantDefaultModels: env.data.TWIN_PLANT_DEFAULT_MODELS } : {}),
   ...(env.data.TWIN_ALERT_WEBHOOK_URL ? { alertWebhookUrl: env.data.TWIN_ALERT_WEBHOOK_URL } : {}),
   ...(env.data.TWIN_ADMIN_PASSWORD ? { adminPassword: env.data.TWIN_ADMIN_PASSWORD } : {}),
+  ...(env.data.TWIN_SCHEDULES === 'on' ? { schedules: { log: (line) => process.stdout.write(`${JSON.stringify({ type: 'schedule', ...line })}\n`) } } : {}),
   ...(env.data.TWIN_ACCESS_LOG === 'on' ? { accessLog: (line) => process.stdout.write(`${JSON.stringify({ type: 'access', ...line })}\n`) } : {}),
 }).catch((error: unknown) => {
   process.stderr.write(`Twinserve local twin failed to start: ${(error as Error).message}\n`);

@@ -17,6 +17,7 @@ import { startEmbeddedStores } from './stores.js';
 import { prepareDataDir } from './data-dir.js';
 import type { StoreCredentials } from './sigv4-gate.js';
 import { ensureStoreCredentials } from './store-credentials.js';
+import { LocalSchedules, type ScheduleTimer } from './schedules.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -68,6 +69,12 @@ export interface LocalTwinOptions {
   publicUrl?: string;
   /** Behind a reverse proxy: client addresses from X-Forwarded-For. @default false */
   trustProxy?: boolean;
+  /**
+   * Run infra/routes.ts `schedules` (the quality evaluation) on timers, as EventBridge does in AWS. `npm start`
+   * turns them on; off unless given, so tests run them only when they ask (with their own timer and clock).
+   * @default off
+   */
+  schedules?: { timer?: ScheduleTimer; now?: () => number; log?: (line: Record<string, unknown>) => void };
 }
 
 export function isLoopback(host: string): boolean {
@@ -99,6 +106,8 @@ export interface LocalTwin {
   faults?: LocalTwinFaults;
   /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
   pids: number[];
+  /** The timers of infra/routes.ts `schedules`, when started with `schedules`. */
+  schedules?: LocalSchedules;
   /** Requests the stores' gates have let through so far, per store. */
   storeRequests(): { dynamodb: number; s3: number };
   stop(): Promise<void>;
@@ -209,6 +218,9 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       ...(options.adminPassword ? { adminPassword: options.adminPassword } : {}),
     });
     const running = gateway;
+    // After seeding: a run finds the tables and models in place.
+    const schedules = options.schedules ? new LocalSchedules(await handlersLoading, options.schedules) : undefined;
+    schedules?.start();
     return {
       url,
       listenUrl,
@@ -220,8 +232,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       sns,
       ...(faults ? { faults } : {}),
       pids: [process.pid, stores.pid],
+      ...(schedules ? { schedules } : {}),
       storeRequests: stores.storeRequests,
       async stop() {
+        await schedules?.stop();
         await running.close();
         await disposeServices();
         await sns.close();

@@ -17,6 +17,8 @@ import {
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Architecture, Code, LayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
@@ -29,7 +31,7 @@ import { accessStatements } from '../constructs/access.js';
 import { TwinFunction, twinRuntime } from '../constructs/twin-function.js';
 import type { TwinEnvironment } from '../environments.js';
 import { functionDefs } from '../functions.js';
-import { functionNames, routeKey, routes, type FunctionName, type RouteDef } from '../routes.js';
+import { functionNames, routeKey, routes, schedules, type FunctionName, type RouteDef, type ScheduleDef } from '../routes.js';
 import { tables as tableDefs } from '../tables.js';
 import type { DataStack } from './data-stack.js';
 
@@ -192,6 +194,18 @@ export class ApiStack extends Stack {
       }
     }
 
+    // The schedules of infra/routes.ts: one rule each, invoking the function's live alias (as the API does).
+    // EventBridge invokes asynchronously: a failed run is retried twice by Lambda, and a run older than the
+    // next one is dropped rather than queued behind it.
+    for (const schedule of schedules) {
+      const fn = requireDefined(functions.get(schedule.function), `function ${schedule.function}`);
+      new Rule(this, scheduleConstructId(schedule), {
+        description: `${schedule.action}: ${schedule.summary}`.slice(0, 512),
+        schedule: Schedule.rate(Duration.minutes(schedule.everyMinutes)),
+        targets: [new LambdaFunction(fn.alias, { retryAttempts: 2, maxEventAge: Duration.minutes(schedule.everyMinutes) })],
+      });
+    }
+
     new CfnOutput(this, 'ApiUrl', { value: this.issuer, description: 'Base URL of the API and the token issuer' });
     new CfnOutput(this, 'Audience', { value: this.audience, description: 'JWT audience' });
     for (const [name, fn] of functions) {
@@ -217,6 +231,11 @@ const publicAuthorizer: IHttpRouteAuthorizer = new HttpNoneAuthorizer();
 /** `predict` -> `Predict`, `public-info` -> `PublicInfo`: stable construct ids, so logical ids never churn. */
 export function functionConstructId(name: FunctionName): string {
   return name.replace(/(^|-)([a-z])/g, (_, _dash: string, c: string) => c.toUpperCase());
+}
+
+/** `quality-schedule` -> `ScheduleQualitySchedule`: the rule's stable construct id. */
+export function scheduleConstructId(schedule: Pick<ScheduleDef, 'function'>): string {
+  return `Schedule${functionConstructId(schedule.function)}`;
 }
 
 /** `GET /api/v1/keys/{id}` -> `Route GET api.v1.keys.{id}` (construct ids cannot contain `/`). */

@@ -10,13 +10,14 @@ import { localBucket } from '../../infra/local/twin.js';
 import { localTableName, seedLocal } from '../../infra/local/seed.js';
 import { SnsSink } from '../../infra/local/sns-sink.js';
 import { startEmbeddedStores, type EmbeddedStores } from '../../infra/local/stores.js';
-import { functionNames, routeKey, routes, type FunctionName } from '../../infra/routes.js';
+import { functionNames, routeKey, routes, schedules, type FunctionName } from '../../infra/routes.js';
 import { functionConstructId } from '../../infra/stacks/api-stack.js';
 import { tables } from '../../infra/tables.js';
 import { directorySize } from '../../layers/onnxruntime/build.js';
 import { describeValue, pathOf, resourcesOfType, synthesize, type CfnTemplate, type Synthesized } from '../support/cdk.js';
 import { LambdaProcess, LocalKms, node22, RecordingProxy, httpApiEvent } from '../support/lambda-layout.js';
-import { expectedStatus, functionOf, steps, type StepState } from '../support/lambda-steps.js';
+import { expectedStatus, functionOf, scheduleRoute, steps, type StepState } from '../support/lambda-steps.js';
+import { scheduledEvent } from '../../functions/middleware/scheduled.js';
 
 /** The credentials the local stores' SigV4 gates admit in this test. */
 const storeCredentials = { accessKeyId: 'AKIDLAYOUTTEST', secretAccessKey: 'layout-test-store-secret' };
@@ -242,13 +243,21 @@ describe("every route, in Lambda's layout under Node 22", () => {
     await stores?.close();
   });
 
-  it('has a step for every route', () => {
-    expect(new Set(steps.map((s) => s.route))).toEqual(new Set(routes.map(routeKey)));
+  it('has a step for every route and every schedule', () => {
+    expect(new Set(steps.map((s) => s.route))).toEqual(new Set([...routes.map(routeKey), ...schedules.map((s) => scheduleRoute(s.function))]));
   });
 
   it.each(steps.map((step) => [step.name, step] as const))('%s', async (_name, step) => {
     const fn = functionOf(step);
     step.before?.(state);
+    if (schedules.some((s) => scheduleRoute(s.function) === step.route)) {
+      // A scheduled function gets EventBridge's event; it answers with its run's summary.
+      const summary = await lambdas.get(fn)!.invoke<{ action: string; failed: number; checked: number }>(scheduledEvent(new Date(), `rule/${fn}`));
+      expect(summary, JSON.stringify(summary)).toMatchObject({ failed: 0 });
+      expect(summary.checked).toBeGreaterThan(0);
+      await step.after?.(state, summary, {});
+      return;
+    }
     const body = typeof step.body === 'function' ? await (step.body as (s: StepState) => unknown)(state) : step.body;
     const claims = step.anonymous ? undefined : step.as ? state[step.as] : state.admin;
     const event = httpApiEvent({

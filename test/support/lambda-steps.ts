@@ -1,5 +1,5 @@
 import { contracts } from '../../functions/contracts.js';
-import { routes, routeKey, type FunctionName } from '../../infra/routes.js';
+import { routes, routeKey, schedules, type FunctionName } from '../../infra/routes.js';
 import { Prng } from '../../models/tools/prng.js';
 import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 import { publishBody, referenceVariant } from './models.js';
@@ -34,6 +34,7 @@ export interface StepState {
 export interface Step {
   /** A label for the test's name. */
   name: string;
+  /** The route invoked, or for a scheduled function (infra/routes.ts `schedules`) `schedule <function>`: it gets EventBridge's event. */
   route: string;
   path: string | ((s: StepState) => string);
   pathParameters?: Record<string, string> | ((s: StepState) => Record<string, string>);
@@ -300,6 +301,11 @@ export const steps: Step[] = [
         if (body.accepted !== 40) throw new Error(`accepted ${body.accepted} of 40`);
       } }),
     },
+    // Between the rounds the breach's claim is free again: the scheduled evaluation claims it, fails to publish
+    // (SNS still down) and gives it back, so round 2's feedback publishes.
+    ...(round === 1
+      ? [{ name: 'scheduled quality evaluation while SNS fails (claim released)', route: scheduleRoute('quality-schedule'), path: '', before: (s: StepState) => s.failSns(true), after: (s: StepState) => s.failSns(false) }]
+      : []),
   ]),
   { name: 'quality', route: 'GET /api/v1/models/{name}/quality', path: `/api/v1/models/${model}/quality`, pathParameters: { name: model } },
   {
@@ -355,7 +361,14 @@ export const steps: Step[] = [
     path: `/v2/models/${model}/versions/1.0.0/ready`,
     pathParameters: { name: model, version: '1.0.0' },
   },
+  // The breach is in its cooldown (nothing sent); the day's error is in its band (the alert state is read).
+  { name: 'scheduled quality evaluation', route: scheduleRoute('quality-schedule'), path: '' },
 ];
+
+/** The pseudo-route of a scheduled function's step. */
+export function scheduleRoute(fn: FunctionName): string {
+  return `schedule ${fn}`;
+}
 
 /** The status a step expects: its own, else its route's contract status, else 200. */
 export function expectedStatus(step: Step): number {
@@ -366,6 +379,8 @@ export function expectedStatus(step: Step): number {
 
 /** The function that serves a step (from the route table). */
 export function functionOf(step: Step): FunctionName {
+  const scheduled = schedules.find((sc) => scheduleRoute(sc.function) === step.route);
+  if (scheduled) return scheduled.function;
   const route = routes.find((r) => routeKey(r) === step.route);
   if (!route) throw new Error(`step ${step.name}: no route ${step.route}`);
   return route.function;

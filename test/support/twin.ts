@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { base64url, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload, type KeyInput } from 'jose';
-import { localAudience, startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
+import { localAudience, startLocalTwin, type LocalTwin, type LocalTwinOptions } from '../../infra/local/twin.js';
 
 /**
  * Test helpers for the local twin: one twin per test file (the twin sets process.env, and vitest runs each
@@ -35,6 +35,10 @@ export interface TestTwinOptions {
   env?: Record<string, string>;
   /** The switchable fault proxies in front of DynamoDB and S3. */
   faults?: boolean;
+  /** A dashboard build to serve at `/` (the browser tests build their own). */
+  dashboardDir?: string;
+  /** Run the schedules (infra/routes.ts) on this timer; off when absent. */
+  schedules?: LocalTwinOptions['schedules'];
 }
 
 /** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
@@ -48,6 +52,8 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       adminPassword,
       ...(options.env ? { env: options.env } : {}),
       ...(options.faults ? { faults: true } : {}),
+      ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
+      ...(options.schedules ? { schedules: options.schedules } : {}),
     });
   } catch (error) {
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

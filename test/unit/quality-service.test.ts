@@ -8,6 +8,9 @@ import type { PredictionKey, PredictionLog, QualityBucket, QualityStore, Recalib
 import { QualityService } from '../../functions/core/quality/service.js';
 import { ModelRegistry } from '../../functions/core/twin/registry.js';
 import { repoRoot } from '../../infra/local/twin.js';
+import { trainRandomForest } from '../../models/tools/forest.js';
+import { exportForestOnnx } from '../../models/tools/onnx-export.js';
+import { buildPackage } from '../../models/tools/package-model.js';
 import { Prng } from '../../models/tools/prng.js';
 
 /** The quality service with in-memory stores, the shipped reference model and an injected clock. */
@@ -209,5 +212,114 @@ describe('QualityService', () => {
     await service.feedback(operator('north'), 'reactor-yield', { observations: [{ request_id: ids[1]!, value: 80 }] });
     expect((await service.quality(operator('south'), 'reactor-yield')).plants).toEqual([]);
     expect((await service.quality(operator('north'), 'reactor-yield')).plants.map((p) => p.plant)).toEqual(['north']);
+  });
+});
+
+describe('QualityService.evaluate (the scheduled evaluation)', () => {
+  /** A small forest packaged with calibration data: its manifest carries each feature's histogram (drift). */
+  async function driftModel(): Promise<ModelStore> {
+    const rng = new Prng(31);
+    const rows = (n: number) => Array.from({ length: n }, () => [rng.uniform(0, 10), rng.uniform(0, 1)]);
+    const trainX = rows(300);
+    const forest = trainRandomForest(trainX, trainX.map(([x, z]) => x! + z!), { nTrees: 4, maxDepth: 4, minSamplesLeaf: 5, seed: 3 });
+    const calib = rows(200);
+    const built = await buildPackage({
+      onnx: exportForestOnnx(forest, { inputName: 'input', outputName: 'y' }),
+      spec: { name: 'drifty', version: '1.0.0', modelType: 'RandomForestRegressor', target: { name: 'y', unit: '1' }, features: [{ name: 'x', unit: '1', min: 0, max: 10 }, { name: 'z', unit: '1', min: 0, max: 1 }], alerts: { min: -100, max: 100 } },
+      calibration: `x,z,y\n${calib.map(([x, z]) => `${x},${z},${x! + z!}`).join('\n')}\n`,
+      created: '2031-01-01',
+    });
+    expect(built.manifest.features[0]!.histogram).toBeDefined();
+    return { ...modelStore, listModels: async () => ['drifty', 'reactor-yield'], getPackage: async (n, v) => (n === 'drifty' ? { manifest: built.manifest, bytes: built.model } : files.getPackage(n, v)) };
+  }
+
+  function setupWith(store: ModelStore) {
+    let now = Date.parse('2031-03-01T10:30:00Z');
+    const log = new MemoryPredictionLog();
+    const quality = new MemoryQualityStore();
+    const published: { attributes: Record<string, string>; body: string }[] = [];
+    const reg = new ModelRegistry(store, { routingCacheMs: 60_000, now: () => now });
+    const alerts = new QualityAlerts(new MemoryAlertState(), { publish: async (m) => void published.push(m) }, { cooldownSeconds: 3600, now: () => now });
+    const service = new QualityService(log, quality, reg, alerts, { now: () => now, recalibration: false, minAlertRows: 30 });
+    return { log, service, published, reg, clock: { advance: (ms: number) => (now += ms), now: () => now } };
+  }
+
+  /** n rows of `drifty` served at `at` for `plant`, x drawn from lo..hi (the calibration spread x over 0..10). */
+  async function serveDrifty(log: MemoryPredictionLog, at: number, n: number, lo: number, hi: number, plant?: string) {
+    const rng = new Prng(at % 1000);
+    await log.record(
+      Array.from({ length: n }, (_, i) => ({ requestId: `d${plant ?? "-"}${at}-${i}`, row: 0, model: 'drifty', version: '1.0.0', ...(plant ? { plant } : {}), principal: 'op', time: new Date(at).toISOString(), inputs: { x: rng.uniform(lo, hi), z: rng.uniform(0, 1) }, prediction: 1, interval: null, level: null, ttl: Math.floor(at / 1000) + 30 * 86_400 })),
+    );
+  }
+
+  it('alerts on input drift with no feedback at all, once per cooldown however often it runs, per plant, and resolves when the inputs come back', async () => {
+    const { log, service, published, reg, clock } = setupWith(await driftModel());
+    try {
+      // Prepare: north's inputs all sit in the top tenth of x's calibration range; south's are as calibrated.
+      await serveDrifty(log, clock.now() - 60_000, 200, 9, 10, 'north');
+      await serveDrifty(log, clock.now() - 60_000, 200, 0, 10, 'south');
+      // Act: the schedule runs every 5 minutes for an hour.
+      const runs = [];
+      for (let i = 0; i < 12; i++) {
+        runs.push(await service.evaluate());
+        clock.advance(5 * 60_000);
+      }
+      // Assess: every run judged both plants of drifty (reactor-yield has no rows: nothing to judge).
+      expect(runs[0]).toEqual({ models: 2, checked: 2, failed: 0 });
+      const drift = () => published.filter((m) => m.attributes.rule === 'input_drift').map((m) => [m.attributes.kind, (JSON.parse(m.body) as { plant?: string; detail: { feature: string } }).plant, (JSON.parse(m.body) as { detail: { feature: string } }).detail.feature]);
+      expect(drift()).toEqual([['quality', 'north', 'x']]);
+      // The cooldown (an hour) has passed and north still drifts: one reminder, not one per run.
+      clock.advance(5 * 60_000);
+      await service.evaluate();
+      await service.evaluate();
+      expect(drift()).toEqual([['quality', 'north', 'x'], ['quality', 'north', 'x']]);
+      // A day later north's inputs are back in the calibrated spread: one resolved message.
+      clock.advance(86_400_000 + 3_600_000);
+      await serveDrifty(log, clock.now() - 60_000, 200, 0, 10, 'north');
+      await service.evaluate();
+      await service.evaluate();
+      expect(drift().map(([kind]) => kind)).toEqual(['quality', 'quality', 'quality_resolved']);
+    } finally {
+      await reg.release();
+    }
+  });
+
+  it('re-judges coverage after the feedback stops: a breach still in the day window is re-sent once per cooldown, not on every run', async () => {
+    const { log, service, published, reg, clock } = setupWith(modelStore);
+    try {
+      const ids = await serve(log, clock.now() - 60_000, 40, 'north', 'out');
+      await service.feedback(operator('north'), 'reactor-yield', { observations: ids.map((id) => ({ request_id: id, value: 90 })) });
+      const coverage = () => published.filter((m) => m.attributes.rule === 'coverage_low').length;
+      expect(coverage()).toBe(1);
+      for (let i = 0; i < 6; i++) {
+        clock.advance(10 * 60_000);
+        await service.evaluate();
+      }
+      // 60 minutes after the first: the cooldown has just passed on the last run.
+      expect(coverage()).toBe(2);
+      await service.evaluate();
+      expect(coverage()).toBe(2);
+      // Once the rows leave the day window nothing is judged for them (too few rows): no alert, no storm.
+      clock.advance(2 * 86_400_000);
+      await service.evaluate();
+      expect(coverage()).toBe(2);
+    } finally {
+      await reg.release();
+    }
+  });
+
+  it('counts a model whose figures cannot be read as failed and goes on with the others', async () => {
+    const { service, log, reg, clock } = setupWith(await driftModel());
+    try {
+      await serveDrifty(log, clock.now() - 60_000, 50, 0, 10);
+      const byTime = log.byTime.bind(log);
+      log.byTime = async (model, ...rest) => {
+        if (model === 'reactor-yield') throw new Error('store down');
+        return byTime(model, ...rest);
+      };
+      expect(await service.evaluate()).toEqual({ models: 2, checked: 1, failed: 1 });
+    } finally {
+      await reg.release();
+    }
   });
 });

@@ -18,7 +18,7 @@ export type CalibrationRequest = z.infer<typeof calibrationRequestSchema>;
 
 /**
  * Calibrates a published version's interval on labelled rows, as the packager does with `--calibration`:
- * split conformal for a single-output model, normalised conformal for an ensemble. The rows are validated
+ * split conformal for a single-output model, Mondrian (or, on few rows, normalised) conformal for an ensemble. The rows are validated
  * as predictions are (every feature, in range) and run through the version's own graph.
  */
 export async function calibrateVersion(model: TwinModel, body: CalibrationRequest, at: string, digest: string): Promise<StoredCalibration> {
@@ -38,10 +38,11 @@ export async function calibrateVersion(model: TwinModel, body: CalibrationReques
     if (total > shown.length) shown.push(`and ${total - shown.length} more`);
     throw new InvalidInputError(shown.join('; '), issues);
   }
+  // run() scales `values` in place to what the graph sees: the space serving evaluates the difficulty tree in.
   const { raw, columns } = await model.run(values, body.rows.length);
   const targets = body.rows.map((r) => r.value);
   try {
-    const result = columns > 1 ? calibrateEnsemble(raw, columns, targets, body.level) : calibrateSingle(raw, targets, body.level);
+    const result = columns > 1 ? calibrateEnsemble(raw, columns, targets, body.level, { values, features: width }) : calibrateSingle(raw, targets, body.level);
     return { interval: result.interval, calibration: { ...result.calibration, source: 'route', sha256: digest, calibrated: at } };
   } catch (error) {
     if (error instanceof CalibrationError) throw new InvalidRequestError(error.message, [{ field: 'rows', rule: 'calibration', message: error.message }]);

@@ -12,7 +12,8 @@ import type { TwinModel } from '../twin/model.js';
 import type { QualityAlerts } from './alerts.js';
 import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
 import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
-import { abVerdict, errorStats, featureDrift, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
+import { QualityBands, recentDrift } from './evaluation.js';
+import { abVerdict, errorStats, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
 
 /** Reads for the service's own bookkeeping (bands, stated levels) see every model. */
 const internalSubject = { id: 'twinserve:quality' };
@@ -120,13 +121,20 @@ function modelPlant(manifest: ModelManifest): string | undefined {
 export class QualityService {
   private readonly factors = new Map<string, { factor: number; calibration?: StoredCalibration; expires: number }>();
 
+  /** Quality alerts' judgements (after feedback and on the schedule); none without an alert sink. */
+  private readonly bands: QualityBands | undefined;
+
   constructor(
     private readonly log: PredictionLog,
     private readonly store: QualityStore,
     private readonly registry: ModelRegistry,
-    private readonly alerts: QualityAlerts | undefined,
+    alerts: QualityAlerts | undefined,
     private readonly options: QualityOptions = {},
-  ) {}
+  ) {
+    this.bands = alerts
+      ? new QualityBands({ log, store, alerts, options, now: () => this.now(), served: (name, version) => this.served(name, version), fail: (error) => this.fail(error) })
+      : undefined;
+  }
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -291,11 +299,11 @@ export class QualityService {
       }
       for (const [version, { covered, level }] of byVersion) if (level !== null) await this.updateFactor(name, version, covered, level);
     }
-    if (this.alerts) {
+    if (this.bands) {
       const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));
       for (const key of plants) {
         const [version, plant] = key.split('|') as [string, string];
-        await this.checkBands(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
+        await this.bands!.check(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
       }
     }
   }
@@ -313,43 +321,17 @@ export class QualityService {
     }
   }
 
-  /** Coverage and error over the last day against their bands, for one version and plant. */
-  private async checkBands(name: string, version: string, plant: string | undefined): Promise<void> {
-    const now = this.now();
-    const buckets = (await this.store.read(name, windowStart('day', now))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
-    const agg = windowAggregates(buckets, now, () => 'x').get('x');
-    if (!agg) return;
-    const model = await this.served(name, version);
-    const stats = errorStats(agg.day, statedLevel(model.interval));
-    const all = errorStats(agg.all, null);
-    const minRows = this.options.minAlertRows ?? 30;
-    if (stats.count < minRows) return;
-    const base = { model: name, version, ...(plant ? { plant } : {}), window: 'day' };
-    if (stats.coverage !== null && stats.level !== null) {
-      const min = stats.level - (this.options.coverageTolerance ?? 0.1);
-      const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
-      await (stats.coverage < min ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-    }
-    if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
-      const max = all.mae * (this.options.errorFactor ?? 1.5);
-      const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
-      await (stats.mae > max ? this.alerts!.breach(alert) : this.alerts!.clear(alert));
-    }
-    const drift = await this.drift(undefined, name, model.manifest, plant);
-    for (const d of drift) {
-      if (d.psi === null || d.rows < minRows) continue;
-      const threshold = this.options.driftThreshold ?? 0.25;
-      const alert = { ...base, rule: 'input_drift' as const, value: d.psi, band: { max: threshold }, detail: { feature: d.feature, rows: d.rows } };
-      await (d.psi > threshold ? this.alerts!.breach({ ...alert, rule: 'input_drift' }) : this.alerts!.clear(alert));
-    }
+  /**
+   * The scheduled evaluation (EventBridge in AWS, a timer in the local twin): the bands and drift feedback
+   * checks, for every model (./evaluation.ts).
+   */
+  async evaluate(): Promise<{ models: number; checked: number; failed: number }> {
+    if (!this.bands) return { models: 0, checked: 0, failed: 0 };
+    return this.bands.evaluate(await this.registry.names());
   }
 
-  private async drift(principal: Principal | undefined, name: string, manifest: ModelManifest, plant?: string) {
-    const now = this.now();
-    const rows = (await this.log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), this.options.driftRows ?? 5000)).filter(
-      (r) => r.version === manifest.version && r.ttl * 1000 > now && (principal ? r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)) : (r.plant ?? undefined) === plant),
-    );
-    return featureDrift(manifest, rows, this.options.driftThreshold ?? 0.25);
+  private async drift(principal: Principal, name: string, manifest: ModelManifest) {
+    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options);
   }
 
   /**

@@ -3,7 +3,7 @@ import { ModelInvalidError } from '../errors.js';
 import { checkModelGraph } from '../models/graph-check.js';
 import type { CalibrationRecordManifest, ModelManifest } from '../manifest.js';
 import type { ModelPackage } from '../ports.js';
-import { isCalibrated, memberMoments, scaleFor } from '../quality/conformal.js';
+import { ensembleHalfWidth, isCalibrated, memberMoments } from '../quality/conformal.js';
 import { mean, percentileSorted } from './statistics.js';
 import { RowValidator } from './validation.js';
 
@@ -130,10 +130,11 @@ export class TwinModel {
       } else if (interval?.method === 'conformal') {
         const half = interval.halfWidth * factor;
         band = [prediction - half, prediction + half];
-      } else if (interval?.method === 'conformal-normalized') {
+      } else if (interval?.method === 'conformal-normalized' || interval?.method === 'conformal-mondrian') {
         const moments = memberMoments(members);
         prediction = moments.mean;
-        const half = scaleFor(interval, moments.spread) * (moments.spread + interval.eps) * factor;
+        // `values` now holds the rows as the graph saw them (scaled in place above), the space the tree was fitted in.
+        const half = ensembleHalfWidth(interval, values, r * features, features, moments.spread) * factor;
         band = [prediction - half, prediction + half];
       }
       results[r] = { prediction, interval: band };

@@ -137,9 +137,9 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       try {
         const values = servingInput(calibration.x, nFeatures, spec.scaler);
         const { data, columns } = await runGraph(session, { input: io.input.name, output: io.output.name }, values, calibration.x.length, nFeatures);
-        calibrated = calibrationOrError(() => calibrateEnsemble(data, columns, calibration.y, level));
+        calibrated = calibrationOrError(() => calibrateEnsemble(data, columns, calibration.y, level, { values, features: nFeatures }));
         interval = calibrated.interval;
-        notes.push(`interval: normalised conformal at level ${level} (${calibration.x.length} rows, coverage on them ${calibrated.calibration.coverage.toFixed(3)})`);
+        notes.push(`interval: ${calibrated.interval.method === 'conformal-mondrian' ? `Mondrian conformal over ${calibrated.calibration.groups} groups` : 'normalised conformal'} at level ${level} (${calibration.x.length} rows, coverage on them ${calibrated.calibration.coverage.toFixed(3)})`);
       } finally {
         if (session !== session0) await session.release();
       }

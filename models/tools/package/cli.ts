@@ -13,7 +13,7 @@ export const USAGE = `usage: npm run package-model -- --onnx model.onnx --spec s
   --out          the package folder; must end in <name>/<version> of the spec
   --calibration  CSV: header with the feature columns (any order) and the target column; required for
                  a single-output model (>= ${MIN_CALIBRATION_ROWS} rows); calibrates every model's interval
-                 (split conformal, or normalised conformal for ensembles) and gives the features'
+                 (split conformal, or Mondrian conformal for ensembles) and gives the features'
                  envelopes and histograms (input drift)
   --level        the interval's stated coverage, 0.5..0.99 (default 0.9)
   --created      the manifest's date (default: today)
@@ -75,6 +75,8 @@ export async function runPackageModelCli(
         ? `conformal ±${m.interval.halfWidth} (level ${m.interval.level}, rank ${result.calibration?.rank} of ${result.calibration?.rows})`
         : m.interval?.method === 'conformal-normalized'
           ? `normalised conformal mean ± ${m.interval.scale.toFixed(4)}·(spread + ${m.interval.eps.toPrecision(3)}) (level ${m.interval.level}, coverage on ${m.calibration?.rows} calibration rows ${m.calibration?.coverage.toFixed(3)})`
+          : m.interval?.method === 'conformal-mondrian'
+          ? `Mondrian conformal mean ± ${m.interval.halfWidth.map((w) => w.toPrecision(3)).join(' | ')} by group (level ${m.interval.level}, coverage on the ${m.calibration?.rows} calibration rows' held half ${m.calibration?.coverage.toFixed(3)})`
           : m.interval
           ? `members' ${m.interval.lower}th..${m.interval.upper}th percentiles`
           : 'none';

@@ -1,0 +1,109 @@
+import type { ModelManifest } from '../manifest.js';
+import type { TwinModel } from '../twin/model.js';
+import type { QualityAlerts } from './alerts.js';
+import type { PredictionLog, QualityBucket, QualityStore, StoredPrediction } from './ports.js';
+import type { QualityOptions } from './service.js';
+import { errorStats, featureDrift, statedLevel, windowAggregates, windowStart } from './view.js';
+
+/**
+ * Quality alerts' judgements, per version and plant over the last day: coverage and error against their
+ * bands (with enough measured rows) and input drift (with enough served rows, no feedback needed). Run after
+ * each feedback call and by the schedule (infra/routes.ts `schedules`) for every model. The alerts carry the
+ * anomaly alerts' no-storm rules (./alerts.ts), so judging often sends nothing more.
+ */
+
+type BandOptions = Pick<QualityOptions, 'coverageTolerance' | 'errorFactor' | 'minAlertRows' | 'driftThreshold' | 'driftRows'>;
+
+export interface QualityBandsDeps {
+  log: PredictionLog;
+  store: QualityStore;
+  alerts: QualityAlerts;
+  options: BandOptions;
+  now: () => number;
+  /** A version as it serves (its package plus any calibration added later). */
+  served: (name: string, version: string) => Promise<TwinModel>;
+  /** Bookkeeping failures: counted and logged, never thrown at a caller. */
+  fail: (error: unknown) => void;
+}
+
+/** The last day's served rows of `manifest`'s version that `keep` admits, against its histograms (PSI). */
+export async function recentDrift(log: PredictionLog, name: string, manifest: ModelManifest, now: number, keep: (r: StoredPrediction) => boolean, options: BandOptions, read?: readonly StoredPrediction[]) {
+  const rows = (read ?? (await log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000))).filter(
+    (r) => r.version === manifest.version && r.ttl * 1000 > now && keep(r),
+  );
+  return featureDrift(manifest, rows, options.driftThreshold ?? 0.25);
+}
+
+export class QualityBands {
+  constructor(private readonly deps: QualityBandsDeps) {}
+
+  /**
+   * The scheduled evaluation (EventBridge in AWS, a timer in the local twin) of the models `names`: per
+   * version and plant that has feedback or served rows in the last day, so drift and a window that has gone
+   * quiet are still judged. One model's failure is counted and does not stop the others.
+   */
+  async evaluate(names: readonly string[]): Promise<{ models: number; checked: number; failed: number }> {
+    const { log, store, options } = this.deps;
+    let checked = 0;
+    let failed = 0;
+    for (const name of names) {
+      try {
+        const now = this.deps.now();
+        const [buckets, rows] = await Promise.all([
+          store.read(name, windowStart('day', now)),
+          log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000),
+        ]);
+        const live = rows.filter((r) => r.ttl * 1000 > now);
+        const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...live.map((r) => `${r.version}|${r.plant ?? ''}`)]);
+        for (const pair of [...pairs].sort()) {
+          const [version, plant] = pair.split('|') as [string, string];
+          await this.check(name, version, plant || undefined, { buckets, rows: live });
+          checked++;
+        }
+      } catch (error) {
+        failed++;
+        this.deps.fail(error);
+      }
+    }
+    return { models: names.length, checked, failed };
+  }
+
+  /**
+   * One version and plant. `read`: the model's buckets and last day's rows when the caller has them (the
+   * scheduled evaluation reads them once per model).
+   */
+  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }): Promise<void> {
+    const { store, alerts, options } = this.deps;
+    const now = this.deps.now();
+    const buckets = (read?.buckets ?? (await store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
+    const agg = windowAggregates(buckets, now, () => 'x').get('x');
+    const model = await this.deps.served(name, version);
+    const minRows = options.minAlertRows ?? 30;
+    const base = { model: name, version, ...(plant ? { plant } : {}), window: 'day' };
+    const stats = agg ? errorStats(agg.day, statedLevel(model.interval)) : undefined;
+    if (agg && stats && stats.count >= minRows) {
+      const all = errorStats(agg.all, null);
+      if (stats.coverage !== null && stats.level !== null) {
+        const min = stats.level - (options.coverageTolerance ?? 0.1);
+        const alert = { ...base, rule: 'coverage_low' as const, value: stats.coverage, band: { min }, detail: { level: stats.level, rows: stats.count } };
+        await (stats.coverage < min ? alerts.breach(alert) : alerts.clear(alert));
+      }
+      if (stats.mae !== null && all.mae !== null && all.count >= 2 * minRows) {
+        const max = all.mae * (options.errorFactor ?? 1.5);
+        const alert = { ...base, rule: 'error_high' as const, value: stats.mae, band: { max }, detail: { all_time_mae: all.mae, rows: stats.count } };
+        await (stats.mae > max ? alerts.breach(alert) : alerts.clear(alert));
+      }
+    }
+    // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
+    // the alert another feature's drift raised. The worst feature is named, with every drifting one.
+    const threshold = options.driftThreshold ?? 0.25;
+    const drift = await recentDrift(this.deps.log, name, model.manifest, now, (r) => (r.plant ?? undefined) === plant, options, read?.rows);
+    const judged = drift.filter((d): d is typeof d & { psi: number } => d.psi !== null && d.rows >= minRows);
+    if (judged.length > 0) {
+      const worst = judged.reduce((a, b) => (b.psi > a.psi ? b : a));
+      const drifting = judged.filter((d) => d.psi > threshold).map((d) => d.feature);
+      const alert = { ...base, rule: 'input_drift' as const, value: worst.psi, band: { max: threshold }, detail: { feature: worst.feature, drifting, rows: worst.rows } };
+      await (drifting.length > 0 ? alerts.breach(alert) : alerts.clear(alert));
+    }
+  }
+}

@@ -37,6 +37,8 @@ COPY functions ./functions
 COPY infra/routes.ts infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
 COPY infra/local ./infra/local
 COPY infra/build ./infra/build
+# The dashboard uses the SDK's helpers (client/sdk.ts and its generated types).
+COPY client/sdk.ts client/api-types.ts ./client/
 RUN npm run build:dashboard
 RUN npm run build:runtime
 

@@ -69,12 +69,9 @@ export class ServerProcess {
       const timer = setTimeout(() => fail('did not start in time'), options.timeoutMs ?? 90_000);
       child.once('exit', (code) => fail(`exited with ${code}`));
       createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (line.startsWith('{"memoryUsage"')) {
-          server.onMemory?.((JSON.parse(line) as { memoryUsage: NodeJS.MemoryUsage }).memoryUsage);
-          return;
-        }
-        if (line.startsWith('{"storeRequests"')) {
-          server.onStoreRequests?.((JSON.parse(line) as { storeRequests: StoreRequests }).storeRequests);
+        const reply = /^\{"(memoryUsage|storeRequests)"/.exec(line)?.[1];
+        if (reply) {
+          server.replies.get(reply)?.((JSON.parse(line) as Record<string, unknown>)[reply]);
           return;
         }
         const info = parseInfo(line);
@@ -127,33 +124,33 @@ export class ServerProcess {
     return (this.info.pids ?? [this.pid]).reduce((n, pid) => n + cpuSecondsOf(pid), 0);
   }
 
-  private onMemory: ((usage: NodeJS.MemoryUsage) => void) | undefined;
-  private onStoreRequests: ((counts: StoreRequests) => void) | undefined;
+  /** Waiting askers, by the key of the one-line JSON reply they wait for. */
+  private readonly replies = new Map<string, (value: unknown) => void>();
+
+  /** Writes `command` to the server's stdin and waits for its `{ "<replyKey>": … }` line. */
+  private ask<T>(command: string, replyKey: string, timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(replyKey);
+        reject(new Error(`the server did not answer ${command}`));
+      }, timeoutMs);
+      this.replies.set(replyKey, (value) => {
+        clearTimeout(timer);
+        this.replies.delete(replyKey);
+        resolve(value as T);
+      });
+      this.child.stdin!.write(`${command}\n`);
+    });
+  }
 
   /** The requests the stores' gates have let through so far (each is one AWS SDK call to a store). */
   storeRequests(timeoutMs = 5_000): Promise<StoreRequests> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the server did not report its store requests')), timeoutMs);
-      this.onStoreRequests = (counts) => {
-        clearTimeout(timer);
-        this.onStoreRequests = undefined;
-        resolve(counts);
-      };
-      this.child.stdin!.write('store-requests\n');
-    });
+    return this.ask('store-requests', 'storeRequests', timeoutMs);
   }
 
   /** The server's own process.memoryUsage(): V8 heap, external and array buffers, beside the RSS. */
   memoryUsage(timeoutMs = 5_000): Promise<NodeJS.MemoryUsage> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the server did not report its memory')), timeoutMs);
-      this.onMemory = (usage) => {
-        clearTimeout(timer);
-        this.onMemory = undefined;
-        resolve(usage);
-      };
-      this.child.stdin!.write('memory\n');
-    });
+    return this.ask('memory', 'memoryUsage', timeoutMs);
   }
 
   /** CPU seconds (user + system) the server process has used so far. */

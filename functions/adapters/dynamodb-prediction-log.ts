@@ -97,21 +97,35 @@ export class DynamoDbPredictionLog implements PredictionLog {
     return rows.slice(0, limit).reverse();
   }
 
-  async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
+  async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
+    const statuses: ('stored' | 'duplicate')[] = [];
+    // A request has at most 100 rows; 50 per update keeps each expression far below DynamoDB's 4 KB.
+    for (let i = 0; i < values.length; i += 50) {
+      const chunk = values.slice(i, i + 50);
+      if (await this.setObservations(requestId, chunk, at)) statuses.push(...chunk.map(() => 'stored' as const));
+      // Some row of the chunk has a value already (another call got there first): row by row, to say which.
+      else for (const value of chunk) statuses.push((await this.setObservations(requestId, [value], at)) ? 'stored' : 'duplicate');
+    }
+    return statuses;
+  }
+
+  /** Sets every value, or none when the request is absent or any of the rows has one already. */
+  private async setObservations(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<boolean> {
+    if (values.length === 0) return true;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { id: key.requestId },
-          UpdateExpression: 'SET obs.#r = :o',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(obs.#r)',
-          ExpressionAttributeNames: { '#r': String(key.row) },
-          ExpressionAttributeValues: { ':o': { a: actual, t: at } },
+          Key: { id: requestId },
+          UpdateExpression: `SET ${values.map((_, k) => `obs.#r${k} = :o${k}`).join(', ')}`,
+          ConditionExpression: ['attribute_exists(id)', ...values.map((_, k) => `attribute_not_exists(obs.#r${k})`)].join(' AND '),
+          ExpressionAttributeNames: Object.fromEntries(values.map((v, k) => [`#r${k}`, String(v.row)])),
+          ExpressionAttributeValues: Object.fromEntries(values.map((v, k) => [`:o${k}`, { a: v.actual, t: at }])),
         }),
       );
-      return 'stored';
+      return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'duplicate';
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

@@ -148,10 +148,10 @@ describe('prediction log', () => {
     await log.record(served('obs-1', 3, 4000));
 
     // Act
-    const first = await log.observe({ requestId: 'obs-1', row: 2 }, 91.5, '2027-03-01T12:00:00.000Z');
-    const again = await log.observe({ requestId: 'obs-1', row: 2 }, 95, '2027-03-01T12:01:00.000Z');
-    const other = await log.observe({ requestId: 'obs-1', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
-    const unknown = await log.observe({ requestId: 'obs-none', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
+    const [first] = await log.observe('obs-1', [{ row: 2, actual: 91.5 }], '2027-03-01T12:00:00.000Z');
+    const [again] = await log.observe('obs-1', [{ row: 2, actual: 95 }], '2027-03-01T12:01:00.000Z');
+    const [other] = await log.observe('obs-1', [{ row: 0, actual: 89 }], '2027-03-01T12:02:00.000Z');
+    const [unknown] = await log.observe('obs-none', [{ row: 0, actual: 89 }], '2027-03-01T12:02:00.000Z');
     const back = await log.get([0, 1, 2].map((row) => ({ requestId: 'obs-1', row })));
 
     // Assert
@@ -161,6 +161,25 @@ describe('prediction log', () => {
       [1, undefined, undefined],
       [2, 91.5, '2027-03-01T12:00:00.000Z'],
     ]);
+  });
+
+  it('observe sets a 100-row request’s values in two conditional updates, not a hundred; a row already set is named', async () => {
+    // Prepare: row 7 has its value already.
+    const log = new DynamoDbPredictionLog(db, table);
+    await log.record(served('obs-batch', 100, 5000));
+    await log.observe('obs-batch', [{ row: 7, actual: 1 }], '2027-03-01T12:00:00.000Z');
+    const r = recording();
+    const recorded = new DynamoDbPredictionLog(r.client, table);
+
+    // Act
+    const statuses = await recorded.observe('obs-batch', Array.from({ length: 100 }, (_, row) => ({ row, actual: 80 + row })), '2027-03-01T12:05:00.000Z');
+    const back = await log.get(Array.from({ length: 100 }, (_, row) => ({ requestId: 'obs-batch', row })));
+
+    // Assert: rows 50–99 in one update; rows 0–49 held row 7, so that chunk went row by row.
+    expect(statuses.filter((s) => s === 'stored')).toHaveLength(99);
+    expect(statuses[7]).toBe('duplicate');
+    expect(r.names().filter((n) => n === 'UpdateCommand')).toHaveLength(1 + 50 + 1);
+    expect(back.map((p) => p.actual)).toEqual(Array.from({ length: 100 }, (_, row) => (row === 7 ? 1 : 80 + row)));
   });
 
   it('byTime reads one model’s rows in a time range, oldest first, at most limit rows (the newest)', async () => {

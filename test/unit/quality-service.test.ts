@@ -26,12 +26,14 @@ class MemoryPredictionLog implements PredictionLog {
   async byTime(model: string, from: string, to: string, limit: number) {
     return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
   }
-  async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
-    const row = this.rows.get(`${key.requestId}#${key.row}`);
-    if (!row || row.actual !== undefined) return 'duplicate';
-    row.actual = actual;
-    row.observedAt = at;
-    return 'stored';
+  async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
+    return values.map(({ row: index, actual }) => {
+      const row = this.rows.get(`${requestId}#${index}`);
+      if (!row || row.actual !== undefined) return 'duplicate';
+      row.actual = actual;
+      row.observedAt = at;
+      return 'stored';
+    });
   }
 }
 

@@ -70,9 +70,11 @@ export class QualityBands {
 
   /**
    * One version and plant. `read`: the model's buckets and last day's rows when the caller has them (the
-   * scheduled evaluation reads them once per model).
+   * scheduled evaluation reads them once per model). `judge.drift: false` after a feedback call: drift needs
+   * no lab results and costs a read of the day's served rows, so the schedule alone judges it (a caller's
+   * small feedback call must not cost the server thousands of item reads).
    */
-  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }): Promise<void> {
+  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }, judge: { drift: boolean } = { drift: true }): Promise<void> {
     const { store, alerts, options } = this.deps;
     const now = this.deps.now();
     const buckets = (read?.buckets ?? (await store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
@@ -94,6 +96,7 @@ export class QualityBands {
         await (stats.mae > max ? alerts.breach(alert) : alerts.clear(alert));
       }
     }
+    if (!judge.drift) return;
     // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
     // the alert another feature's drift raised. The worst feature is named, with every drifting one.
     const threshold = options.driftThreshold ?? 0.25;

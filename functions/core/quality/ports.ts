@@ -41,8 +41,12 @@ export interface PredictionLog {
   get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]>;
   /** Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit`. */
   byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]>;
-  /** Sets the measured value once: 'duplicate' when the row already has one. */
-  observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'>;
+  /**
+   * Sets measured values of one served request's rows, each once: per value, 'duplicate' when its row already
+   * has one (or the request is unknown). One conditional write for the rows together, not one per row: the
+   * request is one item, and each write of it costs its whole size.
+   */
+  observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]>;
 }
 
 /** Additive error figures of a set of observed rows. */

@@ -230,33 +230,51 @@ export class QualityService {
     const now = this.now();
     const nowIso = new Date(now).toISOString();
     const observations = body.observations;
+    const tolerance = (this.options.lookupToleranceSeconds ?? 300) * 1000;
+    // A time no prediction can have (the future) is bad input, refused before anything is read or written.
+    const future = observations.flatMap((o, index) => (o.time !== undefined && o.request_id === undefined && Date.parse(o.time) > now + tolerance ? [index] : []));
+    if (future.length > 0) throw new InvalidRequestError(`observations.${future[0]}.time: must not be later than now`, future.map((index) => ({ field: `observations.${index}.time`, rule: 'max', message: 'must not be later than now (a prediction’s time)' })));
+    // Past retention (and the lookup's tolerance) nothing is stored to match: expired, without a query.
+    const oldest = now - (this.options.retentionDays ?? 30) * 86_400_000 - tolerance;
     const keys: (PredictionKey | undefined)[] = observations.map((o) => (o.request_id ? { requestId: o.request_id, row: o.index ?? 0 } : undefined));
     const byKey = new Map((await this.log.get(dedupeKeys(keys.filter((k): k is PredictionKey => !!k)))).map((p) => [`${p.requestId}#${p.row}`, p]));
     const seen = new Set<string>();
     const results: FeedbackResult[] = [];
-    const accepted: { prediction: StoredPrediction; value: number }[] = [];
+    const pending: { index: number; prediction: StoredPrediction; value: number }[] = [];
     for (const [index, o] of observations.entries()) {
+      if (!keys[index] && Date.parse(o.time!) < oldest) {
+        results[index] = { index, status: 'expired' };
+        continue;
+      }
       let prediction = keys[index] ? byKey.get(`${keys[index]!.requestId}#${keys[index]!.row}`) : await this.findByInputs(principal, name, o.inputs!, o.time!);
       // Another model's or another plant's prediction is unknown here: nothing about it is revealed.
       if (prediction && (prediction.model !== name || !(prediction.plant === principal.plant || (!principal.plant && canSeePlant(principal, prediction.plant))))) prediction = undefined;
       const ref = prediction ? { request_id: prediction.requestId, row: prediction.row, version: prediction.version } : o.request_id ? { request_id: o.request_id } : {};
-      if (!prediction) {
-        results.push({ index, status: 'unknown', ...ref });
-        continue;
+      if (!prediction) results[index] = { index, status: 'unknown', ...ref };
+      else if (prediction.ttl * 1000 <= now) results[index] = { index, status: 'expired', ...ref };
+      else if (seen.has(`${prediction.requestId}#${prediction.row}`) || prediction.actual !== undefined) results[index] = { index, status: 'duplicate', ...ref };
+      else {
+        seen.add(`${prediction.requestId}#${prediction.row}`);
+        pending.push({ index, prediction, value: o.value });
       }
-      if (prediction.ttl * 1000 <= now) {
-        results.push({ index, status: 'expired', ...ref });
-        continue;
-      }
-      const key = `${prediction.requestId}#${prediction.row}`;
-      if (seen.has(key) || prediction.actual !== undefined || (await this.log.observe({ requestId: prediction.requestId, row: prediction.row }, o.value, nowIso)) === 'duplicate') {
-        results.push({ index, status: 'duplicate', ...ref });
-        continue;
-      }
-      seen.add(key);
-      const lag = Math.max(0, (now - Date.parse(prediction.time)) / 1000);
-      results.push({ index, status: 'accepted', ...ref, lag_seconds: lag, ...(lag > 86_400 ? { late: true } : {}) });
-      accepted.push({ prediction, value: o.value });
+    }
+    // One conditional write per served request for its rows together (a request is one item: a write per row
+    // would cost the item's size a hundred times over for a 100-row batch).
+    const byRequest = new Map<string, typeof pending>();
+    for (const p of pending) byRequest.set(p.prediction.requestId, [...(byRequest.get(p.prediction.requestId) ?? []), p]);
+    const accepted: { prediction: StoredPrediction; value: number }[] = [];
+    for (const [requestId, group] of byRequest) {
+      const statuses = await this.log.observe(requestId, group.map((p) => ({ row: p.prediction.row, actual: p.value })), nowIso);
+      group.forEach(({ index, prediction, value }, k) => {
+        const ref = { request_id: prediction.requestId, row: prediction.row, version: prediction.version };
+        if (statuses[k] !== 'stored') {
+          results[index] = { index, status: 'duplicate', ...ref };
+          return;
+        }
+        const lag = Math.max(0, (now - Date.parse(prediction.time)) / 1000);
+        results[index] = { index, status: 'accepted', ...ref, lag_seconds: lag, ...(lag > 86_400 ? { late: true } : {}) };
+        accepted.push({ prediction, value });
+      });
     }
     if (accepted.length > 0) await this.fold(name, accepted);
     const count = (s: FeedbackStatus) => results.filter((r) => r.status === s).length;
@@ -303,7 +321,7 @@ export class QualityService {
       const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));
       for (const key of plants) {
         const [version, plant] = key.split('|') as [string, string];
-        await this.bands!.check(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
+        await this.bands!.check(name, version, plant || undefined, undefined, { drift: false }).catch((error: unknown) => this.fail(error));
       }
     }
   }

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKey, keyToken, userWithToken } from '../support/identity.js';
+import { publishBody, referenceVariant, startModelTwin } from '../support/models.js';
+import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
+
+/**
+ * The second hostile review (as the lowest principals of another plant, a narrow key, a plant admin), after
+ * Predictions became one item per served request: what got through is each a test here. Measured values
+ * far from the prediction (a squared error past 2^53) answered 500 after their values were stored (so a
+ * retry was a "duplicate" and the figures never had them); a lookup time in the far future answered 500
+ * (DynamoDB refused the key range).
+ */
+
+let t: TestTwin;
+let api: Api;
+let admin: string;
+const a = { admin: '', operator: '', feedback: '' };
+const b = { operator: '', feedback: '' };
+const model = 'line-a';
+const base = `/api/v1/models/${model}`;
+const row = { temp: 360, pressure: 6, flow: 100 };
+
+beforeAll(async () => {
+  t = await startModelTwin();
+  api = apiClient(t.url);
+  admin = await login(api);
+  a.admin = (await userWithToken(api, admin, { username: 'rt2-a-admin', role: 'admin', plant: 'plant-a' })).token;
+  a.operator = (await userWithToken(api, admin, { username: 'rt2-a-op', role: 'operator', plant: 'plant-a' })).token;
+  a.feedback = await keyToken(api, (await createKey(api, a.admin, { name: 'a lab', scopes: ['twin:feedback'] })).key);
+  const bAdmin = (await userWithToken(api, admin, { username: 'rt2-b-admin', role: 'admin', plant: 'plant-b' })).token;
+  b.operator = (await userWithToken(api, admin, { username: 'rt2-b-op', role: 'operator', plant: 'plant-b' })).token;
+  b.feedback = await keyToken(api, (await createKey(api, bAdmin, { name: 'b lab', scopes: ['twin:feedback'] })).key);
+  const pkg = await referenceVariant('1.0.0');
+  expect((await api('POST', `${base}/versions`, { token: a.admin, body: publishBody({ manifest: { ...pkg.manifest, name: model }, bytes: pkg.bytes }) })).status).toBe(201);
+  expect((await api('POST', `${base}/activate`, { token: a.admin, body: { version: '1.0.0' } })).status).toBe(200);
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function batch(token: string, rows = 100): Promise<string> {
+  const res = await api('POST', `${base}/batch`, { token, body: { inputs: Array.from({ length: rows }, () => row) } });
+  expect(res.status, res.text).toBe(200);
+  return res.headers.get('x-request-id')!;
+}
+
+describe('measured values far from the prediction', () => {
+  it('at the bounds (±1e9: a squared error past 2^53) are accepted and counted, not a 500 that kept the values', async () => {
+    // Prepare
+    const requestId = await batch(a.operator, 2);
+    const observations = [
+      { request_id: requestId, index: 0, value: 1e9 },
+      { request_id: requestId, index: 1, value: -1e9 },
+    ];
+
+    // Act
+    const res = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations } });
+    const again = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations } });
+    const view = await api('GET', `${base}/quality`, { token: a.admin });
+
+    // Assert
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.accepted).toBe(2);
+    expect(again.json.duplicate).toBe(2);
+    expect(view.status, view.text).toBe(200);
+    expect(view.json.versions[0].windows.all.count).toBe(2);
+  });
+
+  it('a thousand in one call on ten 100-row batches, each error ~3e6 (the sum of squares past 2^53): all accepted', async () => {
+    // Prepare
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await batch(a.operator));
+    const observations = ids.flatMap((id) => Array.from({ length: 100 }, (_, index) => ({ request_id: id, index, value: 3e6 + index })));
+
+    // Act
+    const res = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations } });
+    const replay = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations } });
+
+    // Assert
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toMatchObject({ total: 1000, accepted: 1000 });
+    expect(res.json.results.map((r: { index: number }) => r.index)).toEqual(observations.map((_, i) => i));
+    expect(replay.json).toMatchObject({ total: 1000, duplicate: 1000 });
+    expect((await api('GET', `${base}/quality`, { token: a.admin })).json.versions[0].windows.all.count).toBe(1002);
+  });
+});
+
+describe('feedback by inputs and time', () => {
+  it('a time in the future (up to year 9999) is a 400 naming the field, and nothing is stored', async () => {
+    // Prepare
+    await api('POST', `${base}/predict`, { token: a.operator, body: row });
+
+    // Act
+    const res = await api('POST', `${base}/feedback`, {
+      token: a.feedback,
+      body: { observations: [{ inputs: row, time: new Date().toISOString(), value: 84 }, { inputs: row, time: '9999-12-31T23:59:59Z', value: 1 }] },
+    });
+    const later = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations: [{ inputs: row, time: new Date().toISOString(), value: 84 }] } });
+
+    // Assert
+    expect(res.status, res.text).toBe(400);
+    expect(res.json.error.issues).toEqual([expect.objectContaining({ field: 'observations.1.time', rule: 'max' })]);
+    expect(later.json.accepted).toBe(1);
+  });
+
+  it('a time before anything is kept (year 1) is expired, answered without a lookup', async () => {
+    // Act
+    const res = await api('POST', `${base}/feedback`, { token: a.feedback, body: { observations: [{ inputs: row, time: '0001-01-01T00:00:00Z', value: 1 }] } });
+
+    // Assert
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.results).toEqual([{ index: 0, status: 'expired' }]);
+  });
+});
+
+describe('another plant', () => {
+  it("cannot attach values to plant A's rows through a model both are served (request ids replayed, every index)", async () => {
+    // Prepare: plant A predicts with the platform-wide model.
+    const res = await api('POST', '/api/v1/models/reactor-yield/batch', { token: a.operator, body: { inputs: [row, row, row] } });
+    const requestId = res.headers.get('x-request-id')!;
+
+    // Act
+    const attempt = await api('POST', '/api/v1/models/reactor-yield/feedback', { token: b.feedback, body: { observations: [0, 1, 2].map((index) => ({ request_id: requestId, index, value: 1 })) } });
+    const own = await api('POST', '/api/v1/models/reactor-yield/feedback', { token: a.feedback, body: { observations: [0, 1, 2].map((index) => ({ request_id: requestId, index, value: 84 })) } });
+
+    // Assert
+    expect(attempt.json).toMatchObject({ accepted: 0, unknown: 3 });
+    expect(JSON.stringify(attempt.json)).not.toContain('version');
+    expect(own.json).toMatchObject({ accepted: 3 });
+  });
+});

@@ -286,6 +286,25 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     }
   });
 
+  it('a feedback call by request_id reads no served rows by time (drift is judged by the schedule alone), still judging coverage', async () => {
+    const { log, service, published, reg, clock } = setupWith(await driftModel());
+    try {
+      // Prepare: north's drifting inputs, and 40 rows of reactor-yield whose values all miss their interval.
+      await serveDrifty(log, clock.now() - 60_000, 200, 9, 10, 'north');
+      const ids = await serve(log, clock.now() - 60_000, 40, 'north', 'fb');
+      let reads = 0;
+      const byTime = log.byTime.bind(log);
+      log.byTime = (...args) => (reads++, byTime(...args));
+      // Act
+      await service.feedback(operator('north'), 'reactor-yield', { observations: ids.map((id) => ({ request_id: id, value: 90 })) });
+      // Assess: the bands were judged (coverage alert), and nothing read the day's rows.
+      expect(published.map((m) => m.attributes.rule)).toEqual(['coverage_low']);
+      expect(reads).toBe(0);
+    } finally {
+      await reg.release();
+    }
+  });
+
   it('re-judges coverage after the feedback stops: a breach still in the day window is re-sent once per cooldown, not on every run', async () => {
     const { log, service, published, reg, clock } = setupWith(modelStore);
     try {

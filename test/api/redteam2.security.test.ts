@@ -1,14 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, keyToken, userWithToken } from '../support/identity.js';
-import { publishBody, referenceVariant, startModelTwin } from '../support/models.js';
+import { publishBody, referenceVariant, smallForestPackage, startModelTwin, type TestPackage } from '../support/models.js';
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
+import { sha256Hex } from '../../functions/core/manifest.js';
+import { trainRandomForest } from '../../models/tools/forest.js';
+import { latinHypercube } from '../../models/tools/lhs.js';
+import { exportForestOnnx } from '../../models/tools/onnx-export.js';
+import { REACTOR_FEATURES } from '../../models/tools/reactor.js';
 
 /**
  * The second hostile review (as the lowest principals of another plant, a narrow key, a plant admin), after
  * Predictions became one item per served request: what got through is each a test here. Measured values
  * far from the prediction (a squared error past 2^53) answered 500 after their values were stored (so a
  * retry was a "duplicate" and the figures never had them); a lookup time in the far future answered 500
- * (DynamoDB refused the key range).
+ * (DynamoDB refused the key range); a plant's manifest could state interval widths that overflow to
+ * Infinity (answered as `null`); a plant's model predicting beyond 2^53 failed the group write of the
+ * served rows it shared with other plants' requests, so their lab values found no prediction.
  */
 
 let t: TestTwin;
@@ -128,5 +135,53 @@ describe('another plant', () => {
     expect(attempt.json).toMatchObject({ accepted: 0, unknown: 3 });
     expect(JSON.stringify(attempt.json)).not.toContain('version');
     expect(own.json).toMatchObject({ accepted: 3 });
+  });
+});
+
+describe("a plant admin's hostile package", () => {
+  it('interval widths that overflow (scale 1e308, halfWidth 1.7e308) are refused at publish, naming the field', async () => {
+    // Prepare
+    const pkg = smallForestPackage('1.0.0');
+    const intervals = [
+      { interval: { method: 'conformal-normalized', level: 0.9, scale: 1e308, eps: 1 }, field: 'manifest.interval.scale' },
+      { interval: { method: 'conformal-mondrian', level: 0.9, tree: [{ group: 0 }], halfWidth: [1.7e308] }, field: 'manifest.interval.halfWidth.0' },
+      { interval: { method: 'conformal', level: 0.9, halfWidth: 1.7e308 }, field: 'manifest.interval.halfWidth' },
+    ];
+
+    for (const { interval, field } of intervals) {
+      // Act
+      const res = await api('POST', '/api/v1/models/wide-a/versions', { token: a.admin, body: publishBody({ manifest: { ...pkg.manifest, name: 'wide-a', interval }, bytes: pkg.bytes }) });
+
+      // Assert
+      expect(res.status, res.text).toBe(400);
+      expect(res.json.error.issues).toContainEqual(expect.objectContaining({ field, rule: 'too_big', message: 'must be at most 1000000000000' }));
+    }
+  });
+
+  it("a model predicting beyond 2^53 never costs another plant's concurrent predictions their lab values", async () => {
+    // Prepare: plant A's forest predicts ~8e18 (an integer no store keeps exactly as a number).
+    const x = latinHypercube(120, REACTOR_FEATURES, 11).map((r) => r.map(Math.fround));
+    const forest = trainRandomForest(x, x.map((_, i) => (80 + (i % 7)) * 1e17), { nTrees: 3, maxDepth: 3, minSamplesLeaf: 3, maxFeatures: 3, seed: 3 });
+    const bytes = exportForestOnnx(forest, { graphName: 'huge', docString: 'huge' });
+    const huge: TestPackage = { manifest: { ...smallForestPackage('1.0.0').manifest, name: 'huge-a', alerts: { min: 0, max: 1e20 }, sha256: sha256Hex(bytes) }, bytes };
+    expect((await api('POST', '/api/v1/models/huge-a/versions', { token: a.admin, body: publishBody(huge) })).status).toBe(201);
+    expect((await api('POST', '/api/v1/models/huge-a/activate', { token: a.admin, body: { version: '1.0.0' } })).status).toBe(200);
+
+    // Act: both plants predict at once, rounds of 20 each; then plant B reports its lab values.
+    const bIds: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        i % 2 ? api('POST', '/api/v1/models/huge-a/predict', { token: a.operator, body: { ...row, flow: 60 + i } }) : api('POST', '/api/v1/models/reactor-yield/predict', { token: b.operator, body: { ...row, flow: 60 + i + round / 10 } }),
+      );
+      const answers = await Promise.all(calls);
+      answers.forEach((res, i) => {
+        expect(res.status, res.text).toBe(200);
+        if (i % 2 === 0) bIds.push(res.headers.get('x-request-id')!);
+      });
+    }
+    const feedback = await api('POST', '/api/v1/models/reactor-yield/feedback', { token: b.feedback, body: { observations: bIds.map((id) => ({ request_id: id, value: 84 })) } });
+
+    // Assert
+    expect(feedback.json).toMatchObject({ total: 60, accepted: 60, unknown: 0 });
   });
 });

@@ -27,6 +27,9 @@ export const maxFeedbackRows = 1000;
 /** The largest magnitude of a measured value (feedback, calibration rows): a process value, not an overflow. */
 export const maxMeasuredValue = 1e9;
 
+/** The largest magnitude of a number kept with a served row: below 2^53, so every store keeps it exactly. */
+export const maxStoredMagnitude = 1e15;
+
 const observationSchema = z
   .strictObject({
     /** The `request_id` a prediction answered with (the `x-request-id` header). */
@@ -145,8 +148,17 @@ export class QualityService {
     this.options.onError?.(error);
   }
 
-  /** Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. */
-  async capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void> {
+  /**
+   * Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. Only numbers a
+   * store keeps exactly: a row whose prediction or an input is beyond ±{@link maxStoredMagnitude} (or not
+   * finite) is not kept, and interval bounds are clamped to it (measured values are within ±1e9, so coverage
+   * is unchanged). Such a number once failed the group write it shared with other plants' requests.
+   */
+  async capture(principal: Principal, model: TwinModel, requestId: string, served: readonly ServedRow[]): Promise<void> {
+    const clamp = (v: number) => Math.min(maxStoredMagnitude, Math.max(-maxStoredMagnitude, v));
+    const rows = served
+      .filter((r) => [r.prediction, ...Object.values(r.inputs)].every((v) => Number.isFinite(v) && Math.abs(v) <= maxStoredMagnitude))
+      .map((r) => ({ ...r, interval: r.interval && !r.interval.some(Number.isNaN) ? ([clamp(r.interval[0]), clamp(r.interval[1])] as [number, number]) : null }));
     if (!requestId || rows.length === 0) return;
     const now = this.now();
     const ttl = Math.floor(now / 1000) + (this.options.retentionDays ?? 30) * 86_400;

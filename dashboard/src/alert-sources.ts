@@ -75,7 +75,8 @@ export function startServerAlerts(api: ApiClient, feed: AlertFeed, options: Serv
             if (event.event !== 'alert' && event.event !== 'message') return;
             try {
               const alert = normalizeServerAlert(JSON.parse(event.data));
-              if (alert) feed.add(alert);
+              // The stream carries every model's alerts; this feed is one model's.
+              if (alert && (!options.model || !alert.model || alert.model === options.model)) feed.add(alert);
             } catch {
               // A malformed event is skipped; the stream goes on.
             }

@@ -89,6 +89,10 @@ export class ApiClient {
     return (await this.call<T>('POST', path, { ...options, body })).data;
   }
 
+  async put<T>(path: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+    return (await this.call<T>('PUT', path, { ...options, body })).data;
+  }
+
   async delete<T>(path: string, options: RequestOptions = {}): Promise<T> {
     return (await this.call<T>('DELETE', path, options)).data;
   }

@@ -4,6 +4,16 @@ export function fixed(value: number | null | undefined, decimals = 2): string {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(decimals) : '–';
 }
 
+/**
+ * A predicted value with about four significant digits: 87.31 (%), 3.142, 0.9341 (a purity fraction). Never
+ * fewer than two decimals, so a yield reads as before.
+ */
+export function predicted(value: number | null | undefined): string {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
+  const magnitude = Math.abs(value);
+  return value.toFixed(magnitude >= 10 ? 2 : magnitude >= 1 ? 3 : 4);
+}
+
 export function withUnit(text: string, unit: string | undefined): string {
   if (!unit) return text;
   return unit === '%' ? `${text} %` : `${text} ${unit}`;

@@ -1,3 +1,5 @@
+import { addInto, emptyAggregate, errorStats, windowNames, type QualityAggregate } from '../../functions/core/quality/figures.js';
+
 /**
  * The quality view's data as the dashboard shows it (GET /api/v1/models/{name}/quality), read defensively:
  * the panel must not break on a server that answers an older or newer shape.
@@ -33,7 +35,8 @@ export function verdictText(ab: unknown): string | null {
   if (!ab || typeof ab !== 'object') return null;
   const a = ab as { versions?: unknown; test?: unknown; windows?: Record<string, unknown> };
   const versions = Array.isArray(a.versions) ? a.versions.map(String) : [];
-  for (const w of ['all', '7d', 'day', 'hour']) {
+  // The widest window first: the most rows, the strongest test.
+  for (const w of [...windowNames].reverse()) {
     const v = a.windows?.[w] as { better?: unknown; p_value?: unknown; mae?: unknown } | null | undefined;
     if (!v) continue;
     const p = num(v.p_value);
@@ -61,24 +64,37 @@ export function parseQuality(body: unknown): QualityView {
   };
 }
 
+/**
+ * The series comes per version, plant and hour; the panel draws one line per version, so the plants the
+ * caller sees are summed per version and hour with the core's own arithmetic (additive aggregates, then
+ * errorStats): each row's figures turned back into sums. A version either serves intervals or not, so a row
+ * with a coverage had an interval on every measured row.
+ */
 function mergeSeries(rows: Record<string, unknown>[]): QualityView['series'] {
-  const byKey = new Map<string, { version: string; hour: string; count: number; absSum: number; covered: number; withCoverage: number }>();
+  const byKey = new Map<string, { version: string; hour: string; aggregate: QualityAggregate }>();
   for (const r of rows) {
     const count = num(r.count) ?? 0;
-    const key = `${String(r.version)}|${String(r.hour)}`;
-    const e = byKey.get(key) ?? { version: String(r.version), hour: String(r.hour), count: 0, absSum: 0, covered: 0, withCoverage: 0 };
-    e.count += count;
-    e.absSum += (num(r.mae) ?? 0) * count;
     const coverage = num(r.coverage);
-    if (coverage !== null) {
-      e.covered += coverage * count;
-      e.withCoverage += count;
-    }
-    byKey.set(key, e);
+    const rmse = num(r.rmse) ?? 0;
+    const row: QualityAggregate = {
+      count,
+      sumAbs: (num(r.mae) ?? 0) * count,
+      sumSq: rmse * rmse * count,
+      sumErr: (num(r.bias) ?? 0) * count,
+      withInterval: coverage === null ? 0 : count,
+      covered: (coverage ?? 0) * count,
+    };
+    const key = `${String(r.version)}|${String(r.hour)}`;
+    const entry = byKey.get(key) ?? { version: String(r.version), hour: String(r.hour), aggregate: emptyAggregate() };
+    addInto(entry.aggregate, row);
+    byKey.set(key, entry);
   }
   return [...byKey.values()]
     .sort((a, b) => a.hour.localeCompare(b.hour))
-    .map((e) => ({ version: e.version, hour: e.hour, count: e.count, mae: e.count ? e.absSum / e.count : null, coverage: e.withCoverage ? e.covered / e.withCoverage : null }));
+    .map(({ version, hour, aggregate }) => {
+      const stats = errorStats(aggregate, null);
+      return { version, hour, count: stats.count, mae: stats.mae, coverage: stats.coverage };
+    });
 }
 
 /** Points of one version's series scaled into a width × height box (for an SVG polyline); null values skipped. */

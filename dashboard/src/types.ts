@@ -1,6 +1,8 @@
 /**
  * The API shapes the dashboard reads (docs/api.md). Written out here rather than imported from functions/ so
- * the browser bundle never pulls server code; the browser tests run against the real API and catch drift.
+ * the browser bundle never pulls server code (it imports only import-free modules from there: the route
+ * table, the quality figures and the model owner rules; and the SDK's generated types); the browser tests run
+ * against the real API and catch drift.
  */
 
 export interface FeatureSpec {

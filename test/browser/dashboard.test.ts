@@ -288,7 +288,7 @@ describe('the dashboard in chromium', () => {
   it('says when to retry after a 429 and lets the user predict again then', async () => {
     // Prepare
     const body = { error: { code: 'RATE_LIMITED', message: 'Rate limit exceeded', requestId: 'r-429', retry_after_seconds: 2 }, message: 'Rate limit exceeded' };
-    await page.route('**/api/v1/twin/predict', jsonRoute(429, body, { 'retry-after': '2' }), { times: 1 });
+    await page.route('**/api/v1/models/reactor-yield/predict', jsonRoute(429, body, { 'retry-after': '2' }), { times: 1 });
     const predict = page.getByRole('button', { name: 'Predict', exact: true });
 
     // Act
@@ -304,7 +304,7 @@ describe('the dashboard in chromium', () => {
   it('shows a degraded model and an offline API, and clears both when the API answers again', async () => {
     // Prepare
     const unavailable = { error: { code: 'MODEL_UNAVAILABLE', message: 'no loadable model', requestId: 'r-503' }, message: 'no loadable model' };
-    await page.route('**/api/v1/twin/predict', jsonRoute(503, unavailable), { times: 1 });
+    await page.route('**/api/v1/models/reactor-yield/predict', jsonRoute(503, unavailable), { times: 1 });
     const predict = page.getByRole('button', { name: 'Predict', exact: true });
 
     // Act + Assess: degraded
@@ -313,7 +313,7 @@ describe('the dashboard in chromium', () => {
     expect(await page.locator('#api-state').textContent()).toBe('API: degraded');
 
     // Act + Assess: offline
-    await page.route('**/api/v1/twin/predict', (route) => route.abort('internetdisconnected'), { times: 1 });
+    await page.route('**/api/v1/models/reactor-yield/predict', (route) => route.abort('internetdisconnected'), { times: 1 });
     await predict.click();
     await page.locator('[data-slot="connection"]', { hasText: 'Offline: cannot reach the API' }).waitFor();
     expect(await page.locator('#api-state').textContent()).toBe('API: offline');
@@ -436,7 +436,7 @@ describe('the dashboard in chromium', () => {
     const target = await openPage();
     await signIn(target);
     await target.locator('#predict-button').waitFor();
-    await target.route('**/api/v1/twin/predict', jsonRoute(401, { message: 'Unauthorized' }));
+    await target.route('**/api/v1/models/reactor-yield/predict', jsonRoute(401, { message: 'Unauthorized' }));
 
     // Act
     await target.getByRole('button', { name: 'Predict', exact: true }).click();

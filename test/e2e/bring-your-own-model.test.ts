@@ -7,14 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/twin.js';
 import { columnModel, columnModelName, columnRows, writeColumnInputs, type ColumnModel, type ColumnRow } from '../support/byom.js';
 import { modelTestEnv } from '../support/models.js';
-import { apiClient, login, startTestTwin, type Api, type TestTwin } from '../support/twin.js';
+import { adminPassword, apiClient, login, startTestTwin, type Api, type TestTwin } from '../support/twin.js';
+import { chartHasPoints } from '../browser/in-page.js';
+import { buildDashboard, launchChromium, newWatchedPage } from '../browser/support.js';
 
 /**
  * The bring-your-own-model path of issue 15, end to end, with built JavaScript only on the client side:
  * a 4-feature forest in skl2onnx layout → `twin models package` → `twin models publish` → `twin models
  * activate` (the built CLI, bin/twin.mjs) → predictions and batches through /api/v1/models/{name}/…, the CLI
- * (`--model`), and the packed SDK installed into an empty folder and run from a plain .mjs with `node`. Every
- * answer equals the forest's own mean within 1e-4. Needs `npm run build:client` (npm test's pretest runs it).
+ * (`--model`), the packed SDK installed into an empty folder and run from a plain .mjs with `node`, and the
+ * dashboard in Debian's chromium (picked in the model picker, predicted there). Every answer equals the forest's
+ * own mean within 1e-4. Needs `npm run build:client` (npm test's pretest runs it); builds its own dashboard.
  */
 
 const exec = promisify(execFile);
@@ -26,6 +29,7 @@ let token: string;
 let work: string;
 let column: ColumnModel;
 let env: NodeJS.ProcessEnv;
+let dashboardDir: string;
 
 /** The built CLI as a child process. */
 function twin(args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -35,7 +39,9 @@ function twin(args: string[]): Promise<{ stdout: string; stderr: string }> {
 const featureArgs = (row: ColumnRow) => Object.entries(row).map(([k, v]) => `${k}=${v}`);
 
 beforeAll(async () => {
-  t = await startTestTwin({ env: modelTestEnv });
+  dashboardDir = await mkdtemp(join(tmpdir(), 'twinserve-byom-dashboard-'));
+  await buildDashboard(dashboardDir);
+  t = await startTestTwin({ env: modelTestEnv, dashboardDir });
   api = apiClient(t.url);
   token = await login(api);
   work = await mkdtemp(join(tmpdir(), 'twinserve-byom-'));
@@ -46,6 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   if (work) await rm(work, { recursive: true, force: true });
+  if (dashboardDir) await rm(dashboardDir, { recursive: true, force: true });
 });
 
 describe('bring your own model', () => {
@@ -134,5 +141,36 @@ console.log(JSON.stringify({ one: one.prediction, model: one.model, many: many.r
     for (const [i, p] of answer.many) expect(Math.abs(p - column.mean(rows[i]!))).toBeLessThan(1e-4);
     const installed = JSON.parse(await readFile(join(app, 'node_modules', '@twinserve', 'client', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     expect(installed.dependencies ?? {}).toEqual({});
+  }, 120_000);
+
+  it('the dashboard in chromium: picked in the model picker, predicted there, shows the forest mean', async () => {
+    // Prepare
+    const browser = await launchChromium();
+    const problems: string[] = [];
+    try {
+      const { page } = await newWatchedPage(browser, problems);
+      await page.goto(`${t.url}/`);
+      await page.getByLabel('Username').fill('admin');
+      await page.getByLabel('Password').fill(adminPassword);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#predict-button').waitFor();
+      const row = columnRows(1, 34)[0]!;
+
+      // Act
+      await page.locator('#model-picker').selectOption(columnModelName);
+      await page.locator('#header-model', { hasText: `${columnModelName} 1.0.0` }).waitFor();
+      for (const [name, value] of Object.entries(row)) await page.locator(`#input-${name}-value`).fill(String(value));
+      await page.getByRole('button', { name: 'Predict', exact: true }).click();
+      await page.waitForFunction(chartHasPoints, ['prediction-chart', 1] as [string, number]);
+
+      // Assess: the number shown (2 decimals) and the full value it carries
+      const number = page.locator('#latest-prediction .number');
+      const shown = Number(await number.getAttribute('data-value'));
+      expect(Math.abs(shown - column.mean(row))).toBeLessThan(1e-4);
+      expect(await number.textContent()).toBe(column.mean(row).toFixed(4));
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   }, 120_000);
 });

@@ -35,6 +35,8 @@ export interface TestTwinOptions {
   env?: Record<string, string>;
   /** The switchable fault proxies in front of DynamoDB and S3. */
   faults?: boolean;
+  /** A dashboard build to serve at `/` (the browser tests build their own). */
+  dashboardDir?: string;
   /** Run the schedules (infra/routes.ts) on this timer; off when absent. */
   schedules?: LocalTwinOptions['schedules'];
 }
@@ -50,6 +52,7 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       adminPassword,
       ...(options.env ? { env: options.env } : {}),
       ...(options.faults ? { faults: true } : {}),
+      ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
       ...(options.schedules ? { schedules: options.schedules } : {}),
     });
   } catch (error) {

@@ -1,63 +1,36 @@
 import type { ApiClient } from '../api.js';
-import { ApiError } from '../errors.js';
 import { columnLabel, formatStat, showsAbTest, statsColumns, statsVariants, type Variant } from '../ab-stats.js';
 import { h, panel, replace } from './dom.js';
+import { Poller } from './poller.js';
 
 /**
  * A/B statistics per variant, from `GET /api/v1/models/{name}/stats`. The panel stays hidden unless the route
- * exists and routing has at least two live variants; a 404 or 403 stops the polling quietly.
+ * exists and routing has at least two live variants; a 404 or 403 stops the polling quietly (./poller.ts).
  */
 
 export class AbPanel {
   readonly element: HTMLElement;
   private readonly body: HTMLElement;
-  private timer: number | undefined;
-  private stopped = false;
-  private lastRefresh = 0;
+  private readonly poller: Poller;
 
-  constructor(
-    private readonly api: ApiClient,
-    private readonly modelName: string,
-    private readonly intervalMs = 10_000,
-  ) {
+  constructor(api: ApiClient, modelName: string, intervalMs = 10_000) {
     this.body = h('div', { class: 'ab-body' });
     this.element = panel('A/B test', { id: 'ab-panel' }, this.body);
     this.element.hidden = true;
+    this.poller = new Poller(api, `/api/v1/models/${encodeURIComponent(modelName)}/stats`, (body) => this.render(statsVariants(body)), () => (this.element.hidden = true), intervalMs);
   }
 
   start(): void {
-    void this.refresh();
+    this.poller.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    window.clearTimeout(this.timer);
+    this.poller.stop();
   }
 
-  /** After a prediction: refresh so the counters follow the traffic, at most every 2 s, the last one trailing. */
+  /** After a prediction: the counters follow the traffic. */
   nudge(): void {
-    if (this.stopped) return;
-    window.clearTimeout(this.timer);
-    const due = Math.max(0, this.lastRefresh + 2_000 - Date.now());
-    this.timer = window.setTimeout(() => void this.refresh(), due);
-  }
-
-  async refresh(): Promise<void> {
-    if (this.stopped) return;
-    this.lastRefresh = Date.now();
-    window.clearTimeout(this.timer);
-    try {
-      const body = await this.api.get<unknown>(`/api/v1/models/${encodeURIComponent(this.modelName)}/stats`);
-      this.render(statsVariants(body));
-    } catch (error) {
-      if (error instanceof ApiError && [403, 404, 405, 501].includes(error.status)) {
-        this.element.hidden = true;
-        this.stop();
-        return;
-      }
-      // Offline or 5xx: keep what is shown; the banners say what is wrong.
-    }
-    if (!this.stopped) this.timer = window.setTimeout(() => void this.refresh(), this.intervalMs);
+    this.poller.nudge();
   }
 
   /** Variants as columns, metrics as rows: two or three variants side by side fit a narrow panel. */

@@ -1,6 +1,6 @@
 import type { ServerAlertsState } from '../alert-sources.js';
 import type { Alert, AlertFeed } from '../alerts.js';
-import { clockTime, fixed, withUnit } from '../format.js';
+import { clockTime, predicted, withUnit } from '../format.js';
 import { h, panel, replace } from './dom.js';
 
 const sourceNotes: Record<ServerAlertsState, string> = {
@@ -55,7 +55,7 @@ export class AlertsPanel {
   }
 
   private summary(alert: Alert): string {
-    const value = withUnit(fixed(alert.prediction), this.unit);
+    const value = withUnit(predicted(alert.prediction), this.unit);
     if (alert.kind === 'resolved') return `back inside the alert band (prediction ${value})`;
     const threshold = Number.isFinite(alert.threshold)
       ? ` the alert ${alert.direction === 'below' ? 'minimum' : 'maximum'} ${withUnit(String(alert.threshold), this.unit)}`

@@ -1,7 +1,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { AlertBand } from '../alerts.js';
-import { axisTime, clockTime, fixed, withUnit } from '../format.js';
+import { axisTime, clockTime, fixed, predicted, withUnit } from '../format.js';
 import type { PredictionHistory } from '../history.js';
 import type { InputSpec } from '../features.js';
 import { h, replace } from './dom.js';
@@ -31,10 +31,42 @@ const axis = (label: string): uPlot.Axis => ({
   labelFont: '12px system-ui, sans-serif',
 });
 
-/** One line of HH:MM:SS per tick: uPlot's default two-line date labels do not fit the small charts. */
-function timeAxis(): uPlot.Axis {
+/** Tick spacings of whole seconds and minutes: the labels are HH:MM:SS, so a sub-second tick would repeat one. */
+const timeIncrements = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+/**
+ * One line of HH:MM:SS per tick (uPlot's default two-line date labels do not fit the small charts). The labels
+ * drawn are written to the figure's `data-time-labels`, so a test can read what the canvas shows.
+ */
+function timeAxis(figure: HTMLElement): uPlot.Axis {
   const { label: _label, ...rest } = axis('');
-  return { ...rest, space: 80, values: (_u, splits) => splits.map((s) => axisTime(s)) };
+  return {
+    ...rest,
+    space: 80,
+    incrs: timeIncrements,
+    values: (_u, splits) => {
+      const labels = splits.map((s) => axisTime(s));
+      figure.setAttribute('data-time-labels', labels.join(' '));
+      return labels;
+    },
+  };
+}
+
+/**
+ * At least a minute of time axis: one point (or a burst within a second) sits in the middle of it. Read from
+ * the data itself: for a single point uPlot hands the range a day-long span starting at the point.
+ */
+function timeRange(u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  const times = u.data[0];
+  if (times.length > 0) {
+    min = times[0]!;
+    max = times[times.length - 1]!;
+  }
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [min, max];
+  const span = max - min;
+  if (span >= 60) return [min, max];
+  const pad = (60 - span) / 2;
+  return [Math.floor(min - pad), Math.ceil(max + pad)];
 }
 
 /** Keeps a uPlot at its container's width. */
@@ -102,20 +134,21 @@ export class PredictionChart {
   /** Creates the plot once the figure is in the document (uPlot measures its container). */
   mount(): void {
     const unit = this.target.unit ?? '';
-    const band = this.band;
     const options: uPlot.Options = {
       width: Math.max(300, this.parts.canvasHost.clientWidth),
       height: this.height,
       scales: {
-        x: { time: true },
+        x: { time: true, range: timeRange },
         y: {
           range: (_u, min, max) => {
+            const band = this.band;
             const lows = [min, band?.min].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
             const highs = [max, band?.max].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
             const lo = Math.min(...lows);
             const hi = Math.max(...highs);
-            const pad = Math.max(1, (hi - lo) * 0.08);
-            return [Math.floor(lo - pad), Math.ceil(hi + pad)];
+            // Scaled to the target's own size: a purity of 0.85..0.99 needs no integer-padded axis.
+            const pad = hi > lo ? (hi - lo) * 0.08 : Math.max(Math.abs(hi) * 0.05, 1e-6);
+            return [lo - pad, hi + pad];
           },
         },
       },
@@ -126,33 +159,55 @@ export class PredictionChart {
           stroke: colors.prediction,
           width: 2,
           points: { show: true, size: 6, fill: colors.prediction },
-          value: (_u, v) => (v == null ? '–' : withUnit(fixed(v), unit)),
+          value: (_u, v) => (v == null ? '–' : withUnit(predicted(v), unit)),
         },
-        { label: `${this.intervalLabel} low`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : fixed(v)) },
-        { label: `${this.intervalLabel} high`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : fixed(v)) },
-        { label: 'Alert min', stroke: colors.threshold, width: 1.5, dash: [6, 4], points: { show: false }, value: (_u, v) => (v == null ? '–' : fixed(v, 0)) },
-        { label: 'Alert max', stroke: colors.threshold, width: 1.5, dash: [6, 4], points: { show: false }, value: (_u, v) => (v == null ? '–' : fixed(v, 0)) },
+        { label: `${this.intervalLabel} low`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : predicted(v)) },
+        { label: `${this.intervalLabel} high`, stroke: colors.bandEdge, width: 1, value: (_u, v) => (v == null ? '–' : predicted(v)) },
       ],
       bands: [{ series: [3, 2], fill: colors.band }],
-      axes: [timeAxis(), axis(`${this.target.name}${unit ? ` (${unit})` : ''}`)],
+      axes: [timeAxis(this.parts.figure), axis(`${this.target.name}${unit ? ` (${unit})` : ''}`)],
+      // The alert thresholds as dashed lines across the whole plot, drawn by hand: as series they would be
+      // lines between points, invisible while there is only one.
+      hooks: { draw: [(u) => this.drawBand(u)] },
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
     };
-    this.plot = new uPlot(options, [[], [], [], [], [], []], this.parts.canvasHost);
+    this.plot = new uPlot(options, [[], [], [], []], this.parts.canvasHost);
     this.observer = autoSize(this.plot, this.parts.canvasHost, this.height);
+  }
+
+  /** Dashed threshold lines over the plot area; their canvas rows go to `data-band-rows` for the tests. */
+  private drawBand(u: uPlot): void {
+    const { ctx, bbox } = u;
+    const rows: number[] = [];
+    ctx.save();
+    ctx.strokeStyle = colors.threshold;
+    ctx.lineWidth = 1.5 * uPlot.pxRatio;
+    ctx.setLineDash([6 * uPlot.pxRatio, 4 * uPlot.pxRatio]);
+    for (const value of [this.band?.min, this.band?.max]) {
+      if (typeof value !== 'number') continue;
+      const y = Math.round(u.valToPos(value, 'y', true));
+      if (y < bbox.top || y > bbox.top + bbox.height) continue;
+      ctx.beginPath();
+      ctx.moveTo(bbox.left, y);
+      ctx.lineTo(bbox.left + bbox.width, y);
+      ctx.stroke();
+      rows.push(y);
+    }
+    ctx.restore();
+    this.parts.figure.setAttribute('data-band-rows', rows.join(' '));
   }
 
   update(history: PredictionHistory): void {
     const [times, predictions, lows, highs] = history.columns();
-    const constant = (v: number | undefined) => times.map(() => (typeof v === 'number' ? v : null));
-    this.plot?.setData([times, predictions, lows, highs, constant(this.band?.min), constant(this.band?.max)]);
+    this.plot?.setData([times, predictions, lows, highs]);
     this.parts.figure.setAttribute('data-points', String(times.length));
     const latest = history.latest();
     this.parts.canvasHost.setAttribute(
       'aria-label',
       latest
-        ? `Predicted ${this.target.name} over time: ${times.length} points, latest ${withUnit(fixed(latest.prediction), this.target.unit)}` +
-            (latest.lo !== null && latest.hi !== null ? `, interval ${fixed(latest.lo)} to ${fixed(latest.hi)}` : '') +
+        ? `Predicted ${this.target.name} over time: ${times.length} points, latest ${withUnit(predicted(latest.prediction), this.target.unit)}` +
+            (latest.lo !== null && latest.hi !== null ? `, interval ${predicted(latest.lo)} to ${predicted(latest.hi)}` : '') +
             (this.band ? `; alert band ${this.band.min ?? 'none'} to ${this.band.max ?? 'none'}` : '')
         : `Predicted ${this.target.name} over time: no data yet`,
     );
@@ -160,7 +215,7 @@ export class PredictionChart {
     replace(
       this.parts.tableBody,
       ...rows.map((p) =>
-        h('tr', {}, h('td', {}, clockTime(p.time * 1000)), h('td', {}, fixed(p.prediction)), h('td', {}, p.lo === null || p.hi === null ? '–' : `${fixed(p.lo)} – ${fixed(p.hi)}`)),
+        h('tr', {}, h('td', {}, clockTime(p.time * 1000)), h('td', {}, predicted(p.prediction)), h('td', {}, p.lo === null || p.hi === null ? '–' : `${predicted(p.lo)} – ${predicted(p.hi)}`)),
       ),
     );
   }
@@ -192,12 +247,12 @@ export class ConditionCharts {
       const options: uPlot.Options = {
         width: Math.max(200, chart.parts.canvasHost.clientWidth),
         height: this.height,
-        scales: { x: { time: true }, y: { range: [spec.min, spec.max] } },
+        scales: { x: { time: true, range: timeRange }, y: { range: [spec.min, spec.max] } },
         series: [
           { value: (_u, v) => (v == null ? '–' : clockTime(v * 1000)) },
           { label: spec.label, stroke: color, width: 2, points: { show: true, size: 5, fill: color }, value: (_u, v) => (v == null ? '–' : withUnit(fixed(v, spec.decimals), spec.unit)) },
         ],
-        axes: [timeAxis(), { ...axis(spec.unit || spec.name), size: 56 }],
+        axes: [timeAxis(chart.parts.figure), { ...axis(spec.unit || spec.name), size: 56 }],
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
       };

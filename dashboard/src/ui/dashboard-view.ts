@@ -1,25 +1,18 @@
-import { routes } from '../../../infra/routes.js';
-import { startServerAlerts } from '../alert-sources.js';
-import { AlertFeed, deriveAlert, type AlertBand } from '../alerts.js';
+import { AlertFeed, deriveAlert } from '../alerts.js';
 import type { ApiClient } from '../api.js';
 import { ApiError, NetworkError } from '../errors.js';
-import { inputSpec } from '../features.js';
 import { clockTime } from '../format.js';
 import { PredictionHistory, type PredictionPoint } from '../history.js';
+import { chooseModel, hashForModel, modelEntries, modelFromHash, type ModelEntry } from '../models.js';
 import type { Session } from '../session.js';
 import type { HealthResponse, ModelInfo, PredictResponse } from '../types.js';
-import { AbPanel } from './ab-panel.js';
-import { QualityPanel } from './quality-panel.js';
-import { AuditPanel } from './admin-audit.js';
-import { KeysPanel } from './admin-keys.js';
-import { AlertsPanel } from './alerts-panel.js';
-import { ConditionCharts, PredictionChart } from './charts.js';
+import { adminPanels, canAdminister } from './admin-view.js';
+import { ConnectionMonitor } from './connection.js';
 import { h, panel, replace } from './dom.js';
-import { InputsPanel } from './inputs-panel.js';
-import { InsightPanel } from './insight-panel.js';
-import { LatestPanel } from './latest-panel.js';
-import { ModelPanel } from './model-panel.js';
+import { ModelPicker } from './model-picker.js';
+import type { ModelsAdminPanel } from './models-admin.js';
 import { StatusBanner } from './status-banner.js';
+import { bandOf, TwinPanels } from './twin-panels.js';
 
 export interface DashboardViewOptions {
   api: ApiClient;
@@ -30,75 +23,61 @@ export interface DashboardViewOptions {
 
 /** The chapter's dcc.Interval. */
 export const autoIntervalMs = 2_000;
-const healthIntervalMs = 15_000;
-const offlineRetryMs = 5_000;
 
-type Connection = 'checking' | 'online' | 'degraded' | 'offline';
-
-const auditActions = [...new Set(routes.map((r) => r.action))].sort();
-
-function bandOf(info: ModelInfo): AlertBand | null {
-  const t = info.alert_thresholds;
-  return t && (typeof t.min === 'number' || typeof t.max === 'number') ? { min: t.min, max: t.max } : null;
-}
-
-function intervalLabel(info: ModelInfo): string {
-  return info.interval ? `${info.interval.upper - info.interval.lower} % interval` : 'interval';
-}
-
+/** Same model, same inputs: a new active version updates the panels in place (the history stays). */
 function featuresKey(info: ModelInfo): string {
-  return JSON.stringify(info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step]));
+  return JSON.stringify([info.name, info.feature_specs.map((f) => [f.name, f.unit, f.min, f.max, f.step])]);
 }
 
 /**
- * The signed-in page: loads the active model's manifest, builds the inputs and views from it, and runs the
- * loops (auto predict every 2 s, health every 15 s, server alerts, A/B stats). Every loop stops in dispose().
+ * The signed-in page: lists the models the principal may use, builds the inputs and views from the chosen
+ * model's manifest (the URL's `#model=`, else the deployment's default), predicts through
+ * `/api/v1/models/{name}/predict`, and runs the loops (auto predict every 2 s, health every 15 s, server
+ * alerts, A/B stats, quality). Each model keeps its own history and alert feed, so charts never mix models.
+ * Every loop stops in dispose().
  */
 export class DashboardView {
   private readonly api: ApiClient;
   private readonly session: Session;
   private readonly banner = new StatusBanner();
-  private readonly history = new PredictionHistory(100);
-  private readonly feed = new AlertFeed(50);
+  private readonly histories = new Map<string, PredictionHistory>();
+  private readonly feeds = new Map<string, AlertFeed>();
+  private readonly picker: ModelPicker;
+  private entries: ModelEntry[] = [];
+  private modelsAdmin: ModelsAdminPanel | undefined;
   private readonly abort = new AbortController();
   private readonly main: HTMLElement;
   private readonly twinView: HTMLElement;
   private readonly adminView: HTMLElement | undefined;
-  private readonly connectionPill: HTMLElement;
+  private readonly connection: ConnectionMonitor;
   private readonly modelLabel: HTMLElement;
   private readonly navButtons: HTMLButtonElement[] = [];
 
   private model: ModelInfo | undefined;
-  private inputs: InputsPanel | undefined;
-  private latest: LatestPanel | undefined;
-  private insight: InsightPanel | undefined;
-  private chart: PredictionChart | undefined;
-  private conditions: ConditionCharts | undefined;
-  private alertsPanel: AlertsPanel | undefined;
-  private modelPanel: ModelPanel | undefined;
-  private abPanel: AbPanel | undefined;
-  private qualityPanel: QualityPanel | undefined;
-  private stopServerAlerts: (() => void) | undefined;
+  private panels: TwinPanels | undefined;
   private adminLoaded = false;
 
-  private connection: Connection = 'checking';
   private inFlight = false;
   private pending = false;
   private cooldownUntil = 0;
   private disposed = false;
   private timers = new Set<number>();
   private autoTimer: number | undefined;
-  private healthTimer: number | undefined;
   private cooldownTimer: number | undefined;
-  private readonly onOnline = () => void this.checkHealth();
+  private readonly onOnline = () => void this.connection.check();
+  private readonly onHashChange = () => {
+    const wanted = modelFromHash(location.hash);
+    if (wanted && wanted !== this.model?.name) this.pickModel(wanted);
+  };
 
   constructor(options: DashboardViewOptions) {
     this.api = options.api;
     this.session = options.session;
     const { session } = options;
-    this.connectionPill = h('span', { class: 'pill pill-checking', id: 'api-state' }, 'API: checking…');
+    this.connection = new ConnectionMonitor(this.api, this.banner, this.abort.signal, (body) => this.onHealthy(body));
     this.modelLabel = h('span', { class: 'model-label', id: 'header-model' }, '');
-    const canAdmin = session.scopes.has('keys:manage') || session.scopes.has('audit:read');
+    const canAdmin = canAdminister(session);
+    this.picker = new ModelPicker((name) => this.pickModel(name));
     const signOut = h('button', { type: 'button', id: 'sign-out', on: { click: () => options.onSignOut() } }, 'Sign out');
     const nav = canAdmin
       ? h('nav', { 'aria-label': 'Views', class: 'views-nav' }, this.navButton('twin-view', 'Twin', true), this.navButton('admin-view', 'Administration', false))
@@ -107,28 +86,30 @@ export class DashboardView {
       'header',
       { class: 'app-header' },
       h('div', { class: 'brand' }, h('h1', {}, 'Twinserve'), this.modelLabel),
+      this.picker.element,
       nav,
       h(
         'div',
         { class: 'header-right' },
-        this.connectionPill,
+        this.connection.pill,
         h('span', { class: 'user', id: 'signed-in-user' }, `${session.username} (${session.role})`),
         h('span', { class: 'muted small', id: 'session-ends' }, `session ends ${clockTime(session.expiresAt)}`),
         signOut,
       ),
     );
-    this.twinView = h('div', { id: 'twin-view', class: 'view' }, panel('Loading', { id: 'loading-panel' }, h('p', { 'aria-busy': 'true' }, 'Loading the active model…')));
+    this.twinView = h('div', { id: 'twin-view', class: 'view' }, panel('Loading', { id: 'loading-panel' }, h('p', { 'aria-busy': 'true' }, 'Loading the models…')));
     this.adminView = canAdmin ? h('div', { id: 'admin-view', class: 'view admin-view', hidden: true }) : undefined;
     this.main = h('main', { id: 'main', class: 'app-main', tabindex: '-1' }, this.banner.element, this.twinView, this.adminView);
     replace(options.container, header, this.main);
     options.container.removeAttribute('aria-busy');
     window.addEventListener('online', this.onOnline);
     window.addEventListener('offline', this.onOnline);
+    window.addEventListener('hashchange', this.onHashChange);
     this.scheduleExpiryWarning();
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.checkHealth(), this.loadModel()]);
+    await Promise.all([this.connection.check(), this.loadModel()]);
   }
 
   dispose(): void {
@@ -136,16 +117,12 @@ export class DashboardView {
     this.abort.abort();
     for (const t of this.timers) window.clearTimeout(t);
     window.clearTimeout(this.autoTimer);
-    window.clearTimeout(this.healthTimer);
+    this.connection.dispose();
     window.clearTimeout(this.cooldownTimer);
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOnline);
-    this.stopServerAlerts?.();
-    this.abPanel?.stop();
-    this.qualityPanel?.stop();
-    this.alertsPanel?.destroy();
-    this.chart?.destroy();
-    this.conditions?.destroy();
+    window.removeEventListener('hashchange', this.onHashChange);
+    this.panels?.dispose();
   }
 
   // ----- views -----------------------------------------------------------------------------------------
@@ -172,25 +149,57 @@ export class DashboardView {
   private buildAdmin(): void {
     if (!this.adminView) return;
     this.adminLoaded = true;
-    const parts: HTMLElement[] = [];
-    if (this.session.scopes.has('keys:manage')) {
-      const keys = new KeysPanel(this.api, this.session.scopes);
-      parts.push(keys.element);
-      void keys.load();
-    }
-    if (this.session.scopes.has('audit:read')) {
-      const audit = new AuditPanel(this.api, auditActions);
-      parts.push(audit.element);
-      void audit.load(false);
-    }
+    const { parts, models } = adminPanels(this.api, this.session, this.entries, () => this.refreshModels());
+    this.modelsAdmin = models;
     replace(this.adminView, ...parts);
+  }
+
+  /** The history and alert feed of one model (each model keeps its own). */
+  private historyOf(name: string): PredictionHistory {
+    let history = this.histories.get(name);
+    if (!history) this.histories.set(name, (history = new PredictionHistory(100)));
+    return history;
+  }
+
+  private feedOf(name: string): AlertFeed {
+    let feed = this.feeds.get(name);
+    if (!feed) this.feeds.set(name, (feed = new AlertFeed(50)));
+    return feed;
+  }
+
+  /**
+   * The models the principal may use: `GET /model/info` describes the default and every servable model
+   * (`models`), `GET /api/v1/models` lists them all, activated or not (a role without models:read gets the
+   * servable ones only). Updates the picker; resolves with the list.
+   */
+  private async fetchModels(): Promise<{ info: ModelInfo & { models?: ModelInfo[] }; entries: ModelEntry[] }> {
+    const [info, list] = await Promise.all([
+      this.api.get<ModelInfo & { models?: ModelInfo[] }>('/model/info', { signal: this.abort.signal }),
+      // The list only adds what cannot be served yet: without it (no models:read, or a store that fails) the
+      // servable models still come from /model/info.
+      this.api.get<unknown>('/api/v1/models', { signal: this.abort.signal }).catch((error: unknown) => {
+        if (error instanceof ApiError && error.status !== 401) return undefined;
+        throw error;
+      }),
+    ]);
+    const entries = modelEntries(list, info.models ?? [info]);
+    this.entries = entries;
+    this.picker.setEntries(entries, this.model?.name);
+    return { info, entries };
   }
 
   private async loadModel(): Promise<void> {
     try {
-      const info = await this.api.get<ModelInfo>('/model/info', { signal: this.abort.signal });
+      const { info, entries } = await this.fetchModels();
       if (this.disposed) return;
-      this.setModel(info);
+      const chosen = chooseModel(entries, modelFromHash(location.hash), info.name);
+      if (!chosen?.info) {
+        replace(this.twinView, panel('No model', { id: 'model-error' }, h('p', { role: 'alert' }, 'No model is active for you yet: an admin activates one under Administration.')));
+        return;
+      }
+      this.picker.setEntries(entries, chosen.name);
+      void this.modelsAdmin?.setModels(entries);
+      this.setModel(chosen.info);
     } catch (error) {
       if (this.disposed) return;
       const retry = h('button', { type: 'button', on: { click: () => void this.loadModel() } }, 'Try again');
@@ -206,78 +215,66 @@ export class DashboardView {
     }
   }
 
+  /** The picker (or the URL) chose a model: its own inputs, history, charts and panels; the URL remembers it. */
+  private pickModel(name: string): void {
+    const entry = this.entries.find((e) => e.name === name);
+    if (!entry?.info) {
+      this.picker.setEntries(this.entries, this.model?.name);
+      return;
+    }
+    if (location.hash !== hashForModel(name)) history.replaceState(null, '', hashForModel(name));
+    if (name !== this.model?.name) this.setModel(entry.info);
+  }
+
+  /**
+   * Reloads the list (after an admin action, or when the health check sees a new version) and follows it. The
+   * models panel shows the list it is handed (its own actions hand it this one).
+   */
+  private async refreshModels(): Promise<ModelEntry[]> {
+    const { entries } = await this.fetchModels();
+    const current = entries.find((e) => e.name === this.model?.name);
+    if (!this.disposed && current?.info && current.info.version !== this.model?.version) this.setModel(current.info);
+    return entries;
+  }
+
   private setModel(info: ModelInfo): void {
     const previous = this.model;
     this.model = info;
     this.modelLabel.textContent = `${info.name} ${info.version}`;
-    if (previous && featuresKey(previous) === featuresKey(info)) {
-      const band = bandOf(info);
-      this.modelPanel?.update(info);
-      this.latest?.setBand(band);
-      this.chart?.setBand(band);
-      this.chart?.update(this.history);
+    this.picker.setEntries(this.entries, info.name);
+    if (previous && this.panels && featuresKey(previous) === featuresKey(info)) {
+      this.panels.update(info);
     } else {
       this.buildTwinView(info);
     }
-    if (previous && previous.version !== info.version) this.banner.set('info', 'info', `The active model changed to ${info.name} ${info.version}.`);
+    if (previous && previous.name === info.name && previous.version !== info.version) this.banner.set('info', 'info', `The active model changed to ${info.name} ${info.version}.`);
   }
 
   private buildTwinView(info: ModelInfo): void {
-    const wasAuto = this.inputs?.auto ?? false;
-    this.chart?.destroy();
-    this.conditions?.destroy();
-    this.alertsPanel?.destroy();
-    this.abPanel?.stop();
-    this.qualityPanel?.stop();
-    this.stopServerAlerts?.();
-    const band = bandOf(info);
-    const label = intervalLabel(info);
-    this.inputs = new InputsPanel({
-      features: info.feature_specs,
+    const wasAuto = this.panels?.inputs.auto ?? false;
+    this.panels?.dispose();
+    const panels = new TwinPanels({
+      api: this.api,
+      info,
       canPredict: this.session.scopes.has('twin:predict'),
-      onChange: () => {
-        if (this.inputs?.auto) void this.predict();
-      },
-      onPredict: () => void this.predict(),
-      onAutoChange: (on) => {
-        window.clearTimeout(this.autoTimer);
-        if (on) void this.autoTick();
+      history: this.historyOf(info.name),
+      feed: this.feedOf(info.name),
+      inputs: {
+        onChange: () => {
+          if (this.panels?.inputs.auto) void this.predict();
+        },
+        onPredict: () => void this.predict(),
+        onAutoChange: (on) => {
+          window.clearTimeout(this.autoTimer);
+          if (on) void this.autoTick();
+        },
       },
     });
-    this.latest = new LatestPanel(info.target, label, band);
-    this.insight = new InsightPanel({ api: this.api, model: info, values: () => this.inputs?.values(), onSetpoints: (v) => this.inputs?.setValues(v), canPredict: this.session.scopes.has('twin:predict') });
-    this.chart = new PredictionChart(info.target, label, band);
-    this.conditions = new ConditionCharts(info.feature_specs.map(inputSpec));
-    this.alertsPanel = new AlertsPanel(this.feed, info.target.unit);
-    this.modelPanel = new ModelPanel(info);
-    this.abPanel = new AbPanel(this.api, info.name);
-    this.qualityPanel = new QualityPanel(this.api, info.name);
-    replace(
-      this.twinView,
-      h(
-        'div',
-        { class: 'twin-grid' },
-        h('div', { class: 'col-left' }, this.inputs.element, this.latest.element, this.insight.element),
-        h(
-          'div',
-          { class: 'col-main' },
-          panel('Prediction history', { id: 'history-panel' }, this.chart.element),
-          panel('Process conditions', { id: 'conditions-panel' }, this.conditions.element),
-        ),
-        h('div', { class: 'col-right' }, this.alertsPanel.element, this.abPanel.element, this.qualityPanel.element, this.modelPanel.element),
-      ),
-    );
-    this.chart.mount();
-    this.conditions.mount();
-    this.chart.update(this.history);
-    this.conditions.update(this.history);
-    const latest = this.history.latest();
-    if (latest) this.latest.update(latest);
-    this.stopServerAlerts = startServerAlerts(this.api, this.feed, { model: info.name, onState: (s) => this.alertsPanel?.setSourceState(s) });
-    this.abPanel.start();
-    this.qualityPanel.start();
+    this.panels = panels;
+    replace(this.twinView, panels.element);
+    panels.mount();
     if (this.cooldownUntil > Date.now()) this.startCooldown(Math.ceil((this.cooldownUntil - Date.now()) / 1000));
-    if (wasAuto) this.inputs.setAuto(true);
+    if (wasAuto) panels.inputs.setAuto(true);
   }
 
   // ----- predictions -------------------------------------------------------------------------------------
@@ -285,7 +282,7 @@ export class DashboardView {
   /** One prediction; concurrent calls coalesce into at most one more after the one in flight. */
   private async predict(): Promise<void> {
     const model = this.model;
-    const inputs = this.inputs;
+    const inputs = this.panels?.inputs;
     if (!model || !inputs || this.disposed) return;
     if (this.inFlight) {
       this.pending = true;
@@ -300,9 +297,13 @@ export class DashboardView {
     this.inFlight = true;
     inputs.setBusy(true);
     try {
-      const { data, headers } = await this.api.call<PredictResponse>('POST', '/api/v1/twin/predict', { body: { ...values, explain: true }, signal: this.abort.signal });
-      this.insight?.showContributions(data.explanation);
+      const { data, headers } = await this.api.call<PredictResponse>('POST', `/api/v1/models/${encodeURIComponent(model.name)}/predict`, {
+        body: { ...values, explain: true },
+        signal: this.abort.signal,
+      });
       if (this.disposed) return;
+      // Another model was picked while this one was in flight: its point joins its own history only.
+      const current = this.model?.name === model.name;
       const [lo, hi] = data.confidence_interval ?? [null, null];
       const requestId = headers.get('x-request-id') ?? undefined;
       const point: PredictionPoint = {
@@ -316,18 +317,15 @@ export class DashboardView {
         ...(data.extrapolation && Object.keys(data.extrapolation).length ? { extrapolation: data.extrapolation } : {}),
         ...(data.from_cache ? { fromCache: true } : {}),
       };
-      this.history.push(point);
-      this.latest?.update(point);
-      this.chart?.update(this.history);
-      this.conditions?.update(this.history);
+      const history = this.historyOf(model.name);
+      history.push(point);
       const alert = deriveAlert(point, bandOf(model), model.name);
-      if (alert) this.feed.add(alert);
-      this.abPanel?.nudge();
+      if (alert) this.feedOf(model.name).add(alert);
+      if (current) this.panels?.show(point, data.explanation);
       this.banner.clear('request');
-      this.banner.clear('connection');
-      this.setConnection('online');
+      this.connection.online();
       // A prediction's version may be an A/B variant's; the health check reports the active version.
-      if (this.banner.get('model')) void this.checkHealth();
+      if (this.banner.get('model')) void this.connection.check();
     } catch (error) {
       if (!this.disposed) this.showError(error);
     } finally {
@@ -342,27 +340,16 @@ export class DashboardView {
 
   private async autoTick(): Promise<void> {
     window.clearTimeout(this.autoTimer);
-    if (this.disposed || !this.inputs?.auto) return;
+    if (this.disposed || !this.panels?.inputs.auto) return;
     await this.predict();
-    if (this.disposed || !this.inputs?.auto) return;
+    if (this.disposed || !this.panels?.inputs.auto) return;
     const wait = Math.max(autoIntervalMs, this.cooldownUntil - Date.now());
     this.autoTimer = window.setTimeout(() => void this.autoTick(), wait);
   }
 
-  private async reloadModel(): Promise<void> {
-    try {
-      const info = await this.api.get<ModelInfo>('/model/info', { signal: this.abort.signal });
-      if (!this.disposed && info.version !== this.model?.version) this.setModel(info);
-    } catch {
-      // The health check reports what is wrong.
-    }
-  }
-
   private showError(error: unknown): void {
     if (error instanceof NetworkError) {
-      this.setConnection('offline');
-      this.banner.set('connection', 'error', `Offline: cannot reach the API at ${error.url}. Retrying every ${offlineRetryMs / 1000} s.`);
-      this.scheduleHealth(offlineRetryMs);
+      this.connection.offline(error.url);
       return;
     }
     if (!(error instanceof ApiError)) {
@@ -376,10 +363,10 @@ export class DashboardView {
       return;
     }
     if (error.status === 503 && error.code === 'MODEL_UNAVAILABLE') {
-      this.markDegraded(error.message);
+      this.connection.degraded(error.message);
       return;
     }
-    if (error.issues.length) this.inputs?.showIssues(error.issues);
+    if (error.issues.length) this.panels?.inputs.showIssues(error.issues);
     const ref = error.requestId ? ` (request ${error.requestId})` : '';
     this.banner.set('request', 'error', `${error.message}${ref}`);
   }
@@ -392,59 +379,24 @@ export class DashboardView {
       const left = Math.ceil((this.cooldownUntil - Date.now()) / 1000);
       if (left <= 0 || this.disposed) {
         this.banner.clear('rate');
-        this.inputs?.unblock();
+        this.panels?.inputs.unblock();
         return;
       }
-      this.inputs?.block(`Rate limited: you can predict again in ${left} s.`);
+      this.panels?.inputs.block(`Rate limited: you can predict again in ${left} s.`);
       this.cooldownTimer = window.setTimeout(tick, Math.min(1_000, this.cooldownUntil - Date.now()));
     };
     window.clearTimeout(this.cooldownTimer);
     tick();
   }
 
-  // ----- health -----------------------------------------------------------------------------------------
-
-  private scheduleHealth(ms: number): void {
-    window.clearTimeout(this.healthTimer);
-    if (!this.disposed) this.healthTimer = window.setTimeout(() => void this.checkHealth(), ms);
-  }
-
-  private async checkHealth(): Promise<void> {
-    window.clearTimeout(this.healthTimer);
-    try {
-      const response = await this.api.raw('GET', '/health', { auth: false, signal: this.abort.signal });
-      const body = (await response.json().catch(() => ({}))) as HealthResponse;
-      if (this.disposed) return;
-      this.banner.clear('connection');
-      if (response.status === 503 || body.status !== 'healthy') {
-        this.markDegraded(body.reason ?? `health answered ${response.status}`);
-      } else {
-        this.banner.clear('model');
-        this.setConnection('online');
-        if (!this.model) void this.loadModel();
-        else if (body.model_version && body.model_version !== this.model.version) void this.reloadModel();
-      }
-      this.scheduleHealth(healthIntervalMs);
-    } catch (error) {
-      if (this.disposed || (error as Error).name === 'AbortError') return;
-      this.setConnection('offline');
-      const url = error instanceof NetworkError ? error.url : 'the API';
-      this.banner.set('connection', 'error', `Offline: cannot reach the API at ${url}. Retrying every ${offlineRetryMs / 1000} s.`);
-      this.scheduleHealth(offlineRetryMs);
+  /** A healthy answer names the default model: a new active version of it reloads the list. */
+  private onHealthy(body: HealthResponse): void {
+    if (!this.model) void this.loadModel();
+    else if (body.model === this.model.name && body.model_version && body.model_version !== this.model.version) {
+      void this.refreshModels()
+        .then((entries) => this.modelsAdmin?.setModels(entries))
+        .catch(() => undefined);
     }
-  }
-
-  private markDegraded(reason: string): void {
-    this.setConnection('degraded');
-    this.banner.set('model', 'warning', `Degraded: the API is up but the model cannot serve predictions (${reason}). Predictions resume when it loads.`);
-  }
-
-  private setConnection(state: Connection): void {
-    if (this.connection === state) return;
-    this.connection = state;
-    const text: Record<Connection, string> = { checking: 'API: checking…', online: 'API: online', degraded: 'API: degraded', offline: 'API: offline' };
-    this.connectionPill.textContent = text[state];
-    this.connectionPill.className = `pill pill-${state}`;
   }
 
   private scheduleExpiryWarning(): void {

@@ -163,17 +163,8 @@ export class InputsPanel {
         this.setError(control, check.message);
       }
     });
-    box.addEventListener('change', () => {
-      // On leaving the box, an out-of-range number is pulled back into range rather than left invalid.
-      const number = Number(box.value);
-      if (box.value.trim() !== '' && Number.isFinite(number) && !control.valid) {
-        control.value = snap(number, spec);
-        box.value = control.value.toFixed(spec.decimals);
-        slider.value = String(control.value);
-        this.setError(control, undefined);
-        this.options.onChange();
-      }
-    });
+    // An out-of-range number stays as typed, marked with the range it breaks, and nothing is predicted:
+    // pulling 460 back to 400 would predict for a value the engineer did not ask about.
     return control;
   }
 

@@ -1,5 +1,5 @@
 import { outsideBand, type AlertBand } from '../alerts.js';
-import { clockTime, fixed, withUnit } from '../format.js';
+import { clockTime, predicted, withUnit } from '../format.js';
 import type { PredictionPoint } from '../history.js';
 import { h, panel, replace } from './dom.js';
 
@@ -30,11 +30,11 @@ export class LatestPanel {
 
   update(point: PredictionPoint): void {
     const unit = this.target.unit;
-    this.value.replaceChildren(h('span', { class: 'number', 'data-value': String(point.prediction) }, fixed(point.prediction)), h('span', { class: 'unit' }, unit ?? ''));
+    this.value.replaceChildren(h('span', { class: 'number', 'data-value': String(point.prediction) }, predicted(point.prediction)), h('span', { class: 'unit' }, unit ?? ''));
     replace(
       this.details,
       h('dt', {}, this.intervalLabel),
-      h('dd', { id: 'latest-interval' }, point.lo === null || point.hi === null ? 'not available for this model' : `${fixed(point.lo)} – ${withUnit(fixed(point.hi), unit)}`),
+      h('dd', { id: 'latest-interval' }, point.lo === null || point.hi === null ? 'not available for this model' : `${predicted(point.lo)} – ${withUnit(predicted(point.hi), unit)}`),
       h('dt', {}, 'Model version'),
       h('dd', { id: 'latest-version' }, point.modelVersion),
       h('dt', {}, 'At'),

@@ -1,7 +1,8 @@
 import type { ApiClient } from '../api.js';
-import { ApiError } from '../errors.js';
+import { windowNames } from '../../../functions/core/quality/figures.js';
 import { parseQuality, polyline, type QualityView } from '../quality.js';
 import { h, panel, replace } from './dom.js';
+import { Poller } from './poller.js';
 
 /**
  * Model quality from `GET /api/v1/models/{name}/quality`: error and coverage per version and window, coverage
@@ -35,41 +36,21 @@ function sparkline(label: string, values: (number | null)[], max: number, refere
 export class QualityPanel {
   readonly element: HTMLElement;
   private readonly body: HTMLElement;
-  private timer: number | undefined;
-  private stopped = false;
+  private readonly poller: Poller;
 
-  constructor(
-    private readonly api: ApiClient,
-    private readonly modelName: string,
-    private readonly intervalMs = 30_000,
-  ) {
+  constructor(api: ApiClient, modelName: string, intervalMs = 30_000) {
     this.body = h('div', { class: 'quality-body' });
     this.element = panel('Model quality', { id: 'quality-panel' }, this.body);
     this.element.hidden = true;
+    this.poller = new Poller(api, `/api/v1/models/${encodeURIComponent(modelName)}/quality`, (body) => this.render(parseQuality(body)), () => (this.element.hidden = true), intervalMs);
   }
 
   start(): void {
-    void this.refresh();
+    this.poller.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    window.clearTimeout(this.timer);
-  }
-
-  async refresh(): Promise<void> {
-    if (this.stopped) return;
-    window.clearTimeout(this.timer);
-    try {
-      this.render(parseQuality(await this.api.get<unknown>(`/api/v1/models/${encodeURIComponent(this.modelName)}/quality`)));
-    } catch (error) {
-      if (error instanceof ApiError && [403, 404, 405, 501].includes(error.status)) {
-        this.element.hidden = true;
-        this.stop();
-        return;
-      }
-    }
-    if (!this.stopped) this.timer = window.setTimeout(() => void this.refresh(), this.intervalMs);
+    this.poller.stop();
   }
 
   private render(view: QualityView): void {
@@ -79,7 +60,6 @@ export class QualityPanel {
       replace(this.body, h('p', { class: 'muted small', id: 'quality-empty' }, 'No measured values yet: send lab results with `twin feedback file.csv`.'));
       return;
     }
-    const windows = ['hour', 'day', '7d', 'all'];
     const table = h(
       'table',
       { class: 'compact', id: 'quality-table' },
@@ -89,22 +69,25 @@ export class QualityPanel {
         'tbody',
         {},
         ...view.versions.flatMap((v) =>
-          windows.map((w) => {
+          windowNames.map((w) => {
             const s = v.windows[w];
             return h('tr', {}, h('th', { scope: 'row' }, v.version), h('td', {}, w), h('td', {}, String(s?.count ?? 0)), h('td', {}, dec(s?.mae ?? null)), h('td', {}, dec(s?.bias ?? null)), h('td', {}, pct(s?.coverage ?? null)), h('td', {}, pct(s?.level ?? null)));
           }),
         ),
       ),
     );
+    // One trend per version that has measured values; the others say so in a line.
     const charts = view.versions.map((v) => {
       const points = view.series.filter((s) => s.version === v.version).slice(-48);
+      if (points.length === 0) return h('p', { class: 'muted small quality-none', 'data-version': v.version }, `${v.version}: no measured values yet.`);
       const maxMae = Math.max(0, ...points.map((p) => p.mae ?? 0));
+      const last = points.at(-1)!;
       return h(
         'figure',
         { class: 'quality-trend', 'data-version': v.version, 'data-points': String(points.length) },
-        h('figcaption', { class: 'small' }, `${v.version}: coverage (line at the level) and MAE per hour`),
-        sparkline(`Coverage of ${v.version} per hour, last ${points.length} hours with measurements`, points.map((p) => p.coverage), 1, v.level ?? undefined),
-        sparkline(`MAE of ${v.version} per hour`, points.map((p) => p.mae), maxMae),
+        h('figcaption', { class: 'small' }, `${v.version}: coverage (dashed: the level ${pct(v.level)}) and MAE per hour; last hour ${pct(last.coverage)}, MAE ${dec(last.mae)}`),
+        sparkline(`Coverage of ${v.version} per hour, last ${points.length} hours with measurements, latest ${pct(last.coverage)}`, points.map((p) => p.coverage), 1, v.level ?? undefined),
+        sparkline(`MAE of ${v.version} per hour, latest ${dec(last.mae)}`, points.map((p) => p.mae), maxMae),
       );
     });
     const drift = h(

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import { ForbiddenError, ModelNotFoundError } from '../errors.js';
+import { canManageModel, modelVisibleTo } from './owner-rules.js';
 
 /**
  * Model tenancy (docs/security.md, "Model tenancy"). A model name belongs to one owner, recorded once in
@@ -20,22 +21,7 @@ export const modelOwnerSchema = z.strictObject({
 });
 export type ModelOwner = z.infer<typeof modelOwnerSchema>;
 
-/** Who is asking: a principal's plant (absent for a platform principal). */
-export interface ModelAudience {
-  plant?: string | undefined;
-}
-
-/** Platform-wide models serve everyone; a plant's model its own plant and platform principals. */
-export function modelVisibleTo(owner: ModelOwner | undefined, audience: ModelAudience): boolean {
-  return !owner?.plant || !audience.plant || audience.plant === owner.plant;
-}
-
-/** Platform admins manage every model; a plant admin only its own plant's models. */
-export function canManageModel(principal: Principal, owner: ModelOwner | undefined): boolean {
-  if (principal.role !== 'admin') return false;
-  if (!principal.plant) return true;
-  return owner?.plant !== undefined && owner.plant === principal.plant;
-}
+export { canManageModel, modelVisibleTo, type ModelAudience } from './owner-rules.js';
 
 /**
  * The one check of every lifecycle route: a model the principal may not see answers exactly as a model that

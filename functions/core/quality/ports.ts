@@ -1,5 +1,8 @@
 import type { CalibrationRecordManifest } from '../manifest.js';
 import type { CalibratedInterval } from './conformal.js';
+import type { QualityAggregate } from './figures.js';
+
+export { addInto, emptyAggregate, type QualityAggregate } from './figures.js';
 
 /**
  * The stores behind model quality (docs/models.md, "Model quality"). One DynamoDB implementation each in
@@ -49,18 +52,6 @@ export interface PredictionLog {
   observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]>;
 }
 
-/** Additive error figures of a set of observed rows. */
-export interface QualityAggregate {
-  count: number;
-  /** Σ(prediction − actual) */
-  sumErr: number;
-  sumAbs: number;
-  sumSq: number;
-  /** Rows that had an interval, and those whose measured value fell inside it. */
-  withInterval: number;
-  covered: number;
-}
-
 export interface QualityBucket extends QualityAggregate {
   version: string;
   /** '-' for a platform-wide principal's predictions. */
@@ -95,18 +86,4 @@ export interface QualityStore {
   getRecalibration(model: string, version: string): Promise<RecalibrationRecord | undefined>;
   /** Writes the state if its revision is still `expectedRevision` (0 = absent); false when someone else won. */
   putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean>;
-}
-
-export function emptyAggregate(): QualityAggregate {
-  return { count: 0, sumErr: 0, sumAbs: 0, sumSq: 0, withInterval: 0, covered: 0 };
-}
-
-export function addInto(target: QualityAggregate, source: QualityAggregate): QualityAggregate {
-  target.count += source.count;
-  target.sumErr += source.sumErr;
-  target.sumAbs += source.sumAbs;
-  target.sumSq += source.sumSq;
-  target.withInterval += source.withInterval;
-  target.covered += source.covered;
-  return target;
 }

@@ -1,5 +1,6 @@
 import type { ModelManifest } from '../manifest.js';
 import { driftLevel, psi, type DriftLevel } from './drift.js';
+import { windowStart, type WindowName } from './figures.js';
 import { addInto, emptyAggregate, type QualityAggregate, type QualityBucket, type StoredPrediction } from './ports.js';
 import { welchAbsoluteError, type WelchResult } from './stats.js';
 
@@ -10,45 +11,7 @@ import { welchAbsoluteError, type WelchResult } from './stats.js';
  * was made, so a window says how right the model was on what it predicted then.
  */
 
-export const windows = { hour: 3_600_000, day: 86_400_000, '7d': 7 * 86_400_000 } as const;
-export type WindowName = keyof typeof windows | 'all';
-export const windowNames: readonly WindowName[] = ['hour', 'day', '7d', 'all'];
-
-export function hourOf(iso: string | number): string {
-  const t = typeof iso === 'number' ? iso : Date.parse(iso);
-  return new Date(Math.floor(t / 3_600_000) * 3_600_000).toISOString();
-}
-
-export function windowStart(window: keyof typeof windows, now: number): string {
-  return hourOf(now - windows[window]);
-}
-
-export interface ErrorStats {
-  count: number;
-  mae: number | null;
-  rmse: number | null;
-  /** Mean of prediction − measured: positive when the model over-predicts. */
-  bias: number | null;
-  /** Share of measured values inside the served interval; null without intervals. */
-  coverage: number | null;
-  level: number | null;
-  /** coverage − level. */
-  coverage_gap: number | null;
-}
-
-export function errorStats(a: QualityAggregate, level: number | null): ErrorStats {
-  const n = a.count;
-  const coverage = a.withInterval ? a.covered / a.withInterval : null;
-  return {
-    count: n,
-    mae: n ? a.sumAbs / n : null,
-    rmse: n ? Math.sqrt(a.sumSq / n) : null,
-    bias: n ? a.sumErr / n : null,
-    coverage,
-    level,
-    coverage_gap: coverage !== null && level !== null ? coverage - level : null,
-  };
-}
+export { errorStats, hourOf, windowNames, windows, windowStart, type ErrorStats, type WindowName } from './figures.js';
 
 /** Sums the buckets of each window, per key (`version` or `version|plant`). */
 export function windowAggregates(buckets: readonly QualityBucket[], now: number, keyOf: (b: QualityBucket) => string): Map<string, Record<WindowName, QualityAggregate>> {

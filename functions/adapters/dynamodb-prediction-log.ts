@@ -30,8 +30,8 @@ const maxItemBytes = 390 * 1024;
 /**
  * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
  * One item, not one per row: a batch of 100 rows is one write of its size (~ 1 WRU per KB) instead of 100 item
- * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys only (1 WRU per request
- * whatever its size), so by-time reads fetch the items themselves. Measured values live in the item's `obs`
+ * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys and `plant` only (1 WRU per
+ * request whatever its size), so by-time reads of one plant filter there and fetch the items themselves. Measured values live in the item's `obs`
  * map, set once each with a conditional update.
  *
  * Writes are group-committed like the audit log's: a request alone (always, in Lambda) is one PutItem; in a
@@ -69,7 +69,9 @@ export class DynamoDbPredictionLog implements PredictionLog {
     return items.flatMap(fromItem).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
   }
 
-  async byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]> {
+  async byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]> {
+    // The index carries `plant`: one plant's rows are filtered there, so another plant's traffic costs index reads only.
+    const byPlant = plant === undefined ? {} : plant === null ? { FilterExpression: 'attribute_not_exists(#p)' } : { FilterExpression: '#p = :p' };
     const rows: StoredPrediction[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -78,8 +80,9 @@ export class DynamoDbPredictionLog implements PredictionLog {
           TableName: this.tableName,
           IndexName: 'byModelTime',
           KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#m': 'model' },
-          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
+          ExpressionAttributeNames: { '#m': 'model', ...(plant === undefined ? {} : { '#p': 'plant' }) },
+          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~`, ...(typeof plant === 'string' ? { ':p': plant } : {}) },
+          ...byPlant,
           Limit: 100,
           ScanIndexForward: false,
           ...(start ? { ExclusiveStartKey: start } : {}),
@@ -90,7 +93,8 @@ export class DynamoDbPredictionLog implements PredictionLog {
       const byId = new Map((await this.fetch(ids)).map((item) => [item.id, item]));
       for (const id of ids) {
         const item = byId.get(id);
-        if (item) rows.push(...fromItem(item).reverse());
+        // The item's own plant decides too (an index built before it carried `plant` filters nothing).
+        if (item && (plant === undefined || (item.plant ?? null) === plant)) rows.push(...fromItem(item).reverse());
       }
       start = out.LastEvaluatedKey;
     } while (start && rows.length < limit);

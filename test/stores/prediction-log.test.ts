@@ -70,12 +70,12 @@ afterAll(async () => {
 });
 
 describe('prediction log', () => {
-  it('the byModelTime index projects keys only', async () => {
+  it('the byModelTime index projects keys and plant only', async () => {
     // Act
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
 
     // Assert
-    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType])).toEqual([['byModelTime', 'KEYS_ONLY']]);
+    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant']]]);
   });
 
   it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
@@ -208,6 +208,27 @@ describe('prediction log', () => {
     expect(newest.at(-1)).toMatchObject({ requestId: 'time-11', row: 9 });
     expect(newest[0]).toMatchObject({ requestId: 'time-09', row: 5 });
     expect(new Set(middle.map((p) => p.requestId))).toEqual(new Set(['time-01', 'time-02']));
+  });
+
+  it('byTime of one plant: its rows only, the limit never spent on another plant’s newer traffic; null: platform rows', async () => {
+    // Prepare: plant-a's request, then 30 newer requests of plant-b, and a platform principal's.
+    const log = new DynamoDbPredictionLog(db, table);
+    const start = 7_200_000;
+    await log.record(served('crowd-a', 5, start, { model: 'crowded' }));
+    for (let i = 0; i < 30; i++) await log.record(served(`crowd-b-${i}`, 1, start + 1000 + i, { model: 'crowded', plant: 'plant-b' }));
+    await log.record(served('crowd-platform', 1, start + 2000, { model: 'crowded', plant: undefined }));
+    const iso = (ms: number) => new Date(baseTime + ms).toISOString();
+
+    // Act
+    const a = await log.byTime('crowded', iso(start), iso(start + 5000), 10, 'plant-a');
+    const platform = await log.byTime('crowded', iso(start), iso(start + 5000), 10, null);
+    const every = await log.byTime('crowded', iso(start), iso(start + 5000), 10);
+
+    // Assert
+    expect(a.map((p) => p.requestId)).toEqual(Array(5).fill('crowd-a'));
+    expect(platform.map((p) => [p.requestId, p.plant])).toEqual([['crowd-platform', undefined]]);
+    expect(every).toHaveLength(10);
+    expect(every.some((p) => p.requestId === 'crowd-a')).toBe(false);
   });
 
   it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {

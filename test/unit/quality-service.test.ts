@@ -23,8 +23,8 @@ class MemoryPredictionLog implements PredictionLog {
   async get(keys: readonly PredictionKey[]) {
     return keys.map((k) => this.rows.get(`${k.requestId}#${k.row}`)).filter((r): r is StoredPrediction => !!r).map((r) => ({ ...r }));
   }
-  async byTime(model: string, from: string, to: string, limit: number) {
-    return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
+  async byTime(model: string, from: string, to: string, limit: number, plant?: string | null) {
+    return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to && (plant === undefined || (r.plant ?? null) === plant)).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
   }
   async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
     return values.map(({ row: index, actual }) => {
@@ -300,6 +300,24 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
       // Assess: the bands were judged (coverage alert), and nothing read the day's rows.
       expect(published.map((m) => m.attributes.rule)).toEqual(['coverage_low']);
       expect(reads).toBe(0);
+    } finally {
+      await reg.release();
+    }
+  });
+
+  it("another plant's traffic never crowds a plant's rows out of its drift judgement (the schedule reads each plant's own)", async () => {
+    const { log, service, published, reg, clock } = setupWith(await driftModel());
+    try {
+      // Prepare: north's 200 drifting rows two hours ago, with a few lab values (so it has figures today); then
+      // south's 5,000 in-spread rows, newer: the newest 5,000 of the model are all south's.
+      const at = clock.now() - 2 * 3_600_000;
+      await serveDrifty(log, at, 200, 9, 10, 'north');
+      await service.feedback(operator('north'), 'drifty', { observations: [0, 1, 2].map((i) => ({ request_id: `dnorth${at}-${i}`, value: 1 })) });
+      await serveDrifty(log, clock.now() - 60_000, 5000, 0, 10, 'south');
+      // Act
+      await service.evaluate();
+      // Assess: north's drift is judged on north's rows.
+      expect(published.filter((m) => m.attributes.rule === 'input_drift').map((m) => (JSON.parse(m.body) as { plant?: string }).plant)).toEqual(['north']);
     } finally {
       await reg.release();
     }

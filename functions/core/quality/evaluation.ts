@@ -26,9 +26,14 @@ export interface QualityBandsDeps {
   fail: (error: unknown) => void;
 }
 
-/** The last day's served rows of `manifest`'s version that `keep` admits, against its histograms (PSI). */
-export async function recentDrift(log: PredictionLog, name: string, manifest: ModelManifest, now: number, keep: (r: StoredPrediction) => boolean, options: BandOptions, read?: readonly StoredPrediction[]) {
-  const rows = (read ?? (await log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000))).filter(
+/**
+ * The last day's served rows of `manifest`'s version that `keep` admits, against its histograms (PSI). `plant`:
+ * read that plant's rows only (null: platform principals'), so another plant's traffic never crowds them out
+ * of the `driftRows` read; absent: every plant's. `complete`: every plant's rows of the day, when the caller
+ * has them all (fewer than `driftRows`), instead of a read.
+ */
+export async function recentDrift(log: PredictionLog, name: string, manifest: ModelManifest, now: number, keep: (r: StoredPrediction) => boolean, options: BandOptions, plant?: string | null, complete?: readonly StoredPrediction[]) {
+  const rows = (complete ?? await log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000, plant)).filter(
     (r) => r.version === manifest.version && r.ttl * 1000 > now && keep(r),
   );
   return featureDrift(manifest, rows, options.driftThreshold ?? 0.25);
@@ -54,10 +59,13 @@ export class QualityBands {
           log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000),
         ]);
         const live = rows.filter((r) => r.ttl * 1000 > now);
+        // Fewer rows than asked for: the day's rows, all of them, so each pair's drift is judged on them without
+        // a read. Else each pair reads its own plant's rows (another plant's traffic must not crowd them out).
+        const complete = rows.length < (options.driftRows ?? 5000) ? live : undefined;
         const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...live.map((r) => `${r.version}|${r.plant ?? ''}`)]);
         for (const pair of [...pairs].sort()) {
           const [version, plant] = pair.split('|') as [string, string];
-          await this.check(name, version, plant || undefined, { buckets, rows: live });
+          await this.check(name, version, plant || undefined, { buckets, ...(complete ? { rows: complete } : {}) });
           checked++;
         }
       } catch (error) {
@@ -69,12 +77,12 @@ export class QualityBands {
   }
 
   /**
-   * One version and plant. `read`: the model's buckets and last day's rows when the caller has them (the
-   * scheduled evaluation reads them once per model). `judge.drift: false` after a feedback call: drift needs
+   * One version and plant. `read`: the model's buckets, and every plant's rows of the last day when the caller
+   * has them all (the scheduled evaluation reads them once per model). `judge.drift: false` after a feedback call: drift needs
    * no lab results and costs a read of the day's served rows, so the schedule alone judges it (a caller's
    * small feedback call must not cost the server thousands of item reads).
    */
-  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }, judge: { drift: boolean } = { drift: true }): Promise<void> {
+  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows?: readonly StoredPrediction[] }, judge: { drift: boolean } = { drift: true }): Promise<void> {
     const { store, alerts, options } = this.deps;
     const now = this.deps.now();
     const buckets = (read?.buckets ?? (await store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
@@ -100,7 +108,7 @@ export class QualityBands {
     // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
     // the alert another feature's drift raised. The worst feature is named, with every drifting one.
     const threshold = options.driftThreshold ?? 0.25;
-    const drift = await recentDrift(this.deps.log, name, model.manifest, now, (r) => (r.plant ?? undefined) === plant, options, read?.rows);
+    const drift = await recentDrift(this.deps.log, name, model.manifest, now, (r) => (r.plant ?? undefined) === plant, options, plant ?? null, read?.rows);
     const judged = drift.filter((d): d is typeof d & { psi: number } => d.psi !== null && d.rows >= minRows);
     if (judged.length > 0) {
       const worst = judged.reduce((a, b) => (b.psi > a.psi ? b : a));

@@ -42,8 +42,12 @@ export interface PredictionLog {
   record(rows: readonly StoredPrediction[]): Promise<void>;
   /** The stored rows among `keys` (missing ones are left out). */
   get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]>;
-  /** Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit`. */
-  byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]>;
+  /**
+   * Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit` (the newest). `plant`: only that
+   * plant's rows (null: platform principals' rows), so the limit is never spent on another plant's traffic;
+   * absent: every plant's.
+   */
+  byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]>;
   /**
    * Sets measured values of one served request's rows, each once: per value, 'duplicate' when its row already
    * has one (or the request is unknown). One conditional write for the rows together, not one per row: the

@@ -223,7 +223,7 @@ export class QualityService {
   private async findByInputs(principal: Principal, model: string, inputs: Record<string, number>, time: string): Promise<StoredPrediction | undefined> {
     const at = Date.parse(time);
     const tolerance = (this.options.lookupToleranceSeconds ?? 300) * 1000;
-    const rows = await this.log.byTime(model, new Date(at - tolerance).toISOString(), new Date(at + tolerance).toISOString(), 1000);
+    const rows = await this.log.byTime(model, new Date(at - tolerance).toISOString(), new Date(at + tolerance).toISOString(), 1000, principal.plant);
     const same = (r: StoredPrediction) =>
       Object.keys(inputs).length === Object.keys(r.inputs).length && Object.entries(inputs).every(([k, v]) => r.inputs[k] !== undefined && Math.abs(r.inputs[k]! - v) <= 1e-9 * Math.max(1, Math.abs(v)));
     return rows
@@ -361,7 +361,7 @@ export class QualityService {
   }
 
   private async drift(principal: Principal, name: string, manifest: ModelManifest) {
-    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options);
+    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options, principal.plant);
   }
 
   /**

@@ -185,3 +185,23 @@ describe("a plant admin's hostile package", () => {
     expect(feedback.json).toMatchObject({ total: 60, accepted: 60, unknown: 0 });
   });
 });
+
+describe('calibrating a wide ensemble', () => {
+  it('rows × members is bounded (a 400 naming rows, before the graph runs), so a 600 kB body cannot hold a gigabyte', async () => {
+    // Prepare: plant A's 2,000-member forest (depth 1: small and quick to build).
+    const x = latinHypercube(120, REACTOR_FEATURES, 12).map((r) => r.map(Math.fround));
+    const forest = trainRandomForest(x, x.map((_, i) => 80 + (i % 7)), { nTrees: 2000, maxDepth: 1, minSamplesLeaf: 3, maxFeatures: 3, seed: 4 });
+    const bytes = exportForestOnnx(forest, { graphName: 'wide', docString: 'wide' });
+    const wide: TestPackage = { manifest: { ...smallForestPackage('1.0.0').manifest, name: 'wide-b', output: { kind: 'ensemble', members: 2000 }, sha256: sha256Hex(bytes) }, bytes };
+    expect((await api('POST', '/api/v1/models/wide-b/versions', { token: a.admin, body: publishBody(wide) })).status).toBe(201);
+    expect((await api('POST', '/api/v1/models/wide-b/activate', { token: a.admin, body: { version: '1.0.0' } })).status).toBe(200);
+    const rows = Array.from({ length: 5001 }, (_, i) => ({ inputs: { temp: 300 + (i % 100), pressure: 2 + (i % 7), flow: 50 + (i % 13) }, value: 70 + (i % 11) }));
+
+    // Act
+    const res = await api('PUT', '/api/v1/models/wide-b/versions/1.0.0/calibration', { token: a.admin, body: { rows } });
+
+    // Assert
+    expect(res.status, res.text.slice(0, 300)).toBe(400);
+    expect(res.json.error.issues).toEqual([{ field: 'rows', rule: 'max', message: 'at most 5000 rows for a model of 2000 members (rows × members ≤ 10000000)' }]);
+  });
+});

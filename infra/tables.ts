@@ -43,13 +43,13 @@ export const tables: readonly TableDef[] = [
   // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
   { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
   // Served requests by request id, their rows inside, kept (TTL) so lab results can be joined to them; by model
-  // and time (keys and plant: 1 WRU per request whatever its rows) for feedback by inputs and drift, per plant.
+  // and time (keys, plant and version: 1 WRU per request whatever its rows) for feedback by inputs and drift, per plant.
   {
     id: 'Predictions',
     env: envNames.predictionsTable,
     partitionKey: 'id',
     ttlAttribute: 'ttl',
-    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant'] }],
+    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] }],
   },
   // Error aggregates per model, hour, version and plant; the online-recalibration state per version.
   { id: 'Quality', env: envNames.qualityTable, partitionKey: 'pk', sortKey: 'sk' },

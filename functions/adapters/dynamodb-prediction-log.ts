@@ -30,8 +30,9 @@ const maxItemBytes = 390 * 1024;
 /**
  * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
  * One item, not one per row: a batch of 100 rows is one write of its size (~ 1 WRU per KB) instead of 100 item
- * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys and `plant` only (1 WRU per
- * request whatever its size), so by-time reads of one plant filter there and fetch the items themselves. Measured values live in the item's `obs`
+ * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys, `plant` and `version` only
+ * (1 WRU per request whatever its size), so by-time reads of one plant filter there and fetch the items
+ * themselves, and the schedule finds who was served from the index alone. Measured values live in the item's `obs`
  * map, set once each with a conditional update.
  *
  * Writes are group-committed like the audit log's: a request alone (always, in Lambda) is one PutItem; in a
@@ -99,6 +100,31 @@ export class DynamoDbPredictionLog implements PredictionLog {
       start = out.LastEvaluatedKey;
     } while (start && rows.length < limit);
     return rows.slice(0, limit).reverse();
+  }
+
+  async servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]> {
+    const pairs = new Map<string, { version: string; plant?: string }>();
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byModelTime',
+          KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
+          ProjectionExpression: '#p, #v',
+          ExpressionAttributeNames: { '#m': 'model', '#p': 'plant', '#v': 'version' },
+          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (typeof item.version !== 'string') continue; // an index built before it carried `version`
+        const plant = typeof item.plant === 'string' ? item.plant : undefined;
+        pairs.set(`${item.version}|${plant ?? ''}`, { version: item.version, ...(plant ? { plant } : {}) });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return [...pairs.values()];
   }
 
   async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {

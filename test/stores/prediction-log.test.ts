@@ -70,12 +70,12 @@ afterAll(async () => {
 });
 
 describe('prediction log', () => {
-  it('the byModelTime index projects keys and plant only', async () => {
+  it('the byModelTime index projects keys, plant and version only', async () => {
     // Act
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
 
     // Assert
-    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant']]]);
+    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant', 'version']]]);
   });
 
   it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
@@ -229,6 +229,8 @@ describe('prediction log', () => {
     expect(platform.map((p) => [p.requestId, p.plant])).toEqual([['crowd-platform', undefined]]);
     expect(every).toHaveLength(10);
     expect(every.some((p) => p.requestId === 'crowd-a')).toBe(false);
+    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toEqual(expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a' }, { version: '1.0.0', plant: 'plant-b' }, { version: '1.0.0' }]));
+    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toHaveLength(3);
   });
 
   it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {

@@ -26,6 +26,11 @@ class MemoryPredictionLog implements PredictionLog {
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null) {
     return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to && (plant === undefined || (r.plant ?? null) === plant)).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
   }
+  async servedPairs(model: string, from: string, to: string) {
+    const pairs = new Map<string, { version: string; plant?: string }>();
+    for (const r of this.rows.values()) if (r.model === model && r.time >= from && r.time <= to) pairs.set(`${r.version}|${r.plant ?? ''}`, { version: r.version, ...(r.plant ? { plant: r.plant } : {}) });
+    return [...pairs.values()];
+  }
   async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
     return values.map(({ row: index, actual }) => {
       const row = this.rows.get(`${requestId}#${index}`);
@@ -308,15 +313,13 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
   it("another plant's traffic never crowds a plant's rows out of its drift judgement (the schedule reads each plant's own)", async () => {
     const { log, service, published, reg, clock } = setupWith(await driftModel());
     try {
-      // Prepare: north's 200 drifting rows two hours ago, with a few lab values (so it has figures today); then
-      // south's 5,000 in-spread rows, newer: the newest 5,000 of the model are all south's.
-      const at = clock.now() - 2 * 3_600_000;
-      await serveDrifty(log, at, 200, 9, 10, 'north');
-      await service.feedback(operator('north'), 'drifty', { observations: [0, 1, 2].map((i) => ({ request_id: `dnorth${at}-${i}`, value: 1 })) });
+      // Prepare: north's 200 drifting rows two hours ago (no lab values); then south's 5,000 in-spread rows, newer:
+      // the newest 5,000 of the model are all south's.
+      await serveDrifty(log, clock.now() - 2 * 3_600_000, 200, 9, 10, 'north');
       await serveDrifty(log, clock.now() - 60_000, 5000, 0, 10, 'south');
       // Act
       await service.evaluate();
-      // Assess: north's drift is judged on north's rows.
+      // Assess: north is found (from the index, not the newest rows) and its drift judged on north's rows.
       expect(published.filter((m) => m.attributes.rule === 'input_drift').map((m) => (JSON.parse(m.body) as { plant?: string }).plant)).toEqual(['north']);
     } finally {
       await reg.release();
@@ -351,10 +354,10 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     const { service, log, reg, clock } = setupWith(await driftModel());
     try {
       await serveDrifty(log, clock.now() - 60_000, 50, 0, 10);
-      const byTime = log.byTime.bind(log);
-      log.byTime = async (model, ...rest) => {
+      const servedPairs = log.servedPairs.bind(log);
+      log.servedPairs = async (model, ...rest) => {
         if (model === 'reactor-yield') throw new Error('store down');
-        return byTime(model, ...rest);
+        return servedPairs(model, ...rest);
       };
       expect(await service.evaluate()).toEqual({ models: 2, checked: 1, failed: 1 });
     } finally {

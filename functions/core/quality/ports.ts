@@ -48,6 +48,8 @@ export interface PredictionLog {
    * absent: every plant's.
    */
   byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]>;
+  /** Every (version, plant) with rows of `model` predicted in [from, to]: from the index alone, no item read. */
+  servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]>;
   /**
    * Sets measured values of one served request's rows, each once: per value, 'duplicate' when its row already
    * has one (or the request is unknown). One conditional write for the rows together, not one per row: the

@@ -24,16 +24,23 @@ RUN set -eu; \
     find "$bin" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +; \
     find "$bin/linux" -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} +
 
-# --- dashboard: the web dashboard, built with the dev dependencies, which stay in this stage -------------
-FROM node:22-bookworm-slim AS dashboard
+# --- build: the dashboard and the twin compiled to JavaScript (esbuild), with the dev dependencies, which
+# stay in this stage: the image runs dist/local/start.mjs under plain node, no TypeScript, no tsx.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY tsconfig.json ./
 COPY dashboard ./dashboard
-COPY infra/routes.ts ./infra/routes.ts
-COPY functions/core/auth/roles.ts ./functions/core/auth/roles.ts
+COPY functions ./functions
+COPY infra/routes.ts infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
+COPY infra/local ./infra/local
+COPY infra/build ./infra/build
+# The dashboard uses the SDK's helpers (client/sdk.ts and its generated types).
+COPY client/sdk.ts client/api-types.ts ./client/
 RUN npm run build:dashboard
+RUN npm run build:runtime
 
 # --- runtime -------------------------------------------------------------------------------------------
 FROM node:22-bookworm-slim
@@ -47,14 +54,13 @@ RUN groupadd --system --gid 10001 twin \
  && chown twin:twin /data \
  && chmod 0700 /data
 WORKDIR /app
-# The code stays root-owned and read-only to the twin: only /data is its to write.
-COPY package.json tsconfig.json ./
+# The code stays root-owned and read-only to the twin: only /data is its to write. Compiled JavaScript
+# only; no `twin` CLI (a client: it runs where the operator is, e.g. `npx twin` in a production install).
+COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
-COPY functions ./functions
-COPY infra/routes.ts infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
-COPY infra/local ./infra/local
+COPY --from=build /app/dist/local ./dist/local
 COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
-COPY --from=dashboard /app/dashboard/dist ./dashboard/dist
+COPY --from=build /app/dashboard/dist ./dashboard/dist
 # /data: DynamoDB files, the signing key (0600), alerts; /models: the package to serve (mount read-only).
 VOLUME ["/data", "/models"]
 USER 10001:10001
@@ -63,6 +69,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["nod
 # Plain HTTP on the container's interface, allowed explicitly: the container is meant to sit on a private
 # network behind the TLS-terminating proxy (docker-compose.yml); nothing else should reach port 3000.
 # No password is baked in: TWIN_ADMIN_PASSWORD from the environment, or one is generated and printed once.
-ENTRYPOINT ["node", "--import", "tsx", "infra/local/start.ts", "--edge", "--model", "/models"]
+ENTRYPOINT ["node", "dist/local/start.mjs", "--edge", "--model", "/models"]
 # Behind that proxy: client addresses from X-Forwarded-For; set TWIN_PUBLIC_URL to the box's https:// URL.
 CMD ["--host", "0.0.0.0", "--allow-insecure-http", "--trust-proxy"]

@@ -1,33 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { build } from 'esbuild';
-import { storesProcessFile } from '../infra/local/stores.js';
+import { buildLocalTwinBundle } from '../infra/build/node-bundle.js';
 import { repoRoot } from './fixtures.js';
 import type { ServeInfo } from './serve.js';
 
 /**
- * bench/serve.ts compiled to JavaScript, as production runs the local twin (no tsx): one ESM bundle of our
- * code, packages left to node_modules, at `bench/.build/serve.mjs` (two levels below the repo, where the
- * sources' `new URL('../..', import.meta.url)` still finds the repo root), the stores' process file beside it.
+ * bench/serve.ts compiled to JavaScript exactly as `npm start` is (infra/build/node-bundle.ts: the same
+ * options, chunks and stores' process file), at `bench/.build/serve.mjs`, two levels below the repo like
+ * dist/local/start.mjs.
  */
 export async function buildServe(): Promise<string> {
-  const dir = join(repoRoot, 'bench', '.build');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'serve.mjs');
-  await build({
-    entryPoints: [join(repoRoot, 'bench', 'serve.ts')],
-    outfile,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    logLevel: 'error',
-  });
-  copyFileSync(storesProcessFile, join(dir, 'stores-process.mjs'));
-  return outfile;
+  const outdir = join(repoRoot, 'bench', '.build');
+  await buildLocalTwinBundle({ entryPoints: { serve: join(repoRoot, 'bench', 'serve.ts') }, outdir });
+  return join(outdir, 'serve.mjs');
 }
 
 function statusOf(pid: number): string | undefined {

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import ts from 'typescript';
+import { buildNodeBundle } from '../../infra/build/node-bundle.js';
 import { apiTypesPath, generateApiTypes } from './api-types.js';
 
 const clientDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,19 +49,8 @@ export async function buildClient(): Promise<void> {
   const emitted = program.emit();
   const problems = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics];
   if (problems.length > 0) throw new Error(`client declarations:\n${ts.formatDiagnosticsWithColorAndContext(problems, ts.createCompilerHost(options))}`);
-  await build({
-    entryPoints: { twin: join(clientDir, 'cli', 'main.ts') },
-    outdir: join(dist, 'cli'),
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // Native code and the protobuf runtime stay packages; everything else (commander, zod, tar) is bundled.
-    external: ['onnxruntime-node', 'onnx-proto'],
-    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __twinRequire } from 'node:module'; const require = __twinRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  // Native code and the protobuf runtime stay packages; everything else (commander, zod, tar) is bundled.
+  await buildNodeBundle({ entryPoints: { twin: join(clientDir, 'cli', 'main.ts') }, outdir: join(dist, 'cli'), external: ['onnxruntime-node', 'onnx-proto'], shebang: true, extension: '.js' });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await buildClient();

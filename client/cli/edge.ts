@@ -10,7 +10,7 @@ import { CliError, exitCodes, foreground, type CliContext } from './context.js';
 function checkoutRoot(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'infra', 'local', 'start.ts'))) return dir;
+    if (existsSync(join(dir, 'infra', 'local', 'start.ts')) || existsSync(join(dir, 'dist', 'local', 'start.mjs'))) return dir;
     dir = dirname(dir);
   }
   return undefined;
@@ -30,7 +30,10 @@ export function registerEdge(program: Command, ctx: CliContext): void {
     .action(async (opts: { model: string[]; host?: string; tlsCert?: string; tlsKey?: string; allowInsecureHttp?: boolean }) => {
       const root = checkoutRoot();
       if (!root) throw new CliError('twin edge runs the edge twin of a Twinserve checkout; in one, run npm start -- --edge --model <dir|tgz>', exitCodes.usage);
-      const args = ['--import', 'tsx', join(root, 'infra', 'local', 'start.ts'), '--edge', ...opts.model.flatMap((m) => ['--model', resolve(io.cwd, m)])];
+      // The compiled twin (`npm run build`, as npm start runs it), under plain node.
+      const start = join(root, 'dist', 'local', 'start.mjs');
+      if (!existsSync(start)) throw new CliError('the edge twin is not built: run npm run build in the Twinserve checkout', exitCodes.usage);
+      const args = [start, '--edge', ...opts.model.flatMap((m) => ['--model', resolve(io.cwd, m)])];
       if (opts.host) args.push('--host', opts.host);
       if (opts.tlsCert) args.push('--tls-cert', resolve(io.cwd, opts.tlsCert));
       if (opts.tlsKey) args.push('--tls-key', resolve(io.cwd, opts.tlsKey));

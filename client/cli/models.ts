@@ -48,18 +48,20 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .requiredOption('--spec <file>', 'JSON: name, version, modelType, target, features, alerts, ...')
     .requiredOption('--out <dir>', 'the package folder, ending in <name>/<version>')
     .option('--calibration <csv>', 'held-out rows: the conformal interval of a single-output model, and the envelope')
+    .option('--level <coverage>', "the interval's stated coverage, 0.5..0.99 (default 0.9)", Number)
     .option('--created <date>', 'the manifest date (YYYY-MM-DD)')
     .option('--single', 'do not expand a tree ensemble (boosted trees)')
     .option('--force', 'overwrite an existing package folder')
     .addHelpText('after', '\nSee docs/model-package.md. Then: twin models publish <out dir>')
-    .action(async (opts: { onnx: string; spec: string; out: string; calibration?: string; created?: string; single?: boolean; force?: boolean }, cmd: Command) => {
-      // Loaded on use: it brings onnxruntime, which no other command needs.
-      const { packageModel } = await import('../../models/tools/package-model.js');
+    .action(async (opts: { onnx: string; spec: string; out: string; calibration?: string; level?: number; created?: string; single?: boolean; force?: boolean }, cmd: Command) => {
+      // Loaded on use: it brings onnxruntime, which no other command needs. The same code as `npm run package-model`.
+      const { packageModel } = await import('../../models/tools/package/files.js');
       const built = await packageModel({
         onnxPath: resolve(io.cwd, opts.onnx),
         specPath: resolve(io.cwd, opts.spec),
         outDir: resolve(io.cwd, opts.out),
         ...(opts.calibration ? { calibrationPath: resolve(io.cwd, opts.calibration) } : {}),
+        ...(opts.level === undefined ? {} : { level: opts.level }),
         ...(opts.created ? { created: opts.created } : {}),
         ...(opts.single ? { single: true } : {}),
         ...(opts.force ? { force: true } : {}),

@@ -82,15 +82,33 @@ describe('Dockerfile', () => {
     expect(all(runtime, 'RUN').some((r) => /chown[^&]*\/data/.test(r.args)), 'the data dir belongs to the user').toBe(true);
   });
 
-  it('starts the edge twin with node and tsx on the /models package, never via npm (prestart needs dev tools)', () => {
+  it('starts the edge twin as compiled JavaScript under plain node on the /models package, never via npm or tsx', () => {
     const command = [...argList(last(runtime, 'ENTRYPOINT')?.args ?? '[]'), ...argList(last(runtime, 'CMD')?.args ?? '[]')];
-    expect(command.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'infra/local/start.ts']);
+    expect(command.slice(0, 2)).toEqual(['node', 'dist/local/start.mjs']);
+    expect(command).not.toContain('--import');
+    expect(command).not.toContain('tsx');
     expect(command).toContain('--edge');
     expect(command[command.indexOf('--model') + 1]).toBe('/models');
     // Listening beyond the container's loopback without TLS is the explicit, documented choice.
     expect(command[command.indexOf('--host') + 1]).toBe('0.0.0.0');
     expect(command).toContain('--allow-insecure-http');
     expect(command).not.toContain('npm');
+    // The compiled twin comes from the build stage, which builds it with the script npm start builds it with.
+    const distCopy = all(runtime, 'COPY').find((c) => copyPaths(c).sources.includes('/app/dist/local'));
+    expect(distCopy?.flags.from).toBeDefined();
+    const build = stages.find((s) => s.name === distCopy!.flags.from)!;
+    expect(all(build, 'RUN').map((r) => r.args)).toContain('npm run build:runtime');
+    // npm start runs the same compiled twin (prestart builds it), and tsx is a development tool only.
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.start).toBe(command.slice(0, 2).join(' '));
+    expect(pkg.scripts.prestart).toMatch(/npm run -s build\b/);
+    expect(pkg.scripts.build).toContain('npm run -s build:runtime');
+    for (const tool of ['tsx', 'esbuild', 'typescript']) expect(pkg.dependencies, tool).not.toHaveProperty(tool);
+    expect(pkg.devDependencies).toHaveProperty('tsx');
+    // No TypeScript source reaches the runtime stage.
+    for (const copy of all(runtime, 'COPY').filter((c) => !c.flags.from)) {
+      for (const source of copyPaths(copy).sources) expect(filesUnder(source).filter((f) => /\.ts$/.test(f)), source).toEqual([]);
+    }
   });
 
   it('installs production dependencies only, with the CUDA download skipped, for the runtime', () => {
@@ -151,11 +169,11 @@ describe('Dockerfile', () => {
     for (const copy of all(runtime, 'COPY')) expect(copy.flags.chown).toBeUndefined();
   });
 
-  it('builds the dashboard in its own stage from every file outside dashboard/ that it imports', () => {
+  it('builds the dashboard in the build stage from every file outside dashboard/ that it imports', () => {
     const dashboardCopy = all(runtime, 'COPY').find((c) => c.flags.from && copyPaths(c).sources.some((s) => s.includes('dashboard/dist')));
     expect(dashboardCopy).toBeDefined();
     const stage = stages.find((s) => s.name === dashboardCopy!.flags.from)!;
-    expect(last(stage, 'RUN')!.args).toBe('npm run build:dashboard');
+    expect(all(stage, 'RUN').map((r) => r.args)).toContain('npm run build:dashboard');
     const copied = all(stage, 'COPY').flatMap((c) => copyPaths(c).sources);
     // Relative imports leaving dashboard/, followed through the files they reach.
     const seen = new Set<string>();
@@ -197,7 +215,7 @@ describe('.dockerignore', () => {
     ]) {
       expect(isIgnored(path), path).toBe(true);
     }
-    for (const path of ['package.json', 'functions/core/manifest.ts', 'infra/local/start.ts', 'infra/routes.ts', 'dashboard/src/main.ts']) {
+    for (const path of ['package.json', 'functions/core/manifest.ts', 'infra/local/start.ts', 'infra/build/runtime.ts', 'infra/routes.ts', 'dashboard/src/main.ts']) {
       expect(isIgnored(path), path).toBe(false);
     }
   });

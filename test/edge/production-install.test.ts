@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,9 +31,10 @@ import {
  *
  * - The dependency stage is executed: its COPY lines, ENV, ARG TARGETARCH (this machine's architecture) and
  *   RUN lines, in a shell, in its own directory (`npm ci --omit=dev` with the npm cache preferred).
- * - The dashboard stage is not: its full `npm ci` would install every dev dependency again (a minute). Its
- *   last step, `npm run build:dashboard`, runs with this checkout's install into the stage's output, and
- *   dockerfile.test.ts checks the stage copies every file the dashboard imports.
+ * - The build stage is executed too, except its full `npm ci` (every dev dependency again: a minute), for
+ *   which a link to this checkout's node_modules stands in: its COPY lines, then `npm run build:dashboard`
+ *   and `npm run build:runtime` in its own directory, so the image's compiled twin is built from exactly
+ *   the files the stage copies.
  * - The runtime stage's own RUN lines (creating the user and /data) are not run: they need root.
  * - Container paths map to temp dirs: WORKDIR /app, the /data and /models volumes (the reference package).
  *   `--host 0.0.0.0` becomes 127.0.0.1: in the container that address is the container's own interface;
@@ -133,19 +134,21 @@ async function buildStage(stage: Stage): Promise<string> {
   return fsRoot;
 }
 
-/** The dashboard stage's product, made by its own last step with this checkout's dev install. */
-async function buildDashboardStage(stage: Stage): Promise<string> {
+/**
+ * The build stage, run as written except its full `npm ci`: the checkout's install (a link to its
+ * node_modules) stands in for it. Its COPY lines and every other RUN line (the dashboard and the compiled
+ * twin) run in the stage's own directory, so a file the build needs and the stage does not copy fails here.
+ */
+async function buildDevStage(stage: Stage): Promise<string> {
   const name = stage.name!;
   const existing = stageRoots.get(name);
   if (existing) return existing;
-  const fsRoot = join(root, name);
-  const workdir = stage.instructions.find((i) => i.op === 'WORKDIR')!.args;
-  const lastRun = stage.instructions.filter((i) => i.op === 'RUN').at(-1)!;
-  expect(lastRun.args).toBe('npm run build:dashboard');
-  const outDir = join(inContainer(fsRoot, workdir, 'dashboard'), 'dist');
-  await run('npm', ['run', '--silent', 'build:dashboard', '--', '--outDir', outDir, '--emptyOutDir'], { cwd: repoRoot, env: { ...baseEnv() }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
-  stageRoots.set(name, fsRoot);
-  return fsRoot;
+  const installs = stage.instructions.filter((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
+  expect(installs.map((i) => i.args)).toEqual([expect.stringMatching(/npm ci --no-audit --no-fund$/)]);
+  const appRoot = inContainer(join(root, name), '/', stage.instructions.find((i) => i.op === 'WORKDIR')!.args);
+  mkdirSync(appRoot, { recursive: true });
+  symlinkSync(join(repoRoot, 'node_modules'), join(appRoot, 'node_modules'), 'dir');
+  return buildStage({ ...stage, instructions: stage.instructions.filter((i) => i !== installs[0]) });
 }
 
 beforeAll(async () => {
@@ -171,7 +174,7 @@ beforeAll(async () => {
         } else {
           const stage = dockerfile.find((s) => s.name === fromName);
           if (!stage) throw new Error(`line ${instruction.line}: no stage ${fromName}`);
-          const stageRoot = fromName === 'dashboard' ? await buildDashboardStage(stage) : await buildStage(stage);
+          const stageRoot = stage.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)) ? await buildStage(stage) : await buildDevStage(stage);
           copyInto(sources.map((s) => ({ from: join(stageRoot, s), name: s })), target, destIsDir, { move: true });
         }
         break;
@@ -222,7 +225,7 @@ describe('the image, rebuilt from the Dockerfile without Docker', () => {
     expect(devOnly.length).toBeGreaterThan(50);
     const present = devOnly.map(([path]) => path).filter((path) => existsSync(join(appDir, path)));
     expect(present).toEqual([]);
-    for (const name of ['vitest', 'typescript', 'aws-cdk-lib', 'aws-cdk', 'vite', 'playwright-core', 'cdk-nag', 'fast-check', 's3rver', 'busboy', 'dicer']) {
+    for (const name of ['vitest', 'typescript', 'aws-cdk-lib', 'aws-cdk', 'vite', 'playwright-core', 'cdk-nag', 'fast-check', 's3rver', 'busboy', 'dicer', 'tsx', 'esbuild']) {
       expect(existsSync(join(appDir, 'node_modules', name)), name).toBe(false);
     }
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -236,8 +239,12 @@ describe('the image, rebuilt from the Dockerfile without Docker', () => {
     expect(readdirSync(join(bin, 'linux'))).toEqual([onnxArch]);
   });
 
-  it('carries no tests, docs, models, data or certificates', () => {
-    expect(readdirSync(appDir).sort()).toEqual(['dashboard', 'deploy', 'functions', 'infra', 'node_modules', 'package.json', 'tsconfig.json']);
+  it('carries compiled JavaScript only: no TypeScript sources, tests, docs, models, data or certificates', () => {
+    expect(readdirSync(appDir).sort()).toEqual(['dashboard', 'deploy', 'dist', 'node_modules', 'package.json']);
+    expect(readdirSync(join(appDir, 'dist'))).toEqual(['local']);
+    const code = readdirSync(appDir, { recursive: true, encoding: 'utf8' }).filter((p) => !p.startsWith('node_modules'));
+    expect(code.filter((p) => /\.(ts|tsx|mts|cts)$/.test(p))).toEqual([]);
+    expect(code).toEqual(expect.arrayContaining(['dist/local/start.mjs', 'dist/local/stores-process.mjs']));
     expect(readdirSync(join(appDir, 'deploy'))).toEqual(['healthcheck.mjs']);
     expect(existsSync(join(appDir, 'infra', 'stacks'))).toBe(false);
   });
@@ -263,7 +270,7 @@ describe('the image, rebuilt from the Dockerfile without Docker', () => {
     expect(batch.json).toMatchObject({ total: 2, successful: 2, failed: 0 });
   });
 
-  it('serves the dashboard built by the dashboard stage', async () => {
+  it('serves the dashboard built by the build stage', async () => {
     const res = await fetch(new URL('/', twin!.url));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);

@@ -1,4 +1,4 @@
-import { feedbackRequestSchema } from './core/quality/service.js';
+import { feedbackRequestSchema } from './core/quality/feedback-schema.js';
 import { calibrationRequestSchema } from './core/quality/calibrate.js';
 import * as z from 'zod';
 import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';

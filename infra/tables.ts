@@ -11,8 +11,11 @@ export interface TableDef {
   partitionKey: string;
   sortKey?: string;
   ttlAttribute?: string;
-  /** Global secondary indexes; `keysOnly` projects the table's and the index's keys only (default: every attribute). */
-  globalIndexes?: { name: string; partitionKey: string; sortKey?: string; keysOnly?: boolean }[];
+  /**
+   * Global secondary indexes; `keysOnly` projects the table's and the index's keys only, `include` those and
+   * these attributes (default: every attribute).
+   */
+  globalIndexes?: { name: string; partitionKey: string; sortKey?: string; keysOnly?: boolean; include?: string[] }[];
 }
 
 export const tables: readonly TableDef[] = [
@@ -40,13 +43,13 @@ export const tables: readonly TableDef[] = [
   // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
   { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
   // Served requests by request id, their rows inside, kept (TTL) so lab results can be joined to them; by model
-  // and time (keys only: 1 WRU per request whatever its rows) for feedback by inputs and drift.
+  // and time (keys, plant and version: 1 WRU per request whatever its rows) for feedback by inputs and drift, per plant.
   {
     id: 'Predictions',
     env: envNames.predictionsTable,
     partitionKey: 'id',
     ttlAttribute: 'ttl',
-    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', keysOnly: true }],
+    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] }],
   },
   // Error aggregates per model, hour, version and plant; the online-recalibration state per version.
   { id: 'Quality', env: envNames.qualityTable, partitionKey: 'pk', sortKey: 'sk' },

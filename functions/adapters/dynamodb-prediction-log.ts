@@ -30,8 +30,9 @@ const maxItemBytes = 390 * 1024;
 /**
  * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
  * One item, not one per row: a batch of 100 rows is one write of its size (~ 1 WRU per KB) instead of 100 item
- * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys only (1 WRU per request
- * whatever its size), so by-time reads fetch the items themselves. Measured values live in the item's `obs`
+ * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys, `plant` and `version` only
+ * (1 WRU per request whatever its size), so by-time reads of one plant filter there and fetch the items
+ * themselves, and the schedule finds who was served from the index alone. Measured values live in the item's `obs`
  * map, set once each with a conditional update.
  *
  * Writes are group-committed like the audit log's: a request alone (always, in Lambda) is one PutItem; in a
@@ -69,7 +70,9 @@ export class DynamoDbPredictionLog implements PredictionLog {
     return items.flatMap(fromItem).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
   }
 
-  async byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]> {
+  async byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]> {
+    // The index carries `plant`: one plant's rows are filtered there, so another plant's traffic costs index reads only.
+    const byPlant = plant === undefined ? {} : plant === null ? { FilterExpression: 'attribute_not_exists(#p)' } : { FilterExpression: '#p = :p' };
     const rows: StoredPrediction[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -78,8 +81,9 @@ export class DynamoDbPredictionLog implements PredictionLog {
           TableName: this.tableName,
           IndexName: 'byModelTime',
           KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#m': 'model' },
-          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
+          ExpressionAttributeNames: { '#m': 'model', ...(plant === undefined ? {} : { '#p': 'plant' }) },
+          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~`, ...(typeof plant === 'string' ? { ':p': plant } : {}) },
+          ...byPlant,
           Limit: 100,
           ScanIndexForward: false,
           ...(start ? { ExclusiveStartKey: start } : {}),
@@ -90,28 +94,68 @@ export class DynamoDbPredictionLog implements PredictionLog {
       const byId = new Map((await this.fetch(ids)).map((item) => [item.id, item]));
       for (const id of ids) {
         const item = byId.get(id);
-        if (item) rows.push(...fromItem(item).reverse());
+        // The item's own plant decides too (an index built before it carried `plant` filters nothing).
+        if (item && (plant === undefined || (item.plant ?? null) === plant)) rows.push(...fromItem(item).reverse());
       }
       start = out.LastEvaluatedKey;
     } while (start && rows.length < limit);
     return rows.slice(0, limit).reverse();
   }
 
-  async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
+  async servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]> {
+    const pairs = new Map<string, { version: string; plant?: string }>();
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byModelTime',
+          KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
+          ProjectionExpression: '#p, #v',
+          ExpressionAttributeNames: { '#m': 'model', '#p': 'plant', '#v': 'version' },
+          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (typeof item.version !== 'string') continue; // an index built before it carried `version`
+        const plant = typeof item.plant === 'string' ? item.plant : undefined;
+        pairs.set(`${item.version}|${plant ?? ''}`, { version: item.version, ...(plant ? { plant } : {}) });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return [...pairs.values()];
+  }
+
+  async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
+    const statuses: ('stored' | 'duplicate')[] = [];
+    // A request has at most 100 rows; 50 per update keeps each expression far below DynamoDB's 4 KB.
+    for (let i = 0; i < values.length; i += 50) {
+      const chunk = values.slice(i, i + 50);
+      if (await this.setObservations(requestId, chunk, at)) statuses.push(...chunk.map(() => 'stored' as const));
+      // Some row of the chunk has a value already (another call got there first): row by row, to say which.
+      else for (const value of chunk) statuses.push((await this.setObservations(requestId, [value], at)) ? 'stored' : 'duplicate');
+    }
+    return statuses;
+  }
+
+  /** Sets every value, or none when the request is absent or any of the rows has one already. */
+  private async setObservations(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<boolean> {
+    if (values.length === 0) return true;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { id: key.requestId },
-          UpdateExpression: 'SET obs.#r = :o',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(obs.#r)',
-          ExpressionAttributeNames: { '#r': String(key.row) },
-          ExpressionAttributeValues: { ':o': { a: actual, t: at } },
+          Key: { id: requestId },
+          UpdateExpression: `SET ${values.map((_, k) => `obs.#r${k} = :o${k}`).join(', ')}`,
+          ConditionExpression: ['attribute_exists(id)', ...values.map((_, k) => `attribute_not_exists(obs.#r${k})`)].join(' AND '),
+          ExpressionAttributeNames: Object.fromEntries(values.map((v, k) => [`#r${k}`, String(v.row)])),
+          ExpressionAttributeValues: Object.fromEntries(values.map((v, k) => [`:o${k}`, { a: v.actual, t: at }])),
         }),
       );
-      return 'stored';
+      return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'duplicate';
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

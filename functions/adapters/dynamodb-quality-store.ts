@@ -1,6 +1,14 @@
 import { ConditionalCheckFailedException, QueryCommand as RawQueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, NumberValue, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration } from '../core/quality/ports.js';
+
+/**
+ * A sum as DynamoDB takes it. Every double beyond 2^53 is an integer, and the document client refuses to write
+ * those as numbers (a squared error of 1e8 is one): they go as their exact decimal digits instead.
+ */
+function exact(value: number): number | NumberValue {
+  return Number.isInteger(value) && !Number.isSafeInteger(value) ? NumberValue.from(BigInt(value).toString()) : value;
+}
 
 /**
  * Quality table (pk, sk), `pk = model#<name>`: error aggregates per hour of prediction, version and plant
@@ -23,7 +31,7 @@ export class DynamoDbQualityStore implements QualityStore {
             Key: { pk: `model#${model}`, sk: b.hour === 'all' ? `all#${b.version}#${b.plant}` : `h#${b.hour}#${b.version}#${b.plant}` },
             UpdateExpression: 'SET #version = :v, #plant = :p, #hour = :h ADD #count :c, sumErr :e, sumAbs :a, sumSq :s, withInterval :w, covered :k',
             ExpressionAttributeNames: { '#version': 'version', '#plant': 'plant', '#hour': 'hour', '#count': 'count' },
-            ExpressionAttributeValues: { ':v': b.version, ':p': b.plant, ':h': b.hour, ':c': b.count, ':e': b.sumErr, ':a': b.sumAbs, ':s': b.sumSq, ':w': b.withInterval, ':k': b.covered },
+            ExpressionAttributeValues: { ':v': b.version, ':p': b.plant, ':h': b.hour, ':c': b.count, ':e': exact(b.sumErr), ':a': exact(b.sumAbs), ':s': exact(b.sumSq), ':w': b.withInterval, ':k': b.covered },
           }),
         ),
       ),

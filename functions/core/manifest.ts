@@ -55,6 +55,14 @@ export const outputSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ensemble'), members: z.number().int().min(2).max(10_000) }),
 ]);
 
+/**
+ * The largest interval width (a half-width, a scale, an eps) a manifest may state: a process value's
+ * interval, far from where it times the members' spread (at most float32's 3.4e38) or online recalibration's
+ * factor could overflow to Infinity, which JSON answers as null.
+ */
+export const maxIntervalWidth = 1e12;
+const intervalWidth = z.number().nonnegative().max(maxIntervalWidth, `must be at most ${maxIntervalWidth}`);
+
 /** A node of the difficulty tree: a split on graph input `input` (= features: the members' spread), or a leaf. */
 const difficultyNodeSchema = z.union([
   z.strictObject({ input: z.number().int().min(0).max(256), at: z.number(), lo: z.number().int().min(1), hi: z.number().int().min(1) }),
@@ -72,7 +80,7 @@ export const intervalSchema = z.discriminatedUnion('method', [
   z.object({
     method: z.literal('conformal'),
     level: z.number().gt(0).lt(1),
-    halfWidth: z.number().nonnegative(),
+    halfWidth: intervalWidth,
   }),
   /**
    * Normalised split-conformal interval for ensembles: mean ± scale·(spread + eps), spread the members'
@@ -81,8 +89,8 @@ export const intervalSchema = z.discriminatedUnion('method', [
   z.object({
     method: z.literal('conformal-normalized'),
     level: z.number().gt(0).lt(1),
-    scale: z.number().nonnegative(),
-    eps: z.number().positive(),
+    scale: intervalWidth,
+    eps: intervalWidth.refine((v) => v > 0, 'must be positive'),
   }),
   /**
    * Mondrian conformal interval for ensembles: mean ± halfWidth[group], the group a leaf of a small difficulty
@@ -93,7 +101,7 @@ export const intervalSchema = z.discriminatedUnion('method', [
       method: z.literal('conformal-mondrian'),
       level: z.number().gt(0).lt(1),
       tree: z.array(difficultyNodeSchema).min(1).max(15),
-      halfWidth: z.array(z.number().nonnegative()).min(1).max(8),
+      halfWidth: z.array(intervalWidth).min(1).max(8),
     })
     .superRefine((interval, ctx) => {
       // Children after their parent (so serving's walk ends) and inside the array; groups name a half-width.

@@ -39,7 +39,7 @@ export function createTableInput(table: TableDef): CreateTableCommandInput {
               { AttributeName: g.partitionKey, KeyType: 'HASH' as const },
               ...(g.sortKey ? [{ AttributeName: g.sortKey, KeyType: 'RANGE' as const }] : []),
             ],
-            Projection: { ProjectionType: g.keysOnly ? ('KEYS_ONLY' as const) : ('ALL' as const) },
+            Projection: g.include ? { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: g.include } : { ProjectionType: g.keysOnly ? ('KEYS_ONLY' as const) : ('ALL' as const) },
           })),
         }
       : {}),

@@ -169,7 +169,7 @@ export class DataStack extends Stack {
         indexName: index.name,
         partitionKey: key(index.partitionKey),
         ...(index.sortKey ? { sortKey: key(index.sortKey) } : {}),
-        projectionType: index.keysOnly ? ProjectionType.KEYS_ONLY : ProjectionType.ALL,
+        ...(index.include ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: index.include } : { projectionType: index.keysOnly ? ProjectionType.KEYS_ONLY : ProjectionType.ALL }),
       });
     }
     return table;

@@ -327,7 +327,7 @@ describe.each(environments)('%s', (environmentName) => {
         (def.globalIndexes ?? []).map((g) => ({
           name: g.name,
           keys: [{ AttributeName: g.partitionKey, KeyType: 'HASH' }, ...(g.sortKey ? [{ AttributeName: g.sortKey, KeyType: 'RANGE' }] : [])],
-          projection: { ProjectionType: g.keysOnly ? 'KEYS_ONLY' : 'ALL' },
+          projection: g.include ? { ProjectionType: 'INCLUDE', NonKeyAttributes: g.include } : { ProjectionType: g.keysOnly ? 'KEYS_ONLY' : 'ALL' },
         })),
       );
       expect(props.BillingMode).toBe('PAY_PER_REQUEST');

@@ -9,7 +9,7 @@ import { tables } from '../../infra/tables.js';
  */
 describe('model-quality tables and grants', () => {
   it('keeps predictions with a TTL and a keys-only by-model-and-time index; quality aggregates by (pk, sk)', () => {
-    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', keysOnly: true }] });
+    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] }] });
     expect(tables.find((t) => t.id === 'Quality')).toMatchObject({ partitionKey: 'pk', sortKey: 'sk' });
   });
 

@@ -70,12 +70,12 @@ afterAll(async () => {
 });
 
 describe('prediction log', () => {
-  it('the byModelTime index projects keys only', async () => {
+  it('the byModelTime index projects keys, plant and version only', async () => {
     // Act
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
 
     // Assert
-    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType])).toEqual([['byModelTime', 'KEYS_ONLY']]);
+    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant', 'version']]]);
   });
 
   it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
@@ -148,10 +148,10 @@ describe('prediction log', () => {
     await log.record(served('obs-1', 3, 4000));
 
     // Act
-    const first = await log.observe({ requestId: 'obs-1', row: 2 }, 91.5, '2027-03-01T12:00:00.000Z');
-    const again = await log.observe({ requestId: 'obs-1', row: 2 }, 95, '2027-03-01T12:01:00.000Z');
-    const other = await log.observe({ requestId: 'obs-1', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
-    const unknown = await log.observe({ requestId: 'obs-none', row: 0 }, 89, '2027-03-01T12:02:00.000Z');
+    const [first] = await log.observe('obs-1', [{ row: 2, actual: 91.5 }], '2027-03-01T12:00:00.000Z');
+    const [again] = await log.observe('obs-1', [{ row: 2, actual: 95 }], '2027-03-01T12:01:00.000Z');
+    const [other] = await log.observe('obs-1', [{ row: 0, actual: 89 }], '2027-03-01T12:02:00.000Z');
+    const [unknown] = await log.observe('obs-none', [{ row: 0, actual: 89 }], '2027-03-01T12:02:00.000Z');
     const back = await log.get([0, 1, 2].map((row) => ({ requestId: 'obs-1', row })));
 
     // Assert
@@ -161,6 +161,25 @@ describe('prediction log', () => {
       [1, undefined, undefined],
       [2, 91.5, '2027-03-01T12:00:00.000Z'],
     ]);
+  });
+
+  it('observe sets a 100-row request’s values in two conditional updates, not a hundred; a row already set is named', async () => {
+    // Prepare: row 7 has its value already.
+    const log = new DynamoDbPredictionLog(db, table);
+    await log.record(served('obs-batch', 100, 5000));
+    await log.observe('obs-batch', [{ row: 7, actual: 1 }], '2027-03-01T12:00:00.000Z');
+    const r = recording();
+    const recorded = new DynamoDbPredictionLog(r.client, table);
+
+    // Act
+    const statuses = await recorded.observe('obs-batch', Array.from({ length: 100 }, (_, row) => ({ row, actual: 80 + row })), '2027-03-01T12:05:00.000Z');
+    const back = await log.get(Array.from({ length: 100 }, (_, row) => ({ requestId: 'obs-batch', row })));
+
+    // Assert: rows 50–99 in one update; rows 0–49 held row 7, so that chunk went row by row.
+    expect(statuses.filter((s) => s === 'stored')).toHaveLength(99);
+    expect(statuses[7]).toBe('duplicate');
+    expect(r.names().filter((n) => n === 'UpdateCommand')).toHaveLength(1 + 50 + 1);
+    expect(back.map((p) => p.actual)).toEqual(Array.from({ length: 100 }, (_, row) => (row === 7 ? 1 : 80 + row)));
   });
 
   it('byTime reads one model’s rows in a time range, oldest first, at most limit rows (the newest)', async () => {
@@ -189,6 +208,29 @@ describe('prediction log', () => {
     expect(newest.at(-1)).toMatchObject({ requestId: 'time-11', row: 9 });
     expect(newest[0]).toMatchObject({ requestId: 'time-09', row: 5 });
     expect(new Set(middle.map((p) => p.requestId))).toEqual(new Set(['time-01', 'time-02']));
+  });
+
+  it('byTime of one plant: its rows only, the limit never spent on another plant’s newer traffic; null: platform rows', async () => {
+    // Prepare: plant-a's request, then 30 newer requests of plant-b, and a platform principal's.
+    const log = new DynamoDbPredictionLog(db, table);
+    const start = 7_200_000;
+    await log.record(served('crowd-a', 5, start, { model: 'crowded' }));
+    for (let i = 0; i < 30; i++) await log.record(served(`crowd-b-${i}`, 1, start + 1000 + i, { model: 'crowded', plant: 'plant-b' }));
+    await log.record(served('crowd-platform', 1, start + 2000, { model: 'crowded', plant: undefined }));
+    const iso = (ms: number) => new Date(baseTime + ms).toISOString();
+
+    // Act
+    const a = await log.byTime('crowded', iso(start), iso(start + 5000), 10, 'plant-a');
+    const platform = await log.byTime('crowded', iso(start), iso(start + 5000), 10, null);
+    const every = await log.byTime('crowded', iso(start), iso(start + 5000), 10);
+
+    // Assert
+    expect(a.map((p) => p.requestId)).toEqual(Array(5).fill('crowd-a'));
+    expect(platform.map((p) => [p.requestId, p.plant])).toEqual([['crowd-platform', undefined]]);
+    expect(every).toHaveLength(10);
+    expect(every.some((p) => p.requestId === 'crowd-a')).toBe(false);
+    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toEqual(expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a' }, { version: '1.0.0', plant: 'plant-b' }, { version: '1.0.0' }]));
+    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toHaveLength(3);
   });
 
   it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {

@@ -23,15 +23,22 @@ class MemoryPredictionLog implements PredictionLog {
   async get(keys: readonly PredictionKey[]) {
     return keys.map((k) => this.rows.get(`${k.requestId}#${k.row}`)).filter((r): r is StoredPrediction => !!r).map((r) => ({ ...r }));
   }
-  async byTime(model: string, from: string, to: string, limit: number) {
-    return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
+  async byTime(model: string, from: string, to: string, limit: number, plant?: string | null) {
+    return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to && (plant === undefined || (r.plant ?? null) === plant)).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
   }
-  async observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'> {
-    const row = this.rows.get(`${key.requestId}#${key.row}`);
-    if (!row || row.actual !== undefined) return 'duplicate';
-    row.actual = actual;
-    row.observedAt = at;
-    return 'stored';
+  async servedPairs(model: string, from: string, to: string) {
+    const pairs = new Map<string, { version: string; plant?: string }>();
+    for (const r of this.rows.values()) if (r.model === model && r.time >= from && r.time <= to) pairs.set(`${r.version}|${r.plant ?? ''}`, { version: r.version, ...(r.plant ? { plant: r.plant } : {}) });
+    return [...pairs.values()];
+  }
+  async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
+    return values.map(({ row: index, actual }) => {
+      const row = this.rows.get(`${requestId}#${index}`);
+      if (!row || row.actual !== undefined) return 'duplicate';
+      row.actual = actual;
+      row.observedAt = at;
+      return 'stored';
+    });
   }
 }
 
@@ -284,6 +291,41 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     }
   });
 
+  it('a feedback call by request_id reads no served rows by time (drift is judged by the schedule alone), still judging coverage', async () => {
+    const { log, service, published, reg, clock } = setupWith(await driftModel());
+    try {
+      // Prepare: north's drifting inputs, and 40 rows of reactor-yield whose values all miss their interval.
+      await serveDrifty(log, clock.now() - 60_000, 200, 9, 10, 'north');
+      const ids = await serve(log, clock.now() - 60_000, 40, 'north', 'fb');
+      let reads = 0;
+      const byTime = log.byTime.bind(log);
+      log.byTime = (...args) => (reads++, byTime(...args));
+      // Act
+      await service.feedback(operator('north'), 'reactor-yield', { observations: ids.map((id) => ({ request_id: id, value: 90 })) });
+      // Assess: the bands were judged (coverage alert), and nothing read the day's rows.
+      expect(published.map((m) => m.attributes.rule)).toEqual(['coverage_low']);
+      expect(reads).toBe(0);
+    } finally {
+      await reg.release();
+    }
+  });
+
+  it("another plant's traffic never crowds a plant's rows out of its drift judgement (the schedule reads each plant's own)", async () => {
+    const { log, service, published, reg, clock } = setupWith(await driftModel());
+    try {
+      // Prepare: north's 200 drifting rows two hours ago (no lab values); then south's 5,000 in-spread rows, newer:
+      // the newest 5,000 of the model are all south's.
+      await serveDrifty(log, clock.now() - 2 * 3_600_000, 200, 9, 10, 'north');
+      await serveDrifty(log, clock.now() - 60_000, 5000, 0, 10, 'south');
+      // Act
+      await service.evaluate();
+      // Assess: north is found (from the index, not the newest rows) and its drift judged on north's rows.
+      expect(published.filter((m) => m.attributes.rule === 'input_drift').map((m) => (JSON.parse(m.body) as { plant?: string }).plant)).toEqual(['north']);
+    } finally {
+      await reg.release();
+    }
+  });
+
   it('re-judges coverage after the feedback stops: a breach still in the day window is re-sent once per cooldown, not on every run', async () => {
     const { log, service, published, reg, clock } = setupWith(modelStore);
     try {
@@ -312,10 +354,10 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     const { service, log, reg, clock } = setupWith(await driftModel());
     try {
       await serveDrifty(log, clock.now() - 60_000, 50, 0, 10);
-      const byTime = log.byTime.bind(log);
-      log.byTime = async (model, ...rest) => {
+      const servedPairs = log.servedPairs.bind(log);
+      log.servedPairs = async (model, ...rest) => {
         if (model === 'reactor-yield') throw new Error('store down');
-        return byTime(model, ...rest);
+        return servedPairs(model, ...rest);
       };
       expect(await service.evaluate()).toEqual({ models: 2, checked: 1, failed: 1 });
     } finally {

@@ -179,7 +179,9 @@ describe('sortInto (the ensemble members, before their percentiles)', () => {
     const { sortInto } = await import('../../functions/core/twin/model.js');
     let seed = 7;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 100 - 50;
-    const cases = [Array.from({ length: 20 }, random), Array.from({ length: 20 }, () => 3), Array.from({ length: 20 }, (_, i) => 20 - i), [42]];
+    // Beyond 64 members the typed array's sort takes over (an insertion sort's n² of 10,000 members per row held
+    // the container for seconds); both paths, at and past the switch, on every shape.
+    const cases = [20, 64, 65, 10_000].flatMap((n) => [Array.from({ length: n }, random), Array.from({ length: n }, () => 3), Array.from({ length: n }, (_, i) => n - i)]).concat([[42]]);
     for (const values of cases) {
       expect(Array.from(sortInto(new Float64Array(values.length), Float32Array.from(values)))).toEqual(Array.from(Float32Array.from(values)).sort((a, b) => a - b));
     }

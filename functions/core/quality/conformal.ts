@@ -127,7 +127,7 @@ export function calibrateEnsemble(
   const means = new Float64Array(rows);
   const spreads = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
-    const m = memberMoments(Array.prototype.slice.call(members, r * columns, (r + 1) * columns) as number[]);
+    const m = memberMoments(subarray(members, r * columns, (r + 1) * columns));
     means[r] = m.mean;
     spreads[r] = m.spread;
   }
@@ -135,6 +135,11 @@ export function calibrateEnsemble(
   if (inputs && inputs.values.length !== rows * inputs.features) throw new CalibrationError(`${inputs.values.length / inputs.features} input rows for ${rows} targets`);
   const grouped = inputs && rows >= 4 * minGroupRows(level) ? calibrateGroups(residuals, spreads, inputs, level) : undefined;
   return grouped ?? calibrateNormalized(residuals, spreads, level);
+}
+
+/** A row's members without copying them when they are a typed array (a wide ensemble's rows add up). */
+function subarray(members: ArrayLike<number>, from: number, to: number): ArrayLike<number> {
+  return ArrayBuffer.isView(members) ? (members as Float32Array).subarray(from, to) : Array.prototype.slice.call(members, from, to);
 }
 
 /**

@@ -26,9 +26,13 @@ export interface QualityBandsDeps {
   fail: (error: unknown) => void;
 }
 
-/** The last day's served rows of `manifest`'s version that `keep` admits, against its histograms (PSI). */
-export async function recentDrift(log: PredictionLog, name: string, manifest: ModelManifest, now: number, keep: (r: StoredPrediction) => boolean, options: BandOptions, read?: readonly StoredPrediction[]) {
-  const rows = (read ?? (await log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000))).filter(
+/**
+ * The last day's served rows of `manifest`'s version that `keep` admits, against its histograms (PSI). `plant`:
+ * read that plant's rows only (null: platform principals'), so another plant's traffic never crowds them out
+ * of the `driftRows` read; absent: every plant's.
+ */
+export async function recentDrift(log: PredictionLog, name: string, manifest: ModelManifest, now: number, keep: (r: StoredPrediction) => boolean, options: BandOptions, plant?: string | null) {
+  const rows = (await log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000, plant)).filter(
     (r) => r.version === manifest.version && r.ttl * 1000 > now && keep(r),
   );
   return featureDrift(manifest, rows, options.driftThreshold ?? 0.25);
@@ -43,21 +47,20 @@ export class QualityBands {
    * quiet are still judged. One model's failure is counted and does not stop the others.
    */
   async evaluate(names: readonly string[]): Promise<{ models: number; checked: number; failed: number }> {
-    const { log, store, options } = this.deps;
+    const { log, store } = this.deps;
     let checked = 0;
     let failed = 0;
     for (const name of names) {
       try {
         const now = this.deps.now();
-        const [buckets, rows] = await Promise.all([
-          store.read(name, windowStart('day', now)),
-          log.byTime(name, new Date(now - 86_400_000).toISOString(), new Date(now).toISOString(), options.driftRows ?? 5000),
-        ]);
-        const live = rows.filter((r) => r.ttl * 1000 > now);
-        const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...live.map((r) => `${r.version}|${r.plant ?? ''}`)]);
+        const from = new Date(now - 86_400_000).toISOString();
+        // Who was served today, from the index alone: a plant whose rows are older than another plant's newest
+        // thousands is still judged (each pair then reads its own plant's rows).
+        const [buckets, served] = await Promise.all([store.read(name, windowStart('day', now)), log.servedPairs(name, from, new Date(now).toISOString())]);
+        const pairs = new Set([...buckets.filter((b) => b.hour !== 'all').map((b) => `${b.version}|${b.plant === '-' ? '' : b.plant}`), ...served.map((p) => `${p.version}|${p.plant ?? ''}`)]);
         for (const pair of [...pairs].sort()) {
           const [version, plant] = pair.split('|') as [string, string];
-          await this.check(name, version, plant || undefined, { buckets, rows: live });
+          await this.check(name, version, plant || undefined, { buckets });
           checked++;
         }
       } catch (error) {
@@ -69,10 +72,12 @@ export class QualityBands {
   }
 
   /**
-   * One version and plant. `read`: the model's buckets and last day's rows when the caller has them (the
-   * scheduled evaluation reads them once per model).
+   * One version and plant. `read`: the model's buckets when the caller has them (the scheduled evaluation
+   * reads them once per model). `judge.drift: false` after a feedback call: drift needs
+   * no lab results and costs a read of the day's served rows, so the schedule alone judges it (a caller's
+   * small feedback call must not cost the server thousands of item reads).
    */
-  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[]; rows: readonly StoredPrediction[] }): Promise<void> {
+  async check(name: string, version: string, plant: string | undefined, read?: { buckets: readonly QualityBucket[] }, judge: { drift: boolean } = { drift: true }): Promise<void> {
     const { store, alerts, options } = this.deps;
     const now = this.deps.now();
     const buckets = (read?.buckets ?? (await store.read(name, windowStart('day', now)))).filter((b) => b.version === version && b.plant === (plant ?? '-'));
@@ -94,10 +99,11 @@ export class QualityBands {
         await (stats.mae > max ? alerts.breach(alert) : alerts.clear(alert));
       }
     }
+    if (!judge.drift) return;
     // One judgement per version and plant (the alert key has no feature): a feature in band must not resolve
     // the alert another feature's drift raised. The worst feature is named, with every drifting one.
     const threshold = options.driftThreshold ?? 0.25;
-    const drift = await recentDrift(this.deps.log, name, model.manifest, now, (r) => (r.plant ?? undefined) === plant, options, read?.rows);
+    const drift = await recentDrift(this.deps.log, name, model.manifest, now, (r) => (r.plant ?? undefined) === plant, options, plant ?? null);
     const judged = drift.filter((d): d is typeof d & { psi: number } => d.psi !== null && d.rows >= minRows);
     if (judged.length > 0) {
       const worst = judged.reduce((a, b) => (b.psi > a.psi ? b : a));

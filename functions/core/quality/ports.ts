@@ -42,10 +42,20 @@ export interface PredictionLog {
   record(rows: readonly StoredPrediction[]): Promise<void>;
   /** The stored rows among `keys` (missing ones are left out). */
   get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]>;
-  /** Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit`. */
-  byTime(model: string, from: string, to: string, limit: number): Promise<StoredPrediction[]>;
-  /** Sets the measured value once: 'duplicate' when the row already has one. */
-  observe(key: PredictionKey, actual: number, at: string): Promise<'stored' | 'duplicate'>;
+  /**
+   * Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit` (the newest). `plant`: only that
+   * plant's rows (null: platform principals' rows), so the limit is never spent on another plant's traffic;
+   * absent: every plant's.
+   */
+  byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]>;
+  /** Every (version, plant) with rows of `model` predicted in [from, to]: from the index alone, no item read. */
+  servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]>;
+  /**
+   * Sets measured values of one served request's rows, each once: per value, 'duplicate' when its row already
+   * has one (or the request is unknown). One conditional write for the rows together, not one per row: the
+   * request is one item, and each write of it costs its whole size.
+   */
+  observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]>;
 }
 
 export interface QualityBucket extends QualityAggregate {

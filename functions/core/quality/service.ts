@@ -1,6 +1,5 @@
 import { requireModelAccess } from '../models/tenancy.js';
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { InvalidRequestError, ModelNotFoundError } from '../errors.js';
@@ -13,6 +12,7 @@ import type { QualityAlerts } from './alerts.js';
 import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
 import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
 import { QualityBands, recentDrift } from './evaluation.js';
+import { maxStoredMagnitude, type FeedbackRequest, type FeedbackResult, type FeedbackStatus } from './feedback-schema.js';
 import { abVerdict, errorStats, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
 
 /** Reads for the service's own bookkeeping (bands, stated levels) see every model. */
@@ -20,58 +20,6 @@ const internalSubject = { id: 'twinserve:quality' };
 
 function subjectOf(principal: Principal) {
   return { id: principal.id, ...(principal.plant ? { plant: principal.plant } : {}) };
-}
-
-export const maxFeedbackRows = 1000;
-
-/** The largest magnitude of a measured value (feedback, calibration rows): a process value, not an overflow. */
-export const maxMeasuredValue = 1e9;
-
-const observationSchema = z
-  .strictObject({
-    /** The `request_id` a prediction answered with (the `x-request-id` header). */
-    request_id: z.string().min(1).max(128).optional(),
-    /** The row of a batch; 0 for a single prediction. */
-    index: z.number().int().min(0).max(99).optional(),
-    /** Or: the inputs as predicted, and when (ISO time, within the lookup tolerance). */
-    inputs: z.record(z.string(), z.number()).optional(),
-    time: z.iso.datetime({ offset: true }).optional(),
-    /** The measured value (the lab result). */
-    // Bounded so error sums stay exact enough in the aggregates and a single row cannot poison them.
-    value: z.number().refine(Number.isFinite, 'must be a finite number').refine((v) => Math.abs(v) <= maxMeasuredValue, `must be within ±${maxMeasuredValue}`),
-  })
-  .refine((o) => o.request_id !== undefined || (o.inputs !== undefined && o.time !== undefined), {
-    message: 'give request_id, or inputs and time',
-    path: ['request_id'],
-  });
-
-/**
- * Observations matched by inputs and time each cost a query of the predictions around that time (a request id
- * is one batched read): fewer of them per call, so one call never costs the server more than the caller.
- */
-export const maxFeedbackByInputs = 25;
-
-export const feedbackRequestSchema = z.strictObject({
-  observations: z
-    .array(observationSchema)
-    .min(1, 'at least one observation')
-    .max(maxFeedbackRows, `at most ${maxFeedbackRows} observations per call`)
-    .refine((rows) => rows.filter((o) => o.request_id === undefined).length <= maxFeedbackByInputs, `at most ${maxFeedbackByInputs} observations by inputs and time per call (by request_id: ${maxFeedbackRows})`),
-});
-export type FeedbackRequest = z.infer<typeof feedbackRequestSchema>;
-
-export type FeedbackStatus = 'accepted' | 'duplicate' | 'unknown' | 'expired';
-
-export interface FeedbackResult {
-  index: number;
-  status: FeedbackStatus;
-  request_id?: string;
-  row?: number;
-  version?: string;
-  /** Seconds from the prediction to this feedback. */
-  lag_seconds?: number;
-  /** More than a day after the prediction: accepted, and flagged. */
-  late?: boolean;
 }
 
 export interface QualityOptions {
@@ -145,8 +93,17 @@ export class QualityService {
     this.options.onError?.(error);
   }
 
-  /** Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. */
-  async capture(principal: Principal, model: TwinModel, requestId: string, rows: readonly ServedRow[]): Promise<void> {
+  /**
+   * Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. Only numbers a
+   * store keeps exactly: a row whose prediction or an input is beyond ±{@link maxStoredMagnitude} (or not
+   * finite) is not kept, and interval bounds are clamped to it (measured values are within ±1e9, so coverage
+   * is unchanged). Such a number once failed the group write it shared with other plants' requests.
+   */
+  async capture(principal: Principal, model: TwinModel, requestId: string, served: readonly ServedRow[]): Promise<void> {
+    const clamp = (v: number) => Math.min(maxStoredMagnitude, Math.max(-maxStoredMagnitude, v));
+    const rows = served
+      .filter((r) => [r.prediction, ...Object.values(r.inputs)].every((v) => Number.isFinite(v) && Math.abs(v) <= maxStoredMagnitude))
+      .map((r) => ({ ...r, interval: r.interval && !r.interval.some(Number.isNaN) ? ([clamp(r.interval[0]), clamp(r.interval[1])] as [number, number]) : null }));
     if (!requestId || rows.length === 0) return;
     const now = this.now();
     const ttl = Math.floor(now / 1000) + (this.options.retentionDays ?? 30) * 86_400;
@@ -211,7 +168,7 @@ export class QualityService {
   private async findByInputs(principal: Principal, model: string, inputs: Record<string, number>, time: string): Promise<StoredPrediction | undefined> {
     const at = Date.parse(time);
     const tolerance = (this.options.lookupToleranceSeconds ?? 300) * 1000;
-    const rows = await this.log.byTime(model, new Date(at - tolerance).toISOString(), new Date(at + tolerance).toISOString(), 1000);
+    const rows = await this.log.byTime(model, new Date(at - tolerance).toISOString(), new Date(at + tolerance).toISOString(), 1000, principal.plant);
     const same = (r: StoredPrediction) =>
       Object.keys(inputs).length === Object.keys(r.inputs).length && Object.entries(inputs).every(([k, v]) => r.inputs[k] !== undefined && Math.abs(r.inputs[k]! - v) <= 1e-9 * Math.max(1, Math.abs(v)));
     return rows
@@ -230,33 +187,51 @@ export class QualityService {
     const now = this.now();
     const nowIso = new Date(now).toISOString();
     const observations = body.observations;
+    const tolerance = (this.options.lookupToleranceSeconds ?? 300) * 1000;
+    // A time no prediction can have (the future) is bad input, refused before anything is read or written.
+    const future = observations.flatMap((o, index) => (o.time !== undefined && o.request_id === undefined && Date.parse(o.time) > now + tolerance ? [index] : []));
+    if (future.length > 0) throw new InvalidRequestError(`observations.${future[0]}.time: must not be later than now`, future.map((index) => ({ field: `observations.${index}.time`, rule: 'max', message: 'must not be later than now (a prediction’s time)' })));
+    // Past retention (and the lookup's tolerance) nothing is stored to match: expired, without a query.
+    const oldest = now - (this.options.retentionDays ?? 30) * 86_400_000 - tolerance;
     const keys: (PredictionKey | undefined)[] = observations.map((o) => (o.request_id ? { requestId: o.request_id, row: o.index ?? 0 } : undefined));
     const byKey = new Map((await this.log.get(dedupeKeys(keys.filter((k): k is PredictionKey => !!k)))).map((p) => [`${p.requestId}#${p.row}`, p]));
     const seen = new Set<string>();
     const results: FeedbackResult[] = [];
-    const accepted: { prediction: StoredPrediction; value: number }[] = [];
+    const pending: { index: number; prediction: StoredPrediction; value: number }[] = [];
     for (const [index, o] of observations.entries()) {
+      if (!keys[index] && Date.parse(o.time!) < oldest) {
+        results[index] = { index, status: 'expired' };
+        continue;
+      }
       let prediction = keys[index] ? byKey.get(`${keys[index]!.requestId}#${keys[index]!.row}`) : await this.findByInputs(principal, name, o.inputs!, o.time!);
       // Another model's or another plant's prediction is unknown here: nothing about it is revealed.
       if (prediction && (prediction.model !== name || !(prediction.plant === principal.plant || (!principal.plant && canSeePlant(principal, prediction.plant))))) prediction = undefined;
       const ref = prediction ? { request_id: prediction.requestId, row: prediction.row, version: prediction.version } : o.request_id ? { request_id: o.request_id } : {};
-      if (!prediction) {
-        results.push({ index, status: 'unknown', ...ref });
-        continue;
+      if (!prediction) results[index] = { index, status: 'unknown', ...ref };
+      else if (prediction.ttl * 1000 <= now) results[index] = { index, status: 'expired', ...ref };
+      else if (seen.has(`${prediction.requestId}#${prediction.row}`) || prediction.actual !== undefined) results[index] = { index, status: 'duplicate', ...ref };
+      else {
+        seen.add(`${prediction.requestId}#${prediction.row}`);
+        pending.push({ index, prediction, value: o.value });
       }
-      if (prediction.ttl * 1000 <= now) {
-        results.push({ index, status: 'expired', ...ref });
-        continue;
-      }
-      const key = `${prediction.requestId}#${prediction.row}`;
-      if (seen.has(key) || prediction.actual !== undefined || (await this.log.observe({ requestId: prediction.requestId, row: prediction.row }, o.value, nowIso)) === 'duplicate') {
-        results.push({ index, status: 'duplicate', ...ref });
-        continue;
-      }
-      seen.add(key);
-      const lag = Math.max(0, (now - Date.parse(prediction.time)) / 1000);
-      results.push({ index, status: 'accepted', ...ref, lag_seconds: lag, ...(lag > 86_400 ? { late: true } : {}) });
-      accepted.push({ prediction, value: o.value });
+    }
+    // One conditional write per served request for its rows together (a request is one item: a write per row
+    // would cost the item's size a hundred times over for a 100-row batch).
+    const byRequest = new Map<string, typeof pending>();
+    for (const p of pending) byRequest.set(p.prediction.requestId, [...(byRequest.get(p.prediction.requestId) ?? []), p]);
+    const accepted: { prediction: StoredPrediction; value: number }[] = [];
+    for (const [requestId, group] of byRequest) {
+      const statuses = await this.log.observe(requestId, group.map((p) => ({ row: p.prediction.row, actual: p.value })), nowIso);
+      group.forEach(({ index, prediction, value }, k) => {
+        const ref = { request_id: prediction.requestId, row: prediction.row, version: prediction.version };
+        if (statuses[k] !== 'stored') {
+          results[index] = { index, status: 'duplicate', ...ref };
+          return;
+        }
+        const lag = Math.max(0, (now - Date.parse(prediction.time)) / 1000);
+        results[index] = { index, status: 'accepted', ...ref, lag_seconds: lag, ...(lag > 86_400 ? { late: true } : {}) };
+        accepted.push({ prediction, value });
+      });
     }
     if (accepted.length > 0) await this.fold(name, accepted);
     const count = (s: FeedbackStatus) => results.filter((r) => r.status === s).length;
@@ -303,7 +278,7 @@ export class QualityService {
       const plants = new Set(rows.map((r) => `${r.prediction.version}|${r.prediction.plant ?? ''}`));
       for (const key of plants) {
         const [version, plant] = key.split('|') as [string, string];
-        await this.bands!.check(name, version, plant || undefined).catch((error: unknown) => this.fail(error));
+        await this.bands!.check(name, version, plant || undefined, undefined, { drift: false }).catch((error: unknown) => this.fail(error));
       }
     }
   }
@@ -331,7 +306,7 @@ export class QualityService {
   }
 
   private async drift(principal: Principal, name: string, manifest: ModelManifest) {
-    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options);
+    return recentDrift(this.log, name, manifest, this.now(), (r) => r.plant === principal.plant || (!principal.plant && canSeePlant(principal, r.plant)), this.options, principal.plant);
   }
 
   /**

@@ -1,13 +1,11 @@
-import type { AddressInfo, Server } from 'node:net';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
+import { BatchWriteCommand, GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditUnprocessedError, DynamoDbAuditLog } from '../../functions/adapters/dynamodb-audit-log.js';
 import { DynamoDbStatsStore } from '../../functions/adapters/dynamodb-stats-store.js';
 import type { AuditRecord, VariantSample } from '../../functions/core/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
-import { createTableInput, tableDef } from '../support/reliability.js';
+import { recording, startMemoryDynamo, type Command, type MemoryDynamo, type Send } from '../support/dynalite.js';
+import { tableDef } from '../support/reliability.js';
 
 /**
  * Group commit of audit records and stats samples (functions/adapters/group-commit.ts): concurrent writes in
@@ -20,26 +18,11 @@ const auditTable = localTableName(tableDef('AuditLog'));
 const statsTable = localTableName(tableDef('Stats'));
 const baseTime = Date.parse('2027-03-01T10:00:00.000Z');
 
-let server: Server;
-let client: DynamoDBClient;
+let dynamo: MemoryDynamo;
 let db: DynamoDBDocumentClient;
 
-// Any SDK command (the document client's and the low-level ones share `send`).
-type Command = { input: unknown; constructor: { name: string } };
-type Send = (command: Command) => Promise<unknown>;
-
 /** A document client whose sends go through `around` (default: straight to dynalite), each command recorded. */
-function recording(around?: (command: Command, send: Send) => Promise<unknown>) {
-  const sent: Command[] = [];
-  const send: Send = (command) => db.send(command as never) as Promise<unknown>;
-  const client = {
-    send: (command: Command) => {
-      sent.push(command);
-      return around ? around(command, send) : send(command);
-    },
-  } as unknown as DynamoDBDocumentClient;
-  return { client, sent, names: () => sent.map((c) => c.constructor.name) };
-}
+const recordingOf = (around?: (command: Command, send: Send) => Promise<unknown>) => recording(db, around);
 
 function record(principal: string, i: number): AuditRecord {
   return {
@@ -70,24 +53,16 @@ const log = (client: DynamoDBDocumentClient, extra: Partial<ConstructorParameter
   new DynamoDbAuditLog(client, auditTable, { retentionDays: 90, sleep: async () => {}, ...extra });
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
-  db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  await client.send(new CreateTableCommand(createTableInput(tableDef('AuditLog'))));
-  await client.send(new CreateTableCommand(createTableInput(tableDef('Stats'))));
+  dynamo = await startMemoryDynamo(['AuditLog', 'Stats']);
+  db = dynamo.db;
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-});
+afterAll(() => dynamo?.stop());
 
 describe('audit log group commit', () => {
   it('one request at a time (as in Lambda): one conditional PutItem each, never a batch', async () => {
     // Prepare
-    const rec = recording();
+    const rec = recordingOf();
     const audit = log(rec.client);
 
     // Act
@@ -100,7 +75,7 @@ describe('audit log group commit', () => {
 
   it('80 concurrent records: each stored once, at most 25 per BatchWriteItem, far fewer calls than records', async () => {
     // Prepare
-    const rec = recording();
+    const rec = recordingOf();
     const audit = log(rec.client);
     const records = Array.from({ length: 80 }, (_, i) => record('burst', i));
 
@@ -119,7 +94,7 @@ describe('audit log group commit', () => {
 
   it('durable before the answer: when a caller’s append resolves, its record is already in the table', async () => {
     // Prepare
-    const audit = log(recording().client);
+    const audit = log(recordingOf().client);
     const records = Array.from({ length: 40 }, (_, i) => record('durable', i));
 
     // Act: check each record the moment its own promise resolves.
@@ -131,7 +106,7 @@ describe('audit log group commit', () => {
 
   it('a failed BatchWriteItem fails exactly the records it carried; the others are stored and resolve', async () => {
     // Prepare: the batch that carries req-30 fails.
-    const rec = recording((command, send) => (command instanceof BatchWriteCommand && carried(command).includes('req-30') ? Promise.reject(new Error('batch lost')) : send(command)));
+    const rec = recordingOf((command, send) => (command instanceof BatchWriteCommand && carried(command).includes('req-30') ? Promise.reject(new Error('batch lost')) : send(command)));
     const audit = log(rec.client);
     const records = Array.from({ length: 60 }, (_, i) => record('partial-failure', i));
 
@@ -153,7 +128,7 @@ describe('audit log group commit', () => {
     // Prepare: a batch carrying req-20 stores only its first half and hands the rest back, twice, then takes all.
     const delays: number[] = [];
     let trims = 0;
-    const rec = recording(async (command, send) => {
+    const rec = recordingOf(async (command, send) => {
       if (!(command instanceof BatchWriteCommand) || !carried(command).includes('req-20') || trims >= 2) return send(command);
       trims++;
       const requests = (command as unknown as BatchWriteCommand).input.RequestItems![auditTable]!;
@@ -176,7 +151,7 @@ describe('audit log group commit', () => {
 
   it('items still unprocessed after every retry fail (AuditUnprocessedError), exactly those', async () => {
     // Prepare: DynamoDB never takes req-7; everything else is written.
-    const rec = recording(async (command, send) => {
+    const rec = recordingOf(async (command, send) => {
       if (!(command instanceof BatchWriteCommand)) return send(command);
       const requests = (command as unknown as BatchWriteCommand).input.RequestItems![auditTable]!;
       const keep = requests.filter((r) => r.PutRequest?.Item?.requestId !== 'req-7');
@@ -202,7 +177,7 @@ describe('audit log group commit', () => {
 
   it('the same record twice in one group is written in separate batches (a batch may not repeat a key)', async () => {
     // Prepare
-    const rec = recording();
+    const rec = recordingOf();
     const audit = log(rec.client);
     const first = record('twice', 0);
     const others = Array.from({ length: 10 }, (_, i) => record('twice', i + 1));
@@ -221,7 +196,7 @@ describe('stats store group commit', () => {
 
   it('200 concurrent samples into one store: exact sums (0.1 × 200 = 20), few ADDs', async () => {
     // Prepare
-    const rec = recording();
+    const rec = recordingOf();
     const stats = new DynamoDbStatsStore(rec.client, statsTable);
     const samples = Array.from({ length: 200 }, (_, i) => sample({ rows: i % 3, cacheHits: i % 2, alerts: i % 10 === 0 ? 1 : 0, latencyMs: [0.01, 0.7, 7, 2000][i % 4]! }));
 
@@ -239,7 +214,7 @@ describe('stats store group commit', () => {
 
   it('durable before the answer: when a record resolves, a read counts it', async () => {
     // Prepare
-    const stats = new DynamoDbStatsStore(recording().client, statsTable);
+    const stats = new DynamoDbStatsStore(recordingOf().client, statsTable);
 
     // Act
     const seen = await Promise.all(Array.from({ length: 30 }, () => stats.record('gc-durable', '1.0.0', sample()).then(async () => (await stats.read('gc-durable'))[0]!.requests)));
@@ -251,7 +226,7 @@ describe('stats store group commit', () => {
 
   it('versions and shadow traffic are separate groups; a failed ADD fails exactly its group', async () => {
     // Prepare: ADDs to version 2.0.0 fail.
-    const rec = recording((command, send) => (JSON.stringify((command as { input: unknown }).input).includes('version#2.0.0') ? Promise.reject(new Error('down')) : send(command)));
+    const rec = recordingOf((command, send) => (JSON.stringify((command as { input: unknown }).input).includes('version#2.0.0') ? Promise.reject(new Error('down')) : send(command)));
     const stats = new DynamoDbStatsStore(rec.client, statsTable);
 
     // Act
@@ -269,7 +244,7 @@ describe('stats store group commit', () => {
 
   it('a sample that is not a finite number fails alone; the samples beside it are counted', async () => {
     // Prepare
-    const stats = new DynamoDbStatsStore(recording().client, statsTable);
+    const stats = new DynamoDbStatsStore(recordingOf().client, statsTable);
 
     // Act
     const results = await Promise.allSettled([stats.record('gc-nan', '1.0.0', sample()), stats.record('gc-nan', '1.0.0', sample()), stats.record('gc-nan', '1.0.0', sample({ predictionSum: Number.NaN })), stats.record('gc-nan', '1.0.0', sample())]);

@@ -1,12 +1,11 @@
-import type { AddressInfo, Server } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
 import type { StoredPrediction } from '../../functions/core/quality/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
-import { createTableInput, tableDef } from '../support/reliability.js';
+import { recording, startMemoryDynamo, type MemoryDynamo } from '../support/dynalite.js';
+import { tableDef } from '../support/reliability.js';
 
 /**
  * The Predictions table (functions/adapters/dynamodb-prediction-log.ts): one item per served request with its
@@ -19,22 +18,10 @@ const table = localTableName(tableDef('Predictions'));
 const baseTime = Date.parse('2027-03-01T10:00:00.000Z');
 const ttl = Math.floor(baseTime / 1000) + 30 * 86_400;
 
-let server: Server;
-let client: DynamoDBClient;
+let dynamo: MemoryDynamo;
 let db: DynamoDBDocumentClient;
-
-type Command = { input: unknown; constructor: { name: string } };
-
-function recording() {
-  const sent: Command[] = [];
-  const client = {
-    send: (command: Command) => {
-      sent.push(command);
-      return db.send(command as never);
-    },
-  } as unknown as DynamoDBDocumentClient;
-  return { client, names: () => sent.map((c) => c.constructor.name), sent };
-}
+let client: MemoryDynamo['client'];
+const recordingOf = () => recording(db);
 
 /** The rows of one served request: `rows` rows of the reactor's three features, at `offsetMs` after the base time. */
 function served(requestId: string, rows: number, offsetMs: number, extra: Partial<StoredPrediction> = {}): StoredPrediction[] {
@@ -56,18 +43,11 @@ function served(requestId: string, rows: number, offsetMs: number, extra: Partia
 }
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
-  db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  await client.send(new CreateTableCommand(createTableInput(tableDef('Predictions'))));
+  dynamo = await startMemoryDynamo(['Predictions']);
+  ({ db, client } = dynamo);
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => dynamo?.stop());
 
 describe('prediction log', () => {
   it('the byModelTime index projects keys, plant and version only', async () => {
@@ -80,7 +60,7 @@ describe('prediction log', () => {
 
   it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
     // Prepare
-    const r = recording();
+    const r = recordingOf();
     const log = new DynamoDbPredictionLog(r.client, table);
     const rows = served('alone-1', 100, 0);
 
@@ -98,7 +78,7 @@ describe('prediction log', () => {
 
   it('requests finishing together share one BatchWriteItem, each still stored', async () => {
     // Prepare
-    const r = recording();
+    const r = recordingOf();
     const log = new DynamoDbPredictionLog(r.client, table);
     const requests = Array.from({ length: 30 }, (_, i) => served(`group-${i}`, 1, 1000 + i));
 
@@ -168,7 +148,7 @@ describe('prediction log', () => {
     const log = new DynamoDbPredictionLog(db, table);
     await log.record(served('obs-batch', 100, 5000));
     await log.observe('obs-batch', [{ row: 7, actual: 1 }], '2027-03-01T12:00:00.000Z');
-    const r = recording();
+    const r = recordingOf();
     const recorded = new DynamoDbPredictionLog(r.client, table);
 
     // Act
@@ -235,7 +215,7 @@ describe('prediction log', () => {
 
   it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {
     // Prepare
-    const r = recording();
+    const r = recordingOf();
     const log = new DynamoDbPredictionLog(r.client, table);
     const rows = served('disagree-1', 2, 5000);
     rows[1] = { ...rows[1]!, version: '2.0.0' };

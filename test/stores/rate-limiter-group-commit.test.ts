@@ -1,11 +1,9 @@
-import type { AddressInfo, Server } from 'node:net';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbRateLimiter } from '../../functions/adapters/dynamodb-rate-limiter.js';
 import { localTableName } from '../../infra/local/seed.js';
-import { createTableInput, tableDef } from '../support/reliability.js';
+import { startMemoryDynamo, type MemoryDynamo } from '../support/dynalite.js';
+import { tableDef } from '../support/reliability.js';
 
 /**
  * The rate limiter's group commit: concurrent takes of one counter in ONE limiter instance (as in the local
@@ -18,8 +16,7 @@ const window = 60;
 const windowStart = 1_800_000_000 - (1_800_000_000 % window);
 const at = (seconds: number) => () => seconds * 1000;
 
-let server: Server;
-let client: DynamoDBClient;
+let dynamo: MemoryDynamo;
 let db: DynamoDBDocumentClient;
 let writes = 0;
 
@@ -37,18 +34,11 @@ async function count(bucket: string): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
-  db = DynamoDBDocumentClient.from(client);
-  await client.send(new CreateTableCommand(createTableInput(tableDef('RateCounters'))));
+  dynamo = await startMemoryDynamo(['RateCounters']);
+  db = dynamo.db;
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-});
+afterAll(() => dynamo?.stop());
 
 describe('rate limiter group commit (one instance, concurrent takes)', () => {
   it('100 concurrent takes under the limit: all allowed, each remaining value once, far fewer writes than takes', async () => {

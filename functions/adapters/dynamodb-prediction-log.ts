@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { PredictionKey, PredictionLog, StoredPrediction } from '../core/quality/ports.js';
 import { putGroup, UnprocessedItemError } from './batch-put.js';
 import { GroupCommit } from './group-commit.js';
@@ -74,22 +74,15 @@ export class DynamoDbPredictionLog implements PredictionLog {
     // The index carries `plant`: one plant's rows are filtered there, so another plant's traffic costs index reads only.
     const byPlant = plant === undefined ? {} : plant === null ? { FilterExpression: 'attribute_not_exists(#p)' } : { FilterExpression: '#p = :p' };
     const rows: StoredPrediction[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'byModelTime',
-          KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#m': 'model', ...(plant === undefined ? {} : { '#p': 'plant' }) },
-          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~`, ...(typeof plant === 'string' ? { ':p': plant } : {}) },
-          ...byPlant,
-          Limit: 100,
-          ScanIndexForward: false,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      const ids = (out.Items ?? []).map((i) => String(i.id));
+    const query = {
+      ExpressionAttributeNames: (plant === undefined ? {} : { '#p': 'plant' }) as Record<string, string>,
+      ExpressionAttributeValues: (typeof plant === 'string' ? { ':p': plant } : {}) as Record<string, unknown>,
+      ...byPlant,
+      Limit: 100,
+      ScanIndexForward: false,
+    };
+    for await (const page of this.indexPages(model, from, to, query)) {
+      const ids = page.map((i) => String(i.id));
       // Newest request first, each request's rows in order; the whole answer is reversed to oldest first.
       const byId = new Map((await this.fetch(ids)).map((item) => [item.id, item]));
       for (const id of ids) {
@@ -97,33 +90,46 @@ export class DynamoDbPredictionLog implements PredictionLog {
         // The item's own plant decides too (an index built before it carried `plant` filters nothing).
         if (item && (plant === undefined || (item.plant ?? null) === plant)) rows.push(...fromItem(item).reverse());
       }
-      start = out.LastEvaluatedKey;
-    } while (start && rows.length < limit);
+      if (rows.length >= limit) break;
+    }
     return rows.slice(0, limit).reverse();
   }
 
-  async servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]> {
-    const pairs = new Map<string, { version: string; plant?: string }>();
+  /** The `byModelTime` index entries of `model` in [from, to], page by page; `extra` adds to the query. */
+  private async *indexPages(
+    model: string,
+    from: string,
+    to: string,
+    extra: Omit<QueryCommandInput, 'TableName' | 'IndexName' | 'KeyConditionExpression'> & { ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, unknown> },
+  ): AsyncGenerator<Record<string, unknown>[]> {
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.db.send(
         new QueryCommand({
+          ...extra,
           TableName: this.tableName,
           IndexName: 'byModelTime',
           KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
-          ProjectionExpression: '#p, #v',
-          ExpressionAttributeNames: { '#m': 'model', '#p': 'plant', '#v': 'version' },
-          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~` },
+          ExpressionAttributeNames: { '#m': 'model', ...extra.ExpressionAttributeNames },
+          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~`, ...extra.ExpressionAttributeValues },
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of out.Items ?? []) {
+      yield out.Items ?? [];
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  async servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]> {
+    const pairs = new Map<string, { version: string; plant?: string }>();
+    const query = { ProjectionExpression: '#p, #v', ExpressionAttributeNames: { '#p': 'plant', '#v': 'version' }, ExpressionAttributeValues: {} };
+    for await (const page of this.indexPages(model, from, to, query)) {
+      for (const item of page) {
         if (typeof item.version !== 'string') continue; // an index built before it carried `version`
         const plant = typeof item.plant === 'string' ? item.plant : undefined;
         pairs.set(`${item.version}|${plant ?? ''}`, { version: item.version, ...(plant ? { plant } : {}) });
       }
-      start = out.LastEvaluatedKey;
-    } while (start);
+    }
     return [...pairs.values()];
   }
 

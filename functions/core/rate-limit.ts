@@ -60,7 +60,11 @@ export class PrincipalRateLimit {
   }
 }
 
-/** Rows evaluated, in rate-limit units: one per 100 rows (what the same rows cost through /twin/batch). */
-export function rowUnits(rows: number): number {
-  return Math.ceil(rows / 100);
+/**
+ * Rows evaluated, in rate-limit units: one per 100 rows of a model of up to 100 members (what one /twin/batch
+ * request of the reference model costs); a wider ensemble's row counts once per started 100 members, so a
+ * plant's 10,000-member model cannot make one unit cost the server a hundred times the work.
+ */
+export function rowUnits(rows: number, members = 1): number {
+  return Math.ceil((rows * Math.max(1, Math.ceil(members / 100))) / 100);
 }

@@ -204,4 +204,21 @@ describe('calibrating a wide ensemble', () => {
     expect(res.status, res.text.slice(0, 300)).toBe(400);
     expect(res.json.error.issues).toEqual([{ field: 'rows', rule: 'max', message: 'at most 5000 rows for a model of 2000 members (rows × members ≤ 10000000)' }]);
   });
+
+  it('its rows are charged once per started 100 members: a 100 × 100 sweep is refused (429) before it runs, a 10 × 10 one is served', async () => {
+    // Prepare: wide-b (2,000 members) was published and activated by the test above; a key limited to 1,000
+    // units a minute (a 100 × 100 sweep of a narrow model costs 100 of them).
+    const limited = await keyToken(api, (await createKey(api, a.admin, { name: 'a sweeps', scopes: ['twin:predict'], rate_limit_per_minute: 1000 })).key);
+    const sweep = (n: number) => ({ x: { feature: 'temp', steps: n }, y: { feature: 'pressure', steps: n }, fixed: { flow: 100 } });
+
+    // Act
+    const big = await api('POST', '/api/v1/models/wide-b/sweep', { token: limited, body: sweep(100) });
+    const small = await api('POST', '/api/v1/models/wide-b/sweep', { token: limited, body: sweep(10) });
+
+    // Assert: 10,000 rows × 20 = 2,000 units, over the key's 1,000; 100 rows × 20 = 20 units.
+    expect(big.status, big.text.slice(0, 300)).toBe(429);
+    expect(big.json.error.code).toBe('RATE_LIMITED');
+    expect(small.status, small.text.slice(0, 300)).toBe(200);
+    expect(small.json.rows).toBe(100);
+  });
 });

@@ -14,6 +14,10 @@ describe('PrincipalRateLimit.charge', () => {
     expect([rowUnits(1), rowUnits(100), rowUnits(101), rowUnits(10_000)]).toEqual([1, 1, 2, 100]);
   });
 
+  it('rowUnits: a row of a wider ensemble counts once per started 100 members', () => {
+    expect([rowUnits(100, 20), rowUnits(100, 100), rowUnits(100, 101), rowUnits(100, 2000), rowUnits(10_000, 10_000), rowUnits(1, 10_000)]).toEqual([1, 1, 2, 20, 10_000, 1]);
+  });
+
   it('takes the whole cost from a user bucket or refuses it whole (RATE_LIMITED)', async () => {
     const limiter = new InMemoryRateLimiter(now);
     const rate = new PrincipalRateLimit(limiter, { defaultPerMinute: 100 });

@@ -127,7 +127,7 @@ export class InsightService {
       total += found.total;
     });
     if (total > 0) throw new InvalidInputError(clip(summarizeIssues({ issues, total }), maxMessageLength), capIssues(issues), total);
-    await this.twin.charge(principal, rowUnits(request.inputs.length + explainCost(model, request.inputs.length)) - 1);
+    await this.twin.charge(principal, rowUnits(request.inputs.length + explainCost(model, request.inputs.length), model.members) - 1);
     const started = performance.now();
     const [predictions, explained] = await Promise.all([predictRows(model, values, request.inputs.length), explainRows(model, values, request.inputs.length, request.seed ?? 0)]);
     return {
@@ -155,7 +155,7 @@ export class InsightService {
     const nx = axes[0]!.values.length;
     const ny = axes[1]?.values.length ?? 1;
     const rows = nx * ny;
-    await this.twin.charge(principal, rowUnits(rows) - 1);
+    await this.twin.charge(principal, rowUnits(rows, model.members) - 1);
     const width = model.featureCount;
     const values = new Float32Array(rows * width);
     for (let iy = 0; iy < ny; iy++) {
@@ -194,7 +194,7 @@ export class InsightService {
     const usesInterval = request.target !== 'prediction' || request.constraints.some((c) => c.target !== 'prediction');
     if (usesInterval && !m.interval) throw invalid('target', 'interval', `model ${m.name}@${m.version} has no interval; optimise and constrain the prediction`);
     const base = baseRow(model, request.fixed, new Map(varied.map((v) => [v.index, v.lo])), 'fixed');
-    await this.twin.charge(principal, rowUnits(request.max_evaluations) - 1);
+    await this.twin.charge(principal, rowUnits(request.max_evaluations, model.members) - 1);
 
     const width = model.featureCount;
     const sign = request.goal === 'maximize' ? 1 : -1;

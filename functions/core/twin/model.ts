@@ -21,6 +21,8 @@ export class TwinModel {
   readonly ref: string;
   readonly validator: RowValidator;
   readonly featureCount: number;
+  /** The ensemble's members (1 for a single-output model): what a row costs to run (rowUnits). */
+  readonly members: number;
   /** The interval served: the manifest's, or a calibration added to the published version later. */
   interval: ModelManifest['interval'];
   calibration: CalibrationRecordManifest | undefined;
@@ -41,6 +43,7 @@ export class TwinModel {
     this.ref = `${manifest.name}@${manifest.version}`;
     this.validator = new RowValidator(manifest);
     this.featureCount = manifest.features.length;
+    this.members = manifest.output.kind === 'ensemble' ? manifest.output.members : 1;
     this.interval = manifest.interval;
     this.calibration = manifest.calibration;
     this.intervalCalibrated = isCalibrated(manifest.interval);

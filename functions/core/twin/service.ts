@@ -247,7 +247,7 @@ export class TwinService {
 
   /** One row's contributions (see functions/core/insight/explain.ts); model-agnostic ones are charged by rows evaluated. */
   async explainOne(principal: Principal, model: TwinModel, values: Float32Array, seed = 0): Promise<PredictExplanation> {
-    await this.charge(principal, rowUnits(explainCost(model, 1)));
+    await this.charge(principal, rowUnits(explainCost(model, 1), model.members));
     const { method, explanations } = await explainRows(model, values, 1, seed);
     return { method, ...explanations[0]! };
   }
@@ -281,6 +281,8 @@ export class TwinService {
       budget -= issues.length;
       errors.push({ index, error: rowMessage(model, { issues, total: check.total }), issues: capIssues(issues), ...(check.total > issues.length ? { issues_total: check.total } : {}) });
     });
+    // Rows beyond one unit's worth (a wide ensemble) are charged before the run; the gateway took one unit.
+    await this.charge(principal, rowUnits(accepted.length, model.members) - 1);
     await this.applyWidthFactor(model);
     // One session.run for every valid row.
     const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
@@ -363,6 +365,7 @@ export class TwinService {
       if (total > shown.length) shown.push(`and ${total - shown.length} more`);
       throw new InvalidInputError(shown.join('; '), issues, total);
     }
+    await this.charge(principal, rowUnits(rows.length, model.members) - 1);
     await this.applyWidthFactor(model);
     const out = await model.run(values.slice(0, rows.length * width), rows.length);
     const elapsed = performance.now() - started;

@@ -115,11 +115,11 @@ function valueBytes(value: unknown): number {
 
 const tableByName = new Map(tables.map((t) => [localTableName(t), t]));
 
-/** Write units of the index entries a put adds: the item's size for an index projecting everything, 1 for keys only. */
+/** Write units of the index entries a put adds: the item's size for an index projecting everything, 1 for keys only or a few small attributes. */
 function indexWrites(tableName: string, item: Record<string, unknown>, itemUnits: number): number {
   return (tableByName.get(tableName)?.globalIndexes ?? [])
     .filter((i) => item[i.partitionKey] !== undefined && (!i.sortKey || item[i.sortKey] !== undefined))
-    .reduce((n, i) => n + (i.keysOnly ? 1 : itemUnits), 0);
+    .reduce((n, i) => n + (i.keysOnly || i.include ? 1 : itemUnits), 0);
 }
 
 function units(calls: Call[]): { write: number; index: number; auditIndex: number; read: number } {

@@ -280,7 +280,7 @@ const inproc = only.has('inproc')
   ? await stage('floor and core (in-process)', () => runInproc({ reps: config.inprocReps, iterations: config.inprocIterations }))
   : undefined;
 const insight = only.has('insight') ? await stage('insight (in-process: TreeSHAP, sweep, optimizer)', () => runInsight({ reps: config.inprocReps, iterations: config.inprocIterations / 10 })) : undefined;
-const sdkCall = only.has('sdk') ? await stage('sdk (one AWS SDK call against a stub, CPU)', () => runSdkCall({ reps: config.inprocReps, calls: config.inprocIterations / 3 })) : undefined;
+const sdkCall = only.has('sdk') ? await stage('sdk (one AWS SDK call against an echo endpoint, CPU)', () => runSdkCall({ reps: config.inprocReps, calls: config.inprocIterations / 3 })) : undefined;
 
 let server: ServerProcess | undefined;
 let handler: HandlerStageResult | undefined;
@@ -382,7 +382,7 @@ if (inproc) {
   row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
 }
 if (sdkCall) {
-  row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to a stub answering {}; the HTTP round trip alone ${fmt.us(sdkCall.stubOnlyUs.median)}`, '');
+  row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to an endpoint answering {}; the HTTP round trip alone ${fmt.us(sdkCall.roundTripUs.median)}`, '');
   row('sdk', 'the same through the SigV4 gate', fmt.us(sdkCall.viaGateUs.median), 'as the local twin sends every store call (infra/local/sigv4-gate.ts)', '');
 }
 if (insight) {

@@ -7,19 +7,19 @@ import { repeated, type Repeated } from './stats.js';
 
 /**
  * The sdk stage: what one AWS SDK call costs the calling process, apart from any store. A document-client
- * GetItem, sent one at a time to a stub on loopback that answers `{}` at once, timed with
- * process.cpuUsage (user + system of this process, which also runs the stub and, in the second figure, the
+ * GetItem, sent one at a time to an echo endpoint on loopback that answers `{}` at once, timed with
+ * process.cpuUsage (user + system of this process, which also runs that endpoint and, in the second figure, the
  * local twin's SigV4 gate: infra/local/sigv4-gate.ts). The local twin's serving process pays this per store
  * call, so it bounds a request's CPU from below by (calls per request) × this (docs/performance.md).
  */
 
 export interface SdkCallResult {
-  /** CPU per call, SDK and stub only (µs). */
+  /** CPU per call, SDK and the echo endpoint only (µs). */
   directUs: Repeated;
   /** CPU per call through the SigV4 gate, as the local twin's handlers send it (µs). */
   viaGateUs: Repeated;
-  /** The stub alone (a node:http keep-alive round trip, no SDK): the transport's share (µs). */
-  stubOnlyUs: Repeated;
+  /** The echo endpoint alone (a node:http keep-alive round trip, no SDK): the transport's share (µs). */
+  roundTripUs: Repeated;
 }
 
 const credentials = { accessKeyId: 'AKIDBENCHSDKCALL', secretAccessKey: 'bench-sdk-call-secret' };
@@ -33,44 +33,44 @@ async function cpuPerCall(calls: number, send: (i: number) => Promise<unknown>):
 }
 
 export async function runSdkCall(options: { reps: number; calls: number }): Promise<SdkCallResult> {
-  const stub = createServer((req, res) => {
+  const echo = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
       res.end('{}');
     });
   });
-  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', () => resolve()));
-  const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
-  const gate = await startSigV4Gate({ service: 'dynamodb', credentials, upstream: { url: stubUrl } });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
+  const echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  const gate = await startSigV4Gate({ service: 'dynamodb', credentials, upstream: { url: echoUrl } });
   const client = (endpoint: string) => DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', endpoint, credentials }));
-  const direct = client(stubUrl);
+  const direct = client(echoUrl);
   const viaGate = client(gate.endpoint);
   const get = (db: DynamoDBDocumentClient) => (i: number) => db.send(new GetCommand({ TableName: 'bench', Key: { pk: `k${i % 10}` } }));
   // node:http with a keep-alive agent, as the SDK's handler sends.
   const agent = new Agent({ keepAlive: true });
   const plain = () =>
     new Promise<void>((resolve, reject) => {
-      const req = request(stubUrl, { method: 'POST', agent }, (res) => {
+      const req = request(echoUrl, { method: 'POST', agent }, (res) => {
         res.resume();
         res.on('end', () => resolve());
       });
       req.on('error', reject);
       req.end('{}');
     });
-  const runs = { direct: [] as number[], viaGate: [] as number[], stubOnly: [] as number[] };
+  const runs = { direct: [] as number[], viaGate: [] as number[], roundTrip: [] as number[] };
   try {
     for (let rep = 0; rep < options.reps; rep++) {
       runs.direct.push(await cpuPerCall(options.calls, get(direct)));
       runs.viaGate.push(await cpuPerCall(options.calls, get(viaGate)));
-      runs.stubOnly.push(await cpuPerCall(options.calls, plain));
+      runs.roundTrip.push(await cpuPerCall(options.calls, plain));
     }
   } finally {
     agent.destroy();
     direct.destroy();
     viaGate.destroy();
     await gate.close();
-    await new Promise<void>((resolve) => stub.close(() => resolve()));
+    await new Promise<void>((resolve) => echo.close(() => resolve()));
   }
-  return { directUs: repeated(runs.direct), viaGateUs: repeated(runs.viaGate), stubOnlyUs: repeated(runs.stubOnly) };
+  return { directUs: repeated(runs.direct), viaGateUs: repeated(runs.viaGate), roundTripUs: repeated(runs.roundTrip) };
 }

@@ -402,16 +402,21 @@ describe('audit and alerts', () => {
     const tail = await twin(['alerts', 'tail']);
     const file = await twin(['alerts', 'tail', '--file', join(t.dataDir, 'alerts.jsonl'), '--json']);
     const controller = new AbortController();
+    let listed = false;
     let printed = false;
     const following = twin(['alerts', 'tail', '--follow', '-n', '1'], {
       signal: controller.signal,
       onStdout: (text) => {
+        listed ||= text.includes('below_min');
         printed ||= text.includes('cli-viewer');
       },
     });
+    // The follower has listed the latest alert (then it connects to the stream, which replays recent ones).
+    for (let i = 0; i < 200 && !listed; i++) await new Promise((r) => setTimeout(r, 50));
     // Another principal's breach: a new alert (the cooldown is per principal). Then Ctrl-C (the signal).
     for (let i = 0; i < 100 && !printed; i++) {
-      await twin(['predict', '-p', 'viewer', '--temp', '300', '--pressure', '6', '--flow', '100']);
+      const breach = await twin(['predict', '-p', 'viewer', '--temp', '300', '--pressure', '6', '--flow', '100']);
+      expect(breach.code, breach.stderr).toBe(0);
       await new Promise((r) => setTimeout(r, 100));
     }
     controller.abort();
@@ -422,6 +427,7 @@ describe('audit and alerts', () => {
     expect(tail.stdout).toMatch(/CRITICAL +reactor-yield@1\.0\.0 +below_min +prediction \d/);
     expect(file.code, file.stderr).toBe(0);
     expect(JSON.parse(file.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'anomaly', rule: 'below_min' });
+    expect(listed).toBe(true);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/below_min .*cli-viewer/);
   });

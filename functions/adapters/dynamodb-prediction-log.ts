@@ -16,10 +16,15 @@ interface RequestItem {
   ttl: number;
   /** `<time>#<request id>`: the sort key of the `byModelTime` index. */
   tsk: string;
-  /** Feature names, in the order of every row's `x`. */
+  /** Feature names, in the order of every row of `xs`. */
   f: string[];
-  /** Rows: r = row index, x = input values, p = prediction, i = interval (or null); m = inputs of a row whose features differ from `f`. */
+  /** Rows: r = row index, p = prediction, i = interval (or null); m = inputs of a row whose features differ from `f` (x: inputs, as first stored). */
   rows: { r: number; x?: number[]; m?: Record<string, number>; p: number; i: [number, number] | null }[];
+  /**
+   * Each row's input values in `f`'s order ([] for a row with `m`), apart from `rows`: a feedback join reads the
+   * served values without them (a batch of 100 rows of 256 features holds ~300 KB of inputs, its `rows` ~3 KB).
+   */
+  xs?: number[][];
   /** Measured values by row index, each set once by feedback: a = actual, t = when. */
   obs: Record<string, { a: number; t: string }>;
 }
@@ -65,9 +70,9 @@ export class DynamoDbPredictionLog implements PredictionLog {
   }
 
   async get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]> {
-    const items = await this.fetch([...new Set(keys.map((k) => k.requestId))]);
+    const items = await this.fetch([...new Set(keys.map((k) => k.requestId))], false);
     const wanted = new Set(keys.map((k) => `${k.requestId}#${k.row}`));
-    return items.flatMap(fromItem).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
+    return items.flatMap((item) => fromItem(item, false)).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
   }
 
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]> {
@@ -166,13 +171,18 @@ export class DynamoDbPredictionLog implements PredictionLog {
     }
   }
 
-  /** The request items of `ids` (missing ones left out), 100 keys per BatchGetItem, unprocessed keys re-asked. */
-  private async fetch(ids: readonly string[]): Promise<RequestItem[]> {
+  /**
+   * The request items of `ids` (missing ones left out), 100 keys per BatchGetItem, unprocessed keys re-asked;
+   * without `xs` (the inputs) unless `withInputs`.
+   */
+  private async fetch(ids: readonly string[], withInputs = true): Promise<RequestItem[]> {
     const found: RequestItem[] = [];
+    const names = ['id', 'model', 'version', 'plant', 'principal', 'time', 'level', 'ttl', 'f', 'rows', 'obs'];
+    const projection = withInputs ? {} : { ProjectionExpression: names.map((_, k) => `#a${k}`).join(', '), ExpressionAttributeNames: Object.fromEntries(names.map((n, k) => [`#a${k}`, n])) };
     for (let i = 0; i < ids.length; i += 100) {
       let pending: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ id }));
       for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
-        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ...projection } } }));
         found.push(...((out.Responses?.[this.tableName] ?? []) as RequestItem[]));
         pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
       }
@@ -202,7 +212,8 @@ function toItem(rows: readonly StoredPrediction[]): RequestItem {
     ttl: first.ttl,
     tsk: `${first.time}#${first.requestId}`,
     f,
-    rows: rows.map((r) => ({ r: r.row, ...(sameFeatures(r.inputs) ? { x: f.map((name) => r.inputs[name]!) } : { m: r.inputs }), p: r.prediction, i: r.interval })),
+    rows: rows.map((r) => ({ r: r.row, ...(sameFeatures(r.inputs) ? {} : { m: r.inputs }), p: r.prediction, i: r.interval })),
+    xs: rows.map((r) => (sameFeatures(r.inputs) ? f.map((name) => r.inputs[name]!) : [])),
     obs: {},
   };
   // A rough upper bound of DynamoDB's size (names and numbers as text): far below the limit for what the routes accept.
@@ -210,9 +221,16 @@ function toItem(rows: readonly StoredPrediction[]): RequestItem {
   return item;
 }
 
-function fromItem(item: RequestItem): StoredPrediction[] {
+/** The rows of a request item; `inputs` empty when the item was read without them ({@link DynamoDbPredictionLog.get}). */
+function fromItem(item: RequestItem, withInputs = true): StoredPrediction[] {
   if (!Array.isArray(item.rows)) return []; // not a request item of this layout
-  return item.rows.map((row) => {
+  const inputsOf = (row: RequestItem['rows'][number], k: number): Record<string, number> => {
+    if (!withInputs) return {};
+    if (row.m) return row.m;
+    const x = row.x ?? item.xs?.[k] ?? [];
+    return Object.fromEntries(item.f.map((name, j) => [name, x[j]!]));
+  };
+  return item.rows.map((row, k) => {
     const observed = item.obs?.[String(row.r)];
     return {
       requestId: item.id,
@@ -222,7 +240,7 @@ function fromItem(item: RequestItem): StoredPrediction[] {
       ...(item.plant !== undefined ? { plant: item.plant } : {}),
       principal: item.principal,
       time: item.time,
-      inputs: row.m ?? Object.fromEntries(item.f.map((name, k) => [name, row.x![k]!])),
+      inputs: inputsOf(row, k),
       prediction: row.p,
       interval: row.i,
       level: item.level,

@@ -58,7 +58,7 @@ describe('prediction log', () => {
     expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant', 'version']]]);
   });
 
-  it('a request alone is one PutItem of one item holding all its rows, read back exactly', async () => {
+  it('a request alone is one PutItem of one item holding all its rows, read back exactly (by time with inputs, by key without)', async () => {
     // Prepare
     const r = recordingOf();
     const log = new DynamoDbPredictionLog(r.client, table);
@@ -67,11 +67,13 @@ describe('prediction log', () => {
     // Act
     await log.record(rows);
     const back = await log.get(rows.map((p) => ({ requestId: p.requestId, row: p.row })));
+    const byTime = await log.byTime('reactor-yield', rows[0]!.time, rows[0]!.time, 1000);
     const { Item } = await db.send(new GetCommand({ TableName: table, Key: { id: 'alone-1' } }));
 
     // Assert
-    expect(r.names()).toEqual(['PutCommand', 'BatchGetCommand']);
-    expect(back).toEqual(rows);
+    expect(r.names()).toEqual(['PutCommand', 'BatchGetCommand', 'QueryCommand', 'BatchGetCommand']);
+    expect(back).toEqual(rows.map((p) => ({ ...p, inputs: {} })));
+    expect(byTime).toEqual(rows);
     expect(Item?.rows).toHaveLength(100);
     expect(Item?.f).toEqual(['temperature', 'pressure', 'flow_rate']);
   });
@@ -105,7 +107,25 @@ describe('prediction log', () => {
     ]);
 
     // Assert
-    expect(back.map((p) => [p.requestId, p.row, p.inputs.temperature])).toEqual([['ask-1', 3, 353]]);
+    expect(back.map((p) => [p.requestId, p.row, p.prediction, p.interval])).toEqual([['ask-1', 3, 90.3, [88.3, 92.3]]]);
+  });
+
+  it('a feedback join (get) reads the served values, not the inputs: the inputs of a 100-row, 256-feature batch stay in the store', async () => {
+    // Prepare
+    const r = recordingOf();
+    const log = new DynamoDbPredictionLog(r.client, table);
+    const wide = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`sensor_${k}`, 1000.123456 + k]));
+    await log.record(served('wide-1', 100, 2500).map((p) => ({ ...p, inputs: wide })));
+
+    // Act
+    const back = await log.get([{ requestId: 'wide-1', row: 42 }]);
+
+    // Assert: the request asked for every attribute but the inputs (xs), and the answer carried none.
+    const get = r.sent.find((c) => c.constructor.name === 'BatchGetCommand')!;
+    const asked = (get.input as { RequestItems: Record<string, { ProjectionExpression?: string; ExpressionAttributeNames?: Record<string, string> }> }).RequestItems[table]!;
+    expect(asked.ProjectionExpression).toBeDefined();
+    expect(Object.values(asked.ExpressionAttributeNames ?? {})).not.toContain('xs');
+    expect(back).toEqual([expect.objectContaining({ requestId: 'wide-1', row: 42, prediction: 94.2, inputs: {} })]);
   });
 
   it('a row whose features differ from the first row keeps its own inputs', async () => {
@@ -116,10 +136,10 @@ describe('prediction log', () => {
 
     // Act
     await log.record(rows);
-    const back = await log.get([{ requestId: 'mixed-1', row: 1 }]);
+    const back = await log.byTime('reactor-yield', rows[0]!.time, rows[0]!.time, 10);
 
     // Assert
-    expect(back[0]?.inputs).toEqual({ temperature: 351, pressure: 5.5 });
+    expect(back.map((p) => p.inputs)).toEqual([rows[0]!.inputs, { temperature: 351, pressure: 5.5 }]);
   });
 
   it('observe sets a row’s value once; a second time, or another row of an unknown request, is refused', async () => {

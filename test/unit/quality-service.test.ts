@@ -21,7 +21,8 @@ class MemoryPredictionLog implements PredictionLog {
     for (const r of rows) this.rows.set(`${r.requestId}#${r.row}`, { ...r });
   }
   async get(keys: readonly PredictionKey[]) {
-    return keys.map((k) => this.rows.get(`${k.requestId}#${k.row}`)).filter((r): r is StoredPrediction => !!r).map((r) => ({ ...r }));
+    // As the port says: a feedback join reads no inputs.
+    return keys.map((k) => this.rows.get(`${k.requestId}#${k.row}`)).filter((r): r is StoredPrediction => !!r).map((r) => ({ ...r, inputs: {} }));
   }
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null) {
     return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to && (plant === undefined || (r.plant ?? null) === plant)).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);

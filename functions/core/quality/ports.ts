@@ -40,7 +40,10 @@ export interface PredictionKey {
 export interface PredictionLog {
   /** Stores served rows (one write per 25 rows). */
   record(rows: readonly StoredPrediction[]): Promise<void>;
-  /** The stored rows among `keys` (missing ones are left out). */
+  /**
+   * The stored rows among `keys` (missing ones are left out), for a feedback join: their `inputs` are not
+   * read (empty), so a call naming many large batches reads their served values, not their inputs.
+   */
   get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]>;
   /**
    * Rows of `model` predicted in [from, to] (ISO), oldest first, at most `limit` (the newest). `plant`: only that

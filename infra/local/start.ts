@@ -137,6 +137,23 @@ const twin = await startLocalTwin({
 });
 
 const { url, seed } = twin;
+// Before the ready line: a supervisor may stop the twin as soon as it reads it.
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping the local twin...\n`);
+    twin.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`stop failed: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  });
+}
+
 const lines = [
   '',
   `Twinserve ${values.edge ? 'edge' : 'local'} twin is running at ${url}`,
@@ -166,18 +183,3 @@ lines.push(
 );
 process.stdout.write(`${lines.join('\n')}\n`);
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`\n${signal}: stopping the local twin...\n`);
-    twin.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`stop failed: ${(error as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  });
-}

@@ -22,6 +22,7 @@ import {
 import { Prng } from '../../models/tools/prng.js';
 import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 import { exportForestSkl2onnxStyle } from '../../models/tools/skl2onnx-export.js';
+import { linearOnnx } from '../support/insight.js';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -72,28 +73,6 @@ async function run(bytes: Uint8Array, input: string, output: string, rows: numbe
   }
 }
 
-/** A linear regressor by hand: MatMul + Add, opset 17, input `input` [N, F], output `yield` [N, 1]. */
-function linearOnnx(weights: number[], bias: number): Uint8Array {
-  const model: OnnxTypes.IModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'test',
-    graph: {
-      name: 'linear',
-      node: [
-        { name: 'matmul', opType: 'MatMul', input: ['input', 'W'], output: ['xw'] },
-        { name: 'add', opType: 'Add', input: ['xw', 'B'], output: ['yield'] },
-      ],
-      initializer: [
-        { name: 'W', dataType: FLOAT, dims: [weights.length, 1], floatData: weights },
-        { name: 'B', dataType: FLOAT, dims: [1], floatData: [bias] },
-      ],
-      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: weights.length }] } } } }],
-      output: [{ name: 'yield', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }] } } } }],
-    },
-  };
-  return new Uint8Array(onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish());
-}
 
 // Weights and inputs with few significant bits: the graph's float32 output is exact, so the test can
 // compute predictions and residuals independently of onnxruntime.

@@ -126,15 +126,7 @@ export function readTreeEnsemble(bytes: Uint8Array, manifest: ModelManifest): Tr
     for (let i = 0; i < n; i++) if (treeIds[i] === treeId) members.push(i);
     members.forEach((i, k) => index.set(nodeIds[i]!, k));
     const size = members.length;
-    const tree: FlatTree = {
-      feature: new Int32Array(size),
-      threshold: new Float64Array(size),
-      mode: new Uint8Array(size),
-      yes: new Int32Array(size).fill(-1),
-      no: new Int32Array(size).fill(-1),
-      value: new Float64Array(size),
-      depth: 0,
-    };
+    const tree = emptyTree(size);
     // Nodes are addressed by id, in any order; the root is the node nothing points to. In-degree at most 1
     // and one root make the reachable part a tree (no cycle, no shared subtree), so recursion ends.
     const parents = new Uint8Array(size);
@@ -181,19 +173,16 @@ export function readTreeEnsemble(bytes: Uint8Array, manifest: ModelManifest): Tr
   return { ok: true, ensemble: { trees, base, features: manifest.features.length } };
 }
 
+/** A tree of `size` nodes, none linked yet. */
+function emptyTree(size: number): FlatTree {
+  return { feature: new Int32Array(size), threshold: new Float64Array(size), mode: new Uint8Array(size), yes: new Int32Array(size).fill(-1), no: new Int32Array(size).fill(-1), value: new Float64Array(size), depth: 0 };
+}
+
 /** Renumbers a tree so that the root is 0 (depth-first), and records its depth. */
 function reroot(tree: FlatTree, root: number): { tree: FlatTree; order: Int32Array } {
   const size = tree.feature.length;
   const order = new Int32Array(size).fill(-1);
-  const out: FlatTree = {
-    feature: new Int32Array(size),
-    threshold: new Float64Array(size),
-    mode: new Uint8Array(size),
-    yes: new Int32Array(size).fill(-1),
-    no: new Int32Array(size).fill(-1),
-    value: new Float64Array(size),
-    depth: 0,
-  };
+  const out = emptyTree(size);
   let next = 0;
   const stack: [number, number][] = [[root, 0]];
   while (stack.length) {

@@ -3,6 +3,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertCapStore } from './adapters/dynamodb-alert-cap-store.js';
 import { DynamoDbAlertStateStore } from './adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
@@ -17,6 +18,7 @@ import { S3ModelStore } from './adapters/s3-model-store.js';
 import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
 import { apiVersion } from './contracts.js';
+import { AlertCap } from './core/alerts/cap.js';
 import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
@@ -56,6 +58,8 @@ export interface Services {
   registry: ModelRegistry;
   models: ModelService;
   alerts: AlertService;
+  /** The per-plant bound on alerts per window; the schedule sends its summaries. */
+  alertCap: AlertCap;
   quality: QualityService;
   dispose(): Promise<void>;
 }
@@ -76,10 +80,19 @@ export function createServices(config: Config): Services {
   const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
   const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 });
+  const alertPublisher = sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined;
+  const alertCap = new AlertCap(new DynamoDbAlertCapStore(db, config.alertStateTable), alertPublisher, {
+    ...config.alertCap,
+    now: () => Date.now(),
+    telemetry,
+    log: (message, fields) => logger.warn(message, fields),
+    onPublishError: (error) => logger.error('alert cap: a count or notice failed', { error: error as Error }),
+  });
   const alerts = new AlertService(
     alertState,
-    sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined,
+    alertPublisher,
     {
+      cap: alertCap,
       cooldownSeconds: config.alertCooldownSeconds,
       on: config.alertOn,
       overrides: config.alertThresholds,
@@ -99,7 +112,8 @@ export function createServices(config: Config): Services {
     new DynamoDbPredictionLog(db, config.predictionsTable),
     new DynamoDbQualityStore(db, config.qualityTable),
     registry,
-    new QualityAlerts(alertState, sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined, {
+    new QualityAlerts(alertState, alertPublisher, {
+      cap: alertCap,
       cooldownSeconds: config.alertCooldownSeconds,
       now: () => Date.now(),
       telemetry,
@@ -136,6 +150,7 @@ export function createServices(config: Config): Services {
     insight: new InsightService(twin),
     models: new ModelService(modelStore, registry, stats, alerts, modelStore instanceof S3ModelStore ? { transfer: modelStore } : {}),
     alerts,
+    alertCap,
     quality,
     auth: new AuthService(users, keys, issuer, limiter, {
       userTokenTtlSeconds: config.userTokenTtlSeconds,

@@ -179,7 +179,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
       Predictions: ['BatchGetItem', 'Query:byModelTime'],
       // PutItem: the served-pairs cursor (`sk = served`, revision-checked), so a run reads the index since the last one only.
       Quality: ['GetItem', 'PutItem', 'Query'],
-      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
+      // Alert claims; and the alert cap's summaries: Query the windows owed one, take each (DeleteItem), read its counts.
+      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem', 'Query'],
     },
     modelBucket: 'read',
     alerts: true,

@@ -64,8 +64,16 @@ export interface Services {
   dispose(): Promise<void>;
 }
 
+/** The clock alerts, their cap and model quality read (Date.now; the local twin's tests set their own). */
+let servicesClock: () => number = () => Date.now();
+
+/** Sets the clock the next {@link createServices} gives alerts and quality; none puts Date.now back. */
+export function setServicesClock(now?: () => number): void {
+  servicesClock = now ?? (() => Date.now());
+}
+
 /** Builds every client and service once per cold start. The only place adapters are chosen. */
-export function createServices(config: Config): Services {
+export function createServices(config: Config, now: () => number = servicesClock): Services {
   // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 are honoured by the SDK itself (the local twin sets them).
   const dynamo = new DynamoDBClient({ region: config.region });
   const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
@@ -79,11 +87,11 @@ export function createServices(config: Config): Services {
   const modelStore: ModelStore = config.models.kind === 'dir' ? new FileModelStore(config.models.path) : new S3ModelStore(s3, config.models.bucket);
   const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
-  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 });
+  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30, now });
   const alertPublisher = sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined;
   const alertCap = new AlertCap(new DynamoDbAlertCapStore(db, config.alertStateTable), alertPublisher, {
     ...config.alertCap,
-    now: () => Date.now(),
+    now,
     telemetry,
     log: (message, fields) => logger.warn(message, fields),
     onPublishError: (error) => logger.error('alert cap: a count or notice failed', { error: error as Error }),
@@ -93,6 +101,7 @@ export function createServices(config: Config): Services {
     alertPublisher,
     {
       cap: alertCap,
+      now,
       cooldownSeconds: config.alertCooldownSeconds,
       on: config.alertOn,
       overrides: config.alertThresholds,
@@ -115,11 +124,12 @@ export function createServices(config: Config): Services {
     new QualityAlerts(alertState, alertPublisher, {
       cap: alertCap,
       cooldownSeconds: config.alertCooldownSeconds,
-      now: () => Date.now(),
+      now,
       telemetry,
       onPublishError: (error) => logger.error('quality alert publish failed; will retry on the next breach', { error: error as Error }),
     }),
     {
+      now,
       retentionDays: config.predictionRetentionDays,
       recalibration: config.qualityRecalibration,
       telemetry,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { envNames, loadConfig } from '../../functions/config.js';
 import { AlertCap, type AlertCapOptions } from '../../functions/core/alerts/cap.js';
 import { AlertService } from '../../functions/core/alerts/service.js';
 import type { Principal } from '../../functions/core/auth/tokens.js';
@@ -173,5 +174,30 @@ describe('alert cap', () => {
     s.clock.advance(windowMs / 2);
     await breach(s, 'm', principal('nora', 'north'));
     expect([...s.store.counts.keys()]).toEqual([`plant#north|${new Date(s.clock.ms - windowMs / 2).toISOString()}`]);
+  });
+});
+
+describe('alert cap configuration', () => {
+  const base = {
+    ...Object.fromEntries(['usersTable', 'apiKeysTable', 'rateCountersTable', 'auditTable', 'alertStateTable', 'statsTable', 'predictionsTable', 'qualityTable'].map((k) => [envNames[k as keyof typeof envNames], `t-${k}`])),
+    [envNames.issuer]: 'https://api.twin.test',
+    [envNames.audience]: 'twinserve',
+    [envNames.modelDir]: '/models',
+    [envNames.signingKeyFile]: '/keys.json',
+  };
+
+  it('defaults to 50 per plant and 100 for the platform per 15 minutes', () => {
+    expect(loadConfig(base).alertCap).toEqual({ perPlant: 50, platform: 100, windowSeconds: 900 });
+    expect(loadConfig({ ...base, [envNames.alertCapPerPlant]: '5', [envNames.alertCapPlatform]: '7', [envNames.alertCapWindowSeconds]: '3600' }).alertCap).toEqual({ perPlant: 5, platform: 7, windowSeconds: 3600 });
+  });
+
+  it.each([
+    [envNames.alertCapPerPlant, '0'],
+    [envNames.alertCapPlatform, '-1'],
+    [envNames.alertCapPerPlant, 'many'],
+    [envNames.alertCapWindowSeconds, '10'],
+    [envNames.alertCapWindowSeconds, '90000'],
+  ])('refuses %s=%s, naming it', (name, value) => {
+    expect(() => loadConfig({ ...base, [name]: value })).toThrow(name);
   });
 });

@@ -2,7 +2,7 @@ import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { startSigV4Gate } from '../infra/local/sigv4-gate.js';
+import { startSigV4Gate } from '../infra/local/sigv4-gate.mjs';
 import { repeated, type Repeated } from './stats.js';
 
 /**

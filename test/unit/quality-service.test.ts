@@ -456,6 +456,11 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
         const put = quality.putServedCursor.bind(quality);
         quality.putServedCursor = async () => false;
         expect(await service.evaluate()).toMatchObject({ checked: 2, failed: 0 });
+        // A cursor write that fails outright costs nothing of the judgement either.
+        quality.putServedCursor = async () => {
+          throw new Error('store down');
+        };
+        expect(await service.evaluate()).toMatchObject({ checked: 2, failed: 0 });
         quality.putServedCursor = put;
         expect(quality.cursors.get('drifty')!.readTo).toBe(won);
         clock.advance(15 * 60_000);

@@ -97,7 +97,8 @@ export class QualityBands {
     }
     const today = [...pairs.values()];
     // A run racing another loses its write, not its judgement: the next run reads again from the winner's end.
-    await store.putServedCursor(name, { readTo: new Date(now).toISOString(), pairs: today, revision: (cursor?.revision ?? 0) + 1 }, cursor?.revision ?? 0);
+    // A failed write costs the next run a longer read, never this run's judgement.
+    await store.putServedCursor(name, { readTo: new Date(now).toISOString(), pairs: today, revision: (cursor?.revision ?? 0) + 1 }, cursor?.revision ?? 0).catch((error: unknown) => this.deps.fail(error));
     return today;
   }
 

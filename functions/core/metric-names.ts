@@ -12,7 +12,7 @@ export const metricNames = {
   modelCacheHits: 'ModelCacheHits',
   /** Count per anomaly alert published. */
   alerts: 'Alerts',
-  /** Count per alert (anomaly or quality) held back by its plant's alert cap (dimension: plant; `platform` without one). */
+  /** Count per alert (anomaly or quality) held back by its plant's alert cap (dimension: plant; `(platform)` without one, a name no plant can have). */
   alertsSuppressed: 'AlertsSuppressed',
   /** Count per anomaly alert that could not be published (dimension: model). The Ops stack alarms on it. */
   alertPublishFailures: 'AlertPublishFailures',

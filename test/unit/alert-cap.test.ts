@@ -83,6 +83,7 @@ describe('alert cap', () => {
     const platformNotice = s.sns.messages.filter((m) => m.body.kind === 'alerts_capped' && m.body.plant === undefined);
     expect(platformNotice.map((m) => m.body.cap)).toEqual([5]);
     expect(platformNotice[0]!.attributes.plant).toBeUndefined();
+    expect(s.counted.filter((c) => c.metric === 'AlertsSuppressed').map((c) => c.dimensions?.plant)).toEqual([...Array(7).fill('north'), '(platform)']);
   });
 
   it('quality alerts and anomaly alerts share the plant cap (many models × versions × rules)', async () => {

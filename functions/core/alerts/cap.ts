@@ -72,7 +72,7 @@ export class AlertCap {
       this.options.onPublishError?.(error);
       return true;
     }
-    this.options.telemetry?.count(metricNames.alertsSuppressed, 1, { plant: alert.plant ?? 'platform' });
+    this.options.telemetry?.count(metricNames.alertsSuppressed, 1, { plant: alert.plant ?? '(platform)' });
     try {
       const held = await this.store.hold(scope, window, alert.model, this.expires(end));
       this.options.log?.('alert held back: the plant reached its alert cap for this window', { plant: alert.plant ?? null, model: alert.model, window, cap, held });

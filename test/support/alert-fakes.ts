@@ -2,7 +2,7 @@ import type { AlertCapStore, AlertClaim, AlertEvent, AlertPublisher, AlertStateS
 
 /**
  * In-memory alert ports (functions/core/ports.ts) for unit tests of the alert core: the same contracts as
- * functions/adapters/dynamodb-alert-state-store.ts and dynamodb-alert-cap-store.ts (test/stores/alert-cap.test.ts
+ * functions/adapters/dynamodb-alert-state-store.ts and dynamodb-alert-cap-store.ts (test/stores/dynamodb-adapters.test.ts
  * holds those to them), no network.
  */
 

@@ -18,10 +18,10 @@ import { inBandRow, referencePackage, row } from '../support/models.js';
  */
 
 /** A promise the test settles by hand. */
-function held<T = void>() {
-  let resolve!: (value: T) => void;
+function held(): { promise: Promise<void>; resolve(): void; reject(error: unknown): void } {
+  let resolve!: () => void;
   let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
   return { promise, resolve, reject };
 }
 

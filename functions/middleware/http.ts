@@ -3,8 +3,8 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import type { z } from 'zod';
 import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
-import { PendingWrites } from '../core/pending-writes.js';
 import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, summarizeIssues, type IssueList } from '../core/errors.js';
+import { PendingWrites } from '../core/pending-writes.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';

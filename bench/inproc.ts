@@ -61,8 +61,8 @@ export async function runInproc(options: InprocOptions): Promise<InprocResult> {
   const batches = Math.max(200, Math.floor(options.iterations / 4));
 
   const run = (values: Float32Array, rows: number) => session.run({ [input]: new ort.Tensor('float32', values, [rows, width]) }, [output]);
-  const predict = async (row: Row) => JSON.stringify(await core.twin.predict(core.principal, row, 'bench'));
-  const batch = async (rows: Row[]) => JSON.stringify(await core.twin.batch(core.principal, { inputs: rows }, 'bench'));
+  const predict = async (row: Row) => JSON.stringify(await core.twin.predict(core.principal, row, { requestId: 'bench' }));
+  const batch = async (rows: Row[]) => JSON.stringify(await core.twin.batch(core.principal, { inputs: rows }, { requestId: 'bench' }));
 
   // Warm-up: JIT, the session's first runs, the core's lazy model load.
   for (let i = 0; i < 300; i++) {

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { envNames } from '../functions/config.js';
 
 /**
  * The serving process of the http and cold-start stages: one local twin (gateway, handlers; the embedded
@@ -39,8 +40,13 @@ const twin = await startLocalTwin({
   env: { TWIN_RATE_LIMIT_PER_MINUTE: '100000000' },
 });
 
+// The stages given `env` run handlers one request at a time, as Lambda does; Lambda's functions share no writer
+// between their stores (functions/services.ts), so neither do they: the audit record and the served row go as
+// the single PutItems a Lambda sends.
 const env = Object.fromEntries(
-  Object.entries(process.env).filter((entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && entry[1] !== undefined),
+  Object.entries(process.env).filter(
+    (entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && entry[0] !== envNames.sharedBatchWrites && entry[1] !== undefined,
+  ),
 );
 const info: ServeInfo = { url: twin.url, pid: process.pid, pids: twin.pids, adminPassword, env };
 process.stdout.write(`${JSON.stringify(info)}\n`);

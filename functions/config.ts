@@ -52,6 +52,12 @@ export const envNames = {
   s3ForcePathStyle: 'TWIN_S3_FORCE_PATH_STYLE',
   serviceName: 'TWIN_SERVICE_NAME',
   environment: 'TWIN_ENVIRONMENT',
+  /**
+   * `true` where one process serves many requests at once (the local and edge twin): the audit log and the
+   * served-rows log share one group-commit writer, so their items go together in one BatchWriteItem. Unset in
+   * Lambda (one request per container): each write alone, one PutItem, no batch permission needed.
+   */
+  sharedBatchWrites: 'TWIN_SHARED_BATCH_WRITES',
   /** The anomaly-alert SNS topic (set only where the function may publish: infra/functions.ts `alerts`). */
   alertsTopicArn: 'TWIN_ALERTS_TOPIC_ARN',
   /** Read by Powertools Metrics itself (not by {@link configSchema}): one CloudWatch namespace per environment. */
@@ -120,6 +126,7 @@ export const configSchema = z.object({
   [envNames.s3ForcePathStyle]: booleanString.default(false),
   [envNames.serviceName]: z.string().min(1).default('digital-twin'),
   [envNames.environment]: z.string().min(1).default('local'),
+  [envNames.sharedBatchWrites]: booleanString.default(false),
   [envNames.alertsTopicArn]: z.string().startsWith('arn:').optional(),
   [envNames.awsRegion]: z.string().min(1).default('us-east-1'),
 });
@@ -169,6 +176,8 @@ export interface Config {
   s3ForcePathStyle: boolean;
   serviceName: string;
   environment: string;
+  /** The audit and served-rows logs share one BatchWriteItem writer (a process serving many requests at once). */
+  sharedBatchWrites: boolean;
   region: string;
 }
 
@@ -232,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],
     serviceName: e[envNames.serviceName],
     environment: e[envNames.environment],
+    sharedBatchWrites: e[envNames.sharedBatchWrites],
     region: e[envNames.awsRegion],
   };
 }

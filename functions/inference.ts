@@ -21,10 +21,10 @@ export const handler = byRoute({
     const ready = await services.oip.modelReady(principal!, pathParameters.name!, pathParameters.version!);
     return new Reply(ready.ready ? 200 : 503, ready);
   }),
-  'POST /v2/models/{name}/infer': http(contracts['POST /v2/models/{name}/infer']).handler(({ body, principal, services, pathParameters, requestId }) =>
-    services.oip.infer(principal!, pathParameters.name!, undefined, body, requestId),
+  'POST /v2/models/{name}/infer': http(contracts['POST /v2/models/{name}/infer']).handler(({ body, principal, services, pathParameters, requestId, writes }) =>
+    services.oip.infer(principal!, pathParameters.name!, undefined, body, requestId, writes),
   ),
   'POST /v2/models/{name}/versions/{version}/infer': http(contracts['POST /v2/models/{name}/versions/{version}/infer']).handler(
-    ({ body, principal, services, pathParameters, requestId }) => services.oip.infer(principal!, pathParameters.name!, pathParameters.version!, body, requestId),
+    ({ body, principal, services, pathParameters, requestId, writes }) => services.oip.infer(principal!, pathParameters.name!, pathParameters.version!, body, requestId, writes),
   ),
 });

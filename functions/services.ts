@@ -6,6 +6,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAlertCapStore } from './adapters/dynamodb-alert-cap-store.js';
 import { DynamoDbAlertStateStore } from './adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
+import { BatchWriter } from './adapters/batch-put.js';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb-rate-limiter.js';
 import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
@@ -111,14 +112,16 @@ export function createServices(config: Config, now: () => number = servicesClock
   );
   const users = new DynamoDbUserStore(db, config.usersTable);
   const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
-  const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays });
+  // A process serving many requests at once carries a request's audit record and served rows in one call.
+  const writer = config.sharedBatchWrites ? new BatchWriter(db) : undefined;
+  const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays, ...(writer ? { writer } : {}) });
   const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
   const keyStore = new DynamoDbApiKeyStore(db, config.apiKeysTable);
   const keys = new KeyService(keyStore, users, { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
   const principals = new PrincipalResolver(users, keyStore, { cacheMs: config.principalCacheSeconds * 1000, ownerLimitPerMinute: config.rateLimitPerMinute });
 
   const quality = new QualityService(
-    new DynamoDbPredictionLog(db, config.predictionsTable),
+    new DynamoDbPredictionLog(db, config.predictionsTable, writer ? { writer } : {}),
     new DynamoDbQualityStore(db, config.qualityTable),
     registry,
     new QualityAlerts(alertState, alertPublisher, {

@@ -3,9 +3,7 @@ import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/
 import * as z from 'zod';
 import { InvalidRequestError } from '../core/errors.js';
 import type { AuditLog, AuditQuery, AuditRecord } from '../core/ports.js';
-import { defaultRetryDelaysMs, putGroup } from './batch-put.js';
-import { GroupCommit, type Outcome } from './group-commit.js';
-
+import { writerFor, type BatchWriteOptions, type BatchWriter } from './batch-put.js';
 
 /** Items DynamoDB still left unprocessed after every retry: their requests' records go to the log instead. */
 export class AuditUnprocessedError extends Error {
@@ -64,31 +62,34 @@ function previousDay(day: string): string {
  * export never duplicates one. Items carry a TTL (retention); reads skip items past it because DynamoDB
  * deletes expired items up to days late (dynalite never does).
  *
- * A request's own record ({@link append}) is group-committed: while one write is in flight, the records of
- * the requests finishing meanwhile wait and go together, up to 25 per BatchWriteItem, items left unprocessed
- * re-sent with backoff. A record alone (always, in Lambda: one request per container) is one conditional
- * PutItem, as before; so AWS functions never send BatchWriteItem and need no batch (or delete) permission.
+ * A request's own record ({@link append}) is group-committed (functions/adapters/batch-put.ts): while one write
+ * is in flight, the records of the requests finishing meanwhile wait and go together, up to 25 per
+ * BatchWriteItem, items left unprocessed re-sent with backoff; with a writer shared with the served-rows log
+ * (a long-lived process), a request's record and its served rows go in the same call. A record alone (always,
+ * in Lambda: one request per container, no shared writer) is one conditional PutItem, as before; so AWS
+ * functions never send BatchWriteItem and need no batch (or delete) permission.
  * A batch put is an unconditional overwrite: harmless here, because the key holds the request id, so an
  * overwrite can only be the same request's record again.
  */
 export class DynamoDbAuditLog implements AuditLog {
-  private readonly group = new GroupCommit<AuditRecord, void>((_key, records) => this.writeGroup(records));
-  private readonly retryDelaysMs: readonly number[];
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly putRecord: (item: Record<string, unknown>) => Promise<void>;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: {
+    private readonly options: BatchWriteOptions & {
       retentionDays: number;
       now?: () => number;
-      /** Backoff before each re-send of unprocessed items. @default [10, 40, 160, 640] */
-      retryDelaysMs?: readonly number[];
-      sleep?: (ms: number) => Promise<void>;
+      /** A writer shared with other stores of the same client (long-lived processes); default: its own. */
+      writer?: BatchWriter;
     },
   ) {
-    this.retryDelaysMs = options.retryDelaysMs ?? defaultRetryDelaysMs;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.putRecord = writerFor(db, options).table({
+      tableName,
+      keyOf: (item) => `${String(item.principal)}\u0000${String(item.sk)}`,
+      single: async (item) => void (await this.put(item)),
+      unprocessed: (attempts) => new AuditUnprocessedError(attempts),
+    });
   }
 
   private item(record: AuditRecord): Record<string, unknown> {
@@ -111,22 +112,7 @@ export class DynamoDbAuditLog implements AuditLog {
   }
 
   append(record: AuditRecord): Promise<void> {
-    return this.group.submit('audit', record);
-  }
-
-  private writeGroup(records: AuditRecord[]): Promise<Outcome<void>[]> {
-    return putGroup(
-      records.map((record) => this.item(record)),
-      {
-        db: this.db,
-        tableName: this.tableName,
-        keyOf: (item) => `${String(item.principal)}\u0000${String(item.sk)}`,
-        single: async (item) => void (await this.put(item)),
-        unprocessed: (attempts) => new AuditUnprocessedError(attempts),
-        retryDelaysMs: this.retryDelaysMs,
-        sleep: this.sleep,
-      },
-    );
+    return this.putRecord(this.item(record));
   }
 
   async query(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor?: string }> {

@@ -1,8 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { PredictionKey, PredictionLog, ServedPair, StoredPrediction } from '../core/quality/ports.js';
-import { putGroup, UnprocessedItemError } from './batch-put.js';
-import { GroupCommit } from './group-commit.js';
+import { UnprocessedItemError, writerFor, type BatchWriteOptions, type BatchWriter } from './batch-put.js';
 
 /** A served request as stored: the fields its rows share once, each row's inputs in `f`'s order. */
 interface RequestItem {
@@ -40,33 +39,32 @@ const maxItemBytes = 390 * 1024;
  * themselves, and the schedule finds who was served from the index alone. Measured values live in the item's `obs`
  * map, set once each with a conditional update.
  *
- * Writes are group-committed like the audit log's: a request alone (always, in Lambda) is one PutItem; in a
- * process serving many at once, the requests finishing during a write go together in the next
- * BatchWriteItem. Each request is answered only after its own item is stored, or its write failed
+ * Writes are group-committed like the audit log's (functions/adapters/batch-put.ts): a request alone (always,
+ * in Lambda) is one PutItem; in a process serving many at once, the requests finishing during a write go
+ * together in the next BatchWriteItem, with the audit records of the same turn when the writer is shared. Each request is answered only after its own item is stored, or its write failed
  * (bookkeeping: the quality service counts the failure, the prediction still answers).
  */
 export class DynamoDbPredictionLog implements PredictionLog {
-  private readonly group = new GroupCommit<RequestItem, void>((_key, items) =>
-    putGroup(items as unknown as Record<string, unknown>[], {
-      db: this.db,
-      tableName: this.tableName,
-      keyOf: (item) => String(item.id),
-      single: async (item) => void (await this.db.send(new PutCommand({ TableName: this.tableName, Item: item }))),
-      unprocessed: (attempts) => new UnprocessedItemError('served rows', attempts),
-      ...this.options,
-    }),
-  );
+  private readonly putItem: (item: Record<string, unknown>) => Promise<void>;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: { retryDelaysMs?: readonly number[]; sleep?: (ms: number) => Promise<void> } = {},
-  ) {}
+    /** `writer`: one shared with other stores of the same client (long-lived processes); default: its own. */
+    options: BatchWriteOptions & { writer?: BatchWriter } = {},
+  ) {
+    this.putItem = writerFor(db, options).table({
+      tableName,
+      keyOf: (item) => String(item.id),
+      single: async (item) => void (await this.db.send(new PutCommand({ TableName: this.tableName, Item: item }))),
+      unprocessed: (attempts) => new UnprocessedItemError('served rows', attempts),
+    });
+  }
 
   async record(rows: readonly StoredPrediction[]): Promise<void> {
     const byRequest = new Map<string, StoredPrediction[]>();
     for (const row of rows) byRequest.set(row.requestId, [...(byRequest.get(row.requestId) ?? []), row]);
-    await Promise.all([...byRequest.values()].map((requestRows) => this.group.submit('predictions', toItem(requestRows))));
+    await Promise.all([...byRequest.values()].map((requestRows) => this.putItem(toItem(requestRows) as unknown as Record<string, unknown>)));
   }
 
   async get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]> {

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
 import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, summarizeIssues, type IssueList } from '../core/errors.js';
+import { PendingWrites } from '../core/pending-writes.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
@@ -49,6 +50,11 @@ export interface HttpInput<B> {
   pathParameters: Record<string, string>;
   query: Record<string, string>;
   audit: AuditNote;
+  /**
+   * Where the core hands the writes that follow its work (stats, served rows): the middleware awaits them with
+   * the audit record, so both go out in one round and the answer leaves after both (functions/core/pending-writes.ts).
+   */
+  writes: PendingWrites;
 }
 
 /** What the chain learns about a request, kept on the event (as middy's own parsers do). */
@@ -59,6 +65,8 @@ interface RequestState {
   rate: RateDecision | undefined;
   body: unknown;
   audit: AuditNote;
+  /** The core's after-work writes, awaited with the audit record. */
+  writes: PendingWrites;
   /** What a prediction answer said, for the metrics (read from the reply, not re-parsed from its JSON). */
   predictions?: PredictionSummary;
 }
@@ -205,7 +213,8 @@ function auditRecord(event: StatefulEvent, statusCode: number, errorCode: string
  * plant, key not revoked: PrincipalResolver; fresh on administration routes), the route's scopes re-checked
  * from the route table against it, the principal's rate limit, JSON body and zod validation. Then one call into the
  * core. Errors become the envelope. Last, exactly one audit record per invocation, written before the
- * function returns; if the audit table cannot take it, the record goes to the log (never lost silently).
+ * function returns; if the audit table cannot take it, the record goes to the log (never lost silently). The
+ * writes the core handed over (`writes`: stats, served rows) are awaited together with it, not before it.
  */
 export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(options: HttpOptions<S, Q> = {}) {
   return {
@@ -253,6 +262,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
             pathParameters: (event.pathParameters ?? {}) as Record<string, string>,
             query: query as never,
             audit: state.audit,
+            writes: state.writes,
           });
           const reply = result instanceof Reply ? result : new Reply(200, result);
           const summary = predictionsOf(reply.body);
@@ -277,24 +287,33 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
           rate: undefined,
           body: undefined,
           audit: {},
+          writes: new PendingWrites(),
         };
         const started = performance.now();
         const result = await chain(stateful, context);
         const status = result.statusCode ?? 200;
         const errorCode = status >= 400 ? readErrorCode(result.body) : undefined;
         const record = auditRecord(stateful, status, errorCode);
-        try {
-          await getServices().audit.append(record);
-        } catch (error) {
-          // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
-          logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });
-        }
+        // The audit record goes out with the core's after-work writes (one round), and the answer waits for all.
+        const [, escaped] = await Promise.all([appendAudit(record), stateful.twinserve.writes.settled()]);
+        // Each after-work write settles its own failures (counted and logged); anything escaping that is a bug, logged here.
+        for (const error of escaped) logger.error('after-work write failed', { requestId: stateful.twinserve.requestId, error: error as Error });
         observe(stateful, status, errorCode, performance.now() - started);
         return result;
       };
       return Object.assign(lambda, { options: options as HttpOptions<z.ZodType, z.ZodType> });
     },
   };
+}
+
+/** Appends a request's audit record; if the audit table cannot take it, the record goes to the log. Never rejects. */
+async function appendAudit(record: AuditRecord): Promise<void> {
+  try {
+    await getServices().audit.append(record);
+  } catch (error) {
+    // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
+    logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });
+  }
 }
 
 /**

@@ -183,6 +183,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       [envNames.signingKeyFile]: join(dataDir, 'signing-keys.json'),
       [envNames.s3ForcePathStyle]: 'true',
       [envNames.environment]: edgePackage ? 'edge' : 'local',
+      // One long-lived process serves every request: audit records and served rows share their BatchWriteItems.
+      [envNames.sharedBatchWrites]: 'true',
       ...Object.fromEntries(tables.map((t) => [t.env, localTableName(t)])),
       ...options.env,
     });

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import { BatchTooLargeError, InvalidInputError, InvalidRequestError, ModelNotFoundError } from '../errors.js';
 import { compareSemver, modelNameSchema, semverSchema, type ModelManifest } from '../manifest.js';
+import type { PendingWrites } from '../pending-writes.js';
 import type { ModelStore } from '../ports.js';
 import type { ModelRegistry } from './registry.js';
 import type { TwinModel } from './model.js';
@@ -279,7 +280,7 @@ export class OipService {
     }
   }
 
-  async infer(principal: Principal, rawName: string, rawVersion: string | undefined, request: OipInferRequest, requestId: string): Promise<OipInferResponse> {
+  async infer(principal: Principal, rawName: string, rawVersion: string | undefined, request: OipInferRequest, requestId: string, writes?: PendingWrites): Promise<OipInferResponse> {
     const target = this.target(rawName, rawVersion);
     if (request.inputs.length !== 1) {
       throw new InvalidRequestError(`the model takes one input tensor [N, features], got ${request.inputs.length}`, [
@@ -300,7 +301,7 @@ export class OipService {
     for (let r = 0; r < n; r++) rows.push(data.slice(r * width, (r + 1) * width));
     // Unknown output names are refused before anything runs (and again after, should an A/B variant differ).
     if (request.outputs) selectOutputs(outputsOf(model.manifest), request.outputs);
-    const result = await this.twin.inferRows(principal, target, rows, requestId);
+    const result = await this.twin.inferRows(principal, target, rows, { requestId, writes });
     const available = outputsOf(result.manifest);
     const wanted = request.outputs ? selectOutputs(available, request.outputs) : available;
     return {

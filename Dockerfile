@@ -44,9 +44,11 @@ RUN npm run build:runtime
 
 # --- runtime -------------------------------------------------------------------------------------------
 FROM node:22-bookworm-slim
+# ORT_DISABLE_TELEMETRY: onnxruntime's telemetry off (functions/core/twin/no-telemetry.ts sets it too).
 ENV NODE_ENV=production \
     PORT=3000 \
-    TWIN_DATA_DIR=/data
+    TWIN_DATA_DIR=/data \
+    ORT_DISABLE_TELEMETRY=1
 # A fixed numeric uid (not the image's uid-1000 `node`), so volume ownership and runAsNonRoot are explicit.
 RUN groupadd --system --gid 10001 twin \
  && useradd --system --uid 10001 --gid twin --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin twin \

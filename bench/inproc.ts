@@ -1,3 +1,4 @@
+import '../functions/core/twin/no-telemetry.js';
 import * as ort from 'onnxruntime-node';
 import { createCoreFixture } from './core-fixture.js';
 import { readReferencePackage, rowSource, toMatrix, type Row } from './fixtures.js';

@@ -2,15 +2,16 @@ import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { startSigV4Gate } from '../infra/local/sigv4-gate.js';
+import { startSigV4Gate } from '../infra/local/sigv4-gate.mjs';
 import { repeated, type Repeated } from './stats.js';
 
 /**
  * The sdk stage: what one AWS SDK call costs the calling process, apart from any store. A document-client
  * GetItem, sent one at a time to an echo endpoint on loopback that answers `{}` at once, timed with
- * process.cpuUsage (user + system of this process, which also runs that endpoint and, in the second figure, the
- * local twin's SigV4 gate: infra/local/sigv4-gate.ts). The local twin's serving process pays this per store
- * call, so it bounds a request's CPU from below by (calls per request) × this (docs/performance.md).
+ * process.cpuUsage (user + system of this process, which also runs that endpoint and, in the second figure, a
+ * SigV4 gate: infra/local/sigv4-gate.mjs, which the local twin runs in its stores' process since issue 16, so
+ * the difference is what moving it saved the serving process per call). The serving process pays the first
+ * figure per store call, so it bounds a request's CPU from below by (calls per request) × this (docs/performance.md).
  */
 
 export interface SdkCallResult {

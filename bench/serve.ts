@@ -68,6 +68,6 @@ process.on('SIGINT', () => void stop());
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     if (line.trim() === 'memory') process.stdout.write(`${JSON.stringify({ memoryUsage: process.memoryUsage() })}\n`);
-    if (line.trim() === 'store-requests') process.stdout.write(`${JSON.stringify({ storeRequests: twin.storeRequests() })}\n`);
+    if (line.trim() === 'store-requests') void twin.storeRequests().then((storeRequests) => process.stdout.write(`${JSON.stringify({ storeRequests })}\n`));
   })
   .on('close', () => void stop());

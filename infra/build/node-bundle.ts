@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
 import { storesProcessFile } from '../local/stores.js';
@@ -66,10 +66,20 @@ export async function buildNodeBundle(bundle: NodeBundle): Promise<void> {
 
 /**
  * A bundle that starts a local twin (infra/local/twin.ts): the stores' process file goes beside it, where
- * infra/local/stores.ts looks for it, and the bundle must sit two folders below the repository root (as
- * infra/local/twin.ts does), where `repoRoot` still finds models/ and dashboard/dist.
+ * infra/local/stores.ts looks for it (one file: it and the SigV4 gate it imports, dynalite and s3rver left to
+ * node_modules), and the bundle must sit two folders below the repository root (as infra/local/twin.ts
+ * does), where `repoRoot` still finds models/ and dashboard/dist.
  */
 export async function buildLocalTwinBundle(bundle: NodeBundle): Promise<void> {
   await buildNodeBundle(bundle);
-  copyFileSync(storesProcessFile, join(bundle.outdir, 'stores-process.mjs'));
+  await build({
+    entryPoints: [storesProcessFile],
+    outfile: join(bundle.outdir, 'stores-process.mjs'),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: nativeExternals,
+    logLevel: 'warning',
+  });
 }

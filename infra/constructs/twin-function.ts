@@ -105,7 +105,8 @@ export class TwinFunction extends Construct {
       systemLogLevelV2: SystemLogLevel.WARN,
       tracing: Tracing.ACTIVE,
       layers: props.onnxRuntimeLayer ? [props.onnxRuntimeLayer] : [],
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      // ORT_DISABLE_TELEMETRY: onnxruntime's telemetry off from the first instruction (functions/core/twin/no-telemetry.ts).
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps', ORT_DISABLE_TELEMETRY: '1' },
       currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
       bundling: {
         format: OutputFormat.ESM,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import type { StoreCredentials } from './sigv4-gate.js';
+import type { StoreCredentials } from './sigv4-gate.mjs';
 
 const credentialsSchema = z.strictObject({ accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/), secretAccessKey: z.string().min(32).max(128) });
 

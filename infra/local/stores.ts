@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSigV4Gate, type StoreCredentials } from './sigv4-gate.js';
+import type { StoreCredentials } from './sigv4-gate.mjs';
 
 /**
  * The embedded AWS-compatible servers of the local twin: dynalite (DynamoDB, persisted with LevelDB under
@@ -15,10 +15,11 @@ import { startSigV4Gate, type StoreCredentials } from './sigv4-gate.js';
  * with `close()`, and by itself if this process goes away.
  *
  * Neither server checks credentials, so neither is on TCP: each listens on a Unix socket in a 0700
- * directory, and a SigV4-verifying gate on loopback in this process (./sigv4-gate.ts) admits only requests
- * signed with the twin's store credentials. The real SDK clients reach the gates through
+ * directory, and a SigV4-verifying gate on loopback in the stores' process (./sigv4-gate.mjs) admits only
+ * requests signed with the twin's store credentials. The real SDK clients reach the gates through
  * AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 and sign with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
- * exactly as in Lambda.
+ * exactly as in Lambda. The gates sit beside the stores so that a store call costs this (serving) process
+ * one loopback round trip, not three (docs/performance.md).
  */
 export interface EmbeddedStores {
   dynamodbEndpoint: string;
@@ -26,15 +27,16 @@ export interface EmbeddedStores {
   s3Endpoint: string | undefined;
   /** The stores' process. */
   pid: number;
-  /** Requests each gate has let through so far. */
-  storeRequests(): { dynamodb: number; s3: number };
+  /** Requests each gate has let through so far (asked of the stores' process). */
+  storeRequests(): Promise<{ dynamodb: number; s3: number }>;
   close(): Promise<void>;
 }
 
 /** Beside this module in the sources; a bundle of the local twin must ship it beside itself. */
 export const storesProcessFile = fileURLToPath(new URL('./stores-process.mjs', import.meta.url));
 
-type Ready = { type: 'ready' } | { type: 'failed'; message: string };
+type Ready = { type: 'ready'; dynamodbEndpoint: string; s3Endpoint?: string } | { type: 'failed'; message: string };
+type Count = { type: 'count'; id: number; dynamodb: number; s3: number };
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -67,7 +69,7 @@ export async function startEmbeddedStores(dataDir: string, credentials: StoreCre
     child.once('message', (message) => resolve(message as Ready));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the embedded stores' process exited (${code}) before it was ready`)));
-    child.send({ dataDir, dynamodbSocket, s3Socket: s3Socket ?? false });
+    child.send({ dataDir, dynamodbSocket, s3Socket: s3Socket ?? false, credentials });
   }).catch(async (error: unknown) => {
     child.kill('SIGKILL');
     await exited(child);
@@ -81,11 +83,9 @@ export async function startEmbeddedStores(dataDir: string, credentials: StoreCre
     throw new Error(`the embedded stores did not start: ${ready.message}`);
   }
 
-  const gates: { close(): Promise<void> }[] = [];
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      for (const gate of gates.splice(0).reverse()) await gate.close().catch(() => undefined);
       const done = exited(child);
       if (child.connected) child.send({ type: 'close' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -95,16 +95,22 @@ export async function startEmbeddedStores(dataDir: string, credentials: StoreCre
     })();
     return closing;
   };
-  try {
-    const dynamoGate = await startSigV4Gate({ service: 'dynamodb', credentials, upstream: { socketPath: dynamodbSocket } });
-    gates.push(dynamoGate);
-    // s3rver refuses access key ids it does not know (only its built-in S3RVER): the gate has checked ours.
-    const s3Gate = s3Socket === undefined ? undefined : await startSigV4Gate({ service: 's3', credentials, upstream: { socketPath: s3Socket }, stripAuthorization: true });
-    if (s3Gate) gates.push(s3Gate);
-    const storeRequests = () => ({ dynamodb: dynamoGate.forwarded(), s3: s3Gate?.forwarded() ?? 0 });
-    return { dynamodbEndpoint: dynamoGate.endpoint, s3Endpoint: s3Gate?.endpoint, pid: child.pid!, storeRequests, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  let asked = 0;
+  const storeRequests = () =>
+    new Promise<{ dynamodb: number; s3: number }>((resolve, reject) => {
+      const id = ++asked;
+      const onMessage = (message: Count) => {
+        if (message?.type !== 'count' || message.id !== id) return;
+        child.off('message', onMessage);
+        resolve({ dynamodb: message.dynamodb, s3: message.s3 });
+      };
+      child.on('message', onMessage);
+      if (!child.connected) {
+        child.off('message', onMessage);
+        reject(new Error("the embedded stores' process is gone"));
+        return;
+      }
+      child.send({ type: 'count', id });
+    });
+  return { dynamodbEndpoint: ready.dynamodbEndpoint, s3Endpoint: ready.s3Endpoint, pid: child.pid!, storeRequests, close };
 }

@@ -15,7 +15,7 @@ import { SnsSink } from './sns-sink.js';
 import { FaultProxy } from './fault-proxy.js';
 import { startEmbeddedStores } from './stores.js';
 import { prepareDataDir } from './data-dir.js';
-import type { StoreCredentials } from './sigv4-gate.js';
+import type { StoreCredentials } from './sigv4-gate.mjs';
 import { ensureStoreCredentials } from './store-credentials.js';
 import { LocalSchedules, type ScheduleTimer } from './schedules.js';
 
@@ -108,8 +108,8 @@ export interface LocalTwin {
   pids: number[];
   /** The timers of infra/routes.ts `schedules`, when started with `schedules`. */
   schedules?: LocalSchedules;
-  /** Requests the stores' gates have let through so far, per store. */
-  storeRequests(): { dynamodb: number; s3: number };
+  /** Requests the stores' gates have let through so far, per store (asked of the stores' process). */
+  storeRequests(): Promise<{ dynamodb: number; s3: number }>;
   stop(): Promise<void>;
 }
 

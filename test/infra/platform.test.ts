@@ -268,6 +268,8 @@ describe.each(environments)('%s', (environmentName) => {
       for (const table of tables) expect(variables[table.env], table.env).toBeDefined();
       expect(variables[envNames.metricsNamespace]).toBe(metricsNamespace(environmentName));
       expect(envNames.alertsTopicArn in variables).toBe(functionDefs[name].alerts === true);
+      // onnxruntime's telemetry is off from the first instruction (functions/core/twin/no-telemetry.ts).
+      expect(variables.ORT_DISABLE_TELEMETRY).toBe('1');
       // Values CloudFormation fills in at deploy time are replaced by well-formed stand-ins.
       const env = Object.fromEntries(
         Object.entries(variables).map(([key, value]) => [

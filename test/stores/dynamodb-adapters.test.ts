@@ -24,7 +24,7 @@ import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.
 import { InvalidRequestError } from '../../functions/core/errors.js';
 import { latencyBucketsMs, type AlertEvent, type ApiKeyRecord, type AuditRecord, type UserRecord, type VariantSample } from '../../functions/core/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
-import { startSigV4Gate, type StoreCredentials } from '../../infra/local/sigv4-gate.js';
+import { startSigV4Gate, type StoreCredentials } from '../../infra/local/sigv4-gate.mjs';
 import { tables } from '../../infra/tables.js';
 import { createTableInput, tableDef } from '../support/reliability.js';
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSigV4Gate, withoutPresignParams } from '../../infra/local/sigv4-gate.js';
+import { startSigV4Gate, withoutPresignParams } from '../../infra/local/sigv4-gate.mjs';
 
 /** The local S3 gate admits presigned URLs signed with the twin's store credentials, and nothing else. */
 

@@ -1,4 +1,5 @@
 /** Running a graph as the server does (onnxruntime, float32 rows in feature order, the scaler applied). */
+import '../../../functions/core/twin/no-telemetry.js';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { FeatureSpec } from '../../../functions/core/manifest.js';
 import { Prng } from '../prng.js';

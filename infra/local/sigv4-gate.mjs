@@ -1,39 +1,25 @@
+// @ts-check
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { EventEmitter } from 'node:events';
+import { createServer, request } from 'node:http';
 
 /**
  * A front for an embedded store (dynalite, s3rver) that only lets through requests signed (AWS Signature
  * Version 4) with the twin's own store credentials. Neither server checks signatures itself (dynalite
  * accepts any, s3rver skips V4 and serves unsigned requests), so each listens on a Unix socket inside the
  * 0700 data dir and this gate, on loopback TCP, is the only way in. A refused request never reaches the store.
+ *
+ * Plain JavaScript, its types in ./sigv4-gate.d.mts: the gates run in the stores' own process
+ * (./stores-process.mjs), which runs under plain node whether the twin runs from the sources, a bundle or a
+ * test runner. There a DynamoDB request the gate admits goes to dynalite's request handler in the same
+ * process (`upstream.handler`: no second hop over a socket); S3 requests go on to s3rver's socket.
  */
 
-export interface StoreCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+/** @param {string} s */
+const rfc3986 = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-export interface GateOptions {
-  /** `s3`: canonical URI as sent (S3 does not double-encode); other services double-encode. */
-  service: 's3' | 'dynamodb';
-  credentials: StoreCredentials;
-  /** Where the store listens: a Unix socket path, or a loopback TCP URL (DynamoDB Local in test/stores). */
-  upstream: { socketPath: string } | { url: string };
-  /** Drop the Authorization header before forwarding (s3rver refuses access key ids it does not know). */
-  stripAuthorization?: boolean;
-  /** Largest request body accepted (bytes). @default 32 MiB (a model package is at most ~7.5 MB). */
-  maxBodyBytes?: number;
-  /** Allowed clock skew between the signer's X-Amz-Date and now. @default 15 minutes, as AWS */
-  maxSkewMs?: number;
-  now?: () => number;
-}
-
-export type Verdict = { ok: true } | { ok: false; code: 'MissingAuthenticationToken' | 'UnrecognizedClient' | 'InvalidSignature' | 'RequestExpired'; message: string };
-
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-function decode(s: string): string {
+/** @param {string} s */
+function decode(s) {
   try {
     return decodeURIComponent(s);
   } catch {
@@ -41,7 +27,8 @@ function decode(s: string): string {
   }
 }
 
-function canonicalQuery(search: string): string {
+/** @param {string} search */
+function canonicalQuery(search) {
   if (!search) return '';
   const pairs = search
     .split('&')
@@ -49,18 +36,20 @@ function canonicalQuery(search: string): string {
     .map((part) => {
       const eq = part.indexOf('=');
       const [k, v] = eq === -1 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-      return [rfc3986(decode(k)), rfc3986(decode(v))] as const;
+      return /** @type {const} */ ([rfc3986(decode(k)), rfc3986(decode(v))]);
     })
     .filter(([k]) => k !== 'X-Amz-Signature');
   pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-function hmac(key: Buffer | string, data: string): Buffer {
+/** @param {Buffer | string} key @param {string} data */
+function hmac(key, data) {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+/** @param {import('node:http').IncomingMessage} req @param {string} name @returns {string | undefined} */
+function header(req, name) {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
 }
@@ -69,17 +58,22 @@ function header(req: IncomingMessage, name: string): string | undefined {
 const presignParams = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token'];
 
 /** The URL without its presigned-auth parameters (the store behind the gate must not check them again). */
-export function withoutPresignParams(url: string): string {
+/** @param {string} url */
+export function withoutPresignParams(url) {
   const q = url.indexOf('?');
   if (q === -1) return url;
   const kept = url
     .slice(q + 1)
     .split('&')
-    .filter((part) => part && !presignParams.includes(decode(part.split('=')[0]!)));
+    .filter((part) => part && !presignParams.includes(decode(part.split('=')[0] ?? '')));
   return kept.length ? `${url.slice(0, q)}?${kept.join('&')}` : url.slice(0, q);
 }
 
-function signatureMatches(options: Pick<GateOptions, 'credentials'>, parts: { day: string; region: string; service: string; amzDate: string; canonical: string; signature: string }): boolean {
+/**
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'credentials'>} options
+ * @param {{ day: string; region: string; service: string; amzDate: string; canonical: string; signature: string }} parts
+ */
+function signatureMatches(options, parts) {
   const scope = `${parts.day}/${parts.region}/${parts.service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', parts.amzDate, scope, createHash('sha256').update(parts.canonical, 'utf8').digest('hex')].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${options.credentials.secretAccessKey}`, parts.day), parts.region), parts.service), 'aws4_request');
@@ -88,7 +82,8 @@ function signatureMatches(options: Pick<GateOptions, 'credentials'>, parts: { da
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function utcOf(amzDate: string): number {
+/** @param {string} amzDate */
+function utcOf(amzDate) {
   return Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
 }
 
@@ -96,13 +91,19 @@ function utcOf(amzDate: string): number {
  * A presigned S3 URL (the upload and download URLs of docs/models.md): the signature is in the query, the
  * payload unsigned, and the URL valid from X-Amz-Date for X-Amz-Expires seconds (at most 7 days, as S3).
  */
-function verifyPresigned(req: IncomingMessage, query: URLSearchParams, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict {
-  const invalid = (message: string): Verdict => ({ ok: false, code: 'InvalidSignature', message });
+/**
+ * @param {import('node:http').IncomingMessage} req @param {URLSearchParams} query
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>} options
+ * @returns {import('./sigv4-gate.d.mts').Verdict}
+ */
+function verifyPresigned(req, query, options) {
+  /** @param {string} message @returns {import('./sigv4-gate.d.mts').Verdict} */
+  const invalid = (message) => ({ ok: false, code: 'InvalidSignature', message });
   if (options.service !== 's3') return invalid('presigned URLs are for S3 only');
   if (query.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return invalid('X-Amz-Algorithm must be AWS4-HMAC-SHA256');
   const credential = /^([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request$/.exec(query.get('X-Amz-Credential') ?? '');
   if (!credential) return invalid('X-Amz-Credential is malformed');
-  const [, keyId, day, region, service] = credential as unknown as [string, string, string, string, string];
+  const [, keyId, day, region, service] = /** @type {[string, string, string, string, string]} */ (/** @type {unknown} */ (credential));
   if (keyId !== options.credentials.accessKeyId) return { ok: false, code: 'UnrecognizedClient', message: 'The AWS access key Id you provided does not exist in our records' };
   const amzDate = query.get('X-Amz-Date') ?? '';
   const expires = Number(query.get('X-Amz-Expires'));
@@ -126,7 +127,12 @@ function verifyPresigned(req: IncomingMessage, query: URLSearchParams, options: 
 }
 
 /** Checks one request's SigV4 signature (Authorization header, or a presigned S3 URL) against `credentials`. Pure: exported for unit tests. */
-export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict {
+/**
+ * @param {import('node:http').IncomingMessage} req @param {Buffer} body
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>} options
+ * @returns {import('./sigv4-gate.d.mts').Verdict}
+ */
+export function verifySigV4(req, body, options) {
   const auth = header(req, 'authorization');
   const search = (req.url ?? '').split('?')[1];
   if (!auth && search !== undefined) {
@@ -136,7 +142,7 @@ export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<Ga
   if (!auth) return { ok: false, code: 'MissingAuthenticationToken', message: 'Request is missing an AWS Signature Version 4 Authorization header' };
   const match = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth.trim());
   if (!match) return { ok: false, code: 'InvalidSignature', message: 'Authorization header is not AWS4-HMAC-SHA256' };
-  const [, keyId, day, region, service, signedList, signature] = match as unknown as [string, string, string, string, string, string, string];
+  const [, keyId, day, region, service, signedList, signature] = /** @type {[string, string, string, string, string, string, string]} */ (/** @type {unknown} */ (match));
   if (keyId !== options.credentials.accessKeyId) return { ok: false, code: 'UnrecognizedClient', message: 'The security token included in the request is invalid' };
   const amzDate = header(req, 'x-amz-date') ?? '';
   const signed = signedList.split(';');
@@ -167,7 +173,11 @@ export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<Ga
 }
 
 /** The store's own error shape, so the SDK surfaces a named exception. */
-function refuse(res: ServerResponse, service: GateOptions['service'], verdict: Exclude<Verdict, { ok: true }>): void {
+/**
+ * @param {import('node:http').ServerResponse} res @param {import('./sigv4-gate.d.mts').GateOptions['service']} service
+ * @param {Exclude<import('./sigv4-gate.d.mts').Verdict, { ok: true }>} verdict
+ */
+function refuse(res, service, verdict) {
   if (service === 's3') {
     const code = verdict.code === 'InvalidSignature' ? 'SignatureDoesNotMatch' : verdict.code === 'UnrecognizedClient' ? 'InvalidAccessKeyId' : 'AccessDenied';
     res.writeHead(403, { 'content-type': 'application/xml' });
@@ -179,16 +189,37 @@ function refuse(res: ServerResponse, service: GateOptions['service'], verdict: E
   res.end(JSON.stringify({ __type: `com.amazon.coral.service#${type}`, message: verdict.message }));
 }
 
-/** Starts the gate on 127.0.0.1 (a free port); resolves its URL and a close function. */
-export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: string; server: Server; forwarded(): number; close(): Promise<void> }> {
+/**
+ * The admitted request, replayed for a store's request handler in this process (dynalite's reads
+ * `method`, `url`, `headers` and the body's `data`/`end` events): the body was already read, to check its hash.
+ * @param {import('node:http').IncomingMessage} req @param {import('node:http').IncomingHttpHeaders} headers
+ * @param {string | undefined} url @param {Buffer} body
+ */
+function replayed(req, headers, url, body) {
+  const copy = Object.assign(new EventEmitter(), { method: req.method, url, headers, socket: req.socket });
+  process.nextTick(() => {
+    if (body.length > 0) copy.emit('data', body);
+    copy.emit('end');
+  });
+  return copy;
+}
+
+/**
+ * Starts the gate on 127.0.0.1 (a free port); resolves its URL and a close function.
+ * @param {import('./sigv4-gate.d.mts').GateOptions} options
+ * @returns {Promise<import('./sigv4-gate.d.mts').SigV4Gate>}
+ */
+export async function startSigV4Gate(options) {
   const limit = options.maxBodyBytes ?? 32 * 1024 * 1024;
+  const upstream = options.upstream;
   let forwarded = 0;
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
+    /** @type {Buffer[]} */
+    const chunks = [];
     let size = 0;
     // A client that goes away mid-request must not take the twin with it (an unhandled 'error').
     req.on('error', () => res.destroy());
-    req.on('data', (chunk: Buffer) => {
+    req.on('data', (/** @type {Buffer} */ chunk) => {
       size += chunk.length;
       if (size > limit) {
         res.writeHead(413, { connection: 'close' });
@@ -208,31 +239,38 @@ export async function startSigV4Gate(options: GateOptions): Promise<{ endpoint: 
       if (options.stripAuthorization) delete headers.authorization;
       // The gate checked a presigned URL's signature; the store behind it would refuse our key id.
       const path = options.stripAuthorization ? withoutPresignParams(req.url ?? '/') : req.url;
-      const target = 'socketPath' in options.upstream ? { socketPath: options.upstream.socketPath } : { host: new URL(options.upstream.url).hostname, port: new URL(options.upstream.url).port };
-      const upstream = request({ ...target, method: req.method, path, headers }, (up) => {
+      if ('handler' in upstream) {
+        upstream.handler(/** @type {never} */ (replayed(req, headers, path, body)), res);
+        return;
+      }
+      const target = 'socketPath' in upstream ? { socketPath: upstream.socketPath } : { host: new URL(upstream.url).hostname, port: new URL(upstream.url).port };
+      const forward = request({ ...target, method: req.method, path, headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       });
-      upstream.on('error', () => {
+      forward.on('error', () => {
         if (!res.headersSent) res.writeHead(502);
         res.end();
       });
-      upstream.end(body);
+      forward.end(body);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  await /** @type {Promise<void>} */ (
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    })
+  );
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
     server,
-    /** Requests let through to the store so far (the bench's store calls per request). */
     forwarded: () => forwarded,
     close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+      /** @type {Promise<void>} */ (
+        new Promise((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        })
+      ),
   };
 }

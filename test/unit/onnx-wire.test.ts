@@ -162,6 +162,8 @@ describe('ambiguous or malformed bytes are not read (the check then decodes and 
     ['a 10-byte varint carrying bits past 64', () => bytes([...tag(1, 0), 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02])],
     ['a varint run of counted ints past 10 bytes', () => bytes(len(7, len(1, len(5, [...tag(8, 0), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))))],
     ['truncated bytes', () => linear().subarray(0, linear().length - 1)],
+    ['a run of counted byte strings whose last is longer than its message', () => bytes(len(7, len(1, len(5, [...tag(9, 2), 1, 0x41, ...tag(9, 2), 5, 1, 2]))))],
+    ['a run of unpacked floats whose last is cut short', () => bytes(len(7, len(1, len(5, [...tag(7, 5), 0, 0, 0, 0, ...tag(7, 5), 0, 0]))))],
     ['a sub-message longer than its parent', () => bytes(len(7, [...tag(1, 2), 50, 0]))],
     ['field number 0', () => bytes([0x00, 0x00])],
     ['a group (wire type 3)', () => bytes([...tag(1, 3), ...tag(1, 4)])],

@@ -471,11 +471,13 @@ class Reader {
   private countRun(field: Field, tagStart: number, end: number): number {
     const b = this.buf;
     const tagLength = this.pos - tagStart;
-    // 64-bit varints are only checked for length here: the loop runs in the interpreter on a cold start.
-    const plainVarint = field.kind === 'int64' || field.kind === 'uint64';
+    // Inline for 64-bit varints (checked for length only), fixed-size numbers and byte strings: the loop
+    // runs tens of thousands of times in the interpreter on a cold start.
+    const kind = field.kind;
+    const fixed = kind === 'float' ? 4 : kind === 'double' ? 8 : 0;
     let n = 0;
     for (;;) {
-      if (plainVarint) {
+      if (kind === 'int64' || kind === 'uint64') {
         let run = 0;
         for (;;) {
           if (this.pos >= end) throw ambiguous;
@@ -483,6 +485,14 @@ class Reader {
           if (++run === 10 && byte > 1) throw ambiguous;
           if (byte < 0x80) break;
         }
+      } else if (fixed !== 0) {
+        if (end - this.pos < fixed) throw ambiguous;
+        this.pos += fixed;
+      } else if (kind === 'bytes' && this.pos < end && b[this.pos]! < 0x80) {
+        // A length under 128 in one byte; longer ones take the general path.
+        const length = b[this.pos++]!;
+        if (end - this.pos < length) throw ambiguous;
+        this.pos += length;
       } else {
         this.value(field, end, 0);
       }

@@ -60,6 +60,9 @@ class MemoryAlertState implements AlertStateStore {
   async release(key: string): Promise<void> {
     this.firing.delete(key);
   }
+  async suppress(key: string): Promise<void> {
+    this.firing.delete(key);
+  }
   async resolve(key: string): Promise<boolean> {
     return this.firing.delete(key);
   }

@@ -41,6 +41,11 @@ export const envNames = {
   alertCooldownSeconds: 'TWIN_ALERT_COOLDOWN_SECONDS',
   alertOn: 'TWIN_ALERT_ON',
   alertThresholds: 'TWIN_ALERT_THRESHOLDS',
+  /** Alerts one plant may be sent per cap window (docs/models.md, "Alert cap"). */
+  alertCapPerPlant: 'TWIN_ALERT_CAP_PER_PLANT',
+  /** Alerts about principals without a plant (the platform's own) per cap window. */
+  alertCapPlatform: 'TWIN_ALERT_CAP_PLATFORM',
+  alertCapWindowSeconds: 'TWIN_ALERT_CAP_WINDOW_SECONDS',
   routingCacheSeconds: 'TWIN_ROUTING_CACHE_SECONDS',
   /** How long a principal's state (active, role, plant, key revoked) may be reused: the revocation bound. */
   principalCacheSeconds: 'TWIN_PRINCIPAL_CACHE_SECONDS',
@@ -106,6 +111,9 @@ export const configSchema = z.object({
   [envNames.alertOn]: z.enum(['prediction', 'interval']).default('prediction'),
   /** JSON: per-model alert bands that replace the manifests', e.g. {"reactor-yield":{"min":72,"max":95}}. */
   [envNames.alertThresholds]: jsonString.pipe(z.record(z.string(), z.object({ min: z.number(), max: z.number() }).refine((b) => b.min < b.max, 'min must be below max'))),
+  [envNames.alertCapPerPlant]: z.coerce.number().int().min(1).max(100_000).default(50),
+  [envNames.alertCapPlatform]: z.coerce.number().int().min(1).max(100_000).default(100),
+  [envNames.alertCapWindowSeconds]: z.coerce.number().int().min(60).max(86_400).default(900),
   [envNames.routingCacheSeconds]: z.coerce.number().nonnegative().default(10),
   /** At most 30 s (docs/security.md, "Revocation"); fractions allowed (tests use a short bound). */
   [envNames.principalCacheSeconds]: z.coerce.number().min(0).max(30).default(10),
@@ -153,6 +161,8 @@ export interface Config {
   alertThresholds: Record<string, { min: number; max: number }>;
   /** Where anomaly alerts are published; without it alerts are recorded but not sent. */
   alertsTopicArn: string | undefined;
+  /** The per-plant bound on alerts sent per window (functions/core/alerts/cap.ts). */
+  alertCap: { perPlant: number; platform: number; windowSeconds: number };
   routingCacheSeconds: number;
   /** The revocation bound: how long a principal's state may be served from a container's cache (≤ 30 s). */
   principalCacheSeconds: number;
@@ -216,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     alertOn: e[envNames.alertOn],
     alertThresholds: e[envNames.alertThresholds],
     alertsTopicArn: e[envNames.alertsTopicArn],
+    alertCap: { perPlant: e[envNames.alertCapPerPlant], platform: e[envNames.alertCapPlatform], windowSeconds: e[envNames.alertCapWindowSeconds] },
     routingCacheSeconds: e[envNames.routingCacheSeconds],
     principalCacheSeconds: e[envNames.principalCacheSeconds],
     s3ForcePathStyle: e[envNames.s3ForcePathStyle],

@@ -3,6 +3,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertCapStore } from './adapters/dynamodb-alert-cap-store.js';
 import { DynamoDbAlertStateStore } from './adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
@@ -17,6 +18,7 @@ import { S3ModelStore } from './adapters/s3-model-store.js';
 import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
 import { apiVersion } from './contracts.js';
+import { AlertCap } from './core/alerts/cap.js';
 import { AlertService } from './core/alerts/service.js';
 import { AuditService } from './core/audit/service.js';
 import { KeyService } from './core/auth/keys-service.js';
@@ -56,12 +58,22 @@ export interface Services {
   registry: ModelRegistry;
   models: ModelService;
   alerts: AlertService;
+  /** The per-plant bound on alerts per window; the schedule sends its summaries. */
+  alertCap: AlertCap;
   quality: QualityService;
   dispose(): Promise<void>;
 }
 
+/** The clock alerts, their cap and model quality read (Date.now; the local twin's tests set their own). */
+let servicesClock: () => number = () => Date.now();
+
+/** Sets the clock the next {@link createServices} gives alerts and quality; none puts Date.now back. */
+export function setServicesClock(now?: () => number): void {
+  servicesClock = now ?? (() => Date.now());
+}
+
 /** Builds every client and service once per cold start. The only place adapters are chosen. */
-export function createServices(config: Config): Services {
+export function createServices(config: Config, now: () => number = servicesClock): Services {
   // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 are honoured by the SDK itself (the local twin sets them).
   const dynamo = new DynamoDBClient({ region: config.region });
   const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
@@ -75,11 +87,21 @@ export function createServices(config: Config): Services {
   const modelStore: ModelStore = config.models.kind === 'dir' ? new FileModelStore(config.models.path) : new S3ModelStore(s3, config.models.bucket);
   const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
   const stats = new DynamoDbStatsStore(db, config.statsTable);
-  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30 });
+  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30, now });
+  const alertPublisher = sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined;
+  const alertCap = new AlertCap(new DynamoDbAlertCapStore(db, config.alertStateTable), alertPublisher, {
+    ...config.alertCap,
+    now,
+    telemetry,
+    log: (message, fields) => logger.warn(message, fields),
+    onPublishError: (error) => logger.error('alert cap: a count or notice failed', { error: error as Error }),
+  });
   const alerts = new AlertService(
     alertState,
-    sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined,
+    alertPublisher,
     {
+      cap: alertCap,
+      now,
       cooldownSeconds: config.alertCooldownSeconds,
       on: config.alertOn,
       overrides: config.alertThresholds,
@@ -99,13 +121,15 @@ export function createServices(config: Config): Services {
     new DynamoDbPredictionLog(db, config.predictionsTable),
     new DynamoDbQualityStore(db, config.qualityTable),
     registry,
-    new QualityAlerts(alertState, sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined, {
+    new QualityAlerts(alertState, alertPublisher, {
+      cap: alertCap,
       cooldownSeconds: config.alertCooldownSeconds,
-      now: () => Date.now(),
+      now,
       telemetry,
       onPublishError: (error) => logger.error('quality alert publish failed; will retry on the next breach', { error: error as Error }),
     }),
     {
+      now,
       retentionDays: config.predictionRetentionDays,
       recalibration: config.qualityRecalibration,
       telemetry,
@@ -136,6 +160,7 @@ export function createServices(config: Config): Services {
     insight: new InsightService(twin),
     models: new ModelService(modelStore, registry, stats, alerts, modelStore instanceof S3ModelStore ? { transfer: modelStore } : {}),
     alerts,
+    alertCap,
     quality,
     auth: new AuthService(users, keys, issuer, limiter, {
       userTokenTtlSeconds: config.userTokenTtlSeconds,

@@ -170,15 +170,17 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   'quality-schedule': {
     name: 'quality-schedule',
     description: 'Scheduled quality evaluation (infra/routes.ts schedules): bands and input drift of every model, quality alerts',
-    // Loads manifests (levels, histograms), runs no inference. Reads only: served rows by model and time, the
-    // aggregates and added calibrations; writes only the alert claims. No principal, so no users, keys,
-    // rate counters or audit records.
+    // Loads manifests (levels, histograms), runs no inference. Reads served rows by model and time, the
+    // aggregates and added calibrations; writes only its cursor of who was served and the alert claims. No
+    // principal, so no users, keys, rate counters or audit records.
     inference: true,
     tables: {
       // The by-time index holds keys only: the items are fetched in batches (functions/adapters/dynamodb-prediction-log.ts).
       Predictions: ['BatchGetItem', 'Query:byModelTime'],
-      Quality: ['GetItem', 'Query'],
-      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
+      // PutItem: the served-pairs cursor (`sk = served`, revision-checked), so a run reads the index since the last one only.
+      Quality: ['GetItem', 'PutItem', 'Query'],
+      // Alert claims; and the alert cap's summaries: Query the windows owed one, take each (DeleteItem), read its counts.
+      AlertState: ['GetItem', 'UpdateItem', 'DeleteItem', 'Query'],
     },
     modelBucket: 'read',
     alerts: true,

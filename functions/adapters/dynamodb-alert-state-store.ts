@@ -83,6 +83,23 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
     );
   }
 
+  async suppress(key: string, claim: AlertClaim): Promise<void> {
+    // lastSent stays the claim's time: the cooldown it started stands. A firing alert stays firing (its
+    // resolution is still owed); anything else becomes `suppressed`, which nothing resolves.
+    await conditional(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #state = :state',
+          ConditionExpression: 'lastSent = :claimed',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':state': claim.previous?.state === 'firing' ? 'firing' : 'suppressed', ':claimed': claim.at },
+        }),
+      ),
+    );
+  }
+
   resolve(key: string, now: string): Promise<boolean> {
     return conditional(() =>
       this.db.send(

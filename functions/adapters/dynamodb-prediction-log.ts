@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { PredictionKey, PredictionLog, StoredPrediction } from '../core/quality/ports.js';
+import type { PredictionKey, PredictionLog, ServedPair, StoredPrediction } from '../core/quality/ports.js';
 import { putGroup, UnprocessedItemError } from './batch-put.js';
 import { GroupCommit } from './group-commit.js';
 
@@ -125,14 +125,17 @@ export class DynamoDbPredictionLog implements PredictionLog {
     } while (start);
   }
 
-  async servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]> {
-    const pairs = new Map<string, { version: string; plant?: string }>();
-    const query = { ProjectionExpression: '#p, #v', ExpressionAttributeNames: { '#p': 'plant', '#v': 'version' }, ExpressionAttributeValues: {} };
+  async servedPairs(model: string, from: string, to: string): Promise<ServedPair[]> {
+    const pairs = new Map<string, ServedPair>();
+    const query = { ProjectionExpression: '#p, #v, tsk', ExpressionAttributeNames: { '#p': 'plant', '#v': 'version' }, ExpressionAttributeValues: {} };
     for await (const page of this.indexPages(model, from, to, query)) {
       for (const item of page) {
         if (typeof item.version !== 'string') continue; // an index built before it carried `version`
         const plant = typeof item.plant === 'string' ? item.plant : undefined;
-        pairs.set(`${item.version}|${plant ?? ''}`, { version: item.version, ...(plant ? { plant } : {}) });
+        const time = String(item.tsk).split('#')[0]!;
+        const key = `${item.version}|${plant ?? ''}`;
+        const seen = pairs.get(key);
+        if (!seen || seen.last < time) pairs.set(key, { version: item.version, ...(plant ? { plant } : {}), last: time });
       }
     }
     return [...pairs.values()];

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, QueryCommand as RawQueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, NumberValue, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration } from '../core/quality/ports.js';
+import type { QualityBucket, QualityStore, RecalibrationRecord, ServedCursor, StoredCalibration } from '../core/quality/ports.js';
 
 /**
  * A sum as DynamoDB takes it. Every double beyond 2^53 is an integer, and the document client refuses to write
@@ -14,7 +14,8 @@ function exact(value: number): number | NumberValue {
  * Quality table (pk, sk), `pk = model#<name>`: error aggregates per hour of prediction, version and plant
  * (`sk = h#<hour>#<version>#<plant>`) and all-time (`sk = all#<version>#<plant>`), each added to with one
  * atomic ADD; and the online-recalibration state per version (`sk = recal#<version>`), written with a
- * revision check; and a calibration added to a published version later (`sk = calib#<version>`).
+ * revision check; a calibration added to a published version later (`sk = calib#<version>`); and the scheduled
+ * evaluation's cursor of who was served (`sk = served`), written with a revision check.
  */
 export class DynamoDbQualityStore implements QualityStore {
   constructor(
@@ -87,6 +88,29 @@ export class DynamoDbQualityStore implements QualityStore {
         new PutCommand({
           TableName: this.tableName,
           Item: { pk: `model#${model}`, sk: `recal#${record.version}`, ...record },
+          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : '#revision = :r',
+          ...(expectedRevision === 0 ? {} : { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':r': expectedRevision } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async getServedCursor(model: string): Promise<ServedCursor | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `model#${model}`, sk: 'served' }, ConsistentRead: true }));
+    if (!Item || typeof Item.readTo !== 'string' || !Array.isArray(Item.pairs)) return undefined;
+    return { readTo: Item.readTo, pairs: Item.pairs as ServedCursor['pairs'], revision: Number(Item.revision) };
+  }
+
+  async putServedCursor(model: string, cursor: ServedCursor, expectedRevision: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `model#${model}`, sk: 'served', ...cursor },
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : '#revision = :r',
           ...(expectedRevision === 0 ? {} : { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':r': expectedRevision } }),
         }),

@@ -12,6 +12,8 @@ export const metricNames = {
   modelCacheHits: 'ModelCacheHits',
   /** Count per anomaly alert published. */
   alerts: 'Alerts',
+  /** Count per alert (anomaly or quality) held back by its plant's alert cap (dimension: plant; `(platform)` without one, a name no plant can have). */
+  alertsSuppressed: 'AlertsSuppressed',
   /** Count per anomaly alert that could not be published (dimension: model). The Ops stack alarms on it. */
   alertPublishFailures: 'AlertPublishFailures',
   /** Count per model that fell back to degraded serving (dimension: model). The Ops stack alarms on it. */

@@ -167,9 +167,34 @@ export interface AlertStateStore {
   resolve(key: string, now: string): Promise<boolean>;
   unresolve(key: string, resolvedAt: string): Promise<void>;
   isFiring(key: string): Promise<boolean>;
+  /**
+   * Settles a claim whose alert the per-plant cap held back (./alerts/cap.ts): the cooldown it started stands
+   * (the same breach is not counted again within it), but nothing is firing that was not before, so no
+   * "resolved" follows an alert nobody was sent.
+   */
+  suppress(key: string, claim: AlertClaim): Promise<void>;
   /** Stores an alert event once (its id is the key). */
   recordEvent(event: AlertEvent): Promise<'stored' | 'duplicate'>;
   recentEvents(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]>;
+}
+
+/**
+ * The per-plant alert cap's counts (./alerts/cap.ts), shared by every container. `scope` is `plant#<plant>`
+ * or `platform`; `window` the ISO start of the window; `expires` epoch seconds (TTL).
+ */
+export interface AlertCapStore {
+  /** Counts one alert sent in the window if fewer than `cap` are: true when counted (atomic across containers). */
+  take(scope: string, window: string, cap: number, expires: number): Promise<boolean>;
+  /** Counts one alert held back, of `model`; resolves to how many the window has held back now. */
+  hold(scope: string, window: string, model: string, expires: number): Promise<number>;
+  /** Notes that the window owes a summary (once it is over). */
+  owe(scope: string, window: string, expires: number): Promise<void>;
+  /** Windows that started before `before` and owe a summary, oldest first, at most `limit`. */
+  owed(before: string, limit: number): Promise<{ scope: string; window: string }[]>;
+  /** Takes a window's owed summary, for exactly one caller: its counts, or undefined when another took it. */
+  settle(scope: string, window: string): Promise<{ sent: number; held: number; models: string[] } | undefined>;
+  /** Puts an owed summary back (its publish failed), so the next run sends it. */
+  unsettle(scope: string, window: string, expires: number): Promise<void>;
 }
 
 export interface AlertPublisher {

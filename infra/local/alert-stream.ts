@@ -23,13 +23,20 @@ export interface AlertStreamDeps {
   services(): Services;
 }
 
-/** The alert event an SNS message carries (AlertService publishes `{type, ...event}`), when it is one. */
+/** The alert cap's notices (functions/core/alerts/cap.ts): about a plant, not a model. */
+const capNotices = new Set(['alerts_capped', 'alerts_suppressed']);
+
+/**
+ * The alert event an SNS message carries (AlertService publishes `{type, ...event}`), or an alert cap notice
+ * (`{kind, plant?, ...}`, shown to the plant it counts), when it is one.
+ */
 function alertOf(message: SinkMessage): { plant?: string; model: string } | undefined {
   const body = message.message;
   if (typeof body !== 'object' || body === null) return undefined;
-  const { plant, model } = body as { plant?: unknown; model?: unknown };
-  if (typeof model !== 'string' || (plant !== undefined && typeof plant !== 'string')) return undefined;
-  return { model, ...(plant ? { plant } : {}) };
+  const { plant, model, kind } = body as { plant?: unknown; model?: unknown; kind?: unknown };
+  if (plant !== undefined && typeof plant !== 'string') return undefined;
+  if (typeof model !== 'string' && !(typeof kind === 'string' && capNotices.has(kind))) return undefined;
+  return { model: typeof model === 'string' ? model : '', ...(plant ? { plant } : {}) };
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
-import { disposeServices, getServices } from '../../functions/services.js';
+import { disposeServices, getServices, setServicesClock } from '../../functions/services.js';
 import { tables } from '../tables.js';
 import { createDashboardFiles } from './dashboard-files.js';
 import { LocalGateway } from './gateway.js';
@@ -75,6 +75,8 @@ export interface LocalTwinOptions {
    * @default off
    */
   schedules?: { timer?: ScheduleTimer; now?: () => number; log?: (line: Record<string, unknown>) => void };
+  /** The clock alerts (cooldowns, the cap's windows) and model quality read (tests). @default Date.now */
+  clock?: () => number;
 }
 
 export function isLoopback(host: string): boolean {
@@ -186,6 +188,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
+    setServicesClock(options.clock);
     let issuer = '';
     const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
     const stream = alertStream({
@@ -238,6 +241,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
         await schedules?.stop();
         await running.close();
         await disposeServices();
+        setServicesClock();
         await sns.close();
         await closeFaults();
         await stores.close();
@@ -246,6 +250,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   } catch (error) {
     await gateway?.close();
     await disposeServices();
+    setServicesClock();
     await sns.close();
     await closeFaults();
     await stores.close();

@@ -151,6 +151,13 @@ export class OpsStack extends Stack {
         label: metricName,
       });
     const alertPublishFailures = acrossModels(metricNames.alertPublishFailures);
+    // Held back by a plant's alert cap, summed over plants (functions/core/alerts/cap.ts).
+    const alertsSuppressed = new MathExpression({
+      expression: `SELECT SUM(${metricNames.alertsSuppressed}) FROM SCHEMA("${namespace}", plant, service)`,
+      usingMetrics: {},
+      period,
+      label: 'held back by the alert cap',
+    });
     const modelDegraded = acrossModels(metricNames.modelDegraded);
     const statsWriteFailures = acrossModels(metricNames.statsWriteFailures);
     alarm('StatsWriteFailures', statsWriteFailures, 1, 'prediction statistics could not be written (predictions were still served)');
@@ -203,7 +210,7 @@ export class OpsStack extends Stack {
           new GraphWidget({ title: 'Predictions per model version', left: [predictionsByVersion], width: 8 }),
           new GraphWidget({
             title: 'Anomaly alerts',
-            left: [emf(metricNames.alerts, 'alerts'), data.alertsTopic.metricNumberOfMessagesPublished({ period, label: 'published to the topic' })],
+            left: [emf(metricNames.alerts, 'alerts'), data.alertsTopic.metricNumberOfMessagesPublished({ period, label: 'published to the topic' }), alertsSuppressed],
             right: [alertPublishFailures, modelDegraded, statsWriteFailures],
             width: 8,
           }),

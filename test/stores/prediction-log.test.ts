@@ -2,6 +2,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
+import { DynamoDbQualityStore } from '../../functions/adapters/dynamodb-quality-store.js';
 import type { StoredPrediction } from '../../functions/core/quality/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
 import { recording, startMemoryDynamo, type MemoryDynamo } from '../support/dynalite.js';
@@ -43,7 +44,7 @@ function served(requestId: string, rows: number, offsetMs: number, extra: Partia
 }
 
 beforeAll(async () => {
-  dynamo = await startMemoryDynamo(['Predictions']);
+  dynamo = await startMemoryDynamo(['Predictions', 'Quality']);
   ({ db, client } = dynamo);
 });
 
@@ -229,7 +230,9 @@ describe('prediction log', () => {
     expect(platform.map((p) => [p.requestId, p.plant])).toEqual([['crowd-platform', undefined]]);
     expect(every).toHaveLength(10);
     expect(every.some((p) => p.requestId === 'crowd-a')).toBe(false);
-    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toEqual(expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a' }, { version: '1.0.0', plant: 'plant-b' }, { version: '1.0.0' }]));
+    expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toEqual(
+      expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a', last: iso(start) }, { version: '1.0.0', plant: 'plant-b', last: iso(start + 1029) }, { version: '1.0.0', last: iso(start + 2000) }]),
+    );
     expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toHaveLength(3);
   });
 
@@ -246,5 +249,57 @@ describe('prediction log', () => {
     // Assert
     await expect(result).rejects.toThrow(/disagree/);
     expect(r.names()).toEqual([]);
+  });
+
+  describe("the scheduled evaluation's reads of who was served", () => {
+    it('servedPairs reads index entries of its range only (keys, plant, version), no item, each pair with its newest time', async () => {
+      // Prepare: a day of one model's requests, one every 15 minutes, alternating two plants.
+      const log = new DynamoDbPredictionLog(db, table);
+      const day = 86_400_000;
+      const start = 30 * day;
+      for (let i = 0; i < 96; i++) await log.record(served(`day-${i}`, 1, start + i * 900_000, { model: 'daylong', plant: i % 2 ? 'plant-b' : 'plant-a' }));
+      const iso = (ms: number) => new Date(baseTime + ms).toISOString();
+      const r = recordingOf();
+      const reader = new DynamoDbPredictionLog(r.client, table);
+
+      // Act: the last 20 minutes (a run's read after the first), then the whole day.
+      const recent = await reader.servedPairs('daylong', iso(start + day - 20 * 60_000), iso(start + day));
+      const counted = async () => {
+        let items = 0;
+        for (const c of r.sent) if (c.constructor.name === 'QueryCommand') items += ((await db.send(c as never)) as { Count?: number }).Count ?? 0;
+        return items;
+      };
+      const recentItems = await counted();
+      r.sent.length = 0;
+      const whole = await reader.servedPairs('daylong', iso(start), iso(start + day));
+
+      // Assert: the 20 minutes read 1 entry (95 at 23:45, plant-b), the day 96; only index queries were sent.
+      expect(recent).toEqual([{ version: '1.0.0', plant: 'plant-b', last: iso(start + 95 * 900_000) }]);
+      expect(recentItems).toBe(1);
+      expect(await counted()).toBe(96);
+      expect(whole).toEqual(expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a', last: iso(start + 94 * 900_000) }, { version: '1.0.0', plant: 'plant-b', last: iso(start + 95 * 900_000) }]));
+      expect(whole).toHaveLength(2);
+      expect(new Set(r.names())).toEqual(new Set(['QueryCommand']));
+      expect(r.sent.every((c) => (c.input as { IndexName?: string }).IndexName === 'byModelTime')).toBe(true);
+    });
+
+    it('the cursor is kept per model beside the aggregates, written only over the revision it read', async () => {
+      // Prepare
+      const quality = new DynamoDbQualityStore(db, localTableName(tableDef('Quality')));
+      const cursor = { readTo: '2027-03-01T10:15:00.000Z', pairs: [{ version: '1.0.0', plant: 'plant-a', last: '2027-03-01T10:14:00.000Z' }, { version: '1.1.0', last: '2027-03-01T09:00:00.000Z' }], revision: 1 };
+
+      // Act / Assert: created once (revision 0 = absent), then only over the revision read.
+      expect(await quality.getServedCursor('cursor-model')).toBeUndefined();
+      expect(await quality.putServedCursor('cursor-model', cursor, 0)).toBe(true);
+      expect(await quality.putServedCursor('cursor-model', { ...cursor, readTo: '2027-03-01T10:16:00.000Z' }, 0)).toBe(false);
+      expect(await quality.getServedCursor('cursor-model')).toEqual(cursor);
+      const next = { ...cursor, readTo: '2027-03-01T10:30:00.000Z', revision: 2 };
+      const race = await Promise.all([quality.putServedCursor('cursor-model', next, 1), quality.putServedCursor('cursor-model', { ...next, readTo: '2027-03-01T10:31:00.000Z' }, 1)]);
+      expect(race.filter(Boolean)).toHaveLength(1);
+      expect((await quality.getServedCursor('cursor-model'))?.revision).toBe(2);
+      // The aggregates' reads never see it.
+      expect(await quality.read('cursor-model', '2000-01-01T00')).toEqual([]);
+      expect(await quality.getServedCursor('another-model')).toBeUndefined();
+    });
   });
 });

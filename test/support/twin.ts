@@ -39,6 +39,8 @@ export interface TestTwinOptions {
   dashboardDir?: string;
   /** Run the schedules (infra/routes.ts) on this timer; off when absent. */
   schedules?: LocalTwinOptions['schedules'];
+  /** The clock of alerts and model quality (LocalTwinOptions.clock). */
+  clock?: () => number;
 }
 
 /** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
@@ -54,6 +56,7 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       ...(options.faults ? { faults: true } : {}),
       ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
       ...(options.schedules ? { schedules: options.schedules } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   } catch (error) {
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

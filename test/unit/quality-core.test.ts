@@ -96,6 +96,10 @@ class MemoryAlertState implements AlertStateStore {
     this.items.set(key, { state: 'firing', lastSent: now });
     return current ? { at: now, previous: { ...current } } : { at: now };
   }
+  /** As the store: the cooldown stands; a firing alert stays firing, anything else is not firing (nothing resolves it). */
+  async suppress(key: string, claim: AlertClaim) {
+    if (this.items.get(key)?.lastSent === claim.at) this.items.set(key, { state: claim.previous?.state === 'firing' ? 'firing' : 'resolved', lastSent: claim.at });
+  }
   async release(key: string, claim: AlertClaim): Promise<void> {
     if (claim.previous) this.items.set(key, claim.previous);
     else this.items.delete(key);

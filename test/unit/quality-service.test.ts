@@ -4,7 +4,7 @@ import { FileModelStore } from '../../functions/adapters/file-model-store.js';
 import type { Principal } from '../../functions/core/auth/tokens.js';
 import type { AlertClaim, AlertEvent, AlertStateStore, ModelStore } from '../../functions/core/ports.js';
 import { QualityAlerts } from '../../functions/core/quality/alerts.js';
-import type { PredictionKey, PredictionLog, QualityBucket, QualityStore, RecalibrationRecord, StoredCalibration, StoredPrediction } from '../../functions/core/quality/ports.js';
+import type { PredictionKey, PredictionLog, QualityBucket, QualityStore, RecalibrationRecord, ServedCursor, ServedPair, StoredCalibration, StoredPrediction } from '../../functions/core/quality/ports.js';
 import { QualityService } from '../../functions/core/quality/service.js';
 import { ModelRegistry } from '../../functions/core/twin/registry.js';
 import { repoRoot } from '../../infra/local/twin.js';
@@ -27,9 +27,15 @@ class MemoryPredictionLog implements PredictionLog {
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null) {
     return [...this.rows.values()].filter((r) => r.model === model && r.time >= from && r.time <= to && (plant === undefined || (r.plant ?? null) === plant)).sort((a, b) => a.time.localeCompare(b.time)).slice(-limit);
   }
+  /** Every by-time range the schedule read: [model, from, to]. */
+  readonly pairReads: [string, string, string][] = [];
   async servedPairs(model: string, from: string, to: string) {
-    const pairs = new Map<string, { version: string; plant?: string }>();
-    for (const r of this.rows.values()) if (r.model === model && r.time >= from && r.time <= to) pairs.set(`${r.version}|${r.plant ?? ''}`, { version: r.version, ...(r.plant ? { plant: r.plant } : {}) });
+    this.pairReads.push([model, from, to]);
+    const pairs = new Map<string, ServedPair>();
+    for (const r of this.rows.values()) {
+      const seen = pairs.get(`${r.version}|${r.plant ?? ''}`);
+      if (r.model === model && r.time >= from && r.time <= to && (!seen || seen.last < r.time)) pairs.set(`${r.version}|${r.plant ?? ''}`, { version: r.version, ...(r.plant ? { plant: r.plant } : {}), last: r.time });
+    }
     return [...pairs.values()];
   }
   async observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]> {
@@ -72,6 +78,15 @@ class MemoryQualityStore implements QualityStore {
   async putCalibration(_m: string, v: string, c: StoredCalibration) {
     this.calib.set(v, c);
   }
+  readonly cursors = new Map<string, ServedCursor>();
+  async getServedCursor(model: string) {
+    return this.cursors.get(model);
+  }
+  async putServedCursor(model: string, cursor: ServedCursor, expected: number) {
+    if ((this.cursors.get(model)?.revision ?? 0) !== expected) return false;
+    this.cursors.set(model, structuredClone(cursor));
+    return true;
+  }
 }
 
 class MemoryAlertState implements AlertStateStore {
@@ -81,6 +96,10 @@ class MemoryAlertState implements AlertStateStore {
     if (current && Date.parse(current.lastSent) > Date.parse(now) - cooldownSeconds * 1000) return undefined;
     this.items.set(key, { state: 'firing', lastSent: now });
     return current ? { at: now, previous: { ...current } } : { at: now };
+  }
+  /** As the store: the cooldown stands; a firing alert stays firing, anything else is not firing (nothing resolves it). */
+  async suppress(key: string, claim: AlertClaim) {
+    if (this.items.get(key)?.lastSent === claim.at) this.items.set(key, { state: claim.previous?.state === 'firing' ? 'firing' : 'resolved', lastSent: claim.at });
   }
   async release(key: string, claim: AlertClaim) {
     if (claim.previous) this.items.set(key, claim.previous);
@@ -249,7 +268,7 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     const reg = new ModelRegistry(store, { routingCacheMs: 60_000, now: () => now });
     const alerts = new QualityAlerts(new MemoryAlertState(), { publish: async (m) => void published.push(m) }, { cooldownSeconds: 3600, now: () => now });
     const service = new QualityService(log, quality, reg, alerts, { now: () => now, recalibration: false, minAlertRows: 30 });
-    return { log, service, published, reg, clock: { advance: (ms: number) => (now += ms), now: () => now } };
+    return { log, quality, service, published, reg, clock: { advance: (ms: number) => (now += ms), now: () => now } };
   }
 
   /** n rows of `drifty` served at `at` for `plant`, x drawn from lo..hi (the calibration spread x over 0..10). */
@@ -364,5 +383,94 @@ describe('QualityService.evaluate (the scheduled evaluation)', () => {
     } finally {
       await reg.release();
     }
+  });
+
+  describe('who was served: a cursor, not a read of the whole day', () => {
+    const plants = ['north', 'south', 'east', undefined] as const;
+    /** Who a read of the whole day's index finds, straight from the rows. */
+    const wholeDay = (log: MemoryPredictionLog, now: number) =>
+      new Set([...log.rows.values()].filter((r) => r.model === 'drifty' && r.time >= new Date(now - 86_400_000).toISOString() && r.time <= new Date(now).toISOString()).map((r) => `${r.version}|${r.plant ?? ''}`));
+    const kept = (quality: MemoryQualityStore) => new Set(quality.cursors.get('drifty')?.pairs.map((p) => `${p.version}|${p.plant ?? ''}`));
+    const lastRead = (log: MemoryPredictionLog) => log.pairReads.filter(([m]) => m === 'drifty').at(-1)!;
+
+    it('reads only since the last run (less the overlap) and finds exactly the pairs a whole-day read finds, over 30 hours of runs', async () => {
+      const { log, quality, service, reg, clock } = setupWith(await driftModel());
+      try {
+        const rng = new Prng(7);
+        let previous: number | undefined;
+        for (let run = 0; run < 120; run++) {
+          // Prepare: rows since the last run, for some plants (east stops after 5 hours, so it ages out of the day);
+          // and a row stamped 4 minutes before the last run that only shows up now (a late index entry).
+          for (const plant of plants) {
+            if (plant === 'east' && run > 20) continue;
+            if (rng.uniform(0, 1) < 0.4) await serveDrifty(log, clock.now() - Math.floor(rng.uniform(0, 15 * 60_000)), 1, 0, 10, plant);
+          }
+          if (previous !== undefined && run % 10 === 5) await serveDrifty(log, previous - 4 * 60_000, 1, 0, 10, `late-${run}`);
+          // Act
+          expect((await service.evaluate()).failed).toBe(0);
+          // Assess: the same pairs as the whole day's read; after the first run, at most 15 + 5 minutes read.
+          expect(kept(quality)).toEqual(wholeDay(log, clock.now()));
+          const [, from, to] = lastRead(log);
+          expect(to).toBe(new Date(clock.now()).toISOString());
+          expect(Date.parse(to) - Date.parse(from)).toBe(previous === undefined ? 86_400_000 : 20 * 60_000);
+          previous = clock.now();
+          clock.advance(15 * 60_000);
+        }
+        expect(kept(quality).has('1.0.0|east')).toBe(false);
+      } finally {
+        await reg.release();
+      }
+    });
+
+    it('reads the whole day again when the cursor is over a day old or ahead of the clock', async () => {
+      const { log, quality, service, reg, clock } = setupWith(await driftModel());
+      try {
+        await serveDrifty(log, clock.now() - 3_600_000, 40, 0, 10, 'north');
+        await service.evaluate();
+        // A day and a half without runs: the day is read, north (served 37.5 h ago) has left it.
+        clock.advance(36 * 3_600_000);
+        await serveDrifty(log, clock.now() - 20 * 3_600_000, 40, 0, 10, 'south');
+        await service.evaluate();
+        let [, from, to] = lastRead(log);
+        expect(Date.parse(to) - Date.parse(from)).toBe(86_400_000);
+        expect(kept(quality)).toEqual(new Set(['1.0.0|south']));
+        // A cursor from a clock ahead of this one (the clock went back): the day is read, its pairs not trusted.
+        quality.cursors.set('drifty', { ...quality.cursors.get('drifty')!, readTo: new Date(clock.now() + 3_600_000).toISOString(), pairs: [{ version: '1.0.0', plant: 'ghost', last: new Date(clock.now()).toISOString() }] });
+        await service.evaluate();
+        [, from, to] = lastRead(log);
+        expect(Date.parse(to) - Date.parse(from)).toBe(86_400_000);
+        expect(kept(quality)).toEqual(new Set(['1.0.0|south']));
+      } finally {
+        await reg.release();
+      }
+    });
+
+    it('a run that loses the cursor write to another still judges, and the next reads from the cursor that won', async () => {
+      const { log, quality, service, published, reg, clock } = setupWith(await driftModel());
+      try {
+        await serveDrifty(log, clock.now() - 60_000, 200, 9, 10, 'north');
+        await service.evaluate();
+        const won = quality.cursors.get('drifty')!.readTo;
+        clock.advance(15 * 60_000);
+        await serveDrifty(log, clock.now() - 60_000, 200, 0, 10, 'south');
+        const put = quality.putServedCursor.bind(quality);
+        quality.putServedCursor = async () => false;
+        expect(await service.evaluate()).toMatchObject({ checked: 2, failed: 0 });
+        // A cursor write that fails outright costs nothing of the judgement either.
+        quality.putServedCursor = async () => {
+          throw new Error('store down');
+        };
+        expect(await service.evaluate()).toMatchObject({ checked: 2, failed: 0 });
+        quality.putServedCursor = put;
+        expect(quality.cursors.get('drifty')!.readTo).toBe(won);
+        clock.advance(15 * 60_000);
+        await service.evaluate();
+        expect(lastRead(log)[1]).toBe(new Date(Date.parse(won) - 5 * 60_000).toISOString());
+        expect(kept(quality)).toEqual(new Set(['1.0.0|north', '1.0.0|south']));
+        expect(published.filter((m) => m.attributes.rule === 'input_drift').map((m) => (JSON.parse(m.body) as { plant?: string }).plant)).toEqual(['north']);
+      } finally {
+        await reg.release();
+      }
+    });
   });
 });

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/tokens.js';
 import { metricNames } from '../metric-names.js';
 import type { ModelManifest } from '../manifest.js';
 import type { AlertEvent, AlertPublisher, AlertStateStore, Telemetry } from '../ports.js';
+import type { AlertCap } from './cap.js';
 
 /**
  * Whether a principal may see an alert: THE filter for every way alerts leave the service (GET /api/v1/alerts,
@@ -27,6 +28,8 @@ export interface AlertOptions {
   now?: () => number;
   telemetry?: Telemetry;
   onPublishError?: (error: unknown) => void;
+  /** The per-plant bound on alerts per window (./cap.ts); none when absent. */
+  cap?: AlertCap;
 }
 
 export interface AlertRow {
@@ -49,6 +52,7 @@ export interface AlertCheck {
  * value crosses the band in between; when predictions return to the band, one "resolved" message is sent
  * for an alert that was sent. A failed publish never fails the prediction: it is logged and counted, and
  * the claim is given back (state restored) so the next breach retries and no orphan "resolved" follows.
+ * Over all of a plant's keys, at most the plant's cap of alerts per window is sent (./cap.ts).
  */
 export class AlertService {
   private readonly firing = new Map<string, { firing: boolean; checked: number }>();
@@ -157,6 +161,12 @@ export class AlertService {
     const at = new Date(this.now()).toISOString();
     const claim = await this.state.claim(key, at, this.options.cooldownSeconds);
     if (!claim) return false;
+    if (this.options.cap && !(await this.options.cap.admit({ model: input.manifest.name, ...(input.principal.plant ? { plant: input.principal.plant } : {}) }))) {
+      // Held back by the plant's cap (counted there): the cooldown stands, nothing new is firing.
+      await this.state.suppress(key, claim);
+      this.firing.delete(key);
+      return false;
+    }
     if (await this.publish(this.event('alert', rule, input, row, at))) {
       this.firing.set(key, { firing: true, checked: this.now() });
       return true;

@@ -1,10 +1,12 @@
+import type { AlertCap } from '../alerts/cap.js';
 import type { AlertPublisher, AlertStateStore, Telemetry } from '../ports.js';
 
 /**
  * Quality alerts on the anomaly topic, with their own `kind` (`quality`) and the anomaly alerts' no-storm
  * rules: the same AlertStateStore claim (at most one message per key per cooldown, across containers), a
  * failed publish gives the claim back, and one `quality_resolved` follows a sent alert when the figure is
- * back in its band. Keys are per model, version, plant and rule.
+ * back in its band. Keys are per model, version, plant and rule. They count in the plant's alert cap with
+ * the anomaly alerts (../alerts/cap.ts).
  */
 
 export type QualityRule = 'coverage_low' | 'error_high' | 'input_drift';
@@ -26,6 +28,8 @@ export interface QualityAlertOptions {
   now: () => number;
   telemetry?: Telemetry;
   onPublishError?: (error: unknown) => void;
+  /** The per-plant bound on alerts per window (../alerts/cap.ts); none when absent. */
+  cap?: AlertCap;
 }
 
 export class QualityAlerts {
@@ -63,6 +67,10 @@ export class QualityAlerts {
     const at = new Date(this.options.now()).toISOString();
     const claim = await this.state.claim(key, at, this.options.cooldownSeconds);
     if (!claim) return false;
+    if (this.options.cap && !(await this.options.cap.admit(alert))) {
+      await this.state.suppress(key, claim);
+      return false;
+    }
     if (await this.send('quality', alert, at)) return true;
     await this.state.release(key, claim);
     return false;

@@ -51,14 +51,38 @@ export interface PredictionLog {
    * absent: every plant's.
    */
   byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]>;
-  /** Every (version, plant) with rows of `model` predicted in [from, to]: from the index alone, no item read. */
-  servedPairs(model: string, from: string, to: string): Promise<{ version: string; plant?: string }[]>;
+  /**
+   * Every (version, plant) with rows of `model` predicted in [from, to], with the time of its newest request
+   * there: from the index alone, no item read.
+   */
+  servedPairs(model: string, from: string, to: string): Promise<ServedPair[]>;
   /**
    * Sets measured values of one served request's rows, each once: per value, 'duplicate' when its row already
    * has one (or the request is unknown). One conditional write for the rows together, not one per row: the
    * request is one item, and each write of it costs its whole size.
    */
   observe(requestId: string, values: readonly { row: number; actual: number }[], at: string): Promise<('stored' | 'duplicate')[]>;
+}
+
+/** A version and plant that was served, and when its newest request in the range read was. */
+export interface ServedPair {
+  version: string;
+  plant?: string;
+  /** ISO time of the newest served request seen. */
+  last: string;
+}
+
+/**
+ * Who was served, as the scheduled evaluation keeps it between runs (./evaluation.ts): each run reads the
+ * by-time index only from the previous run's end (less an overlap), not the whole day.
+ */
+export interface ServedCursor {
+  /** The end (ISO) of the last run's read of the index. */
+  readTo: string;
+  /** Every pair seen whose newest request is within the last day. */
+  pairs: ServedPair[];
+  /** Optimistic-concurrency counter (two runs at once: one write wins, the other's read is repeated next run). */
+  revision: number;
 }
 
 export interface QualityBucket extends QualityAggregate {
@@ -95,4 +119,8 @@ export interface QualityStore {
   getRecalibration(model: string, version: string): Promise<RecalibrationRecord | undefined>;
   /** Writes the state if its revision is still `expectedRevision` (0 = absent); false when someone else won. */
   putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean>;
+  /** The scheduled evaluation's served-pairs cursor of `model`. */
+  getServedCursor(model: string): Promise<ServedCursor | undefined>;
+  /** Writes it if its revision is still `expectedRevision` (0 = absent); false when another run won. */
+  putServedCursor(model: string, cursor: ServedCursor, expectedRevision: number): Promise<boolean>;
 }

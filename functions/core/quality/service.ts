@@ -43,6 +43,11 @@ export interface QualityOptions {
   driftThreshold?: number;
   /** Predictions read for drift (the newest in the last day). @default 5000 */
   driftRows?: number;
+  /**
+   * The scheduled evaluation reads who was served from the previous run's end less this overlap (seconds): a
+   * request whose index entry shows up later than this after its time stamp could be missed. @default 300
+   */
+  servedOverlapSeconds?: number;
   telemetry?: Telemetry;
   onError?: (error: unknown) => void;
 }

@@ -183,3 +183,37 @@ describe('a hostile package planted in the store (bypassing publish) is refused 
     }
   });
 });
+
+describe('the attack split in two graph fields (protobuf C++ would merge them back) is never run', () => {
+  // ModelProto bytes carrier + rest parse as ONE message: onnxruntime merges the two `graph` fields into the
+  // file-reading graph; onnx-proto (and so the check) keeps the last. The check must hand onnxruntime what it
+  // checked (test/unit/graph-check.test.ts proves onnxruntime alone reads the file from these bytes).
+  const split = '6.6.7';
+  function splitPackage(version: string): TestPackage {
+    const carrier = encodeGraph({ graph: { initializer: [externalTensor('W', [3, 1], secretName)] } });
+    const rest = linearGraph();
+    rest.graph!.initializer = rest.graph!.initializer!.filter((i) => i.name !== 'W');
+    const bytes = new Uint8Array([...carrier, ...encodeGraph(rest)]);
+    return { manifest: linearManifest(bytes, { name: modelName, version }), bytes };
+  }
+
+  it('publish → 422 loadable (the checked graph has no W), nothing leaked, nothing stored', async () => {
+    const res = await publish(api, admin, splitPackage('6.6.8'));
+    expectModelInvalid(res, 'loadable');
+    expectNothingLeaked(res);
+    expect(await versions()).not.toContain('6.6.8');
+  });
+
+  it('planted in the store (bytes changed behind the API, digest to match) → 422 at load, nothing leaked', async () => {
+    const pkg = splitPackage(split);
+    await putObject(t, `models/${modelName}/${split}/model.onnx`, pkg.bytes);
+    await putObject(t, `models/${modelName}/${split}/manifest.json`, JSON.stringify(pkg.manifest));
+    const res = await api('POST', `/v2/models/${modelName}/versions/${split}/infer`, {
+      token: predictKey,
+      body: { inputs: [{ name: 'input', shape: [1, 3], datatype: 'FP32', data: [1, 0, 0] }] },
+    });
+    expect(res.status, res.text).toBe(422);
+    expect(res.json.error).toContain('loadable');
+    expectNothingLeaked(res);
+  });
+});

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ModelInvalidError } from '../../functions/core/errors.js';
 import { modelManifestSchema, type ModelManifest } from '../../functions/core/manifest.js';
 import { checkModelGraph, graphLimits, inspectModelGraph } from '../../functions/core/models/graph-check.js';
@@ -161,6 +161,62 @@ describe('the original attack: a graph whose weights are a file in the working d
     expect(shown).not.toContain(secretName);
     expect(shown).not.toContain(process.cwd());
     expect(shown).not.toMatch(/\b12\b/); // the file's size
+  });
+});
+
+describe('the same attack split in two graph fields: onnxruntime must get the message that was checked', () => {
+  // ModelProto bytes A + B are one message: protobuf C++ (onnxruntime) merges a sub-message that appears twice,
+  // onnx-proto keeps the last. A carries only the file-reading initializer; B is the linear graph without W.
+  function splitAttack(): { bytes: Uint8Array; manifest: ModelManifest } {
+    writeFileSync(secretPath, Buffer.from(secretWeights.buffer));
+    const carrier = encodeGraph({ graph: { initializer: [externalTensor('W', [3, 1], secretName)] } });
+    const benign = linearGraph();
+    benign.graph!.initializer = benign.graph!.initializer!.filter((t) => t.name !== 'W');
+    const rest = encodeGraph(benign);
+    const bytes = new Uint8Array([...carrier, ...rest]);
+    return { bytes, manifest: manifestFor(bytes) };
+  }
+
+  it('is real: onnxruntime on its own merges the two graphs and answers with the file\'s bytes', async () => {
+    const { bytes } = splitAttack();
+    const [prediction] = await runOnce(bytes, 'input', [[1, 0, 0]], { graphOptimizationLevel: 'disabled' });
+    expect(prediction).toBe(secretWeights[0]! + 10);
+  });
+
+  it('the check passes the message it read (the last graph) re-encoded, never the original bytes', () => {
+    const { bytes, manifest } = splitAttack();
+    const verdict = inspectModelGraph(bytes, manifest);
+    expect(verdict.ok).toBe(true);
+    if (!verdict.ok) return;
+    expect(verdict.bytes).not.toBe(bytes);
+    expect(Buffer.from(verdict.bytes).includes(Buffer.from(secretName))).toBe(false);
+  });
+
+  it('TwinModel.load hands onnxruntime the checked graph, which has no W: MODEL_INVALID loadable, nothing from the file', async () => {
+    const { bytes, manifest } = splitAttack();
+    const create = vi.spyOn(InferenceSession, 'create');
+    let error: unknown;
+    try {
+      error = await TwinModel.load({ manifest, bytes }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(create).toHaveBeenCalledTimes(1);
+      const given = create.mock.calls[0]![0] as Uint8Array;
+      expect(Buffer.from(given).includes(Buffer.from(secretName))).toBe(false);
+    } finally {
+      create.mockRestore();
+    }
+    expect(error).toBeInstanceOf(ModelInvalidError);
+    expect((error as ModelInvalidError).issues?.[0]?.rule).toBe('loadable');
+    expect(JSON.stringify({ message: (error as ModelInvalidError).message, issues: (error as ModelInvalidError).issues })).not.toContain(secretName);
+  });
+
+  it('unambiguous bytes (every package our tools write) go to onnxruntime as they are: no copy, no re-encoding', () => {
+    const bytes = new Uint8Array(readFileSync(join(referenceDir, 'model.onnx')));
+    const manifest = modelManifestSchema.parse(JSON.parse(readFileSync(join(referenceDir, 'manifest.json'), 'utf8')));
+    expect(inspectModelGraph(bytes, manifest)).toEqual({ ok: true, bytes });
+    expect((inspectModelGraph(bytes, manifest) as { bytes: Uint8Array }).bytes).toBe(bytes);
   });
 });
 

@@ -1,15 +1,20 @@
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import { ModelInvalidError, type FieldIssue } from '../errors.js';
 import type { ModelManifest } from '../manifest.js';
+import { readUnambiguousModel, type DimensionView, type GraphView, type Int64, type ModelView, type NodeView, type SparseTensorView, type TensorView, type ValueInfoView } from './onnx-wire.js';
 import { allowedOperators, mlDomain, onnxDomain } from './operators.js';
 
 // onnx-proto is CommonJS (module.exports = { onnx }): under ESM it arrives as the default export.
 const { onnx } = onnxProto;
+type OnnxModel = OnnxTypes.ModelProto;
 
 /**
  * Model packages are untrusted input, like code. Before onnxruntime sees a byte, the graph is parsed here and
- * checked against the rules below; onnxruntime then gets the bytes re-encoded from the message that was
- * checked, so a field this parser does not know (a newer ONNX schema) can never reach the runtime unchecked.
+ * checked against the rules below; onnxruntime then gets exactly the message that was checked. Either the
+ * bytes are unambiguous (./onnx-wire.ts: every field known, singular fields once, strings UTF-8...), so every
+ * protobuf parser reads from them the message checked here and onnxruntime gets them as they are; or they are
+ * decoded with onnx-proto and onnxruntime gets the checked message re-encoded, so a field this parser does not
+ * know (a newer ONNX schema) or a sub-message protobuf C++ would merge can never reach the runtime unchecked.
  * See docs/security.md ("Model packages are untrusted") for each rule and the test that proves it.
  */
 
@@ -74,7 +79,7 @@ const maxViolations = 10;
 const DataLocation = onnx.TensorProto.DataLocation;
 const ElemType = onnx.TensorProto.DataType;
 
-function num(value: number | { toString(): string } | null | undefined): number {
+function num(value: Int64 | null | undefined): number {
   if (value === null || value === undefined) return 0;
   return typeof value === 'number' ? value : Number(value.toString());
 }
@@ -109,7 +114,7 @@ class Walk {
     this.add(rule, message);
   }
 
-  tensor(t: OnnxTypes.ITensorProto | null | undefined, where: string): void {
+  tensor(t: TensorView | null | undefined, where: string): void {
     if (!t) return;
     const name = `${where} ${quote(t.name)}`;
     // Either marker alone is enough for some runtime to go looking for a file: refuse both.
@@ -123,7 +128,7 @@ class Walk {
     });
   }
 
-  sparse(s: OnnxTypes.ISparseTensorProto | null | undefined, where: string): void {
+  sparse(s: SparseTensorView | null | undefined, where: string): void {
     if (!s) return;
     this.tensor(s.values, `${where} (sparse values)`);
     this.tensor(s.indices, `${where} (sparse indices)`);
@@ -131,7 +136,7 @@ class Walk {
   }
 
   /** Checks rank and every dimension; calls `elements` with the product when they are within limits. */
-  shape(dims: readonly (number | { toString(): string })[], name: string, elements: (n: number) => void): void {
+  shape(dims: readonly Int64[], name: string, elements: (n: number) => void): void {
     if (dims.length > graphLimits.maxRank) {
       this.add('tensor_rank', `${name} has ${dims.length} dimensions; at most ${graphLimits.maxRank}`);
       return;
@@ -148,7 +153,7 @@ class Walk {
     elements(product);
   }
 
-  declared(v: OnnxTypes.IValueInfoProto, where: string): void {
+  declared(v: ValueInfoView, where: string): void {
     const dims = v.type?.tensorType?.shape?.dim ?? v.type?.sparseTensorType?.shape?.dim ?? [];
     this.shape(
       dims.filter((d) => d.dimValue !== null && d.dimValue !== undefined).map((d) => num(d.dimValue)),
@@ -157,7 +162,7 @@ class Walk {
     );
   }
 
-  graph(g: OnnxTypes.IGraphProto, depth: number, where: string): void {
+  graph(g: GraphView, depth: number, where: string): void {
     if (depth > graphLimits.maxGraphDepth) {
       this.add('graph_depth', `${where} nests subgraphs deeper than ${graphLimits.maxGraphDepth}`);
       return;
@@ -176,7 +181,7 @@ class Walk {
     }
   }
 
-  node(node: OnnxTypes.INodeProto, depth: number, where: string): void {
+  node(node: NodeView, depth: number, where: string): void {
     const domain = node.domain === 'ai.onnx' ? onnxDomain : (node.domain ?? onnxDomain);
     const op = node.opType ?? '';
     const label = `${where} node ${quote(node.name || op)}`;
@@ -203,7 +208,7 @@ class Walk {
   }
 }
 
-function decode(bytes: Uint8Array): OnnxTypes.ModelProto | undefined {
+function onnxDecode(bytes: Uint8Array): OnnxModel | undefined {
   try {
     return onnx.ModelProto.decode(bytes);
   } catch {
@@ -212,14 +217,14 @@ function decode(bytes: Uint8Array): OnnxTypes.ModelProto | undefined {
 }
 
 /** The graph's tensor width in `dim` (a fixed value), or undefined when it is symbolic or absent. */
-function fixedDim(dim: OnnxTypes.TensorShapeProto.IDimension | undefined): number | undefined {
+function fixedDim(dim: DimensionView | undefined): number | undefined {
   return dim && dim.dimValue !== null && dim.dimValue !== undefined && !dim.dimParam ? num(dim.dimValue) : undefined;
 }
 
 const floatTypes: ReadonlySet<number> = new Set([ElemType.FLOAT, ElemType.DOUBLE]);
 
 /** What the manifest says about the graph must be true of the graph (top-level inputs and outputs). */
-function checkAgainstManifest(graph: OnnxTypes.IGraphProto, manifest: ModelManifest, walk: Walk): void {
+function checkAgainstManifest(graph: GraphView, manifest: ModelManifest, walk: Walk): void {
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
   // Inputs with an initializer are constants with a default, not something a caller feeds.
   const fed = (graph.input ?? []).filter((v) => !initializers.has(v.name));
@@ -259,17 +264,9 @@ function checkAgainstManifest(graph: OnnxTypes.IGraphProto, manifest: ModelManif
   }
 }
 
-/**
- * Checks `bytes` (a model.onnx) against the rules and limits and against `manifest`. On success returns the
- * bytes to hand to onnxruntime: the checked message, re-encoded.
- */
-export function inspectModelGraph(bytes: Uint8Array, manifest: ModelManifest): GraphVerdict {
-  if (bytes.length > graphLimits.maxBytes) {
-    return { ok: false, violations: [{ rule: 'model_size', message: `model.onnx is larger than the ${graphLimits.maxBytes / 1024 / 1024} MiB limit` }] };
-  }
-  const model = decode(bytes);
-  if (!model?.graph) return { ok: false, violations: [{ rule: 'not_onnx', message: 'model.onnx is not an ONNX ModelProto with a graph' }] };
-
+/** Every rule on a decoded model; the violations found (none: the model passes). */
+function checkModel(model: ModelView, manifest: ModelManifest): GraphViolation[] {
+  if (!model.graph) return [{ rule: 'not_onnx', message: 'model.onnx is not an ONNX ModelProto with a graph' }];
   const imported = new Set<string>();
   const walk = new Walk(imported);
   const ir = num(model.irVersion);
@@ -293,8 +290,27 @@ export function inspectModelGraph(bytes: Uint8Array, manifest: ModelManifest): G
   }
   walk.graph(model.graph, 0, 'graph');
   checkAgainstManifest(model.graph, manifest, walk);
-  if (walk.violations.length > 0) return { ok: false, violations: walk.violations };
-  return { ok: true, bytes: onnx.ModelProto.encode(model).finish() };
+  return walk.violations;
+}
+
+/**
+ * Checks `bytes` (a model.onnx) against the rules and limits and against `manifest`. On success returns the
+ * bytes to hand to onnxruntime, which encode exactly the message checked: `bytes` themselves when they are
+ * unambiguous (./onnx-wire.ts; every package our tools and skl2onnx write), else the checked message re-encoded.
+ */
+export function inspectModelGraph(bytes: Uint8Array, manifest: ModelManifest): GraphVerdict {
+  if (bytes.length > graphLimits.maxBytes) {
+    return { ok: false, violations: [{ rule: 'model_size', message: `model.onnx is larger than the ${graphLimits.maxBytes / 1024 / 1024} MiB limit` }] };
+  }
+  const unambiguous = readUnambiguousModel(bytes);
+  if (unambiguous) {
+    const violations = checkModel(unambiguous, manifest);
+    return violations.length > 0 ? { ok: false, violations } : { ok: true, bytes };
+  }
+  const model = onnxDecode(bytes);
+  if (!model) return { ok: false, violations: [{ rule: 'not_onnx', message: 'model.onnx is not an ONNX ModelProto with a graph' }] };
+  const violations = checkModel(model, manifest);
+  return violations.length > 0 ? { ok: false, violations } : { ok: true, bytes: onnx.ModelProto.encode(model).finish() };
 }
 
 /**

@@ -66,6 +66,9 @@ export class TwinModel {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        // onnxruntime reads any bytes with "ORTM" at offset 4 as its own flatbuffer format, which a ModelProto
+        // can spell (a first string field "\0\0ORTM..."): the check read ONNX, so the runtime must too.
+        extra: { session: { load_model_format: 'ONNX' } },
       });
     } catch (error) {
       // The runtime's own words can name files and sizes: they go to the log (as the cause), not to the client.

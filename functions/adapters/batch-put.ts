@@ -80,7 +80,8 @@ interface Entry extends TableItem {
  * Writes the items of one group commit: one alone through its table's `single`, more through BatchWriteItem,
  * ≤ 25 per call (any mix of tables), chunks in parallel, a repeated key waiting for a later chunk; items left
  * unprocessed are re-sent after each of `retryDelaysMs`, then fail with their table's `unprocessed`. One
- * outcome per item, in order: a failed call fails exactly the items it carried.
+ * outcome per item, in order: a failed call fails exactly the items it carried, unless DynamoDB refused it for
+ * an item's content: then each of its items is put alone, so only the refused item fails.
  */
 export async function putGroup(items: readonly TableItem[], options: BatchWriteOptions & { db: DynamoDBDocumentClient }): Promise<Outcome<void>[]> {
   if (items.length === 1) {
@@ -103,13 +104,37 @@ export async function putGroup(items: readonly TableItem[], options: BatchWriteO
         const failed = await batchPut(chunk, options, retryDelaysMs);
         for (const entry of chunk) outcomes[entry.index] = failed.has(entry.key) ? { ok: false, error: entry.table.unprocessed(retryDelaysMs.length + 1) } : { ok: true, value: undefined };
       } catch (error) {
-        for (const entry of chunk) outcomes[entry.index] = { ok: false, error };
+        if (!refusedItem(error)) {
+          for (const entry of chunk) outcomes[entry.index] = { ok: false, error };
+          return;
+        }
+        // DynamoDB refused the call for one item's content (a number out of its range, an item too large...): the
+        // call carried other requests' items, maybe other plants' audit records, so each goes alone and only the
+        // refused one fails.
+        await Promise.all(
+          chunk.map(async (entry) => {
+            try {
+              await entry.table.single(entry.item);
+              outcomes[entry.index] = { ok: true, value: undefined };
+            } catch (alone) {
+              outcomes[entry.index] = { ok: false, error: alone };
+            }
+          }),
+        );
       }
     }),
   );
   return outcomes;
 }
 
+/**
+ * Whether a failed BatchWriteItem was refused for what an item holds (DynamoDB's ValidationException: a number
+ * out of range, an item past 400 KB, an empty key...), rather than for the store's state (throttling, an
+ * outage, a reset connection), which the items' own puts would meet again.
+ */
+function refusedItem(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'ValidationException';
+}
 /** One BatchWriteItem, re-sending what DynamoDB leaves unprocessed; the keys still unprocessed at the end. */
 async function batchPut(chunk: readonly Entry[], options: BatchWriteOptions & { db: DynamoDBDocumentClient }, retryDelaysMs: readonly number[]): Promise<Set<string>> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));

@@ -1,7 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { userWithToken } from '../support/identity.js';
-import { publishBody, referencePackage, startModelTwin, type TestPackage } from '../support/models.js';
+import { createKey, keyToken, userWithToken } from '../support/identity.js';
+import { auditRecords, publishBody, referencePackage, smallForestPackage, startModelTwin, type TestPackage } from '../support/models.js';
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
 import { sha256Hex } from '../../functions/core/manifest.js';
 import { readUnambiguousModel } from '../../functions/core/models/onnx-wire.js';
@@ -19,15 +19,20 @@ const { onnx } = onnxProto;
 
 let t: TestTwin;
 let api: Api;
+let admin: string;
 const a = { admin: '', operator: '' };
+const b = { operator: '', feedback: '' };
 const row = { temp: 360, pressure: 6, flow: 100 };
 
 beforeAll(async () => {
   t = await startModelTwin();
   api = apiClient(t.url);
-  const admin = await login(api);
+  admin = await login(api);
   a.admin = (await userWithToken(api, admin, { username: 'rt3-a-admin', role: 'admin', plant: 'plant-a' })).token;
   a.operator = (await userWithToken(api, admin, { username: 'rt3-a-op', role: 'operator', plant: 'plant-a' })).token;
+  const bAdmin = (await userWithToken(api, admin, { username: 'rt3-b-admin', role: 'admin', plant: 'plant-b' })).token;
+  b.operator = (await userWithToken(api, admin, { username: 'rt3-b-op', role: 'operator', plant: 'plant-b' })).token;
+  b.feedback = await keyToken(api, (await createKey(api, bAdmin, { name: 'b lab', scopes: ['twin:feedback'] })).key);
 });
 
 afterAll(async () => {
@@ -64,5 +69,54 @@ describe("a plant admin's hostile package", () => {
     expect(activated.status, activated.text).toBe(200);
     expect(predicted.status, predicted.text).toBe(200);
     expect(typeof predicted.json.prediction).toBe('number');
+  });
+});
+
+describe('the shared batch writer', () => {
+  it("an input too small for DynamoDB (1e-300) never costs another plant's concurrent predictions their lab values", async () => {
+    // Prepare: plant A's forest takes flow in ±1000, so 1e-300 is a valid input (DynamoDB keeps no number
+    // of magnitude below 1e-130: one such number fails the whole BatchWriteItem that carries it).
+    const pkg = smallForestPackage('1.0.0', 5);
+    const features = (pkg.manifest.features as { name: string; unit: string; min: number; max: number }[]).map((f) => ({ ...f, min: -1000, max: 1000 }));
+    const tiny: TestPackage = { manifest: { ...pkg.manifest, name: 'tiny-a', features }, bytes: pkg.bytes };
+    expect((await api('POST', '/api/v1/models/tiny-a/versions', { token: a.admin, body: publishBody(tiny) })).status).toBe(201);
+    expect((await api('POST', '/api/v1/models/tiny-a/activate', { token: a.admin, body: { version: '1.0.0' } })).status).toBe(200);
+
+    // Act: both plants predict at once, rounds of 20 each; then plant B reports its lab values.
+    const bIds: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        i % 2
+          ? api('POST', '/api/v1/models/tiny-a/predict', { token: a.operator, body: { ...row, flow: 1e-300 } })
+          : api('POST', '/api/v1/models/reactor-yield/predict', { token: b.operator, body: { ...row, flow: 60 + i + round / 10 } }),
+      );
+      const answers = await Promise.all(calls);
+      answers.forEach((res, i) => {
+        expect(res.status, res.text).toBe(200);
+        if (i % 2 === 0) bIds.push(res.headers.get('x-request-id')!);
+      });
+    }
+    const feedback = await api('POST', '/api/v1/models/reactor-yield/feedback', { token: b.feedback, body: { observations: bIds.map((id) => ({ request_id: id, value: 84 })) } });
+
+    const audited = await auditRecords(api, admin, { principal: 'rt3-b-op', action: 'twin.predict' });
+
+    // Assert: every row of plant B kept, and every request of plant B audited once.
+    expect(feedback.json).toMatchObject({ total: 60, accepted: 60, unknown: 0 });
+    expect(audited.map((r) => r.requestId).sort()).toEqual([...bIds].sort());
+  });
+});
+
+describe('measured values too small for a store', () => {
+  it('a value of 1e-300 is a 400 naming the field, not a 500 after a refused write', async () => {
+    // Prepare
+    const predicted = await api('POST', '/api/v1/models/reactor-yield/predict', { token: b.operator, body: row });
+    expect(predicted.status, predicted.text).toBe(200);
+
+    // Act
+    const res = await api('POST', '/api/v1/models/reactor-yield/feedback', { token: b.feedback, body: { observations: [{ request_id: predicted.headers.get('x-request-id'), value: 1e-300 }] } });
+
+    // Assert
+    expect(res.status, res.text).toBe(400);
+    expect(res.json.error.issues[0].field).toBe('observations.0.value');
   });
 });

@@ -128,3 +128,21 @@ describe('audit log and served rows on one writer', () => {
     }
   });
 });
+
+describe('an item DynamoDB refuses', () => {
+  it("fails only its own put: the other requests' audit records and served rows in the same BatchWriteItem are stored", async () => {
+    // Prepare: one request's served rows hold a number DynamoDB refuses (magnitude below 1e-130).
+    const { audit, log } = stores(true);
+    const bad = served('req-tiny', 300).map((r) => ({ ...r, prediction: 1e-300 }));
+
+    // Act
+    const settled = await Promise.allSettled([log.record(bad), audit.append(record('req-tiny', 300)), log.record(served('req-other', 301)), audit.append(record('req-other', 301))]);
+
+    // Assess: the refused item alone failed; the three others are stored.
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(await stored(predictionsTable, { id: 'req-other' })).toBe(true);
+    expect(await stored(auditTable, { principal: 'user:alice', sk: `${record('req-other', 301).time}#req-other` })).toBe(true);
+    expect(await stored(auditTable, { principal: 'user:alice', sk: `${record('req-tiny', 300).time}#req-tiny` })).toBe(true);
+    expect(await stored(predictionsTable, { id: 'req-tiny' })).toBe(false);
+  });
+});

@@ -13,6 +13,15 @@ export const maxMeasuredValue = 1e9;
 /** The largest magnitude of a number kept with a served row: below 2^53, so every store keeps it exactly. */
 export const maxStoredMagnitude = 1e15;
 
+/** The smallest magnitude DynamoDB keeps of a number other than 0 (it refuses the write of any smaller). */
+export const minStoredMagnitude = 1e-130;
+
+/** Whether a store keeps `v` exactly: finite, within ±{@link maxStoredMagnitude}, 0 or at least {@link minStoredMagnitude}. */
+export function storable(v: number): boolean {
+  const m = Math.abs(v);
+  return Number.isFinite(v) && m <= maxStoredMagnitude && (m === 0 || m >= minStoredMagnitude);
+}
+
 const observationSchema = z
   .strictObject({
     /** The `request_id` a prediction answered with (the `x-request-id` header). */
@@ -24,7 +33,11 @@ const observationSchema = z
     time: z.iso.datetime({ offset: true }).optional(),
     /** The measured value (the lab result). */
     // Bounded so error sums stay exact enough in the aggregates and a single row cannot poison them.
-    value: z.number().refine(Number.isFinite, 'must be a finite number').refine((v) => Math.abs(v) <= maxMeasuredValue, `must be within ±${maxMeasuredValue}`),
+    value: z
+      .number()
+      .refine(Number.isFinite, 'must be a finite number')
+      .refine((v) => Math.abs(v) <= maxMeasuredValue, `must be within ±${maxMeasuredValue}`)
+      .refine((v) => v === 0 || Math.abs(v) >= minStoredMagnitude, `must be 0 or at least ${minStoredMagnitude} in magnitude`),
   })
   .refine((o) => o.request_id !== undefined || (o.inputs !== undefined && o.time !== undefined), {
     message: 'give request_id, or inputs and time',

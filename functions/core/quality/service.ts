@@ -12,7 +12,7 @@ import type { QualityAlerts } from './alerts.js';
 import { initialRecalibration, recalibrate, type RecalibrationOptions } from './recalibration.js';
 import { emptyAggregate, type PredictionKey, type PredictionLog, type QualityBucket, type QualityStore, type StoredCalibration, type StoredPrediction } from './ports.js';
 import { QualityBands, recentDrift } from './evaluation.js';
-import { maxStoredMagnitude, type FeedbackRequest, type FeedbackResult, type FeedbackStatus } from './feedback-schema.js';
+import { maxStoredMagnitude, minStoredMagnitude, storable, type FeedbackRequest, type FeedbackResult, type FeedbackStatus } from './feedback-schema.js';
 import { abVerdict, errorStats, hourOf, statedLevel, windowAggregates, windowNames, windowStart, type WindowName } from './view.js';
 
 /** Reads for the service's own bookkeeping (bands, stated levels) see every model. */
@@ -100,14 +100,16 @@ export class QualityService {
 
   /**
    * Keeps served rows for feedback. Bookkeeping: a failing store never fails the prediction. Only numbers a
-   * store keeps exactly: a row whose prediction or an input is beyond ±{@link maxStoredMagnitude} (or not
-   * finite) is not kept, and interval bounds are clamped to it (measured values are within ±1e9, so coverage
-   * is unchanged). Such a number once failed the group write it shared with other plants' requests.
+   * store keeps exactly ({@link storable}): a row whose prediction or an input is beyond ±{@link maxStoredMagnitude},
+   * not finite or nonzero below 1e-130 in magnitude is not kept, and interval bounds are clamped to the range
+   * (measured values are within ±1e9, so coverage is unchanged). Such numbers (8e18, then 1e-300) once failed
+   * the group write they shared with other plants' requests.
    */
   async capture(principal: Principal, model: TwinModel, requestId: string, served: readonly ServedRow[]): Promise<void> {
-    const clamp = (v: number) => Math.min(maxStoredMagnitude, Math.max(-maxStoredMagnitude, v));
+    // Bounds below 1e-130 in magnitude are 0 to a store (it refuses them); others are clamped to its range.
+    const clamp = (v: number) => (Math.abs(v) < minStoredMagnitude ? 0 : Math.min(maxStoredMagnitude, Math.max(-maxStoredMagnitude, v)));
     const rows = served
-      .filter((r) => [r.prediction, ...Object.values(r.inputs)].every((v) => Number.isFinite(v) && Math.abs(v) <= maxStoredMagnitude))
+      .filter((r) => [r.prediction, ...Object.values(r.inputs)].every(storable))
       .map((r) => ({ ...r, interval: r.interval && !r.interval.some(Number.isNaN) ? ([clamp(r.interval[0]), clamp(r.interval[1])] as [number, number]) : null }));
     if (!requestId || rows.length === 0) return;
     const now = this.now();

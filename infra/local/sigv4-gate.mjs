@@ -48,8 +48,13 @@ function hmac(key, data) {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
-/** @param {import('node:http').IncomingMessage} req @param {string} name @returns {string | undefined} */
+/**
+ * A header the request carries (its own property only: the names come from the request's signed-header list,
+ * and `constructor` or `toString` must not read the headers object's prototype).
+ * @param {import('node:http').IncomingMessage} req @param {string} name @returns {string | undefined}
+ */
 function header(req, name) {
+  if (!Object.hasOwn(req.headers, name)) return undefined;
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
 }
@@ -232,7 +237,14 @@ export async function startSigV4Gate(options) {
     req.on('end', () => {
       if (res.writableEnded) return;
       const body = Buffer.concat(chunks);
-      const verdict = verifySigV4(req, body, options);
+      /** @type {import('./sigv4-gate.d.mts').Verdict} */
+      let verdict;
+      try {
+        verdict = verifySigV4(req, body, options);
+      } catch {
+        // Whatever a request holds, it must not take down the stores' process (and with it the twin's data path).
+        verdict = { ok: false, code: 'InvalidSignature', message: 'The request signature could not be checked' };
+      }
       if (!verdict.ok) return refuse(res, options.service, verdict);
       forwarded++;
       const headers = { ...req.headers };

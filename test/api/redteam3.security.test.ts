@@ -20,7 +20,7 @@ const { onnx } = onnxProto;
 let t: TestTwin;
 let api: Api;
 let admin: string;
-const a = { admin: '', operator: '' };
+const a = { admin: '', operator: '', viewer: '' };
 const b = { operator: '', feedback: '' };
 const row = { temp: 360, pressure: 6, flow: 100 };
 
@@ -30,6 +30,7 @@ beforeAll(async () => {
   admin = await login(api);
   a.admin = (await userWithToken(api, admin, { username: 'rt3-a-admin', role: 'admin', plant: 'plant-a' })).token;
   a.operator = (await userWithToken(api, admin, { username: 'rt3-a-op', role: 'operator', plant: 'plant-a' })).token;
+  a.viewer = (await userWithToken(api, admin, { username: 'rt3-a-viewer', role: 'viewer', plant: 'plant-a' })).token;
   const bAdmin = (await userWithToken(api, admin, { username: 'rt3-b-admin', role: 'admin', plant: 'plant-b' })).token;
   b.operator = (await userWithToken(api, admin, { username: 'rt3-b-op', role: 'operator', plant: 'plant-b' })).token;
   b.feedback = await keyToken(api, (await createKey(api, bAdmin, { name: 'b lab', scopes: ['twin:feedback'] })).key);
@@ -118,5 +119,39 @@ describe('measured values too small for a store', () => {
     // Assert
     expect(res.status, res.text).toBe(400);
     expect(res.json.error.issues[0].field).toBe('observations.0.value');
+  });
+});
+
+/** `now` as SigV4 writes it: 20261203T161500Z. */
+function amzDate(now = new Date()): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+// Last: when the stores' process falls, every later call of this twin fails.
+describe("the stores' SigV4 gates", () => {
+  it("a plant viewer's presigned URL, re-signed over a header named `constructor`, is refused and the stores stay up", async () => {
+    // Prepare: any model:read principal gets a presigned URL, which names the gate and the store's key id.
+    const pkg = await api('GET', '/api/v1/models/reactor-yield/versions/1.0.0/package', { token: a.viewer });
+    expect(pkg.status, pkg.text).toBe(200);
+    const url = new URL(pkg.json.model_url as string);
+    const keyId = url.searchParams.get('X-Amz-Credential')!.split('/')[0]!;
+    const date = amzDate();
+    const forged = new URL(url.pathname, url.origin);
+    forged.search = new URLSearchParams({
+      'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+      'X-Amz-Credential': `${keyId}/${date.slice(0, 8)}/us-east-1/s3/aws4_request`,
+      'X-Amz-Date': date,
+      'X-Amz-Expires': '60',
+      'X-Amz-SignedHeaders': 'constructor;host',
+      'X-Amz-Signature': '0'.repeat(64),
+    }).toString();
+
+    // Act
+    const refused = await fetch(forged).then((res) => res.status);
+    const after = await api('POST', '/api/v1/models/reactor-yield/predict', { token: a.operator, body: row });
+
+    // Assert
+    expect(refused).toBe(403);
+    expect(after.status, after.text).toBe(200);
   });
 });

@@ -65,3 +65,26 @@ describe('presigned S3 URLs through the store gate', () => {
     expect(withoutPresignParams('/b/k')).toBe('/b/k');
   });
 });
+
+describe('a header-signed request naming prototype properties as signed headers', () => {
+  it('is refused (403), the gate still answers, and nothing reaches the store', async () => {
+    // Prepare: the key id is in every presigned URL a client is given; the signature is garbage.
+    seen = [];
+    clock = Date.now();
+    const amzDate = new Date(clock).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request, SignedHeaders=constructor;host;tostring;x-amz-date, Signature=${'0'.repeat(64)}`;
+
+    // Act
+    const statuses = [];
+    for (const name of ['constructor', 'hasownproperty', '__proto__']) {
+      const res = await fetch(`${gate.endpoint}/models/x`, { headers: { authorization: authorization.replace('constructor', name), 'x-amz-date': amzDate } });
+      statuses.push(res.status);
+    }
+    const after = await fetch(await getSignedUrl(client(), new GetObjectCommand({ Bucket: 'models', Key: 'models/x/1.0.0/model.onnx' }), { expiresIn: 60 }));
+
+    // Assert
+    expect(statuses).toEqual([403, 403, 403]);
+    expect(after.status).toBe(200);
+    expect(seen).toHaveLength(1);
+  });
+});

@@ -40,5 +40,8 @@ export function withoutPresignParams(url: string): string;
 /** Checks one request's SigV4 signature (Authorization header, or a presigned S3 URL) against `credentials`. Pure: exported for unit tests. */
 export function verifySigV4(req: IncomingMessage, body: Buffer, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Verdict;
 
+/** The refusal a request earns from its head alone (presigned: the whole check; header-signed: all but the signature). */
+export function refusedByHead(req: IncomingMessage, options: Pick<GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>): Exclude<Verdict, { ok: true }> | undefined;
+
 /** Starts the gate on 127.0.0.1 (a free port). */
 export function startSigV4Gate(options: GateOptions): Promise<SigV4Gate>;

@@ -131,19 +131,15 @@ function verifyPresigned(req, query, options) {
   return { ok: true };
 }
 
-/** Checks one request's SigV4 signature (Authorization header, or a presigned S3 URL) against `credentials`. Pure: exported for unit tests. */
 /**
- * @param {import('node:http').IncomingMessage} req @param {Buffer} body
- * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>} options
- * @returns {import('./sigv4-gate.d.mts').Verdict}
+ * What a header-signed request says before its body: refused, or its parsed Authorization (the signature is
+ * checked once the body is read, as it covers the body's hash).
+ * @param {import('node:http').IncomingMessage} req
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'credentials' | 'maxSkewMs' | 'now'>} options
+ * @returns {Exclude<import('./sigv4-gate.d.mts').Verdict, { ok: true }> | { ok: true; day: string; region: string; service: string; signedList: string; signature: string; amzDate: string }}
  */
-export function verifySigV4(req, body, options) {
+function headerAuth(req, options) {
   const auth = header(req, 'authorization');
-  const search = (req.url ?? '').split('?')[1];
-  if (!auth && search !== undefined) {
-    const query = new URLSearchParams(search);
-    if (query.has('X-Amz-Signature')) return verifyPresigned(req, query, options);
-  }
   if (!auth) return { ok: false, code: 'MissingAuthenticationToken', message: 'Request is missing an AWS Signature Version 4 Authorization header' };
   const match = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth.trim());
   if (!match) return { ok: false, code: 'InvalidSignature', message: 'Authorization header is not AWS4-HMAC-SHA256' };
@@ -154,8 +150,45 @@ export function verifySigV4(req, body, options) {
   if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(day) || !signed.includes('host') || !signed.includes('x-amz-date')) {
     return { ok: false, code: 'InvalidSignature', message: 'the signature must cover host and x-amz-date, dated as its credential scope' };
   }
-  const at = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
-  if (Math.abs((options.now?.() ?? Date.now()) - at) > (options.maxSkewMs ?? 15 * 60_000)) return { ok: false, code: 'RequestExpired', message: 'Signature expired or not yet valid' };
+  if (Math.abs((options.now?.() ?? Date.now()) - utcOf(amzDate)) > (options.maxSkewMs ?? 15 * 60_000)) return { ok: false, code: 'RequestExpired', message: 'Signature expired or not yet valid' };
+  return { ok: true, day, region, service, signedList, signature, amzDate };
+}
+
+/** Whether the request is presigned (its signature in the query, no Authorization header). @param {import('node:http').IncomingMessage} req */
+function presignedQuery(req) {
+  const search = (req.url ?? '').split('?')[1];
+  if (header(req, 'authorization') || search === undefined) return undefined;
+  const query = new URLSearchParams(search);
+  return query.has('X-Amz-Signature') ? query : undefined;
+}
+
+/**
+ * The refusal a request earns from its head alone (presigned: the whole check; header-signed: all but the
+ * signature), so that a request nobody signed is answered before its body is read, not after up to
+ * `maxBodyBytes` of it was buffered.
+ * @param {import('node:http').IncomingMessage} req
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>} options
+ * @returns {Exclude<import('./sigv4-gate.d.mts').Verdict, { ok: true }> | undefined}
+ */
+export function refusedByHead(req, options) {
+  const query = presignedQuery(req);
+  const verdict = query ? verifyPresigned(req, query, options) : headerAuth(req, options);
+  return verdict.ok ? undefined : verdict;
+}
+
+/** Checks one request's SigV4 signature (Authorization header, or a presigned S3 URL) against `credentials`. Pure: exported for unit tests. */
+/**
+ * @param {import('node:http').IncomingMessage} req @param {Buffer} body
+ * @param {Pick<import('./sigv4-gate.d.mts').GateOptions, 'service' | 'credentials' | 'maxSkewMs' | 'now'>} options
+ * @returns {import('./sigv4-gate.d.mts').Verdict}
+ */
+export function verifySigV4(req, body, options) {
+  const query = presignedQuery(req);
+  if (query) return verifyPresigned(req, query, options);
+  const head = headerAuth(req, options);
+  if (!head.ok) return head;
+  const { day, region, service, signedList, signature, amzDate } = head;
+  const signed = signedList.split(';');
   const bodyHash = createHash('sha256').update(body).digest('hex');
   const declared = header(req, 'x-amz-content-sha256');
   // A declared hash must be the body's (else a captured signature would carry another body); S3 may say UNSIGNED-PAYLOAD.
@@ -219,6 +252,19 @@ export async function startSigV4Gate(options) {
   const upstream = options.upstream;
   let forwarded = 0;
   const server = createServer((req, res) => {
+    /** @type {Exclude<import('./sigv4-gate.d.mts').Verdict, { ok: true }> | undefined} */
+    let early;
+    try {
+      early = refusedByHead(req, options);
+    } catch {
+      early = { ok: false, code: 'InvalidSignature', message: 'The request signature could not be checked' };
+    }
+    if (early) {
+      // Answered without reading the body; the connection closes after the answer.
+      res.setHeader('connection', 'close');
+      req.on('error', () => res.destroy());
+      return refuse(res, options.service, early);
+    }
     /** @type {Buffer[]} */
     const chunks = [];
     let size = 0;

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -86,5 +87,22 @@ describe('a header-signed request naming prototype properties as signed headers'
     expect(statuses).toEqual([403, 403, 403]);
     expect(after.status).toBe(200);
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe('a request nobody signed', () => {
+  it('is answered (403) from its head, before its body: a client announcing 30 MB and sending none is not waited for', async () => {
+    // Prepare
+    const { port } = new URL(gate.endpoint);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+
+    // Act: the head only; the body never comes.
+    socket.write(`PUT /models/x HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-length: 30000000\r\n\r\n`);
+    await new Promise<void>((done) => socket.on('close', () => done()));
+
+    // Assert
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
   });
 });

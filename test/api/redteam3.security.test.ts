@@ -1,7 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, keyToken, userWithToken } from '../support/identity.js';
-import { auditRecords, publishBody, referencePackage, smallForestPackage, startModelTwin, type TestPackage } from '../support/models.js';
+import { auditRecords, outOfBandRow, publishBody, sinkMessages, referencePackage, smallForestPackage, startModelTwin, type TestPackage } from '../support/models.js';
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
 import { sha256Hex } from '../../functions/core/manifest.js';
 import { readUnambiguousModel } from '../../functions/core/models/onnx-wire.js';
@@ -119,6 +119,20 @@ describe('measured values too small for a store', () => {
     // Assert
     expect(res.status, res.text).toBe(400);
     expect(res.json.error.issues[0].field).toBe('observations.0.value');
+  });
+});
+
+describe("a plant's alerts on SNS", () => {
+  it("carry the plant as a message attribute, so a subscription filtered on it gets them (and no other plant's)", async () => {
+    // Prepare / Act: plant B's operator predicts out of band.
+    const res = await api('POST', '/api/v1/models/reactor-yield/predict', { token: b.operator, body: outOfBandRow });
+    expect(res.status, res.text).toBe(200);
+    const requestId = res.headers.get('x-request-id');
+
+    // Assert
+    const alert = (await sinkMessages(t)).find((m) => (m.message as { requestId?: string }).requestId === requestId);
+    expect(alert?.message).toMatchObject({ type: 'anomaly', plant: 'plant-b' });
+    expect(alert?.attributes.plant).toBe('plant-b');
   });
 });
 

@@ -144,7 +144,8 @@ export class AlertService {
       await this.publisher.publish({
         subject: `${event.kind === 'alert' ? `[${event.severity.toUpperCase()}] ` : '[RESOLVED] '}${event.model}: yield ${event.rule.replace('_', ' ')}`.slice(0, 99),
         body: JSON.stringify({ type: event.kind === 'alert' ? 'anomaly' : 'resolved', ...event }),
-        attributes: { severity: event.severity, model: event.model, rule: event.rule, kind: event.kind },
+        // `plant` as an attribute too: a plant's subscription filters on it (absent for the platform's own).
+        attributes: { severity: event.severity, model: event.model, rule: event.rule, kind: event.kind, ...(event.plant ? { plant: event.plant } : {}) },
       });
     } catch (error) {
       this.options.onPublishError?.(error);

@@ -50,7 +50,7 @@ export class QualityAlerts {
       await this.publisher.publish({
         subject: `${kind === 'quality' ? '[QUALITY] ' : '[QUALITY RESOLVED] '}${alert.model}@${alert.version}: ${alert.rule.replace('_', ' ')}`.slice(0, 99),
         body: JSON.stringify(body),
-        attributes: { kind, model: alert.model, rule: alert.rule, severity: kind === 'quality' ? 'warning' : 'info' },
+        attributes: { kind, model: alert.model, rule: alert.rule, severity: kind === 'quality' ? 'warning' : 'info', ...(alert.plant ? { plant: alert.plant } : {}) },
       });
       this.options.telemetry?.count('QualityAlerts');
       return true;

@@ -19,6 +19,8 @@ export interface GateOptions {
   stripAuthorization?: boolean;
   /** Largest request body accepted (bytes). @default 32 MiB (a model package is at most ~7.5 MB). */
   maxBodyBytes?: number;
+  /** Bytes of request bodies held at once, over every request; past it a request is refused (503). @default 4 × maxBodyBytes */
+  maxBufferedBytes?: number;
   /** Allowed clock skew between the signer's X-Amz-Date and now. @default 15 minutes, as AWS */
   maxSkewMs?: number;
   now?: () => number;
@@ -31,6 +33,8 @@ export interface SigV4Gate {
   server: Server;
   /** Requests let through to the store so far (the bench's store calls per request). */
   forwarded(): number;
+  /** Bytes of request bodies the gate holds now (read, not yet checked and handed on). */
+  buffered(): number;
   close(): Promise<void>;
 }
 

@@ -249,8 +249,11 @@ function replayed(req, headers, url, body) {
  */
 export async function startSigV4Gate(options) {
   const limit = options.maxBodyBytes ?? 32 * 1024 * 1024;
+  const maxBuffered = options.maxBufferedBytes ?? 4 * limit;
   const upstream = options.upstream;
   let forwarded = 0;
+  /** Bytes of request bodies held now, over every request (each is read whole before its signature is checked). */
+  let buffered = 0;
   const server = createServer((req, res) => {
     /** @type {Exclude<import('./sigv4-gate.d.mts').Verdict, { ok: true }> | undefined} */
     let early;
@@ -268,21 +271,36 @@ export async function startSigV4Gate(options) {
     /** @type {Buffer[]} */
     const chunks = [];
     let size = 0;
+    let held = 0;
+    const release = () => {
+      buffered -= held;
+      held = 0;
+    };
     // A client that goes away mid-request must not take the twin with it (an unhandled 'error').
     req.on('error', () => res.destroy());
+    req.on('close', release);
     req.on('data', (/** @type {Buffer} */ chunk) => {
+      if (res.writableEnded) return;
       size += chunk.length;
-      if (size > limit) {
-        res.writeHead(413, { connection: 'close' });
+      // One body past its limit, or all bodies held past theirs (many clients each sending a large one):
+      // refused, so that what the gate holds is bounded whoever sends.
+      const full = buffered + chunk.length > maxBuffered;
+      if (size > limit || full) {
+        release();
+        chunks.length = 0;
+        res.writeHead(size > limit ? 413 : 503, { connection: 'close', ...(full && size <= limit ? { 'retry-after': '1' } : {}) });
         res.end();
         req.destroy();
         return;
       }
+      buffered += chunk.length;
+      held += chunk.length;
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (res.writableEnded) return;
       const body = Buffer.concat(chunks);
+      release();
       /** @type {import('./sigv4-gate.d.mts').Verdict} */
       let verdict;
       try {
@@ -323,6 +341,7 @@ export async function startSigV4Gate(options) {
     endpoint: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
     server,
     forwarded: () => forwarded,
+    buffered: () => buffered,
     close: () =>
       /** @type {Promise<void>} */ (
         new Promise((resolve) => {

@@ -106,3 +106,37 @@ describe('a request nobody signed', () => {
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
   });
 });
+
+describe('many clients each sending a large body', () => {
+  it('hold at most maxBufferedBytes in the gate: past it a request is refused (503), and what was held is released', async () => {
+    // Prepare: a gate holding at most 1,500 bytes of bodies; heads that pass (the key id is no secret), a bad signature.
+    const small = await startSigV4Gate({ service: 's3', credentials, upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }, maxBodyBytes: 1000, maxBufferedBytes: 1500, now: () => clock });
+    clock = Date.now();
+    const amzDate = new Date(clock).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const { port } = new URL(small.endpoint);
+    const head = `PUT /models/x HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nx-amz-date: ${amzDate}\r\ncontent-length: 1000\r\nauthorization: AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}\r\n\r\n`;
+    const open = () => {
+      const socket = connect(Number(port), '127.0.0.1');
+      const state = { answer: '', closed: new Promise<void>((done) => socket.on('close', () => done())) };
+      socket.on('data', (chunk: Buffer) => (state.answer += chunk.toString('latin1')));
+      return { socket, state };
+    };
+
+    // Act: the first client holds 800 bytes; a second sends 800 more.
+    const first = open();
+    first.socket.write(head + 'x'.repeat(800));
+    while (small.buffered() < 800) await new Promise((r) => setTimeout(r, 5));
+    const second = open();
+    second.socket.write(head + 'y'.repeat(800));
+    await second.state.closed;
+    first.socket.write('x'.repeat(200));
+    first.socket.end();
+    await first.state.closed;
+
+    // Assert
+    expect(second.state.answer.split('\r\n')[0]).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(first.state.answer.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
+    expect(small.buffered()).toBe(0);
+    await small.close();
+  });
+});

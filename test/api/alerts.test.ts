@@ -67,7 +67,7 @@ describe('a burst of out-of-band predictions from one principal', () => {
     expect(messages).toHaveLength(1);
     const [alert] = messages;
     expect(alert!.topicArn).toBe(topicArn);
-    expect(alert!.attributes).toEqual({ severity: 'critical', model: modelName, rule: 'below_min', kind: 'alert' });
+    expect(alert!.attributes).toEqual({ severity: 'critical', model: modelName, rule: 'below_min', kind: 'alert', plant: 'north' });
     expect(alert!.subject).toBe('[CRITICAL] reactor-yield: yield below min');
     const body = alert!.message;
     expect(body).toMatchObject({
@@ -103,7 +103,7 @@ describe('a burst of out-of-band predictions from one principal', () => {
     const messages = await alertsFor(t, 'nora-north');
     expect(messages.map((m) => m.message.type)).toEqual(['anomaly', 'resolved']);
     const resolved = messages[1]!;
-    expect(resolved.attributes).toEqual({ severity: 'info', model: modelName, rule: 'below_min', kind: 'resolved' });
+    expect(resolved.attributes).toEqual({ severity: 'info', model: modelName, rule: 'below_min', kind: 'resolved', plant: 'north' });
     expect(resolved.subject).toBe('[RESOLVED] reactor-yield: yield below min');
     expect(resolved.message).toMatchObject({ kind: 'resolved', severity: 'info', rule: 'below_min', principal: 'nora-north', plant: 'north', inputs: inBandRow });
     expect(back.map((r) => requestIdOf(r))).toContain(resolved.message.requestId);

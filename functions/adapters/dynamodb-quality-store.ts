@@ -4,9 +4,12 @@ import type { QualityBucket, QualityStore, RecalibrationRecord, ServedCursor, St
 
 /**
  * A sum as DynamoDB takes it. Every double beyond 2^53 is an integer, and the document client refuses to write
- * those as numbers (a squared error of 1e8 is one): they go as their exact decimal digits instead.
+ * those as numbers (a squared error of 1e8 is one): they go as their exact decimal digits instead. DynamoDB
+ * refuses any number below 1e-130 in magnitude (a squared error of 1e-70 is one, against a model predicting 0):
+ * such a sum is 0 to every figure, and goes as 0.
  */
 function exact(value: number): number | NumberValue {
+  if (value !== 0 && Math.abs(value) < 1e-130) return 0;
   return Number.isInteger(value) && !Number.isSafeInteger(value) ? NumberValue.from(BigInt(value).toString()) : value;
 }
 

@@ -5,6 +5,10 @@ import { auditRecords, outOfBandRow, publishBody, sinkMessages, referencePackage
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
 import { sha256Hex } from '../../functions/core/manifest.js';
 import { readUnambiguousModel } from '../../functions/core/models/onnx-wire.js';
+import { trainRandomForest } from '../../models/tools/forest.js';
+import { latinHypercube } from '../../models/tools/lhs.js';
+import { exportForestOnnx } from '../../models/tools/onnx-export.js';
+import { REACTOR_FEATURES } from '../../models/tools/reactor.js';
 
 /**
  * The third hostile review (as the lowest principals of another plant and a hostile package author), after
@@ -119,6 +123,28 @@ describe('measured values too small for a store', () => {
     // Assert
     expect(res.status, res.text).toBe(400);
     expect(res.json.error.issues[0].field).toBe('observations.0.value');
+  });
+
+  it('a value whose squared error is below 1e-130 (1e-70 against a prediction of 0) is accepted and counted', async () => {
+    // Prepare: plant A's forest predicts 0 everywhere.
+    const x = latinHypercube(120, REACTOR_FEATURES, 13).map((r) => r.map(Math.fround));
+    const forest = trainRandomForest(x, x.map(() => 0), { nTrees: 3, maxDepth: 2, minSamplesLeaf: 3, maxFeatures: 3, seed: 5 });
+    const bytes = exportForestOnnx(forest, { graphName: 'zero', docString: 'zero' });
+    const zero: TestPackage = { manifest: { ...smallForestPackage('1.0.0').manifest, name: 'zero-a', alerts: { min: -1, max: 1 }, sha256: sha256Hex(bytes) }, bytes };
+    expect((await api('POST', '/api/v1/models/zero-a/versions', { token: a.admin, body: publishBody(zero) })).status).toBe(201);
+    expect((await api('POST', '/api/v1/models/zero-a/activate', { token: a.admin, body: { version: '1.0.0' } })).status).toBe(200);
+    const predicted = await api('POST', '/api/v1/models/zero-a/predict', { token: a.operator, body: row });
+    expect(predicted.json.prediction).toBe(0);
+    const lab = await keyToken(api, (await createKey(api, a.admin, { name: 'a lab', scopes: ['twin:feedback'] })).key);
+
+    // Act
+    const res = await api('POST', '/api/v1/models/zero-a/feedback', { token: lab, body: { observations: [{ request_id: predicted.headers.get('x-request-id'), value: 1e-70 }] } });
+    const view = await api('GET', '/api/v1/models/zero-a/quality', { token: a.admin });
+
+    // Assert
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.accepted).toBe(1);
+    expect(view.json.versions[0].windows.all.count).toBe(1);
   });
 });
 

@@ -14,9 +14,12 @@ import { REACTOR_FEATURES } from '../../models/tools/reactor.js';
  * The third hostile review (as the lowest principals of another plant and a hostile package author), after
  * the graph check's fast path (the original bytes go to onnxruntime when the strict reader finds them
  * unambiguous), the alert cap, the shared batch writer and the in-process SigV4 gates. What got through is
- * each a test here. onnxruntime reads any bytes with "ORTM" at offset 4 as its own flatbuffer format (ORT
- * format), not as the ModelProto the check read: a ModelProto whose first field is a string starting with
- * two NULs and "ORTM" was checked as ONNX and handed to a different parser.
+ * each a test here: onnxruntime read any bytes with "ORTM" at offset 4 as its own flatbuffer format, not the
+ * ModelProto the check read; one plant's input of 1e-300 (DynamoDB keeps nothing below 1e-130) failed the
+ * BatchWriteItem carrying other plants' audit records and served rows; a measured value of 1e-300, or of 1e-70
+ * against a prediction of 0 (a squared error of 1e-140), answered 500; anomaly alerts carried no `plant`
+ * attribute for a plant's SNS subscription to filter on; and a plant viewer's presigned URL, re-signed over a
+ * header named `constructor`, crashed the stores' process (the twin's whole data path).
  */
 
 const { onnx } = onnxProto;

@@ -293,10 +293,16 @@ let twinStart: { readyMs: number; firstPredictionMs: number; runtime: string } |
 let cost: CostResult | undefined;
 const cold: ColdStart[] = [];
 const profileDir = join(work, 'profile');
+const storesProfileDir = join(work, 'profile-stores');
 try {
   const needsServer = only.has('cold') || only.has('handler') || only.has('http') || only.has('cost');
   server = !needsServer ? undefined : await stage(`serving process (bench/serve.ts, ${useTsx ? 'sources under tsx' : 'compiled'})`, async () => {
-    if (profiling) mkdirSync(profileDir, { recursive: true });
+    if (profiling) {
+      mkdirSync(profileDir, { recursive: true });
+      // The stores' process (infra/local/stores.ts) writes its own profile, apart from the serving one.
+      mkdirSync(storesProfileDir, { recursive: true });
+      process.env.TWIN_STORES_CPU_PROF_DIR = storesProfileDir;
+    }
     const compiled = useTsx ? undefined : await buildServe();
     return ServerProcess.start({ ...(profiling ? { cpuProfDir: profileDir } : {}), ...(compiled ? { compiled } : {}) });
   });
@@ -351,12 +357,21 @@ try {
 }
 
 let keptProfile: string | undefined;
+let keptStoresProfile: string | undefined;
+/** The stores' process over the whole serving run (every load configuration and the start). */
+let storesProfile: ProfileSummary | undefined;
 if (profiling && load) {
   const main = mainThreadProfile(profileDir);
   if (main) {
     load.forEach((figure, i) => (figure.profile = summariseProfile(main.profile, 25, windows[i])));
     keptProfile = join(tmpdir(), `twinserve-serve-${Date.now()}.cpuprofile`);
     copyFileSync(main.file, keptProfile);
+  }
+  const stores = mainThreadProfile(storesProfileDir);
+  if (stores) {
+    storesProfile = summariseProfile(stores.profile, 25);
+    keptStoresProfile = join(tmpdir(), `twinserve-stores-${Date.now()}.cpuprofile`);
+    copyFileSync(stores.file, keptStoresProfile);
   }
 }
 
@@ -523,6 +538,10 @@ for (const f of load ?? []) {
     console.log(formatSummary({ ...f.profile, functions: f.profile.functions.slice(0, 20), packages: f.profile.packages.slice(0, 15) }));
   }
 }
+if (storesProfile) {
+  console.log("\nthe stores' process (dynalite, the SigV4 gates), self time over the whole serving run");
+  console.log(formatSummary({ ...storesProfile, functions: storesProfile.functions.slice(0, 20), packages: storesProfile.packages.slice(0, 15) }));
+}
 if (server && server.errorLines > 0) console.log(`\nThe server logged ${server.errorLines} ERROR lines; last output:\n${server.recentOutput()}`);
 for (const f of failures) console.log(`\nFAILED ${f}`);
 
@@ -556,7 +575,7 @@ const results = {
     cost,
     sizes: sizes && { bundles: sizes.bundles, layer: sizes.layer },
   },
-  profile: profiling ? { file: keptProfile, runs: load?.map((f) => ({ name: f.name, connections: f.connections, summary: f.profile })) } : undefined,
+  profile: profiling ? { file: keptProfile, runs: load?.map((f) => ({ name: f.name, connections: f.connections, summary: f.profile })), stores: storesProfile && { file: keptStoresProfile, summary: storesProfile } } : undefined,
   failures,
 };
 mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
@@ -564,6 +583,6 @@ mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
 const partial = profiling || quick || onlyIndex >= 0;
 const outFile = join(repoRoot, 'bench', 'results', partial ? (profiling ? 'profile.json' : 'partial.json') : 'latest.json');
 writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
-console.log(`\nwrote ${outFile} (${totalSec.toFixed(0)} s)${keptProfile ? `; server CPU profile: ${keptProfile}` : ''}`);
+console.log(`\nwrote ${outFile} (${totalSec.toFixed(0)} s)${keptProfile ? `; server CPU profile: ${keptProfile}` : ''}${keptStoresProfile ? `; stores' CPU profile: ${keptStoresProfile}` : ''}`);
 rmSync(work, { recursive: true, force: true });
 process.exit(failures.length ? 1 : 0);

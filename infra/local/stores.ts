@@ -64,7 +64,9 @@ export async function startEmbeddedStores(dataDir: string, credentials: StoreCre
   };
   // Plain node: no loader, no profiler flags of this process; its output goes where ours goes. The
   // emulator's garbage is short-lived: small semi-spaces keep its young generation (and RSS) small.
-  const child = fork(storesProcessFile, [], { execArgv: ['--max-semi-space-size=2'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // TWIN_STORES_CPU_PROF_DIR: `npm run bench -- --profile` profiles this process too (its own directory).
+  const profile = process.env.TWIN_STORES_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TWIN_STORES_CPU_PROF_DIR}`] : [];
+  const child = fork(storesProcessFile, [], { execArgv: ['--max-semi-space-size=2', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await new Promise<Ready>((resolve, reject) => {
     child.once('message', (message) => resolve(message as Ready));
     child.once('error', reject);

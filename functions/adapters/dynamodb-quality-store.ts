@@ -85,21 +85,8 @@ export class DynamoDbQualityStore implements QualityStore {
     return { version, factor: Number(Item.factor), updates: Number(Item.updates), misses: Number(Item.misses), updated: String(Item.updated), revision: Number(Item.revision) };
   }
 
-  async putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: `model#${model}`, sk: `recal#${record.version}`, ...record },
-          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : '#revision = :r',
-          ...(expectedRevision === 0 ? {} : { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':r': expectedRevision } }),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  putRecalibration(model: string, record: RecalibrationRecord, expectedRevision: number): Promise<boolean> {
+    return this.putRevised({ pk: `model#${model}`, sk: `recal#${record.version}`, ...record }, expectedRevision);
   }
 
   async getServedCursor(model: string): Promise<ServedCursor | undefined> {
@@ -108,12 +95,17 @@ export class DynamoDbQualityStore implements QualityStore {
     return { readTo: Item.readTo, pairs: Item.pairs as ServedCursor['pairs'], revision: Number(Item.revision) };
   }
 
-  async putServedCursor(model: string, cursor: ServedCursor, expectedRevision: number): Promise<boolean> {
+  putServedCursor(model: string, cursor: ServedCursor, expectedRevision: number): Promise<boolean> {
+    return this.putRevised({ pk: `model#${model}`, sk: 'served', ...cursor }, expectedRevision);
+  }
+
+  /** Puts `item` only over the revision the caller read (0: only if absent); false when another write won. */
+  private async putRevised(item: Record<string, unknown>, expectedRevision: number): Promise<boolean> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: `model#${model}`, sk: 'served', ...cursor },
+          Item: item,
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : '#revision = :r',
           ...(expectedRevision === 0 ? {} : { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':r': expectedRevision } }),
         }),

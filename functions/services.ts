@@ -65,10 +65,10 @@ export interface Services {
   dispose(): Promise<void>;
 }
 
-/** The clock alerts, their cap and model quality read (Date.now; the local twin's tests set their own). */
+/** The clock alerts, their cap, model quality and the rate windows read (Date.now; the local twin's tests set their own). */
 let servicesClock: () => number = () => Date.now();
 
-/** Sets the clock the next {@link createServices} gives alerts and quality; none puts Date.now back. */
+/** Sets the clock the next {@link createServices} gives alerts, quality and the rate limiter; none puts Date.now back. */
 export function setServicesClock(now?: () => number): void {
   servicesClock = now ?? (() => Date.now());
 }
@@ -111,7 +111,7 @@ export function createServices(config: Config, now: () => number = servicesClock
     },
   );
   const users = new DynamoDbUserStore(db, config.usersTable);
-  const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable);
+  const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable, now);
   // A process serving many requests at once carries a request's audit record and served rows in one call.
   const writer = config.sharedBatchWrites ? new BatchWriter(db) : undefined;
   const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays, ...(writer ? { writer } : {}) });

@@ -75,7 +75,7 @@ export interface LocalTwinOptions {
    * @default off
    */
   schedules?: { timer?: ScheduleTimer; now?: () => number; log?: (line: Record<string, unknown>) => void };
-  /** The clock alerts (cooldowns, the cap's windows) and model quality read (tests). @default Date.now */
+  /** The clock alerts (cooldowns, the cap's windows), model quality and the rate windows read (tests). @default Date.now */
   clock?: () => number;
 }
 

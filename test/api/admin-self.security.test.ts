@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxActiveKeysPerOwner } from '../../functions/core/auth/keys-service.js';
-import { createKey, expectError, keyToken, relaxedLoginEnv, scanTable, startTwinWithEnv, userWithToken, waitForWindowRoom } from '../support/identity.js';
+import { createKey, expectError, keyToken, relaxedLoginEnv, scanTable, startTwinWithEnv, userWithToken, moveToFreshRateWindow } from '../support/identity.js';
 import { apiClient, login, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
@@ -109,8 +109,8 @@ describe('key limits', () => {
 
   it('three keys of one owner share the owner’s budget: one window admits the owner’s limit in all, not three times it', async () => {
     const sam = await userWithToken(api, root, { username: 'sam', role: 'operator', plant: 'plant-a' });
-    // Everything sam does below falls in one fixed window (see waitForWindowRoom).
-    await waitForWindowRoom(30);
+    // Everything sam does below falls in one fixed window (see moveToFreshRateWindow).
+    moveToFreshRateWindow(t);
     const keys = [];
     for (let i = 0; i < 3; i++) keys.push(await createKey(api, sam.token, { name: `share-${i}`, scopes: ['twin:predict'], rate_limit_per_minute: ownerLimit }));
     const bearers = await Promise.all(keys.map((k) => keyToken(api, k.key)));

@@ -6,7 +6,7 @@ import {
   secretsFoundIn,
   sleep,
   startTwinWithEnv,
-  waitForWindowRoom,
+  moveToFreshRateWindow,
   type CreatedKey,
 } from '../support/identity.js';
 import { adminPassword, apiClient, validRow, type Api, type ApiOptions, type ApiResponse, type TestTwin } from '../support/twin.js';
@@ -118,7 +118,7 @@ describe('a burst of mixed requests: exactly one record per request that reached
 
   beforeAll(async () => {
     // The key's 3-a-minute limit must see all 5 of its requests in one window.
-    await waitForWindowRoom(15);
+    moveToFreshRateWindow(t);
     const keyId = key.id;
     const before = sent.length;
     const predictA = { reaches: true, action: 'twin.predict', principal: 'op-a' };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, expectError, keyToken, requestIdOf, waitForWindowRoom } from '../support/identity.js';
+import { createKey, expectError, keyToken, requestIdOf, moveToFreshRateWindow } from '../support/identity.js';
 import {
   activate,
   auditRecords,
@@ -172,7 +172,7 @@ describe('cached answers are still audited and rate-limited', () => {
     const key = await createKey(api, admin, { name: 'five per minute', scopes: ['twin:predict'], rate_limit_per_minute: 5 });
     const token = await keyToken(api, key.key);
     const Y = row(347.25, 6.5, 95); // not cached yet
-    await waitForWindowRoom(20);
+    moveToFreshRateWindow(t);
 
     // Act
     const responses: ApiResponse[] = [];

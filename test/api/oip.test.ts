@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, keyToken, relaxedLoginEnv, startTwinWithEnv, userWithToken, waitForWindowRoom } from '../support/identity.js';
+import { createKey, keyToken, relaxedLoginEnv, startTwinWithEnv, userWithToken, moveToFreshRateWindow } from '../support/identity.js';
 import { apiClient, login, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
@@ -247,7 +247,7 @@ describe('the same authorizer, scopes, rate limits, audit, stats and alerts as p
     // Prepare
     const key = await createKey(api, token, { name: 'kserve client', scopes: ['twin:predict'], rate_limit_per_minute: 4 });
     const keyTok = await keyToken(api, key.key);
-    await waitForWindowRoom(10);
+    moveToFreshRateWindow(t);
 
     // Act
     const first = await api('POST', `${model}/infer`, { token: keyTok, body: kserveBody([[360, 6, 100]]) });

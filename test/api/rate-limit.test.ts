@@ -8,7 +8,7 @@ import {
   requestIdOf,
   scanTable,
   startTwinWithEnv,
-  waitForWindowRoom,
+  moveToFreshRateWindow,
   type CreatedKey,
   type CreatedUser,
 } from '../support/identity.js';
@@ -19,10 +19,10 @@ import { adminPassword, apiClient, login, validRow, type Api, type ApiResponse, 
  * 30 per source a minute) and a default principal limit of 50 a minute, so that a key's own limit (20) and
  * the default are told apart (a key's limit may not exceed its owner's: docs/security.md, "Key limits").
  *
- * Windows are fixed 60 s windows aligned to the epoch minute. Every test that needs its requests to fall in
- * one window first waits, if fewer than 15-20 s remain in the current minute, for the next minute to begin
- * (waitForWindowRoom: at most ~20 s, usually nothing); the counts asserted are then exact whatever the
- * machine's speed. No assertion depends on how long anything took.
+ * Windows are fixed 60 s windows aligned to the epoch minute of the twin's clock. Every test that needs its
+ * requests to fall in one window first moves that clock to the start of a fresh window (moveToFreshRateWindow:
+ * no wait, whatever the time of day); the counts asserted are then exact whatever the machine's speed. No
+ * assertion depends on how long anything took.
  */
 const defaultLimit = 50;
 const keyLimit = 20;
@@ -75,7 +75,7 @@ describe('per-principal limit under concurrency', () => {
     // Prepare
     const token = await keyToken(api, key.key);
     // The burst and its checks must fall inside one fixed window (see the file comment).
-    await waitForWindowRoom(15);
+    moveToFreshRateWindow(t);
 
     // Act
     const responses = await Promise.all(Array.from({ length: 200 }, () => predict(token)));
@@ -102,11 +102,19 @@ describe('per-principal limit under concurrency', () => {
   });
 
   it(`a user without a key limit gets the deployment default (${defaultLimit}): ${defaultLimit + 5} concurrent → ${defaultLimit} × 200, 5 × 429`, async () => {
-    await waitForWindowRoom(15);
+    moveToFreshRateWindow(t);
     const responses = await Promise.all(Array.from({ length: defaultLimit + 5 }, () => predict(dee.token)));
     expect(countBy(responses, (r) => r.status)).toEqual({ 200: defaultLimit, 429: 5 });
     for (const res of responses.filter((r) => r.status === 200)) expect(res.headers.get('ratelimit-limit')).toBe(String(defaultLimit));
     for (const res of responses.filter((r) => r.status === 429)) expectRateLimited(res, defaultLimit);
+  });
+
+  it('the windows follow the twin’s clock: a minute on (moved, not waited), the exhausted user has a whole window again', async () => {
+    expectRateLimited(await predict(dee.token), defaultLimit);
+    t.clock.advance(60_000);
+    const res = await predict(dee.token);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('ratelimit-remaining')).toBe(String(defaultLimit - 1));
   });
 
   it('limits are per principal: other principals are unaffected by an exhausted bucket', async () => {
@@ -127,7 +135,7 @@ describe('per-principal limit under concurrency', () => {
 
 describe('login throttle (fails with 429 + Retry-After)', () => {
   it('per username: the 11th attempt in a window is refused, even with the right password and from another source', async () => {
-    await waitForWindowRoom(20);
+    moveToFreshRateWindow(t);
     const attempts = await Promise.all(
       Array.from({ length: 10 }, () => api('POST', '/api/v1/auth/login', { body: { username: 'thrott', password: 'wrong-password' } })),
     );
@@ -143,7 +151,7 @@ describe('login throttle (fails with 429 + Retry-After)', () => {
   });
 
   it('per source: the 31st attempt from one address is refused; another address and X-Forwarded-For spoofing change nothing', async () => {
-    await waitForWindowRoom(20);
+    moveToFreshRateWindow(t);
     const fromTwo = apiFrom(t.url, '127.0.0.2');
     const attempts = await Promise.all(
       Array.from({ length: 30 }, (_, i) => fromTwo('POST', '/api/v1/auth/login', { body: { username: `ghost-${i}`, password: 'whatever-password' } })),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, createUser, exchangeKey, keyToken, relaxedLoginEnv, scanTable, startTwinWithEnv, waitForWindowRoom, type CreatedKey } from '../support/identity.js';
+import { createKey, createUser, exchangeKey, keyToken, relaxedLoginEnv, scanTable, startTwinWithEnv, moveToFreshRateWindow, type CreatedKey } from '../support/identity.js';
 import { apiClient, login, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
@@ -230,7 +230,7 @@ describe('a burst of ~300 mixed requests over 8 connections', () => {
 
   beforeAll(async () => {
     // Most likely all of the burst in one rate window (the books do not depend on it).
-    await waitForWindowRoom(15);
+    moveToFreshRateWindow(t);
     statsBefore = await servingStats();
     countersBefore = counterSums(await scanTable(t, 'RateCounters'));
     const jobs = buildBurst();

@@ -13,7 +13,7 @@ import { login, startTestTwin, type Api, type ApiOptions, type ApiResponse, type
  * Helpers for the identity tests (users, keys, tokens, rate limits, audit), on top of test/support/twin.ts:
  * a twin started with extra environment, direct reads of the DynamoDB tables (to prove what is and is not
  * stored), users and keys through the API, requests from another loopback source address, and a clock
- * helper that keeps rate-limit tests inside one fixed window.
+ * helper that moves rate-limit tests to a fresh fixed window.
  */
 
 /**
@@ -285,12 +285,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Rate limits use fixed 60 s windows aligned to the epoch minute. A test that needs all its requests in one
- * window waits, when fewer than `minSeconds` remain in the current window, for the next one to begin (at
- * most `minSeconds` + 1 s). The assertions never depend on how long anything took.
+ * Rate limits use fixed 60 s windows aligned to the epoch minute, read from the twin's clock. A test that needs
+ * all its requests in one window moves that clock to 100 ms into the next window: a whole fresh window, with
+ * no real wait and no dependence on the time of day. The assertions never depend on how long anything took.
  */
-export async function waitForWindowRoom(minSeconds = 15): Promise<void> {
-  const intoWindowMs = Date.now() % 60_000;
-  const remainingMs = 60_000 - intoWindowMs;
-  if (remainingMs < minSeconds * 1000) await sleep(remainingMs + 250);
+export function moveToFreshRateWindow(t: TestTwin): void {
+  const intoWindowMs = t.clock.now() % 60_000;
+  t.clock.advance(60_000 - intoWindowMs + 100);
 }

@@ -13,7 +13,7 @@ import type { FaultMode, FaultProxy } from '../../infra/local/fault-proxy.js';
 import { createTableInput, localTableName } from '../../infra/local/seed.js';
 import { startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
 import { tables, type TableDef } from '../../infra/tables.js';
-import { adminPassword, type ApiResponse, type TestTwin } from './twin.js';
+import { adminPassword, startTestTwin, type ApiResponse, type TestTwin } from './twin.js';
 
 /**
  * Helpers for the reliability, property and store tests (test/reliability, test/property, test/stores), on
@@ -24,28 +24,13 @@ import { adminPassword, type ApiResponse, type TestTwin } from './twin.js';
 
 /** A local twin with fault proxies in front of DynamoDB and S3 (and the SNS sink's switch); fresh temp dir. */
 export async function startFaultTwin(env: Record<string, string> = {}): Promise<TestTwin & { faults: NonNullable<LocalTwin['faults']> }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'twinserve-reliability-'));
-  let twin: LocalTwin;
-  try {
-    twin = await startLocalTwin({ dataDir, port: 0, adminPassword, env, faults: true, dashboardDir: false });
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
+  const t = await startTestTwin({ env, faults: true, dashboardDir: false });
+  const faults = t.twin.faults;
+  if (!faults) {
+    await t.stop();
+    throw new Error('the twin started without fault proxies');
   }
-  if (!twin.faults) throw new Error('the twin started without fault proxies');
-  return {
-    twin,
-    url: twin.url,
-    dataDir,
-    faults: twin.faults,
-    async stop({ keepDir = false } = {}) {
-      try {
-        await twin.stop();
-      } finally {
-        if (!keepDir) await rm(dataDir, { recursive: true, force: true });
-      }
-    },
-  };
+  return { ...t, faults };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ export interface TestTwin {
   twin: LocalTwin;
   url: string;
   dataDir: string;
+  /**
+   * The clock the twin's alerts, model quality and rate windows read: `options.clock` (else Date.now) plus an
+   * offset the test may only move forward (`advance`), so a test reaches a fresh rate window without waiting.
+   */
+  clock: { now(): number; advance(ms: number): void };
   /** Stops the twin and removes its data dir (unless `keepDir`, for restart tests). */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
@@ -35,17 +40,26 @@ export interface TestTwinOptions {
   env?: Record<string, string>;
   /** The switchable fault proxies in front of DynamoDB and S3. */
   faults?: boolean;
-  /** A dashboard build to serve at `/` (the browser tests build their own). */
-  dashboardDir?: string;
+  /** A dashboard build to serve at `/` (the browser tests build their own); false serves none. */
+  dashboardDir?: string | false;
   /** Run the schedules (infra/routes.ts) on this timer; off when absent. */
   schedules?: LocalTwinOptions['schedules'];
-  /** The clock of alerts and model quality (LocalTwinOptions.clock). */
+  /** The clock of alerts, model quality and rate windows (LocalTwinOptions.clock), before `clock.advance`. */
   clock?: () => number;
 }
 
 /** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
 export async function startTestTwin(options: TestTwinOptions = {}): Promise<TestTwin> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'twinserve-test-')));
+  const base = options.clock ?? Date.now;
+  let offsetMs = 0;
+  const clock = {
+    now: () => base() + offsetMs,
+    advance(ms: number) {
+      if (!(ms >= 0)) throw new Error(`the test clock only moves forward (asked ${ms} ms)`);
+      offsetMs += ms;
+    },
+  };
   let twin: LocalTwin;
   try {
     twin = await startLocalTwin({
@@ -54,9 +68,9 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       adminPassword,
       ...(options.env ? { env: options.env } : {}),
       ...(options.faults ? { faults: true } : {}),
-      ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
+      ...(options.dashboardDir !== undefined ? { dashboardDir: options.dashboardDir } : {}),
       ...(options.schedules ? { schedules: options.schedules } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock: clock.now,
     });
   } catch (error) {
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -66,6 +80,7 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
     twin,
     url: twin.url,
     dataDir,
+    clock,
     async stop({ keepDir = false } = {}) {
       try {
         await twin.stop();

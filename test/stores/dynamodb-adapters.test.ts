@@ -994,6 +994,34 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expect(await mine(window)).toEqual([{ scope: north, window: earlier }]);
       expect((await mine(iso(Date.parse(window) + 900_000))).map((o) => o.window)).toEqual([earlier, window]);
     });
+
+    it("windows: one scope's counts from a start, newest first; held-back notes list every scope, newest first", async () => {
+      const north = unique('plant#north');
+      const south = unique('plant#south');
+      await store().take(north, earlier, 1, expires);
+      await store().hold(north, earlier, 'reactor-yield', expires);
+      await store().noteHeld(north, earlier, expires);
+      await store().take(north, window, 1, expires);
+      for (const model of ['column-purity', 'reactor-yield', 'reactor-yield']) await store().hold(north, window, model, expires);
+      await store().noteHeld(north, window, expires);
+      await store().hold(south, window, 'reactor-yield', expires);
+      await store().noteHeld(south, window, expires);
+
+      expect(await store().windows(north, earlier)).toEqual([
+        { window, sent: 1, held: 3, models: ['column-purity', 'reactor-yield'], ttl: expires },
+        { window: earlier, sent: 1, held: 1, models: ['reactor-yield'], ttl: expires },
+      ]);
+      expect((await store().windows(north, window)).map((w) => w.window)).toEqual([window]);
+      expect((await store().windows(south, earlier)).map((w) => [w.window, w.held])).toEqual([[window, 1]]);
+      const notes = (await store().heldScopes(earlier, 1000)).filter((n) => n.scope === north || n.scope === south);
+      // By sort key `<window>#<scope>` descending: the newer window first, its scopes in reverse order.
+      expect(notes).toEqual([
+        { scope: south, window },
+        { scope: north, window },
+        { scope: north, window: earlier },
+      ]);
+      expect((await store().heldScopes(window, 1000)).filter((n) => n.scope === north)).toEqual([{ scope: north, window }]);
+    });
   });
 
   describe('prediction log', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHeldBackTwin, type HeldBackTwin } from '../support/held-back.js';
 import { expectError, issueFields, userWithToken } from '../support/identity.js';
-import { dropTable, expectGeneric5xx, expectNoInternals } from '../support/reliability.js';
+import { capturingLog, dropTable, expectGeneric5xx, expectNoInternals } from '../support/reliability.js';
 
 /**
  * GET /api/v1/alerts's bad input and a failing store, now that it reads the cap's counts too: 400 naming the
@@ -43,8 +43,10 @@ describe('GET /api/v1/alerts errors', () => {
 
   it('the alert table gone → the generic 5xx, nothing internal', async () => {
     await dropTable(h.t.twin, 'AlertState');
-    const res = await h.api('GET', '/api/v1/alerts', { token: northViewer });
+    const { result: res, log } = await capturingLog(() => h.api('GET', '/api/v1/alerts', { token: northViewer }));
     expectGeneric5xx(res);
     expectNoInternals(res);
+    // The cause is logged for the operator, under the request id the client was given.
+    expect(log.withMessage('unhandled error').map((l) => l.requestId)).toContain(res.headers.get('x-request-id'));
   });
 });

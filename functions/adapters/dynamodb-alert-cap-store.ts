@@ -4,15 +4,23 @@ import type { AlertCapStore, CapWindowCounts } from '../core/ports.js';
 
 /** The partition of owed summaries: written only by a window's first held-back alert, so never hot. */
 const owedPk = 'cap-owed';
-/** The partition listing which plant held alerts back in which window (platform principals' view); as rare. */
-const heldPk = 'cap-held';
+/**
+ * The partition listing which plants held alerts back (platform principals' view): one item per scope
+ * (`sk = <scope>`) with its latest such window, so a plant holding alerts back in every window still has one
+ * item, and no plant's storm can crowd another's out of the read. (`cap-held`, one item per window and scope,
+ * was read newest first up to 500: one plant's storm hid the others' older windows; its items expire unread.)
+ */
+const heldPk = 'cap-held-scope';
+/** Scopes read per page of the held-back list. */
+const heldPage = 100;
 
 /**
  * The alert cap's counts in the AlertState table (pk, sk; TTL `ttl`). Per plant and window:
  * `pk = cap#<scope>`, `sk = <window start>`, with `sent` (a conditional ADD below the cap: atomic across
  * containers), `held` and `models` (a string set of the held-back alerts' models). A window that held alerts
- * back owes a summary: `pk = cap-owed`, `sk = <window start>#<scope>`, taken by one conditional delete; and is
- * listed for platform principals' GET /api/v1/alerts: `pk = cap-held`, `sk = <window start>#<scope>`, kept.
+ * back owes a summary: `pk = cap-owed`, `sk = <window start>#<scope>`, taken by one conditional delete; and its
+ * scope is listed for platform principals' GET /api/v1/alerts: `pk = cap-held-scope`, `sk = <scope>`, with the
+ * latest window that held alerts back.
  */
 export class DynamoDbAlertCapStore implements AlertCapStore {
   constructor(
@@ -103,15 +111,21 @@ export class DynamoDbAlertCapStore implements AlertCapStore {
   }
 
   async noteHeld(scope: string, window: string, expires: number): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: heldPk, sk: `${window}#${scope}` },
-        UpdateExpression: 'SET #scope = :scope, #window = :window, #ttl = :ttl',
-        ExpressionAttributeNames: { '#scope': 'scope', '#window': 'window', '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':scope': scope, ':window': window, ':ttl': expires },
-      }),
-    );
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: heldPk, sk: scope },
+          UpdateExpression: 'SET #scope = :scope, #window = :window, #ttl = :ttl',
+          // The latest window stands: an older one noted late (another container) changes nothing.
+          ConditionExpression: 'attribute_not_exists(#window) OR #window < :window',
+          ExpressionAttributeNames: { '#scope': 'scope', '#window': 'window', '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':scope': scope, ':window': window, ':ttl': expires },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async windows(scope: string, from: string): Promise<CapWindowCounts[]> {
@@ -137,15 +151,23 @@ export class DynamoDbAlertCapStore implements AlertCapStore {
   }
 
   async heldScopes(from: string, limit: number): Promise<{ scope: string; window: string }[]> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk >= :from',
-        ExpressionAttributeValues: { ':pk': heldPk, ':from': from },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return (Items ?? []).filter((i) => typeof i.scope === 'string' && typeof i.window === 'string').map((i) => ({ scope: String(i.scope), window: String(i.window) }));
+    const found: { scope: string; window: string }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          FilterExpression: '#window >= :from',
+          ExpressionAttributeNames: { '#window': 'window' },
+          ExpressionAttributeValues: { ':pk': heldPk, ':from': from },
+          Limit: heldPage,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const i of out.Items ?? []) if (typeof i.scope === 'string' && typeof i.window === 'string' && found.length < limit) found.push({ scope: i.scope, window: i.window });
+      start = out.LastEvaluatedKey;
+    } while (start && found.length < limit);
+    return found;
   }
 }

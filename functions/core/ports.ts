@@ -195,11 +195,14 @@ export interface AlertCapStore {
   settle(scope: string, window: string): Promise<{ sent: number; held: number; models: string[] } | undefined>;
   /** Puts an owed summary back (its publish failed), so the next run sends it. */
   unsettle(scope: string, window: string, expires: number): Promise<void>;
-  /** Notes that `scope` held alerts back in `window` (the window's first held-back alert): listed by {@link heldScopes}. */
+  /** Notes that `scope` held alerts back in `window` (the window's first held-back alert): listed by {@link heldScopes}, the latest window kept. */
   noteHeld(scope: string, window: string, expires: number): Promise<void>;
   /** The counts of `scope`'s windows that started at or after `from`, newest first (one partition's read). */
   windows(scope: string, from: string): Promise<CapWindowCounts[]>;
-  /** Every scope and window that held alerts back, started at or after `from`, newest first, at most `limit`. */
+  /**
+   * Every scope whose latest window that held alerts back started at or after `from`, once each with that window,
+   * at most `limit` scopes (by scope): however many windows one scope held alerts back in, it is one of them.
+   */
   heldScopes(from: string, limit: number): Promise<{ scope: string; window: string }[]>;
 }
 

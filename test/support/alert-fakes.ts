@@ -96,7 +96,8 @@ export class InMemoryAlertCapStore implements AlertCapStore {
   }
   readonly heldNotes = new Map<string, { scope: string; window: string; ttl: number }>();
   async noteHeld(scope: string, window: string, expires: number): Promise<void> {
-    this.heldNotes.set(`${window}#${scope}`, { scope, window, ttl: expires });
+    const seen = this.heldNotes.get(scope);
+    if (!seen || seen.window < window) this.heldNotes.set(scope, { scope, window, ttl: expires });
   }
   async windows(scope: string, from: string): Promise<CapWindowCounts[]> {
     return [...this.counts.entries()]
@@ -105,11 +106,11 @@ export class InMemoryAlertCapStore implements AlertCapStore {
       .sort((a, b) => b.window.localeCompare(a.window));
   }
   async heldScopes(from: string, limit: number): Promise<{ scope: string; window: string }[]> {
-    return [...this.heldNotes.entries()]
-      .filter(([sk]) => sk >= from)
-      .sort(([a], [b]) => b.localeCompare(a))
+    return [...this.heldNotes.values()]
+      .filter((n) => n.window >= from)
+      .sort((a, b) => a.scope.localeCompare(b.scope))
       .slice(0, limit)
-      .map(([, n]) => ({ scope: n.scope, window: n.window }));
+      .map((n) => ({ scope: n.scope, window: n.window }));
   }
 }
 

@@ -219,6 +219,25 @@ describe('alert cap', () => {
       expect(all.total_held).toBe(5);
     });
 
+    it("one plant's storm in every window never hides another plant's held-back window from a platform principal", async () => {
+      // Prepare: 1-minute windows (the shortest allowed); south held one back at the start, then north held alerts
+      // back in each of the next 501 windows: more windows than the platform view reads notes of (500).
+      const s = setup({ windowSeconds: 60 });
+      for (let i = 0; i < 4; i++) await breach(s, `s${i}`, principal(`sam-${i}`, 'south'));
+      for (let w = 0; w < 501; w++) {
+        s.clock.advance(60_000);
+        for (let i = 0; i < 4; i++) await breach(s, `n${i}`, principal(`nora-${w}-${i}`, 'north'));
+      }
+
+      // Act
+      const all = await s.cap.heldBack(undefined);
+
+      // Assess: south's window is listed, and every one of north's.
+      expect(all.windows.filter((w) => w.plant === 'south').map((w) => w.held)).toEqual([1]);
+      expect(all.windows.filter((w) => w.plant === 'north')).toHaveLength(501);
+      expect(all.total_held).toBe(502);
+    });
+
     it('windows past their stored two days are gone (the TTL decides, even where the store keeps them)', async () => {
       // Prepare
       const s = setup();

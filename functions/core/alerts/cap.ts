@@ -59,6 +59,8 @@ export interface HeldBack {
 
 /** Counts and owed summaries are kept two days past their window (the schedule runs every 15 minutes). */
 const keepSeconds = 2 * 86_400;
+/** The plants (and the platform) a platform principal's held-back view lists at most. */
+const maxHeldScopes = 1000;
 
 export class AlertCap {
   constructor(
@@ -137,14 +139,15 @@ export class AlertCap {
   /**
    * What the cap held back, for GET /api/v1/alerts: the windows still stored (two days) that held alerts back,
    * newest first. `plant`: that plant's only (one partition's read); undefined: a platform principal's view, every
-   * plant's and the platform's own, found through the windows' held-back notes (at most 500 windows).
+   * plant's and the platform's own, found through the held-back notes (one per plant; at most {@link maxHeldScopes}
+   * plants, which only platform admins create: a plant's storm adds no note, so it never hides another plant).
    */
   async heldBack(plant: string | undefined): Promise<HeldBack> {
     const now = this.options.now();
     const ms = this.options.windowSeconds * 1000;
     const current = this.window(now).start;
     const from = new Date(this.window(now - keepSeconds * 1000).start).toISOString();
-    const scopes = plant !== undefined ? [`plant#${plant}`] : [...new Set((await this.store.heldScopes(from, 500)).map((n) => n.scope))];
+    const scopes = plant !== undefined ? [`plant#${plant}`] : [...new Set((await this.store.heldScopes(from, maxHeldScopes)).map((n) => n.scope))];
     const windows: HeldBackWindow[] = [];
     for (const scope of scopes.sort()) {
       const owner = scope.startsWith('plant#') ? scope.slice('plant#'.length) : null;

@@ -61,6 +61,12 @@ export interface GatewayOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Extra non-API request handling (e.g. static dashboard files) tried before the 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Listen but answer every request 503 (Retry-After: 1) until {@link LocalGateway.open}: the twin listens before
+   * it seeds (its issuer is the listen URL), and a start may rebuild a table; nothing may be served, read or
+   * written half-way through. @default false
+   */
+  startClosed?: boolean;
 }
 
 interface CompiledRoute {
@@ -152,8 +158,12 @@ export class LocalGateway {
    */
   private readonly verified = new Map<string, VerifiedToken>();
 
+  /** True from construction (with `startClosed`) until {@link open}. */
+  private closedForStart: boolean;
+
   constructor(private readonly options: GatewayOptions) {
     this.compiled = routes.map(compile);
+    this.closedForStart = options.startClosed ?? false;
   }
 
   async listen(): Promise<string> {
@@ -358,6 +368,11 @@ export class LocalGateway {
     return Buffer.concat(chunks);
   }
 
+  /** Starts serving (a gateway made with `startClosed`). */
+  open(): void {
+    this.closedForStart = false;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const requestId = randomBytes(10).toString('base64').replace(/=+$/, '=');
@@ -366,6 +381,10 @@ export class LocalGateway {
     let status = 500;
     let routeKeyUsed = '-';
     try {
+      if (this.closedForStart) {
+        res.setHeader('retry-after', '1');
+        throw new GatewayResponse(503, 'Service Unavailable');
+      }
       try {
         url = new URL(req.url ?? '/', 'http://localhost');
       } catch {

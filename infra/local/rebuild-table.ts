@@ -12,9 +12,33 @@ import {
   type DynamoDBClient,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
 import type { TableDef } from '../tables.js';
 
 type RawItem = Record<string, AttributeValue>;
+
+/** A copy as written below: a list of items, each naming attributes by one-letter DynamoDB types ({"S": ...}). */
+const copySchema = z.array(z.record(z.string(), z.record(z.string(), z.unknown()).refine((v) => Object.keys(v).length === 1, 'one DynamoDB type per attribute')));
+
+/**
+ * The items of a copy, or an error naming the file before anything is dropped: a copy that is not what this
+ * module wrote (a hand edit, another tool, a half-written file moved in place) must never cost the live table.
+ */
+async function readCopy(copy: string, def: TableDef): Promise<RawItem[]> {
+  const text = await readFile(copy, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const items = copySchema.safeParse(parsed);
+  const keys = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
+  if (!items.success || !items.data.every((item) => keys.every((k) => item[k] !== undefined))) {
+    throw new Error(`${copy} is not a list of stored items (the table was left as it is): restore it, or move it away once the table holds what it should`);
+  }
+  return items.data as unknown as RawItem[];
+}
 
 /** Whether a table's indexes are those `def` declares (names and key attributes). */
 export function indexesMatch(table: TableDescription, def: TableDef): boolean {
@@ -43,7 +67,7 @@ export async function rebuildIfIndexesChanged(
   const copy = join(dataDir, `rebuilding-${tableName}.json`);
   let items: RawItem[];
   if (existsSync(copy)) {
-    items = JSON.parse(await readFile(copy, 'utf8')) as RawItem[];
+    items = await readCopy(copy, def);
   } else {
     const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
     if (!Table || indexesMatch(Table, def)) return undefined;

@@ -213,6 +213,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       ...(options.tls || options.publicUrl ? { keys: () => getServices().signer.jwks() } : {}),
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
       fallback: (req, res) => stream(req, res) || (dashboard?.(req, res) ?? false),
+      // Nothing is served until the seed is done: a start may rebuild a table of an older data dir (./seed.ts).
+      startClosed: true,
     });
     const listenUrl = await gateway.listen();
     const url = options.publicUrl?.replace(/\/+$/, '') ?? listenUrl;
@@ -224,6 +226,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       ...(options.adminPassword ? { adminPassword: options.adminPassword } : {}),
     });
     const running = gateway;
+    running.open();
     // After seeding: a run finds the tables and models in place.
     const schedules = options.schedules ? new LocalSchedules(await handlersLoading, options.schedules) : undefined;
     schedules?.start();

@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
 import { localTableName } from '../../infra/local/seed.js';
 import { userWithToken } from '../support/identity.js';
 import { createTableInput, directDynamoDb, dropTable, tableDef } from '../support/reliability.js';
-import { apiClient, login, startTestTwin, validRow, type TestTwin } from '../support/twin.js';
+import { apiClient, login, startTestTwin, validRow, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
  * A data dir from before the Predictions index was keyed by plant (`byModelTime`: model, tsk): the next start
@@ -30,6 +31,11 @@ async function recreateLegacyTable(t: TestTwin, client: DynamoDBClient, items: R
       GlobalSecondaryIndexes: [{ IndexName: 'byModelTime', KeySchema: [{ AttributeName: 'model', KeyType: 'HASH' }, { AttributeName: 'tsk', KeyType: 'RANGE' }], Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['plant', 'version'] } }],
     }),
   );
+  // dynalite creates a table asynchronously: a put before it is ACTIVE is refused (not found).
+  for (let i = 0; (await client.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== 'ACTIVE'; i++) {
+    if (i === 400) throw new Error(`${table} never became ACTIVE`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
   for (const item of items) await client.send(new PutItemCommand({ TableName: table, Item: item }));
 }
 
@@ -108,5 +114,65 @@ describe('a data dir with the Predictions table of before', () => {
     // Assert
     expect(back.map((item) => item?.psk?.S)).toEqual([`north#${stored.time!.S}#copied-1`, `north#${stored.time!.S}#${requestId}`]);
     expect(existsSync(join(dataDir, `rebuilding-${table}.json`))).toBe(false);
+  });
+
+  it('a copy that is not a list of items (a hand edit, another tool) is refused by name; the table and the copy are left as they are', async () => {
+    // Prepare: a copy beside the live table (a stop after the copy, before the drop), its contents not items.
+    const dir = await mkdtemp(join(tmpdir(), 'twinserve-rebuild-copy-'));
+    const copy = join(dir, `rebuilding-${table}.json`);
+    const client = directDynamoDb(twin!.twin);
+    const create = () => Promise.reject(new Error('the table must not be created again'));
+    try {
+      for (const contents of ['{"items":[]}', '[1, "x", null]', '[{"id":{"S":"only-an-id"}}', 'null']) {
+        await writeFile(copy, contents);
+
+        // Act
+        const error = await rebuildIfIndexesChanged(client, tableDef('Predictions'), table, create, dir).then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+
+        // Assert: refused, naming the file; nothing dropped; the copy kept for its owner to look at.
+        expect(error?.message).toContain(copy);
+        expect(error?.message).toMatch(/not a list of stored items/);
+        expect((await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: requestId } } }))).Item).toEqual(stored);
+        expect(await readFile(copy, 'utf8')).toBe(contents);
+      }
+    } finally {
+      client.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('no request is served while a start rebuilds the table (503, Retry-After): none can write between the copy and the drop, or read half a table', async () => {
+    // Prepare: the table of before again, with the stored item; then a start that rebuilds it, and a plant's
+    // operator (a token from before the stop) predicting and reading through the whole start.
+    const client = directDynamoDb(twin!.twin);
+    await recreateLegacyTable(twin!, client, [legacy(stored)]);
+    client.destroy();
+    await twin!.stop({ keepDir: true });
+    twin = undefined;
+    const api = apiClient(`http://127.0.0.1:${port}`);
+    let started = false;
+    const starting = startTestTwin({ dataDir, port, dashboardDir: false }).finally(() => void (started = true));
+    const during: ApiResponse[] = [];
+
+    // Act
+    while (!started) {
+      const res = await api('POST', '/api/v1/twin/predict', { token: north, body: validRow }).catch(() => undefined);
+      if (res && !started) during.push(res);
+    }
+    twin = await starting;
+    const after = await apiClient(twin.url)('POST', '/api/v1/twin/predict', { token: north, body: validRow });
+
+    // Assert: every answer before the start was done said "not yet"; the stored item survived; serving works after.
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.map((r) => r.status)).toEqual(during.map(() => 503));
+    expect(during.every((r) => r.headers.get('retry-after') === '1')).toBe(true);
+    const reader = directDynamoDb(twin.twin);
+    const { Item } = await reader.send(new GetItemCommand({ TableName: table, Key: { id: { S: requestId } } }));
+    reader.destroy();
+    expect(Item?.psk?.S).toBe(`north#${stored.time!.S}#${requestId}`);
+    expect(after.status, after.text).toBe(200);
   });
 });

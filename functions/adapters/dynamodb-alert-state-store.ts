@@ -2,6 +2,11 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertClaim, AlertEvent, AlertStateStore } from '../core/ports.js';
 
+/** The history partition of a model: every plant's events, or with `plant` that plant's only. */
+function eventsPk(model: string, plant?: string): string {
+  return plant ? `events#${model}#plant#${plant}` : `events#${model}`;
+}
+
 async function conditional(send: () => Promise<unknown>): Promise<boolean> {
   try {
     await send();
@@ -15,7 +20,10 @@ async function conditional(send: () => Promise<unknown>): Promise<boolean> {
 /**
  * AlertState table (pk, sk). Cooldown state: `pk = state#<model>#<rule>#<principal>`, `sk = state`, claimed
  * with a conditional update so two containers can never both send. History: `pk = events#<model>`,
- * `sk = <time>#<id>`, newest first, expiring by TTL after `eventRetentionDays`.
+ * `sk = <time>#<id>`, newest first, expiring by TTL after `eventRetentionDays`: every plant's, for platform
+ * principals. A plant's event is also put in its plant's own partition, `pk = events#<model>#plant#<plant>`, the
+ * only one its principals read: another plant's alert volume on a shared model is never read, paid for or waited
+ * on by them (a filter on `plant` in the shared partition read, and paged through, every plant's events).
  */
 export class DynamoDbAlertStateStore implements AlertStateStore {
   constructor(
@@ -136,20 +144,12 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
   }
 
   async recordEvent(event: AlertEvent): Promise<'stored' | 'duplicate'> {
+    const item = { sk: `${event.time}#${event.id}`, ...event, ttl: Math.floor(Date.parse(event.time) / 1000) + this.options.eventRetentionDays * 86_400 };
     const stored = await conditional(() =>
-      this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: `events#${event.model}`,
-            sk: `${event.time}#${event.id}`,
-            ...event,
-            ttl: Math.floor(Date.parse(event.time) / 1000) + this.options.eventRetentionDays * 86_400,
-          },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        }),
-      ),
+      this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: eventsPk(event.model), ...item }, ConditionExpression: 'attribute_not_exists(sk)' })),
     );
+    // The plant's copy, also for a duplicate (idempotent): a second import mends a first whose copy failed.
+    if (event.plant) await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: eventsPk(event.model, event.plant), ...item } }));
     return stored ? 'stored' : 'duplicate';
   }
 
@@ -165,7 +165,8 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
           KeyConditionExpression: 'pk = :pk',
           FilterExpression: plant ? '#ttl > :now AND plant = :plant' : '#ttl > :now',
           ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':pk': `events#${model}`, ':now': nowSeconds, ...(plant ? { ':plant': plant } : {}) },
+          // The plant's own partition; the filter on `plant` stays, as a second wall.
+          ExpressionAttributeValues: { ':pk': eventsPk(model, plant), ':now': nowSeconds, ...(plant ? { ':plant': plant } : {}) },
           ScanIndexForward: false,
           Limit: limit,
           ExclusiveStartKey: startKey,

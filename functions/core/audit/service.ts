@@ -2,6 +2,8 @@ import * as z from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
 import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, UserStore } from '../ports.js';
 import { canSeePlant, isPlatformAdmin, plantScope } from '../auth/access.js';
+import { plantSchema } from '../auth/users-service.js';
+import { modelNameSchema } from '../manifest.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
 
@@ -24,6 +26,8 @@ export type AuditQueryRequest = z.infer<typeof auditQuerySchema>;
 
 const isoTime = z.iso.datetime({ offset: true });
 
+// A record's plant is a plant name as users carry them (plantSchema), its alert's model a model name: anything
+// else names no plant or model that can exist, yet would be stored and keyed (an alert's history partition).
 const auditRecordSchema = z.strictObject({
   time: isoTime,
   requestId: z.string().min(1).max(128),
@@ -31,7 +35,7 @@ const auditRecordSchema = z.strictObject({
   principalType: z.enum(['user', 'key', 'anonymous']),
   subject: z.string().max(128).optional(),
   role: z.string().max(32).optional(),
-  plant: z.string().max(64).optional(),
+  plant: plantSchema.optional(),
   keyId: z.string().max(32).optional(),
   action: z.string().max(64),
   method: z.string().max(16),
@@ -47,12 +51,12 @@ const alertEventSchema = z.strictObject({
   id: z.string().min(1).max(64),
   time: isoTime,
   kind: z.enum(['alert', 'resolved']),
-  model: z.string().min(1).max(63),
+  model: modelNameSchema,
   version: z.string().min(1).max(64),
   rule: z.enum(['below_min', 'above_max']),
   severity: z.enum(['warning', 'critical', 'info']),
   principal: z.string().min(1).max(160),
-  plant: z.string().max(64).optional(),
+  plant: plantSchema.optional(),
   inputs: z.record(z.string(), z.number()),
   prediction: z.number(),
   interval: z.tuple([z.number(), z.number()]).nullable(),

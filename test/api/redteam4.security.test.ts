@@ -104,6 +104,21 @@ describe('a plant name no plant can have is refused at every boundary that store
     expect((await api('GET', '/api/v1/models/rt4-odd-owner/versions', { token: admin })).status).toBe(404);
   });
 
+  it("a plant admin: a user or a model of a plant name beginning with its own ('south#…', 'south-…') is refused, nothing stored", async () => {
+    for (const plant of ['south#2099', 'south#', 'south-x']) {
+      const user = await api('POST', '/api/v1/users', { token: south.admin, body: { username: 'rt4-s-odd', password: 'pw-rt4-s-odd-0123456789', role: 'viewer', plant } });
+      expect([400, 403], user.text).toContain(user.status);
+      const ref = await referencePackage();
+      const publish = await api('POST', '/api/v1/models/rt4-s-odd/versions', { token: south.admin, body: { ...publishBody({ ...ref, manifest: { ...ref.manifest, name: 'rt4-s-odd', version: '1.0.0' } }), plant } });
+      expect([400, 403], publish.text).toContain(publish.status);
+      const audit = await api('POST', '/api/v1/audit/import', { token: south.admin, body: { edge: 'rt4-box', alerts: [{ ...northAlert(9100), principal: 'rt4-s-op', plant }] } });
+      expect([400, 403], audit.text).toContain(audit.status);
+    }
+    const users = await api('GET', '/api/v1/users', { token: admin });
+    expect(users.json.users.map((u: { username: string }) => u.username)).not.toContain('rt4-s-odd');
+    expect((await api('GET', '/api/v1/models/rt4-s-odd/versions', { token: admin })).status).toBe(404);
+  });
+
   it('audit import (an edge export): audit records and alerts naming such a plant are refused whole, nothing stored', async () => {
     for (const plant of badPlants) {
       const audit = await api('POST', '/api/v1/audit/import', { token: admin, body: { edge: 'rt4-box', audit: [auditRecord(plant)] } });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { build, type BuildOptions } from 'esbuild';
+import { builtinShims } from '../infra/build/lambda-bundle.js';
 import { functionDefs } from '../infra/functions.js';
 import { functionNames, type FunctionName } from '../infra/routes.js';
 import { repoRoot } from './fixtures.js';
@@ -11,7 +12,7 @@ import { repoRoot } from './fixtures.js';
  * The deployment artifacts' sizes.
  * - Bundles: each function bundled here with esbuild, with the options of infra/constructs/twin-function.ts
  *   (platform node, target node22, ESM, minified, the createRequire banner, onnxruntime-node external where
- *   the function infers, else aliased to the stub). Size of the .mjs (Lambda's limit counts unzipped bytes)
+ *   the function infers, else aliased to the stub; node:http from node's module table, infra/build/lambda-bundle.ts). Size of the .mjs (Lambda's limit counts unzipped bytes)
  *   and its raw-deflate size (about what the zip carries). Source maps are left out.
  * - Layer: the pruned onnxruntime-node layer, built by layers/onnxruntime/build.ts when it exports its
  *   builder, else computed here (bin/napi-v*\/linux/x64 + dist + package.json + onnxruntime-common).
@@ -30,7 +31,10 @@ export const lambdaBundleOptions = (fn: FunctionName, entry: string, outfile: st
     mainFields: ['module', 'main'],
     banner: { js: "import { createRequire as __twinCreateRequire } from 'node:module'; const require = __twinCreateRequire(import.meta.url);" },
     external: inference ? ['onnxruntime-node'] : [],
-    ...(inference ? {} : { alias: { 'onnxruntime-node': join(repoRoot, 'layers', 'onnxruntime', 'unavailable.ts') } }),
+    alias: {
+      ...Object.fromEntries(Object.entries(builtinShims).map(([name, shim]) => [name, join(repoRoot, shim)])),
+      ...(inference ? {} : { 'onnxruntime-node': join(repoRoot, 'layers', 'onnxruntime', 'unavailable.ts') }),
+    },
     logLevel: 'error',
   };
 };

@@ -16,6 +16,7 @@ import {
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { builtinShims } from '../build/lambda-bundle.js';
 import type { FunctionDef } from '../functions.js';
 
 /** The repository root: handlers are `functions/<name>.ts` under it. */
@@ -122,7 +123,11 @@ export class TwinFunction extends Construct {
         // onnxruntime-node comes from the layer (/opt/nodejs/node_modules, on NODE_PATH), required by a shim;
         // elsewhere it is replaced by a stub that is never called. Either way nothing imports it by ES name.
         externalModules: [],
-        esbuildArgs: { '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub },
+        // node:http from node's module table, not as an ES module (infra/build/node-http.cjs: tens of ms per cold start).
+        esbuildArgs: {
+          '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub,
+          ...Object.fromEntries(Object.entries(builtinShims).map(([name, shim]) => [`--alias:${name}`, shim])),
+        },
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
       },

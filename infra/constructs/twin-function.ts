@@ -16,7 +16,7 @@ import {
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { builtinShims } from '../build/lambda-bundle.js';
+import { builtinShims, lambdaBanner } from '../build/lambda-bundle.js';
 import type { FunctionDef } from '../functions.js';
 
 /** The repository root: handlers are `functions/<name>.ts` under it. */
@@ -114,7 +114,7 @@ export class TwinFunction extends Construct {
         target: 'node22',
         mainFields: ['module', 'main'],
         // Some CommonJS dependencies call require(); an ES module has none of its own.
-        banner: "import { createRequire as __twinCreateRequire } from 'node:module'; const require = __twinCreateRequire(import.meta.url);",
+        banner: lambdaBanner,
         minify: true,
         sourceMap: true,
         sourcesContent: false,

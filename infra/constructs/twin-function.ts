@@ -107,7 +107,9 @@ export class TwinFunction extends Construct {
       tracing: Tracing.ACTIVE,
       layers: props.onnxRuntimeLayer ? [props.onnxRuntimeLayer] : [],
       // ORT_DISABLE_TELEMETRY: onnxruntime's telemetry off from the first instruction (functions/core/twin/no-telemetry.ts).
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps', ORT_DISABLE_TELEMETRY: '1' },
+      // No --enable-source-maps: node would parse the source map on every cold start; the logger maps the stacks
+      // of logged errors itself, reading the map on the first one (functions/source-maps.ts).
+      environment: { ...props.environment, ORT_DISABLE_TELEMETRY: '1' },
       currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
       bundling: {
         format: OutputFormat.ESM,

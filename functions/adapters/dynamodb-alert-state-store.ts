@@ -148,8 +148,10 @@ export class DynamoDbAlertStateStore implements AlertStateStore {
     const stored = await conditional(() =>
       this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: eventsPk(event.model), ...item }, ConditionExpression: 'attribute_not_exists(sk)' })),
     );
-    // The plant's copy, also for a duplicate (idempotent): a second import mends a first whose copy failed.
-    if (event.plant) await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: eventsPk(event.model, event.plant), ...item } }));
+    // The plant's copy of what is stored (idempotent): for a duplicate, of the item stored first, so a second
+    // import mends a first whose copy failed and a clashing record never writes its own plant's copy.
+    const kept = stored ? { pk: eventsPk(event.model), ...item } : (await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: eventsPk(event.model), sk: item.sk }, ConsistentRead: true }))).Item;
+    if (typeof kept?.plant === 'string') await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...kept, pk: eventsPk(event.model, kept.plant) } }));
     return stored ? 'stored' : 'duplicate';
   }
 

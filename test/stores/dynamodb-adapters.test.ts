@@ -951,6 +951,9 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       expect(await store().recentEvents(model, 50, 'plant-a')).toEqual([mine]);
       expect([Count, ScannedCount]).toEqual([1, 1]);
       expect(await store().recentEvents(model, 50)).toHaveLength(31);
+      // A record clashing with a stored one (same time and id) of another plant is a duplicate and copies nothing of its own.
+      expect(await store().recordEvent({ ...mine, plant: 'plant-c' })).toBe('duplicate');
+      expect(await store().recentEvents(model, 50, 'plant-c')).toEqual([]);
     });
 
     it("events stored before plants had their own partition are copied there once (a marker item), and the plant's read finds them", async () => {

@@ -399,6 +399,7 @@ if (inproc) {
 if (sdkCall) {
   row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to an endpoint answering {}; the HTTP round trip alone ${fmt.us(sdkCall.roundTripUs.median)}`, '');
   row('sdk', 'the same with a SigV4 gate in the process', fmt.us(sdkCall.viaGateUs.median), "the gate's own cost; the local twin runs its gates in the stores' process (infra/local/sigv4-gate.mjs)", '');
+  row('sdk', 'waking from idle, CPU per wake-up', fmt.us(sdkCall.wakeUs.median), 'a 2 ms timer that does nothing: the machine\'s toll on every idle-to-busy turn of a process (one connection pays it several times per request)', '');
 }
 if (insight) {
   row('insight', 'explain 1 row (TreeSHAP)', fmt.us(insight.explain1Us.median), `< ${explainOneRowTargetMs} ms`, verdict(insight.explain1Us.median < explainOneRowTargetMs * 1000));

@@ -21,6 +21,12 @@ export interface SdkCallResult {
   viaGateUs: Repeated;
   /** The echo endpoint alone (a node:http keep-alive round trip, no SDK): the transport's share (µs). */
   roundTripUs: Repeated;
+  /**
+   * What waking from idle costs a node process on this machine: CPU per cycle of a 2 ms timer that does
+   * nothing (µs). A store call at one connection idles both processes and wakes each; on a virtual machine
+   * this is far from free (docs/performance.md, "What bounds each").
+   */
+  wakeUs: Repeated;
 }
 
 const credentials = { accessKeyId: 'AKIDBENCHSDKCALL', secretAccessKey: 'bench-sdk-call-secret' };
@@ -59,12 +65,14 @@ export async function runSdkCall(options: { reps: number; calls: number }): Prom
       req.on('error', reject);
       req.end('{}');
     });
-  const runs = { direct: [] as number[], viaGate: [] as number[], roundTrip: [] as number[] };
+  const wake = () => new Promise<void>((resolve) => setTimeout(resolve, 2));
+  const runs = { direct: [] as number[], viaGate: [] as number[], roundTrip: [] as number[], wake: [] as number[] };
   try {
     for (let rep = 0; rep < options.reps; rep++) {
       runs.direct.push(await cpuPerCall(options.calls, get(direct)));
       runs.viaGate.push(await cpuPerCall(options.calls, get(viaGate)));
       runs.roundTrip.push(await cpuPerCall(options.calls, plain));
+      runs.wake.push(await cpuPerCall(Math.min(300, options.calls), wake));
     }
   } finally {
     agent.destroy();
@@ -73,5 +81,5 @@ export async function runSdkCall(options: { reps: number; calls: number }): Prom
     await gate.close();
     await new Promise<void>((resolve) => echo.close(() => resolve()));
   }
-  return { directUs: repeated(runs.direct), viaGateUs: repeated(runs.viaGate), roundTripUs: repeated(runs.roundTrip) };
+  return { directUs: repeated(runs.direct), viaGateUs: repeated(runs.viaGate), roundTripUs: repeated(runs.roundTrip), wakeUs: repeated(runs.wake) };
 }

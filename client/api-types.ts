@@ -186,7 +186,7 @@ export interface ApiRoutes {
   "GET /api/v1/alerts": {
     body: undefined;
     query: { model?: string | number | undefined; limit?: string | number | undefined; };
-    response: { alerts: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; imported?: { by: string; edge: string; at: string; } | undefined; }[]; };
+    response: { alerts: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; imported?: { by: string; edge: string; at: string; } | undefined; }[]; held_back: { window_seconds: number; total_held: number; windows: { plant: string | null; start: string; end: string; current: boolean; cap: number; sent: number; held: number; models: string[]; }[]; } | null; };
   };
   "GET /openapi.json": {
     body: undefined;

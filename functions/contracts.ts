@@ -10,6 +10,7 @@ import { errorCodes } from './core/errors.js';
 import { calibrationRecordSchema, featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
 import { activateRequestSchema, publishRequestSchema, routingRequestSchema, type VariantStats } from './core/models/service.js';
 import type { AlertEvent, AuditRecord } from './core/ports.js';
+import type { HeldBack } from './core/alerts/cap.js';
 import {
   oipErrorSchema,
   oipInferRequestSchema,
@@ -428,7 +429,20 @@ export const alertEventSchema = z.strictObject({
   requestId: z.string(),
   imported: importMarkSchema.optional(),
 });
-export const alertsResponseSchema = z.strictObject({ alerts: z.array(alertEventSchema) });
+/** One window in which a plant's alert cap held alerts back (functions/core/alerts/cap.ts). */
+export const heldBackWindowSchema = z.strictObject({
+  plant: z.string().nullable(),
+  start: z.string(),
+  end: z.string(),
+  current: z.boolean(),
+  cap: z.number().int(),
+  sent: z.number().int(),
+  held: z.number().int(),
+  models: z.array(z.string()),
+});
+/** What the alert cap held back: the caller's plant's windows (a platform principal's: every plant's), newest first; null without a cap. */
+export const heldBackSchema = z.strictObject({ window_seconds: z.number().int(), total_held: z.number().int(), windows: z.array(heldBackWindowSchema) });
+export const alertsResponseSchema = z.strictObject({ alerts: z.array(alertEventSchema), held_back: heldBackSchema.nullable() });
 
 export const alertsQuerySchema = z.strictObject({ model: z.string().max(63).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) });
 
@@ -601,4 +615,5 @@ export type ContractTypeChecks = [
   Satisfies<AuditRecord, z.output<typeof auditRecordSchema>>,
   Satisfies<VariantStats, z.output<typeof variantStatsSchema>>,
   Satisfies<AlertEvent, z.output<typeof alertEventSchema>>,
+  Satisfies<HeldBack, z.output<typeof heldBackSchema>>,
 ];

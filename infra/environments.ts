@@ -96,6 +96,16 @@ export const environmentSchema = z.strictObject({
     /** E-mail subscriptions to the anomaly-alert topic (each must confirm the subscription). */
     emails: z.array(z.email()).default([]),
   }),
+  /** Stored data moving between releases (docs/models.md, "Tenancy of the served rows"). */
+  transitions: z
+    .strictObject({
+      /**
+       * Keep the Predictions table's former `byModelTime` index beside `byModelPlantTime` for one deploy:
+       * CloudFormation adds or removes one index of a table per update, never both. Nothing reads it.
+       */
+      keepFormerPredictionsIndex: z.boolean().default(false),
+    })
+    .default({ keepFormerPredictionsIndex: false }),
   ops: z.strictObject({
     /** E-mail subscriptions to the operations topic that receives alarm notifications. */
     emails: z.array(z.email()).default([]),

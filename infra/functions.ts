@@ -157,7 +157,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     inference: true,
     tables: {
       ...principalState,
-      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelTime'],
+      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelPlantTime'],
       Quality: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
       // Quality alerts claim, release, resolve and check firing (functions/core/quality/alerts.ts); they keep no event history (no PutItem).
       AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
@@ -176,7 +176,7 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     inference: true,
     tables: {
       // The by-time index holds keys only: the items are fetched in batches (functions/adapters/dynamodb-prediction-log.ts).
-      Predictions: ['BatchGetItem', 'Query:byModelTime'],
+      Predictions: ['BatchGetItem', 'Query:byModelPlantTime'],
       // PutItem: the served-pairs cursor (`sk = served`, revision-checked), so a run reads the index since the last one only.
       Quality: ['GetItem', 'PutItem', 'Query'],
       // Alert claims; and the alert cap's summaries: Query the windows owed one, take each (DeleteItem), read its counts.

@@ -42,15 +42,22 @@ export const tables: readonly TableDef[] = [
   { id: 'Stats', env: envNames.statsTable, partitionKey: 'pk', sortKey: 'sk' },
   // Alert cooldown state per (model, rule, principal), claimed conditionally; and the recent alert history.
   { id: 'AlertState', env: envNames.alertStateTable, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'ttl' },
-  // Served requests by request id, their rows inside, kept (TTL) so lab results can be joined to them; by model
-  // and time (keys, plant and version: 1 WRU per request whatever its rows) for feedback by inputs and drift, per plant.
+  // Served requests by request id, their rows inside, kept (TTL) so lab results can be joined to them; by model,
+  // then plant, then time (keys, plant and version: 1 WRU per request whatever its rows) for feedback by inputs
+  // and drift: a plant's read is one range of its own entries (docs/models.md, "Tenancy of the served rows").
   {
     id: 'Predictions',
     env: envNames.predictionsTable,
     partitionKey: 'id',
     ttlAttribute: 'ttl',
-    globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] }],
+    globalIndexes: [{ name: 'byModelPlantTime', partitionKey: 'model', sortKey: 'psk', include: ['plant', 'version'] }],
   },
   // Error aggregates per model, hour, version and plant; the online-recalibration state per version.
   { id: 'Quality', env: envNames.qualityTable, partitionKey: 'pk', sortKey: 'sk' },
 ];
+
+/**
+ * The Predictions index before it was keyed by plant (model, then time): kept beside the new one by the
+ * transition deploy only (`transitions.keepFormerPredictionsIndex`, docs/models.md "Tenancy of the served rows").
+ */
+export const formerPredictionsIndex = { name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] } as const;

@@ -1,6 +1,7 @@
 import { normalizeServerAlert, type AlertFeed } from './alerts.js';
 import type { ApiClient } from './api.js';
 import { ApiError } from './errors.js';
+import { heldBackFromList, heldBackFromNotice, type HeldBackFeed } from './held-back.js';
 import { createSseParser } from './sse.js';
 
 /**
@@ -11,6 +12,8 @@ import { createSseParser } from './sse.js';
  *  2. `GET /api/v1/alerts?model=<name>`, polled every 10 s (in AWS, where API Gateway HTTP APIs cannot hold
  *     a stream open); items are deduplicated by id in the feed;
  *  3. neither: the feed shows only alerts derived in this browser.
+ * The alert cap's held-back windows (./held-back.ts) come with them: the list's `held_back`, read at start and
+ * with every poll (and after each cap notice the stream brings), and the stream's notices themselves.
  */
 
 export type ServerAlertsState = 'connecting' | 'stream' | 'polling' | 'unavailable';
@@ -25,6 +28,8 @@ export interface ServerAlertsOptions {
   model?: string;
   pollIntervalMs?: number;
   onState?: (state: ServerAlertsState) => void;
+  /** Where the alert cap's held-back windows go (from the list's `held_back` and the stream's cap notices). */
+  heldBack?: HeldBackFeed;
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {
@@ -74,7 +79,15 @@ export function startServerAlerts(api: ApiClient, feed: AlertFeed, options: Serv
           const parse = createSseParser((event) => {
             if (event.event !== 'alert' && event.event !== 'message') return;
             try {
-              const alert = normalizeServerAlert(JSON.parse(event.data));
+              const data: unknown = JSON.parse(event.data);
+              const notice = heldBackFromNotice(data);
+              if (notice) {
+                // A cap notice: drawn at once; the list then says how many were held back so far.
+                options.heldBack?.merge([notice]);
+                void refreshHeldBack();
+                return;
+              }
+              const alert = normalizeServerAlert(data);
               // The stream carries every model's alerts; this feed is one model's.
               if (alert && (!options.model || !alert.model || alert.model === options.model)) feed.add(alert);
             } catch {
@@ -111,6 +124,8 @@ export function startServerAlerts(api: ApiClient, feed: AlertFeed, options: Serv
           polling = true;
           setState('polling');
         }
+        const windows = heldBackFromList(body);
+        if (windows) options.heldBack?.merge(windows);
         for (const raw of alertItems(body)) {
           const alert = normalizeServerAlert(raw);
           if (alert) feed.add(alert);
@@ -126,7 +141,19 @@ export function startServerAlerts(api: ApiClient, feed: AlertFeed, options: Serv
     }
   };
 
+  /** The held-back counts from the list (one alert asked for): at start, and after each cap notice of the stream. */
+  const refreshHeldBack = async (): Promise<void> => {
+    if (!options.heldBack) return;
+    try {
+      const windows = heldBackFromList(await api.get<unknown>(alertListPath, { signal, query: { model: options.model, limit: 1 } }));
+      if (windows) options.heldBack.merge(windows);
+    } catch {
+      // The list is not there (or not now): the stream's notices still draw.
+    }
+  };
+
   setState('connecting');
+  void refreshHeldBack();
   void stream().then((outcome) => (outcome === 'absent' ? poll() : undefined));
   return () => controller.abort();
 }

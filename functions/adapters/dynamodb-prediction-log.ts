@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PredictionKey, PredictionLog, ServedPair, StoredPrediction } from '../core/quality/ports.js';
 import { UnprocessedItemError, writerFor, type BatchWriteOptions, type BatchWriter } from './batch-put.js';
 
@@ -13,8 +13,8 @@ interface RequestItem {
   time: string;
   level: number | null;
   ttl: number;
-  /** `<time>#<request id>`: the sort key of the `byModelTime` index. */
-  tsk: string;
+  /** `<plant, or - for the platform's own principals>#<time>#<request id>`: the sort key of the `byModelPlantTime` index. */
+  psk: string;
   /** Feature names, in the order of every row of `xs`. */
   f: string[];
   /** Rows: r = row index, p = prediction, i = interval (or null); m = inputs of a row whose features differ from `f` (x: inputs, as first stored). */
@@ -31,13 +31,26 @@ interface RequestItem {
 /** DynamoDB's item limit is 400 KB; a batch of 100 rows of 256 features stays near 300 KB (docs/quality.md). */
 const maxItemBytes = 390 * 1024;
 
+/** The by-model index (infra/tables.ts): partition `model`, sort `psk` = `<plant>#<time>#<request id>`. */
+export const predictionIndex = 'byModelPlantTime';
+
+/** The sort-key prefix of the platform's own principals' rows: '-' starts no plant name (plantSchema). */
+const platformKey = '-';
+
+/** The sort-key prefix of a plant's rows (null: the platform's own). */
+function plantKey(plant: string | null | undefined): string {
+  return plant ?? platformKey;
+}
+
 /**
  * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
  * One item, not one per row: a batch of 100 rows is one write of its size (~ 1 WRU per KB) instead of 100 item
- * writes and 100 index writes. The `byModelTime` index (model, tsk) projects keys, `plant` and `version` only
- * (1 WRU per request whatever its size), so by-time reads of one plant filter there and fetch the items
- * themselves, and the schedule finds who was served from the index alone. Measured values live in the item's `obs`
- * map, set once each with a conditional update.
+ * writes and 100 index writes. The `byModelPlantTime` index (partition `model`, sort `<plant>#<time>#<id>`)
+ * projects keys, `plant` and `version` only (1 WRU per request whatever its size). The plant leads the sort key,
+ * so a plant's by-time read is one contiguous range holding its entries only: another plant's traffic on a shared
+ * model is never read, paid for or waited on (docs/models.md, "Tenancy of the served rows"). The schedule and a
+ * platform principal find the plants of a model by skipping from range to range (one one-entry Query per plant).
+ * Measured values live in the item's `obs` map, set once each with a conditional update.
  *
  * Writes are group-committed like the audit log's (functions/adapters/batch-put.ts): a request alone (always,
  * in Lambda) is one PutItem; in a process serving many at once, the requests finishing during a write go
@@ -74,66 +87,97 @@ export class DynamoDbPredictionLog implements PredictionLog {
   }
 
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]> {
-    // The index carries `plant`: one plant's rows are filtered there, so another plant's traffic costs index reads only.
-    const byPlant = plant === undefined ? {} : plant === null ? { FilterExpression: 'attribute_not_exists(#p)' } : { FilterExpression: '#p = :p' };
+    // One plant (or the platform's own rows): one range of the index, its entries only, another plant's never
+    // read. Every plant (a platform principal's view): each plant's range, merged newest first.
+    const entries = plant === undefined ? mergeNewest(await this.plantsOf(model), (p) => this.rangeEntries(model, p, from, to)) : this.rangeEntries(model, plantKey(plant), from, to);
     const rows: StoredPrediction[] = [];
-    const query = {
-      ExpressionAttributeNames: (plant === undefined ? {} : { '#p': 'plant' }) as Record<string, string>,
-      ExpressionAttributeValues: (typeof plant === 'string' ? { ':p': plant } : {}) as Record<string, unknown>,
-      ...byPlant,
-      Limit: 100,
-      ScanIndexForward: false,
-    };
-    for await (const page of this.indexPages(model, from, to, query)) {
-      const ids = page.map((i) => String(i.id));
+    const want = plant === undefined ? undefined : plant;
+    let ids: string[] = [];
+    const take = async () => {
       // Newest request first, each request's rows in order; the whole answer is reversed to oldest first.
       const byId = new Map((await this.fetch(ids)).map((item) => [item.id, item]));
       for (const id of ids) {
         const item = byId.get(id);
-        // The item's own plant decides too (an index built before it carried `plant` filters nothing).
-        if (item && (plant === undefined || (item.plant ?? null) === plant)) rows.push(...fromItem(item).reverse());
+        // The item's own plant decides too: an index entry is never trusted over the item it points to.
+        if (item && (want === undefined || (item.plant ?? null) === want)) rows.push(...fromItem(item).reverse());
       }
+      ids = [];
+    };
+    for await (const entry of entries) {
+      ids.push(String(entry.id));
+      if (ids.length === 100) await take();
       if (rows.length >= limit) break;
     }
+    if (ids.length > 0 && rows.length < limit) await take();
     return rows.slice(0, limit).reverse();
   }
 
-  /** The `byModelTime` index entries of `model` in [from, to], page by page; `extra` adds to the query. */
-  private async *indexPages(
-    model: string,
-    from: string,
-    to: string,
-    extra: Omit<QueryCommandInput, 'TableName' | 'IndexName' | 'KeyConditionExpression'> & { ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, unknown> },
-  ): AsyncGenerator<Record<string, unknown>[]> {
+  /**
+   * The index entries of one plant's range of `model` in [from, to], newest first, a page (100) at a time:
+   * `psk BETWEEN '<plant>#<from>' AND '<plant>#<to>~'` touches that plant's entries and nothing else.
+   */
+  private async *rangeEntries(model: string, key: string, from: string, to: string, projection?: string[]): AsyncGenerator<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
+    const names = Object.fromEntries((projection ?? []).map((n, k) => [`#a${k}`, n]));
     do {
       const out = await this.db.send(
         new QueryCommand({
-          ...extra,
           TableName: this.tableName,
-          IndexName: 'byModelTime',
-          KeyConditionExpression: '#m = :m AND tsk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#m': 'model', ...extra.ExpressionAttributeNames },
-          ExpressionAttributeValues: { ':m': model, ':from': from, ':to': `${to}~`, ...extra.ExpressionAttributeValues },
+          IndexName: predictionIndex,
+          KeyConditionExpression: '#m = :m AND #s BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#m': 'model', '#s': 'psk', ...names },
+          ExpressionAttributeValues: { ':m': model, ':from': `${key}#${from}`, ':to': `${key}#${to}~` },
+          ...(projection ? { ProjectionExpression: Object.keys(names).join(', ') } : {}),
+          ScanIndexForward: false,
+          Limit: 100,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      yield out.Items ?? [];
+      yield* out.Items ?? [];
       start = out.LastEvaluatedKey;
     } while (start);
   }
 
+  /**
+   * The plant keys with entries of `model` in the index (any time within retention), by skipping from one plant's
+   * range to the next: one Query of one entry per plant (plus one that finds none), however much each served.
+   */
+  private async plantsOf(model: string): Promise<string[]> {
+    const plants: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: predictionIndex,
+          // The first hop has no bound (DynamoDB refuses an empty string in a key condition).
+          KeyConditionExpression: after === undefined ? '#m = :m' : '#m = :m AND #s > :after',
+          ExpressionAttributeNames: { '#m': 'model', '#s': 'psk' },
+          ExpressionAttributeValues: { ':m': model, ...(after === undefined ? {} : { ':after': after }) },
+          ProjectionExpression: '#s',
+          Limit: 1,
+        }),
+      );
+      const psk = out.Items?.[0]?.psk;
+      if (typeof psk !== 'string') return plants;
+      const key = psk.slice(0, psk.indexOf('#'));
+      plants.push(key);
+      // '~' sorts after every character of a time stamp, so `<plant>#~` is past the plant's last entry and
+      // before the next plant's first ('#' sorts before every character a plant name may hold).
+      after = `${key}#~`;
+    }
+  }
+
   async servedPairs(model: string, from: string, to: string): Promise<ServedPair[]> {
     const pairs = new Map<string, ServedPair>();
-    const query = { ProjectionExpression: '#p, #v, tsk', ExpressionAttributeNames: { '#p': 'plant', '#v': 'version' }, ExpressionAttributeValues: {} };
-    for await (const page of this.indexPages(model, from, to, query)) {
-      for (const item of page) {
-        if (typeof item.version !== 'string') continue; // an index built before it carried `version`
-        const plant = typeof item.plant === 'string' ? item.plant : undefined;
-        const time = String(item.tsk).split('#')[0]!;
-        const key = `${item.version}|${plant ?? ''}`;
-        const seen = pairs.get(key);
-        if (!seen || seen.last < time) pairs.set(key, { version: item.version, ...(plant ? { plant } : {}), last: time });
+    // Each plant's range of [from, to] only: what the schedule needs (every version served there), nothing older.
+    for (const key of await this.plantsOf(model)) {
+      for await (const item of this.rangeEntries(model, key, from, to, ['psk', 'version'])) {
+        if (typeof item.version !== 'string') continue;
+        const plant = key === platformKey ? undefined : key;
+        const time = String(item.psk).slice(key.length + 1).split('#')[0]!;
+        const seen = pairs.get(`${item.version}|${key}`);
+        if (!seen || seen.last < time) pairs.set(`${item.version}|${key}`, { version: item.version, ...(plant ? { plant } : {}), last: time });
       }
     }
     return [...pairs.values()];
@@ -192,6 +236,81 @@ export class DynamoDbPredictionLog implements PredictionLog {
   }
 }
 
+/**
+ * The entries of several plants' ranges as one stream, newest first (a k-way merge on `<time>#<id>`): each
+ * range is read a page at a time, only as far as the merged stream is consumed.
+ */
+async function* mergeNewest(keys: readonly string[], entriesOf: (key: string) => AsyncGenerator<Record<string, unknown>>): AsyncGenerator<Record<string, unknown>> {
+  const order = (entry: Record<string, unknown>) => {
+    const psk = String(entry.psk);
+    return psk.slice(psk.indexOf('#') + 1);
+  };
+  const heads = await Promise.all(keys.map(async (key) => ({ source: entriesOf(key), head: undefined as IteratorResult<Record<string, unknown>> | undefined })));
+  for (const h of heads) h.head = await h.source.next();
+  for (;;) {
+    let best: (typeof heads)[number] | undefined;
+    for (const h of heads) if (!h.head!.done && (!best || order(h.head!.value) > order(best.head!.value))) best = h;
+    if (!best) return;
+    yield best.head!.value as Record<string, unknown>;
+    best.head = await best.source.next();
+  }
+}
+
+/**
+ * Gives every item stored before the index was keyed by plant its `psk` (and drops `tsk`), so the index holds
+ * it again: one Scan of the table (pages of `pageSize`) and one conditional UpdateItem per such item (an item
+ * that has its key already, or is gone, is left alone). Idempotent; for a deployed table after the transition
+ * deploy (docs/models.md, "Tenancy of the served rows"), through infra/tools/backfill-predictions-index.ts.
+ */
+export async function backfillPlantSortKeys(db: DynamoDBDocumentClient, tableName: string, pageSize = 500): Promise<{ scanned: number; updated: number }> {
+  let scanned = 0;
+  let updated = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(
+      new ScanCommand({
+        TableName: tableName,
+        ProjectionExpression: 'id, #t, #m, #p, psk',
+        FilterExpression: 'attribute_not_exists(psk)',
+        ExpressionAttributeNames: { '#t': 'time', '#m': 'model', '#p': 'plant' },
+        Limit: pageSize,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    scanned += page.ScannedCount ?? 0;
+    for (const item of page.Items ?? []) {
+      if (typeof item.id !== 'string' || typeof item.time !== 'string' || typeof item.model !== 'string') continue;
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: item.id },
+            UpdateExpression: 'SET psk = :k REMOVE tsk',
+            ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(psk)',
+            ExpressionAttributeValues: { ':k': `${plantKey(typeof item.plant === 'string' ? item.plant : null)}#${item.time}#${item.id}` },
+          }),
+        );
+        updated++;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return { scanned, updated };
+}
+
+/**
+ * An item stored before the index was keyed by plant (it carried `tsk` = `<time>#<id>`), as it is stored now:
+ * with `psk`, so it is in the index again. For rebuilding a table (infra/local/rebuild-table.ts) and the
+ * backfill of a deployed one (docs/models.md, "Tenancy of the served rows"); other items are returned as they are.
+ */
+export function withPlantSortKey(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  if (item.psk || !item.id?.S || !item.time?.S || !item.model?.S) return item;
+  const { tsk: _old, ...rest } = item;
+  return { ...rest, psk: { S: `${plantKey(item.plant?.S ?? null)}#${item.time.S}#${item.id.S}` } };
+}
+
 /** One request's rows as one item; they share request id, model, version, plant, principal, time, level and TTL. */
 function toItem(rows: readonly StoredPrediction[]): RequestItem {
   const first = rows[0]!;
@@ -211,7 +330,7 @@ function toItem(rows: readonly StoredPrediction[]): RequestItem {
     time: first.time,
     level: first.level,
     ttl: first.ttl,
-    tsk: `${first.time}#${first.requestId}`,
+    psk: `${plantKey(first.plant ?? null)}#${first.time}#${first.requestId}`,
     f,
     rows: rows.map((r) => ({ r: r.row, ...(sameFeatures(r.inputs) ? {} : { m: r.inputs }), p: r.prediction, i: r.interval })),
     xs: rows.map((r) => (sameFeatures(r.inputs) ? f.map((name) => r.inputs[name]!) : [])),

@@ -195,6 +195,21 @@ export interface AlertCapStore {
   settle(scope: string, window: string): Promise<{ sent: number; held: number; models: string[] } | undefined>;
   /** Puts an owed summary back (its publish failed), so the next run sends it. */
   unsettle(scope: string, window: string, expires: number): Promise<void>;
+  /** Notes that `scope` held alerts back in `window` (the window's first held-back alert): listed by {@link heldScopes}. */
+  noteHeld(scope: string, window: string, expires: number): Promise<void>;
+  /** The counts of `scope`'s windows that started at or after `from`, newest first (one partition's read). */
+  windows(scope: string, from: string): Promise<CapWindowCounts[]>;
+  /** Every scope and window that held alerts back, started at or after `from`, newest first, at most `limit`. */
+  heldScopes(from: string, limit: number): Promise<{ scope: string; window: string }[]>;
+}
+
+/** One window's counts of a plant (or the platform) under the alert cap; `ttl` epoch seconds. */
+export interface CapWindowCounts {
+  window: string;
+  sent: number;
+  held: number;
+  models: string[];
+  ttl: number;
 }
 
 export interface AlertPublisher {

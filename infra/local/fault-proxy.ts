@@ -16,9 +16,23 @@ export type FaultMode =
  * A switchable HTTP proxy in front of an embedded store, for fault-injection tests (off unless the local
  * twin is started with `faults: true`, so normal runs and benchmarks pay nothing).
  */
+/** One request forwarded and its answer, as a {@link FaultProxy.tap} sees them (DynamoDB: JSON both ways). */
+export interface ProxyExchange {
+  /** The `x-amz-target` header (DynamoDB's operation), or '' for another service. */
+  target: string;
+  request: string;
+  status: number;
+  response: string;
+}
+
 export class FaultProxy {
   private server: Server | undefined;
   mode: FaultMode = { kind: 'ok' };
+  /**
+   * When set, each forwarded request's body and its answer are buffered and handed here (tests count what a
+   * route makes the store read); unset, bodies stream through untouched.
+   */
+  tap: ((exchange: ProxyExchange) => void) | undefined;
 
   constructor(private readonly target: string) {}
 
@@ -40,14 +54,23 @@ export class FaultProxy {
         return;
       }
       const forward = () => {
+        const tap = this.tap;
+        const sentChunks: Buffer[] = [];
         const upstream = request(
           { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
           (up) => {
             res.writeHead(up.statusCode ?? 502, up.headers);
-            up.pipe(res);
+            if (!tap) return void up.pipe(res);
+            const answer: Buffer[] = [];
+            up.on('data', (chunk: Buffer) => answer.push(chunk));
+            up.on('end', () => {
+              tap({ target: String(req.headers['x-amz-target'] ?? ''), request: Buffer.concat(sentChunks).toString('utf8'), status: up.statusCode ?? 502, response: Buffer.concat(answer).toString('utf8') });
+              res.end(Buffer.concat(answer));
+            });
           },
         );
         upstream.on('error', () => req.socket.destroy());
+        if (tap) req.on('data', (chunk: Buffer) => sentChunks.push(chunk));
         req.pipe(upstream);
       };
       if (mode.kind === 'slow') setTimeout(forward, mode.delayMs);

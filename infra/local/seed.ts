@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { withPlantSortKey } from '../../functions/adapters/dynamodb-prediction-log.js';
 import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.js';
 import { ensureKeyFile } from '../../functions/adapters/key-file-signing-keys.js';
 import { FileModelStore } from '../../functions/adapters/file-model-store.js';
@@ -14,6 +16,7 @@ import { ModelInvalidError } from '../../functions/core/errors.js';
 import { compareSemver, parseManifestText, verifyPackage } from '../../functions/core/manifest.js';
 import type { ModelPackage, ModelStore } from '../../functions/core/ports.js';
 import { tables, type TableDef } from '../tables.js';
+import { rebuildIfIndexesChanged } from './rebuild-table.js';
 
 /** Local names for the tables and bucket (CDK generates the AWS names). */
 export function localTableName(table: TableDef): string {
@@ -64,6 +67,8 @@ export interface SeedOptions {
   /** Edge: publish exactly these package directories and make each the active version of its model. */
   edgePackageDirs?: string[];
   adminPassword?: string;
+  /** The local twin's data dir: where a table whose indexes changed is copied while it is rebuilt. */
+  dataDir?: string;
 }
 
 /** Reads and verifies one package directory (manifest schema and digest); throws naming it. */
@@ -85,12 +90,17 @@ export async function seedLocal(config: Config, options: SeedOptions): Promise<S
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   try {
     for (const table of tables) {
-      try {
-        await dynamo.send(new DescribeTableCommand({ TableName: localTableName(table) }));
-      } catch (error) {
-        if (!(error instanceof ResourceNotFoundException)) throw error;
-        await dynamo.send(new CreateTableCommand(createTableInput(table)));
-      }
+      const name = localTableName(table);
+      const create = async () => void (await dynamo.send(new CreateTableCommand(createTableInput(table))));
+      const exists = await dynamo.send(new DescribeTableCommand({ TableName: name })).then(
+        () => true,
+        (error: unknown) => (error instanceof ResourceNotFoundException ? false : Promise.reject(error)),
+      );
+      const interrupted = !!options.dataDir && existsSync(join(options.dataDir, `rebuilding-${name}.json`));
+      if (!exists && !interrupted) await create();
+      // A data dir from before an index changed (Predictions' byModelTime became byModelPlantTime): the table is
+      // rebuilt as declared with every item kept, or a rebuild a stop interrupted is finished (./rebuild-table.ts).
+      else if (options.dataDir) await rebuildIfIndexesChanged(dynamo, table, name, create, options.dataDir, table.id === 'Predictions' ? withPlantSortKey : undefined);
     }
     let store: ModelStore;
     if (config.models.kind === 's3') {

@@ -53,6 +53,8 @@ async function start({ dataDir, dynamodbSocket, s3Socket, credentials }) {
       throw new Error(`the full local twin needs the development dependencies (s3rver): run npm ci, or use edge mode (--edge --model <dir|tgz>), which needs no S3 (${/** @type {Error} */ (error).message})`);
     }
     s3rver = new S3rver({ silent: true, directory: join(dataDir, 's3'), vhostBuckets: false });
+    // Objects written and read whole, as S3 does (s3rver answers a PutObject before its file is written).
+    (await import('./s3rver-atomic.mjs')).makeObjectWritesAtomic(s3rver.store);
     try {
       await s3rver.configureBuckets();
       // s3rver's listen passes its arguments to http.Server#listen: a socket path instead of host and port.

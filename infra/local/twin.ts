@@ -219,6 +219,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     issuer = url;
     process.env[envNames.issuer] = url;
     const seed = await seedLocal(loadConfig(), {
+      dataDir,
       ...(edgePackage ? { edgePackageDirs: edgePackages.map((p) => p.dir) } : { modelsDir: options.modelsDir ?? join(repoRoot, 'models') }),
       ...(options.adminPassword ? { adminPassword: options.adminPassword } : {}),
     });

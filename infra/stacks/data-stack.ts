@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 import { modelBucketStatements, modelKeyPrefix, uploadKeyPrefix } from '../constructs/access.js';
 import type { TwinEnvironment } from '../environments.js';
 import { functionDefs, type FunctionDef } from '../functions.js';
-import { tables as tableDefs, type TableDef } from '../tables.js';
+import { formerPredictionsIndex, tables as tableDefs, type TableDef } from '../tables.js';
 
 export interface DataStackProps extends StackProps {
   readonly environment: TwinEnvironment;
@@ -53,7 +53,11 @@ export class DataStack extends Stack {
     const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     const tables = new Map<string, Table>();
-    for (const def of tableDefs) tables.set(def.id, this.createTable(def, removalPolicy, retain));
+    for (const def of tableDefs) {
+      // The transition deploy adds the plant-keyed index and keeps the former one (one index change per update).
+      const kept = def.id === 'Predictions' && config.transitions.keepFormerPredictionsIndex ? { ...def, globalIndexes: [...(def.globalIndexes ?? []), { ...formerPredictionsIndex, include: [...formerPredictionsIndex.include] }] } : def;
+      tables.set(def.id, this.createTable(kept, removalPolicy, retain));
+    }
     this.tables = tables;
 
     this.accessLogsBucket = new Bucket(this, 'AccessLogsBucket', {

@@ -161,6 +161,7 @@ describe('activate and rollback', () => {
   it('rollback returns to the previously active version', async () => {
     // Prepare: history is now 1.0.0, 1.1.0, 1.0.0 (newest last) and 1.1.0 is active
     const current = await api('GET', `/api/v1/models/${modelName}/versions`, { token });
+    expect(current.status, current.text).toBe(200);
     expect(current.json.routing).toMatchObject({ active: '1.1.0', history: ['1.0.0', '1.1.0', '1.0.0'] });
 
     // Act

@@ -9,7 +9,7 @@ import { tables } from '../../infra/tables.js';
  */
 describe('model-quality tables and grants', () => {
   it('keeps predictions with a TTL and a keys-only by-model-and-time index; quality aggregates by (pk, sk)', () => {
-    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelTime', partitionKey: 'model', sortKey: 'tsk', include: ['plant', 'version'] }] });
+    expect(tables.find((t) => t.id === 'Predictions')).toMatchObject({ partitionKey: 'id', ttlAttribute: 'ttl', globalIndexes: [{ name: 'byModelPlantTime', partitionKey: 'model', sortKey: 'psk', include: ['plant', 'version'] }] });
     expect(tables.find((t) => t.id === 'Quality')).toMatchObject({ partitionKey: 'pk', sortKey: 'sk' });
   });
 
@@ -25,7 +25,7 @@ describe('model-quality tables and grants', () => {
     expect(def.tables).toEqual({
       Users: ['GetItem'],
       ApiKeys: ['GetItem'],
-      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelTime'],
+      Predictions: ['BatchGetItem', 'UpdateItem', 'Query:byModelPlantTime'],
       Quality: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
       AlertState: ['GetItem', 'UpdateItem', 'DeleteItem'],
       RateCounters: ['UpdateItem'],
@@ -39,7 +39,7 @@ describe('model-quality tables and grants', () => {
   it('lets no other function touch the model-quality tables (status only reads the added calibration; the schedule reads and keeps its cursor)', () => {
     expect(functionDefs.status.tables.Quality).toEqual(['GetItem']);
     expect(functionDefs.status.tables.Predictions).toBeUndefined();
-    expect(functionDefs['quality-schedule'].tables.Predictions).toEqual(['BatchGetItem', 'Query:byModelTime']);
+    expect(functionDefs['quality-schedule'].tables.Predictions).toEqual(['BatchGetItem', 'Query:byModelPlantTime']);
     // Of its own, the schedule writes only the served-pairs cursor (PutItem, `sk = served`).
     expect(functionDefs['quality-schedule'].tables.Quality).toEqual(['GetItem', 'PutItem', 'Query']);
     const others = Object.values(functionDefs).filter((d) => !['predict', 'batch', 'inference', 'quality', 'status', 'quality-schedule'].includes(d.name));

@@ -33,7 +33,7 @@ describe('scheduled quality evaluation', () => {
 
   it('declares only the reads, its served-pairs cursor, the alert claims and the alert cap summaries it sends: no principal state, rate counters or audit', () => {
     const def = functionDefs['quality-schedule'];
-    expect(def.tables).toEqual({ Predictions: ['BatchGetItem', 'Query:byModelTime'], Quality: ['GetItem', 'PutItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem', 'Query'] });
+    expect(def.tables).toEqual({ Predictions: ['BatchGetItem', 'Query:byModelPlantTime'], Quality: ['GetItem', 'PutItem', 'Query'], AlertState: ['GetItem', 'UpdateItem', 'DeleteItem', 'Query'] });
     expect(def.modelBucket).toBe('read');
     expect(def.alerts).toBe(true);
     expect(def.signingKey).toBeUndefined();
@@ -70,7 +70,7 @@ describe('scheduled quality evaluation', () => {
     expect(pairs).toEqual(
       [
         'dynamodb:BatchGetItem <Predictions>',
-        'dynamodb:Query <Predictions>/index/byModelTime',
+        'dynamodb:Query <Predictions>/index/byModelPlantTime',
         'dynamodb:GetItem <Quality>',
         'dynamodb:PutItem <Quality>',
         'dynamodb:Query <Quality>',

@@ -19,10 +19,12 @@ import { DynamoDbAlertCapStore } from '../../functions/adapters/dynamodb-alert-c
 import { DynamoDbAlertStateStore } from '../../functions/adapters/dynamodb-alert-state-store.js';
 import { DynamoDbApiKeyStore } from '../../functions/adapters/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from '../../functions/adapters/dynamodb-audit-log.js';
+import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
 import { DynamoDbRateLimiter } from '../../functions/adapters/dynamodb-rate-limiter.js';
 import { DynamoDbStatsStore } from '../../functions/adapters/dynamodb-stats-store.js';
 import { DynamoDbUserStore } from '../../functions/adapters/dynamodb-user-store.js';
 import { InvalidRequestError } from '../../functions/core/errors.js';
+import type { StoredPrediction } from '../../functions/core/quality/ports.js';
 import { latencyBucketsMs, type AlertEvent, type ApiKeyRecord, type AuditRecord, type UserRecord, type VariantSample } from '../../functions/core/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
 import { startSigV4Gate, type StoreCredentials } from '../../infra/local/sigv4-gate.mjs';
@@ -991,6 +993,100 @@ describe.each(backends)('DynamoDB adapters against $name', ({ start }) => {
       await store().unsettle(north, earlier, expires);
       expect(await mine(window)).toEqual([{ scope: north, window: earlier }]);
       expect((await mine(iso(Date.parse(window) + 900_000))).map((o) => o.window)).toEqual([earlier, window]);
+    });
+
+    it("windows: one scope's counts from a start, newest first; held-back notes list every scope, newest first", async () => {
+      const north = unique('plant#north');
+      const south = unique('plant#south');
+      await store().take(north, earlier, 1, expires);
+      await store().hold(north, earlier, 'reactor-yield', expires);
+      await store().noteHeld(north, earlier, expires);
+      await store().take(north, window, 1, expires);
+      for (const model of ['column-purity', 'reactor-yield', 'reactor-yield']) await store().hold(north, window, model, expires);
+      await store().noteHeld(north, window, expires);
+      await store().hold(south, window, 'reactor-yield', expires);
+      await store().noteHeld(south, window, expires);
+
+      expect(await store().windows(north, earlier)).toEqual([
+        { window, sent: 1, held: 3, models: ['column-purity', 'reactor-yield'], ttl: expires },
+        { window: earlier, sent: 1, held: 1, models: ['reactor-yield'], ttl: expires },
+      ]);
+      expect((await store().windows(north, window)).map((w) => w.window)).toEqual([window]);
+      expect((await store().windows(south, earlier)).map((w) => [w.window, w.held])).toEqual([[window, 1]]);
+      const notes = (await store().heldScopes(earlier, 1000)).filter((n) => n.scope === north || n.scope === south);
+      // By sort key `<window>#<scope>` descending: the newer window first, its scopes in reverse order.
+      expect(notes).toEqual([
+        { scope: south, window },
+        { scope: north, window },
+        { scope: north, window: earlier },
+      ]);
+      expect((await store().heldScopes(window, 1000)).filter((n) => n.scope === north)).toEqual([{ scope: north, window }]);
+    });
+  });
+
+  describe('prediction log', () => {
+    /** The log over a client that counts what the backend says each read touched (ScannedCount; items fetched). */
+    function countingLog() {
+      const touched = { queries: 0, scanned: 0, fetched: 0 };
+      const counting = {
+        send: async (command: { constructor: { name: string } }) => {
+          const out = (await db.send(command as never)) as { ScannedCount?: number; Responses?: Record<string, unknown[]> };
+          if (command.constructor.name === 'QueryCommand') {
+            touched.queries++;
+            touched.scanned += out.ScannedCount ?? 0;
+          }
+          if (command.constructor.name === 'BatchGetCommand') touched.fetched += out.Responses?.[tableName('Predictions')]?.length ?? 0;
+          return out;
+        },
+      } as unknown as DynamoDBDocumentClient;
+      return { log: new DynamoDbPredictionLog(counting, tableName('Predictions')), touched };
+    }
+    const servedRow = (model: string, requestId: string, at: number, plant?: string): StoredPrediction => ({
+      requestId,
+      row: 0,
+      model,
+      version: '1.0.0',
+      ...(plant ? { plant } : {}),
+      principal: 'olga',
+      time: iso(at),
+      inputs: { temp: 360, pressure: 6, flow: 100 },
+      prediction: 90,
+      interval: [88, 92],
+      level: 0.9,
+      ttl: Math.floor(fixedNow / 1000) + 30 * 86_400,
+    });
+
+    it("a plant's read by time touches its own entries only; another plant's 120 requests on the model change nothing", async () => {
+      const model = unique('shared');
+      const { log } = countingLog();
+      for (let i = 0; i < 3; i++) await log.record([servedRow(model, unique('north'), fixedNow - 60_000 + i, 'north')]);
+      const northRead = async () => {
+        const reader = countingLog();
+        const rows = await reader.log.byTime(model, iso(fixedNow - 3_600_000), iso(fixedNow), 1000, 'north');
+        return { rows: rows.map((r) => r.requestId), touched: reader.touched };
+      };
+      const quiet = await northRead();
+      for (let i = 0; i < 120; i++) await log.record([servedRow(model, unique('south'), fixedNow - 120_000 + i * 10, 'south')]);
+      await log.record([servedRow(model, unique('platform'), fixedNow - 30_000)]);
+
+      const busy = await northRead();
+      const reader = countingLog();
+      const pairs = await reader.log.servedPairs(model, iso(fixedNow - 3_600_000), iso(fixedNow));
+
+      expect(busy).toEqual(quiet);
+      expect(busy.touched).toEqual({ queries: 1, scanned: 3, fetched: 3 });
+      expect(pairs).toEqual(
+        expect.arrayContaining([
+          { version: '1.0.0', plant: 'north', last: iso(fixedNow - 60_000 + 2) },
+          { version: '1.0.0', plant: 'south', last: iso(fixedNow - 120_000 + 1190) },
+          { version: '1.0.0', last: iso(fixedNow - 30_000) },
+        ]),
+      );
+      expect(pairs).toHaveLength(3);
+      // Three plant keys found by four one-entry hops, then each plant's range (south's in two pages).
+      expect(reader.touched.queries).toBe(4 + 1 + 2 + 1);
+      expect((await log.byTime(model, iso(fixedNow - 3_600_000), iso(fixedNow), 5, null)).map((r) => r.plant)).toEqual([undefined]);
+      expect(await log.byTime(model, iso(fixedNow - 3_600_000), iso(fixedNow), 1000)).toHaveLength(124);
     });
   });
 

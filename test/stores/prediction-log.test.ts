@@ -1,7 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
+import { backfillPlantSortKeys, DynamoDbPredictionLog } from '../../functions/adapters/dynamodb-prediction-log.js';
 import { DynamoDbQualityStore } from '../../functions/adapters/dynamodb-quality-store.js';
 import type { StoredPrediction } from '../../functions/core/quality/ports.js';
 import { localTableName } from '../../infra/local/seed.js';
@@ -51,12 +51,16 @@ beforeAll(async () => {
 afterAll(() => dynamo?.stop());
 
 describe('prediction log', () => {
-  it('the byModelTime index projects keys, plant and version only', async () => {
+  it('the byModelPlantTime index (model; plant, time, id) projects keys, plant and version only', async () => {
     // Act
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
 
     // Assert
-    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelTime', 'INCLUDE', ['plant', 'version']]]);
+    expect(Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.Projection?.ProjectionType, g.Projection?.NonKeyAttributes])).toEqual([['byModelPlantTime', 'INCLUDE', ['plant', 'version']]]);
+    expect(Table?.GlobalSecondaryIndexes?.[0]?.KeySchema).toEqual([
+      { AttributeName: 'model', KeyType: 'HASH' },
+      { AttributeName: 'psk', KeyType: 'RANGE' },
+    ]);
   });
 
   it('a request alone is one PutItem of one item holding all its rows, read back exactly (by time with inputs, by key without)', async () => {
@@ -68,7 +72,7 @@ describe('prediction log', () => {
     // Act
     await log.record(rows);
     const back = await log.get(rows.map((p) => ({ requestId: p.requestId, row: p.row })));
-    const byTime = await log.byTime('reactor-yield', rows[0]!.time, rows[0]!.time, 1000);
+    const byTime = await log.byTime('reactor-yield', rows[0]!.time, rows[0]!.time, 1000, 'plant-a');
     const { Item } = await db.send(new GetCommand({ TableName: table, Key: { id: 'alone-1' } }));
 
     // Assert
@@ -77,6 +81,7 @@ describe('prediction log', () => {
     expect(byTime).toEqual(rows);
     expect(Item?.rows).toHaveLength(100);
     expect(Item?.f).toEqual(['temperature', 'pressure', 'flow_rate']);
+    expect(Item?.psk).toBe(`plant-a#${rows[0]!.time}#alone-1`);
   });
 
   it('requests finishing together share one BatchWriteItem, each still stored', async () => {
@@ -236,6 +241,89 @@ describe('prediction log', () => {
     expect(await log.servedPairs('crowded', iso(start), iso(start + 5000))).toHaveLength(3);
   });
 
+  it("a plant's read touches its own index entries and items only, however much another plant serves the model", async () => {
+    // Prepare: plant-a's 3 requests of a shared model; reads counted by what DynamoDB reports it read.
+    const start = 10_800_000;
+    const iso = (ms: number) => new Date(baseTime + ms).toISOString();
+    const log = new DynamoDbPredictionLog(db, table);
+    for (let i = 0; i < 3; i++) await log.record(served(`shared-a-${i}`, 2, start + i * 1000, { model: 'shared' }));
+    const reads = async (plant: string | null | undefined) => {
+      const touched = { queries: 0, scanned: 0, fetched: 0 };
+      const r = recording(db, async (command, send) => {
+        const out = (await send(command)) as { ScannedCount?: number; Responses?: Record<string, unknown[]> };
+        if (command.constructor.name === 'QueryCommand') {
+          touched.queries++;
+          touched.scanned += out.ScannedCount ?? 0;
+        }
+        if (command.constructor.name === 'BatchGetCommand') touched.fetched += out.Responses?.[table]?.length ?? 0;
+        return out;
+      });
+      const rows = await new DynamoDbPredictionLog(r.client, table).byTime('shared', iso(start), iso(start + 600_000), 1000, plant);
+      return { rows: rows.map((p) => p.requestId), touched };
+    };
+    const quiet = await reads('plant-a');
+
+    // Act: plant-b serves 250 requests in the same range (three pages of the index), the platform one.
+    for (let i = 0; i < 250; i++) await log.record(served(`shared-b-${i}`, 1, start + 500 + i * 100, { model: 'shared', plant: 'plant-b' }));
+    await log.record(served('shared-platform', 1, start + 700, { model: 'shared', plant: undefined }));
+    const busy = await reads('plant-a');
+    const platform = await reads(null);
+    const every = await reads(undefined);
+
+    // Assert: plant-a's read is unchanged: one query of its 3 entries, its 3 items.
+    expect(busy).toEqual(quiet);
+    expect(busy.touched).toEqual({ queries: 1, scanned: 3, fetched: 3 });
+    expect(busy.rows).toEqual(['shared-a-0', 'shared-a-0', 'shared-a-1', 'shared-a-1', 'shared-a-2', 'shared-a-2']);
+    expect(platform.touched).toEqual({ queries: 1, scanned: 1, fetched: 1 });
+    // Every plant's (a platform principal's view): each plant's range, merged oldest first.
+    expect(every.rows).toHaveLength(6 + 250 + 1);
+    expect(every.rows.slice(0, 3)).toEqual(['shared-a-0', 'shared-a-0', 'shared-b-0']);
+    expect(every.rows.indexOf('shared-platform')).toBe(every.rows.indexOf('shared-b-2') + 1);
+  });
+
+  it('an item whose index entry names another plant than the item is left out (the item decides)', async () => {
+    // Prepare: an item written by hand with plant-b's rows under a plant-a sort key.
+    const log = new DynamoDbPredictionLog(db, table);
+    const rows = served('forged-1', 1, 14_400_000, { model: 'forged', plant: 'plant-b' });
+    await log.record(rows);
+    await db.send(new UpdateCommand({ TableName: table, Key: { id: 'forged-1' }, UpdateExpression: 'SET psk = :k', ExpressionAttributeValues: { ':k': `plant-a#${rows[0]!.time}#forged-1` } }));
+
+    // Act
+    const a = await log.byTime('forged', rows[0]!.time, rows[0]!.time, 10, 'plant-a');
+    const b = await log.byTime('forged', rows[0]!.time, rows[0]!.time, 10, 'plant-b');
+
+    // Assert
+    expect(a).toEqual([]);
+    expect(b).toEqual([]);
+  });
+
+  it('the backfill gives items stored before the plant key theirs (once), and the plant reads find them', async () => {
+    // Prepare: two requests as the adapter stored them before (`tsk`, no `psk`), one of each plant kind.
+    const log = new DynamoDbPredictionLog(db, table);
+    const rows = [...served('legacy-a', 2, 16_200_000, { model: 'legacy' }), ...served('legacy-p', 1, 16_200_500, { model: 'legacy', plant: undefined })];
+    await log.record(rows.filter((r) => r.requestId === 'legacy-a'));
+    await log.record(rows.filter((r) => r.requestId === 'legacy-p'));
+    for (const id of ['legacy-a', 'legacy-p']) {
+      const { Item } = await db.send(new GetCommand({ TableName: table, Key: { id } }));
+      await db.send(new UpdateCommand({ TableName: table, Key: { id }, UpdateExpression: 'SET tsk = :t REMOVE psk', ExpressionAttributeValues: { ':t': `${Item!.time}#${id}` } }));
+    }
+    const before = await log.byTime('legacy', rows[0]!.time, rows[2]!.time, 10, 'plant-a');
+
+    // Act
+    const first = await backfillPlantSortKeys(db, table, 7);
+    const second = await backfillPlantSortKeys(db, table);
+
+    // Assert
+    expect(before).toEqual([]);
+    expect(first.updated).toBe(2);
+    expect(second.updated).toBe(0);
+    expect((await log.byTime('legacy', rows[0]!.time, rows[2]!.time, 10, 'plant-a')).map((r) => r.requestId)).toEqual(['legacy-a', 'legacy-a']);
+    expect((await log.byTime('legacy', rows[0]!.time, rows[2]!.time, 10, null)).map((r) => r.requestId)).toEqual(['legacy-p']);
+    const { Item } = await db.send(new GetCommand({ TableName: table, Key: { id: 'legacy-a' } }));
+    expect(Item?.tsk).toBeUndefined();
+    expect(Item?.psk).toBe(`plant-a#${rows[0]!.time}#legacy-a`);
+  });
+
   it('rows of one request that disagree on what they share are refused, and nothing is written', async () => {
     // Prepare
     const r = recordingOf();
@@ -264,23 +352,29 @@ describe('prediction log', () => {
 
       // Act: the last 20 minutes (a run's read after the first), then the whole day.
       const recent = await reader.servedPairs('daylong', iso(start + day - 20 * 60_000), iso(start + day));
+      // Entries the range queries read (the one-entry hops from plant to plant apart).
+      const ranges = () => r.sent.filter((c) => (c.input as { Limit?: number }).Limit !== 1);
+      const hops = () => r.sent.length - ranges().length;
       const counted = async () => {
         let items = 0;
-        for (const c of r.sent) if (c.constructor.name === 'QueryCommand') items += ((await db.send(c as never)) as { Count?: number }).Count ?? 0;
+        for (const c of ranges()) items += ((await db.send(c as never)) as { ScannedCount?: number }).ScannedCount ?? 0;
         return items;
       };
       const recentItems = await counted();
+      const recentHops = hops();
       r.sent.length = 0;
       const whole = await reader.servedPairs('daylong', iso(start), iso(start + day));
 
-      // Assert: the 20 minutes read 1 entry (95 at 23:45, plant-b), the day 96; only index queries were sent.
+      // Assert: the 20 minutes read 1 entry (95 at 23:45, plant-b), the day 96; each read found the two plants
+      // with three one-entry queries (plant-a, plant-b, none after); only index queries were sent.
       expect(recent).toEqual([{ version: '1.0.0', plant: 'plant-b', last: iso(start + 95 * 900_000) }]);
       expect(recentItems).toBe(1);
+      expect([recentHops, hops()]).toEqual([3, 3]);
       expect(await counted()).toBe(96);
       expect(whole).toEqual(expect.arrayContaining([{ version: '1.0.0', plant: 'plant-a', last: iso(start + 94 * 900_000) }, { version: '1.0.0', plant: 'plant-b', last: iso(start + 95 * 900_000) }]));
       expect(whole).toHaveLength(2);
       expect(new Set(r.names())).toEqual(new Set(['QueryCommand']));
-      expect(r.sent.every((c) => (c.input as { IndexName?: string }).IndexName === 'byModelTime')).toBe(true);
+      expect(r.sent.every((c) => (c.input as { IndexName?: string }).IndexName === 'byModelPlantTime')).toBe(true);
     });
 
     it('the cursor is kept per model beside the aggregates, written only over the revision it read', async () => {

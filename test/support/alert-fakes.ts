@@ -1,4 +1,4 @@
-import type { AlertCapStore, AlertClaim, AlertEvent, AlertPublisher, AlertStateStore } from '../../functions/core/ports.js';
+import type { AlertCapStore, AlertClaim, AlertEvent, AlertPublisher, AlertStateStore, CapWindowCounts } from '../../functions/core/ports.js';
 
 /**
  * In-memory alert ports (functions/core/ports.ts) for unit tests of the alert core: the same contracts as
@@ -93,6 +93,23 @@ export class InMemoryAlertCapStore implements AlertCapStore {
   }
   async unsettle(scope: string, window: string, expires: number): Promise<void> {
     await this.owe(scope, window, expires);
+  }
+  readonly heldNotes = new Map<string, { scope: string; window: string; ttl: number }>();
+  async noteHeld(scope: string, window: string, expires: number): Promise<void> {
+    this.heldNotes.set(`${window}#${scope}`, { scope, window, ttl: expires });
+  }
+  async windows(scope: string, from: string): Promise<CapWindowCounts[]> {
+    return [...this.counts.entries()]
+      .filter(([key]) => key.startsWith(`${scope}|`) && key.slice(scope.length + 1) >= from)
+      .map(([key, c]) => ({ window: key.slice(scope.length + 1), sent: c.sent, held: c.held, models: [...c.models].sort(), ttl: c.ttl }))
+      .sort((a, b) => b.window.localeCompare(a.window));
+  }
+  async heldScopes(from: string, limit: number): Promise<{ scope: string; window: string }[]> {
+    return [...this.heldNotes.entries()]
+      .filter(([sk]) => sk >= from)
+      .sort(([a], [b]) => b.localeCompare(a))
+      .slice(0, limit)
+      .map(([, n]) => ({ scope: n.scope, window: n.window }));
   }
 }
 

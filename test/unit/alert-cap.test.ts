@@ -169,6 +169,75 @@ describe('alert cap', () => {
     expect(anomalies(s, 'north')).toHaveLength(3);
   });
 
+  describe('what was held back (GET /api/v1/alerts)', () => {
+    it("a plant sees its own windows that held alerts back, newest first, the running one marked; never another plant's", async () => {
+      // Prepare: north over its cap of 3 in two windows (2 then 4 held back), south over it once, the platform under.
+      const s = setup();
+      const north = principal('nora', 'north');
+      const start = s.clock.ms;
+      for (let i = 0; i < 5; i++) await breach(s, `a${i}`, north);
+      for (let i = 0; i < 4; i++) await breach(s, `s${i}`, principal('sam', 'south'));
+      await breach(s, 'p0', principal('root'));
+      s.clock.advance(windowMs + 60_000);
+      for (let i = 0; i < 7; i++) await breach(s, `b${i % 2}`, principal(`nora-${i}`, 'north'));
+
+      // Act
+      const northView = await s.cap.heldBack('north');
+      const southView = await s.cap.heldBack('south');
+      const nobody = await s.cap.heldBack('west');
+
+      // Assess
+      const iso = (ms: number) => new Date(ms).toISOString();
+      expect(northView).toEqual({
+        window_seconds: 900,
+        total_held: 6,
+        windows: [
+          { plant: 'north', start: iso(start + windowMs), end: iso(start + 2 * windowMs), current: true, cap: 3, sent: 3, held: 4, models: ['b0', 'b1'] },
+          { plant: 'north', start: iso(start), end: iso(start + windowMs), current: false, cap: 3, sent: 3, held: 2, models: ['a3', 'a4'] },
+        ],
+      });
+      expect(southView.windows.map((w) => [w.plant, w.held])).toEqual([['south', 1]]);
+      expect(nobody).toEqual({ window_seconds: 900, total_held: 0, windows: [] });
+    });
+
+    it("a platform principal sees every plant's windows and the platform's own, each named", async () => {
+      // Prepare
+      const s = setup({ platform: 1 });
+      for (let i = 0; i < 4; i++) await breach(s, `n${i}`, principal('nora', 'north'));
+      for (let i = 0; i < 5; i++) await breach(s, `s${i}`, principal('sam', 'south'));
+      for (let i = 0; i < 3; i++) await breach(s, `p${i}`, principal('root'));
+
+      // Act
+      const all = await s.cap.heldBack(undefined);
+
+      // Assess
+      expect(all.windows.map((w) => [w.plant, w.held, w.cap])).toEqual([
+        ['north', 1, 3],
+        ['south', 2, 3],
+        [null, 2, 1],
+      ]);
+      expect(all.total_held).toBe(5);
+    });
+
+    it('windows past their stored two days are gone (the TTL decides, even where the store keeps them)', async () => {
+      // Prepare
+      const s = setup();
+      for (let i = 0; i < 4; i++) await breach(s, `n${i}`, principal('nora', 'north'));
+
+      // Act
+      s.clock.advance(2 * 86_400_000);
+      const within = await s.cap.heldBack('north');
+      s.clock.advance(windowMs);
+      const after = await s.cap.heldBack('north');
+
+      // Assess: kept until two days after the window's end, then not shown.
+      expect(within.windows).toHaveLength(1);
+      expect(within.windows[0]!.current).toBe(false);
+      expect(after).toEqual({ window_seconds: 900, total_held: 0, windows: [] });
+      expect(s.store.counts.size).toBe(1);
+    });
+  });
+
   it('windows are aligned to the clock the cap is given', async () => {
     const s = setup();
     // Mid-window: the window is the one that started before now.

@@ -1,5 +1,6 @@
 import type { ServerAlertsState } from '../alert-sources.js';
 import type { Alert, AlertFeed } from '../alerts.js';
+import { heldBackMeta, heldBackText, type HeldBackFeed, type HeldBackWindow } from '../held-back.js';
 import { clockTime, predicted, withUnit } from '../format.js';
 import { h, panel, replace } from './dom.js';
 
@@ -20,11 +21,16 @@ export class AlertsPanel {
   private readonly announcer: HTMLElement;
   private readonly unsubscribe: () => void;
   private seen = new Set<string>();
+  private readonly heldBack: HTMLElement;
+  private readonly unsubscribeHeld: () => void;
 
   constructor(
     private readonly feed: AlertFeed,
     private readonly unit: string | undefined,
+    held: HeldBackFeed,
   ) {
+    // What the plant's alert cap held back: a silent feed is not an all-clear. Announced politely as it changes.
+    this.heldBack = h('div', { class: 'held-back', id: 'alerts-held-back', role: 'status', 'aria-live': 'polite', hidden: true });
     // Scrolls when long: focusable so keyboard users can scroll it too.
     this.list = h('ol', { class: 'alert-list', id: 'alert-list', tabindex: '0', 'aria-label': 'Alerts, newest first' });
     this.empty = h('p', { class: 'muted', id: 'alerts-empty' }, 'No alerts. Predictions outside the alert band appear here.');
@@ -32,8 +38,27 @@ export class AlertsPanel {
     this.count = h('span', { class: 'count', id: 'alert-count', 'aria-label': '0 alerts' }, '0');
     this.announcer = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
     const clear = h('button', { type: 'button', class: 'small-button', on: { click: () => this.feed.clear() } }, 'Clear');
-    this.element = panel('Recent alerts', { id: 'alerts-panel', actions: [this.count, clear] }, this.note, this.empty, this.list, this.announcer);
+    this.element = panel('Recent alerts', { id: 'alerts-panel', actions: [this.count, clear] }, this.note, this.heldBack, this.empty, this.list, this.announcer);
     this.unsubscribe = feed.subscribe((alerts) => this.render(alerts));
+    this.unsubscribeHeld = held.subscribe((windows) => this.renderHeldBack(windows));
+  }
+
+  private renderHeldBack(windows: readonly HeldBackWindow[]): void {
+    // The newest five: two days of 15-minute windows would fill the panel.
+    const shown = windows.slice(0, 5);
+    this.heldBack.hidden = shown.length === 0;
+    replace(
+      this.heldBack,
+      ...shown.map((w) =>
+        h(
+          'div',
+          { class: `cap-notice${w.current ? ' cap-current' : ''}`, 'data-plant': w.plant ?? '', 'data-start': new Date(w.start).toISOString(), 'data-held': w.held ?? '' },
+          h('p', { class: 'cap-text' }, h('strong', {}, 'Held back: '), heldBackText(w)),
+          h('p', { class: 'alert-meta' }, heldBackMeta(w)),
+        ),
+      ),
+      windows.length > shown.length ? h('p', { class: 'muted small' }, `and ${windows.length - shown.length} earlier window${windows.length - shown.length === 1 ? '' : 's'}`) : null,
+    );
   }
 
   setSourceState(state: ServerAlertsState): void {
@@ -42,6 +67,7 @@ export class AlertsPanel {
 
   destroy(): void {
     this.unsubscribe();
+    this.unsubscribeHeld();
   }
 
   private render(alerts: readonly Alert[]): void {

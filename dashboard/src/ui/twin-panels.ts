@@ -1,4 +1,5 @@
 import { startServerAlerts } from '../alert-sources.js';
+import { HeldBackFeed } from '../held-back.js';
 import type { AlertBand, AlertFeed } from '../alerts.js';
 import type { ApiClient } from '../api.js';
 import { inputSpec } from '../features.js';
@@ -50,6 +51,8 @@ export class TwinPanels {
   private readonly ab: AbPanel;
   private readonly quality: QualityPanel;
   private stopServerAlerts: (() => void) | undefined;
+  /** The alert cap's held-back windows (the plant's; every plant's for a platform principal). */
+  private readonly heldBack = new HeldBackFeed();
 
   constructor(private readonly options: TwinPanelsOptions) {
     const { api, info } = options;
@@ -60,7 +63,7 @@ export class TwinPanels {
     this.insight = new InsightPanel({ api, model: info, values: () => this.inputs.values(), onSetpoints: (v) => this.inputs.setValues(v), canPredict: options.canPredict });
     this.chart = new PredictionChart(info.target, label, band);
     this.conditions = new ConditionCharts(info.feature_specs.map(inputSpec));
-    this.alerts = new AlertsPanel(options.feed, info.target.unit);
+    this.alerts = new AlertsPanel(options.feed, info.target.unit, this.heldBack);
     this.model = new ModelPanel(info);
     this.ab = new AbPanel(api, info.name);
     this.quality = new QualityPanel(api, info.name);
@@ -82,7 +85,7 @@ export class TwinPanels {
     this.conditions.update(history);
     const latest = history.latest();
     if (latest) this.latest.update(latest);
-    this.stopServerAlerts = startServerAlerts(api, feed, { model: info.name, onState: (s) => this.alerts.setSourceState(s) });
+    this.stopServerAlerts = startServerAlerts(api, feed, { model: info.name, onState: (s) => this.alerts.setSourceState(s), heldBack: this.heldBack });
     this.ab.start();
     this.quality.start();
   }

@@ -36,6 +36,27 @@ export interface CappedAlert {
   model: string;
 }
 
+/** One window that held alerts back, as GET /api/v1/alerts shows it. */
+export interface HeldBackWindow {
+  /** null: the platform's own principals. */
+  plant: string | null;
+  start: string;
+  end: string;
+  /** The window now running (more may still be held back in it). */
+  current: boolean;
+  cap: number;
+  sent: number;
+  held: number;
+  /** The models of the alerts held back. */
+  models: string[];
+}
+
+export interface HeldBack {
+  window_seconds: number;
+  total_held: number;
+  windows: HeldBackWindow[];
+}
+
 /** Counts and owed summaries are kept two days past their window (the schedule runs every 15 minutes). */
 const keepSeconds = 2 * 86_400;
 
@@ -78,6 +99,7 @@ export class AlertCap {
       this.options.log?.('alert held back: the plant reached its alert cap for this window', { plant: alert.plant ?? null, model: alert.model, window, cap, held });
       if (held === 1) {
         await this.store.owe(scope, window, this.expires(end));
+        await this.store.noteHeld(scope, window, this.expires(end));
         await this.notify('alerts_capped', { ...(alert.plant ? { plant: alert.plant } : {}), window: { start: window, end: new Date(end).toISOString() }, cap });
       }
     } catch (error) {
@@ -110,6 +132,32 @@ export class AlertCap {
       else await this.store.unsettle(scope, window, this.expires(end));
     }
     return { summaries };
+  }
+
+  /**
+   * What the cap held back, for GET /api/v1/alerts: the windows still stored (two days) that held alerts back,
+   * newest first. `plant`: that plant's only (one partition's read); undefined: a platform principal's view, every
+   * plant's and the platform's own, found through the windows' held-back notes (at most 500 windows).
+   */
+  async heldBack(plant: string | undefined): Promise<HeldBack> {
+    const now = this.options.now();
+    const ms = this.options.windowSeconds * 1000;
+    const current = this.window(now).start;
+    const from = new Date(this.window(now - keepSeconds * 1000).start).toISOString();
+    const scopes = plant !== undefined ? [`plant#${plant}`] : [...new Set((await this.store.heldScopes(from, 500)).map((n) => n.scope))];
+    const windows: HeldBackWindow[] = [];
+    for (const scope of scopes.sort()) {
+      const owner = scope.startsWith('plant#') ? scope.slice('plant#'.length) : null;
+      for (const w of await this.store.windows(scope, from)) {
+        // Expired items may linger (TTL deletes late; the local store never): the TTL decides.
+        if (w.held === 0 || w.ttl * 1000 <= now) continue;
+        const start = Date.parse(w.window);
+        windows.push({ plant: owner, start: w.window, end: new Date(start + ms).toISOString(), current: start === current, cap: owner ? this.options.perPlant : this.options.platform, sent: w.sent, held: w.held, models: w.models });
+      }
+    }
+    // Newest first; within a window by plant, the platform's own last.
+    windows.sort((a, b) => b.start.localeCompare(a.start) || (a.plant ?? '\uffff').localeCompare(b.plant ?? '\uffff'));
+    return { window_seconds: this.options.windowSeconds, total_held: windows.reduce((n, w) => n + w.held, 0), windows };
   }
 
   private async notify(kind: 'alerts_capped' | 'alerts_suppressed', notice: { plant?: string; window: { start: string; end: string }; cap: number; sent?: number; suppressed?: number; models?: string[] }): Promise<boolean> {

@@ -4,7 +4,7 @@ import type { Principal } from '../auth/tokens.js';
 import { metricNames } from '../metric-names.js';
 import type { ModelManifest } from '../manifest.js';
 import type { AlertEvent, AlertPublisher, AlertStateStore, Telemetry } from '../ports.js';
-import type { AlertCap } from './cap.js';
+import type { AlertCap, HeldBack } from './cap.js';
 
 /**
  * Whether a principal may see an alert: THE filter for every way alerts leave the service (GET /api/v1/alerts,
@@ -194,6 +194,11 @@ export class AlertService {
     }
     this.firing.set(key, { firing: false, checked: this.now() });
     if (!(await this.publish(this.event('resolved', rule, input, row, at)))) await this.state.unresolve(key, at);
+  }
+
+  /** What the per-plant cap held back for `plant` (undefined: every plant's); null without a cap. */
+  async heldBack(plant: string | undefined): Promise<HeldBack | null> {
+    return this.options.cap ? this.options.cap.heldBack(plant) : null;
   }
 
   recent(model: string | undefined, limit: number, plant?: string): Promise<AlertEvent[]> {

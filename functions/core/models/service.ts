@@ -352,12 +352,13 @@ export class ModelService {
 
   /**
    * Alerts raised by the principal's plant (a platform principal: all), of one model it sees: a model it may
-   * not see answers 404 exactly as a name that was never published.
+   * not see answers 404 exactly as a name that was never published. With them, what the plant's alert cap held
+   * back (the plant's, whatever the model; a platform principal's: every plant's, each named).
    */
   async recentAlerts(principal: Principal, model: string | undefined, limit: number) {
     if (model !== undefined) await this.access(principal, this.name(model), 'read', undefined, true);
-    const events = await this.alerts.recent(model, limit, principal.plant);
-    return { alerts: events.filter((e) => alertVisibleTo(principal, e)) };
+    const [events, heldBack] = await Promise.all([this.alerts.recent(model, limit, principal.plant), this.alerts.heldBack(principal.plant)]);
+    return { alerts: events.filter((e) => alertVisibleTo(principal, e)), held_back: heldBack };
   }
 }
 

@@ -180,7 +180,8 @@ export async function runCostStage(options: { invocations: number }): Promise<Co
     batch: (await import('../functions/batch.js')) as { handler: Handler },
     auth: (await import('../functions/auth.js')) as { handler: Handler },
   };
-  const signer = getServices().signer;
+  const { signer: signerProvider } = await import('../functions/services/access.js');
+  const signer = getServices().get(signerProvider);
   let signs = 0;
   const sign = signer.sign.bind(signer);
   signer.sign = (input) => {

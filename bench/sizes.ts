@@ -2,38 +2,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
-import { build, type BuildOptions } from 'esbuild';
-import { functionDefs } from '../infra/functions.js';
+import { build } from 'esbuild';
+import { lambdaBundleOptions } from '../infra/build/lambda-bundle.js';
 import { functionNames, type FunctionName } from '../infra/routes.js';
 import { repoRoot } from './fixtures.js';
 
 /**
  * The deployment artifacts' sizes.
- * - Bundles: each function bundled here with esbuild, with the options of infra/constructs/twin-function.ts
- *   (platform node, target node22, ESM, minified, the createRequire banner, onnxruntime-node external where
- *   the function infers, else aliased to the stub). Size of the .mjs (Lambda's limit counts unzipped bytes)
- *   and its raw-deflate size (about what the zip carries). Source maps are left out.
+ * - Bundles: each function bundled here with esbuild as infra/constructs/twin-function.ts bundles it
+ *   (infra/build/lambda-bundle.ts `lambdaBundleOptions`: node22, ESM, minified, the createRequire banner, the
+ *   node:http shim, onnxruntime-node external where the function infers, else the stub). Size of the .mjs
+ *   (Lambda's limit counts unzipped bytes) and its raw-deflate size (about what the zip carries). Source maps
+ *   are left out.
  * - Layer: the pruned onnxruntime-node layer, built by layers/onnxruntime/build.ts when it exports its
  *   builder, else computed here (bin/napi-v*\/linux/x64 + dist + package.json + onnxruntime-common).
  */
-
-export const lambdaBundleOptions = (fn: FunctionName, entry: string, outfile: string): BuildOptions => {
-  const inference = functionDefs[fn].inference;
-  return {
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    minify: true,
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire as __twinCreateRequire } from 'node:module'; const require = __twinCreateRequire(import.meta.url);" },
-    external: inference ? ['onnxruntime-node'] : [],
-    ...(inference ? {} : { alias: { 'onnxruntime-node': join(repoRoot, 'layers', 'onnxruntime', 'unavailable.ts') } }),
-    logLevel: 'error',
-  };
-};
 
 export interface BundleSize {
   bytes: number;
@@ -56,7 +39,7 @@ export async function bundleFunctions(dir: string): Promise<Record<FunctionName,
   await Promise.all(
     functionNames.map(async (fn) => {
       const outfile = join(dir, fn, 'index.mjs');
-      await build(lambdaBundleOptions(fn, join(repoRoot, 'functions', `${fn}.ts`), outfile));
+      await build(lambdaBundleOptions(fn, outfile));
       out[fn] = { bytes: statSync(outfile).size, deflatedBytes: deflateRawSync(readFileSync(outfile), { level: 9 }).length };
     }),
   );

@@ -1,6 +1,7 @@
 import { contracts } from './contracts.js';
 import { scopes } from './core/auth/roles.js';
 import { byRoute, http, Reply } from './middleware/http.js';
+import { signer } from './services/access.js';
 
 /**
  * The issuer's discovery documents. API Gateway's JWT authorizer fetches them after each of its own cold
@@ -26,6 +27,6 @@ export const handler = byRoute({
     );
   }),
   'GET /.well-known/jwks.json': http(contracts['GET /.well-known/jwks.json']).handler(async ({ services }) =>
-    new Reply(200, await services.signer.jwks(), { 'cache-control': 'public, max-age=300' }),
+    new Reply(200, await services.get(signer).jwks(), { 'cache-control': 'public, max-age=300' }),
   ),
 });

@@ -1,68 +1,46 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbAlertCapStore } from './adapters/dynamodb-alert-cap-store.js';
-import { DynamoDbAlertStateStore } from './adapters/dynamodb-alert-state-store.js';
-import { DynamoDbApiKeyStore } from './adapters/dynamodb-api-key-store.js';
-import { BatchWriter } from './adapters/batch-put.js';
-import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log.js';
-import { DynamoDbRateLimiter } from './adapters/dynamodb-rate-limiter.js';
-import { DynamoDbStatsStore } from './adapters/dynamodb-stats-store.js';
-import { DynamoDbUserStore } from './adapters/dynamodb-user-store.js';
-import { KeyFileTokenSigner } from './adapters/key-file-signing-keys.js';
-import { KmsTokenSigner } from './adapters/kms-token-signer.js';
-import { PowertoolsTelemetry } from './adapters/powertools-telemetry.js';
-import { FileModelStore } from './adapters/file-model-store.js';
-import { S3ModelStore } from './adapters/s3-model-store.js';
-import { SnsAlertPublisher } from './adapters/sns-alert-publisher.js';
 import { loadConfig, type Config } from './config.js';
-import { apiVersion } from './contracts.js';
-import { AlertCap } from './core/alerts/cap.js';
-import { AlertService } from './core/alerts/service.js';
-import { AuditService } from './core/audit/service.js';
-import { KeyService } from './core/auth/keys-service.js';
-import { PrincipalResolver } from './core/auth/principal-state.js';
-import { AuthService } from './core/auth/service.js';
-import { TokenIssuer, type TokenSigner } from './core/auth/tokens.js';
-import { UserService } from './core/auth/users-service.js';
-import type { AuditLog, ModelStore } from './core/ports.js';
-import { ModelService } from './core/models/service.js';
-import { PrincipalRateLimit } from './core/rate-limit.js';
-import { InsightService } from './core/insight/service.js';
-import { OipService } from './core/twin/oip.js';
-import { ModelRegistry } from './core/twin/registry.js';
-import { TwinService } from './core/twin/service.js';
-import { logger } from './observability.js';
-import { DynamoDbPredictionLog } from './adapters/dynamodb-prediction-log.js';
-import { DynamoDbQualityStore } from './adapters/dynamodb-quality-store.js';
-import { QualityAlerts } from './core/quality/alerts.js';
-import { QualityService } from './core/quality/service.js';
 
-export interface Services {
-  config: Config;
-  twin: TwinService;
-  /** The Open Inference Protocol (KServe V2) on top of the twin. */
-  oip: OipService;
-  /** Explanations, what-if sweeps, setpoint optimizer (docs/insight.md). */
-  insight: InsightService;
-  auth: AuthService;
-  keys: KeyService;
-  /** The current state of a token's principal (active, role, plant, key revoked), per request. */
-  principals: PrincipalResolver;
-  users: UserService;
-  auditQueries: AuditService;
-  audit: AuditLog;
-  rateLimit: PrincipalRateLimit;
-  signer: TokenSigner;
-  registry: ModelRegistry;
-  models: ModelService;
-  alerts: AlertService;
-  /** The per-plant bound on alerts per window; the schedule sends its summaries. */
-  alertCap: AlertCap;
-  quality: QualityService;
-  dispose(): Promise<void>;
+/**
+ * Builds one service (client, store, use case) from the container: `(services) => new Thing(services.get(dep), …)`.
+ * Providers are plain function declarations in functions/services/*.ts, and a handler reaches only those it
+ * names (`services.get(twinService)`). That is what keeps each Lambda bundle to what its function uses:
+ * esbuild drops a function declaration nothing references, and with it every client and class only it builds.
+ */
+export type Provider<T> = (services: Services) => T;
+
+/**
+ * The services of one container (a Lambda cold start, or the local twin's process): each built on its first
+ * `get`, once, from the configuration; the only place adapters are chosen is the providers. Nothing a
+ * function does not ask for is built, so its first request pays only for what it uses.
+ */
+export class Services {
+  private readonly built = new Map<Provider<unknown>, unknown>();
+  private readonly disposers: (() => void | Promise<void>)[] = [];
+
+  constructor(
+    readonly config: Config,
+    /** The clock alerts, their cap, model quality and the rate windows read. */
+    readonly now: () => number,
+  ) {}
+
+  /** The service `provider` builds, built on first use and kept for the container's life. */
+  get<T>(provider: Provider<T>): T {
+    if (this.built.has(provider)) return this.built.get(provider) as T;
+    const service = provider(this);
+    this.built.set(provider, service);
+    return service;
+  }
+
+  /** Runs `dispose` when the container is disposed (clients, loaded sessions), last built first. */
+  onDispose(dispose: () => void | Promise<void>): void {
+    this.disposers.push(dispose);
+  }
+
+  async dispose(): Promise<void> {
+    const disposers = this.disposers.splice(0).reverse();
+    this.built.clear();
+    for (const dispose of disposers) await dispose();
+  }
 }
 
 /** The clock alerts, their cap, model quality and the rate windows read (Date.now; the local twin's tests set their own). */
@@ -73,120 +51,9 @@ export function setServicesClock(now?: () => number): void {
   servicesClock = now ?? (() => Date.now());
 }
 
-/** Builds every client and service once per cold start. The only place adapters are chosen. */
+/** A container for `config`: builds nothing until asked (see {@link Services.get}). */
 export function createServices(config: Config, now: () => number = servicesClock): Services {
-  // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 are honoured by the SDK itself (the local twin sets them).
-  const dynamo = new DynamoDBClient({ region: config.region });
-  const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-  const s3 = new S3Client({ region: config.region, forcePathStyle: config.s3ForcePathStyle });
-  const kms = config.signing.kind === 'kms' ? new KMSClient({ region: config.region }) : undefined;
-  const signer: TokenSigner =
-    config.signing.kind === 'kms' ? new KmsTokenSigner(kms!, config.signing.keyIds) : new KeyFileTokenSigner(config.signing.path);
-
-  const sns = config.alertsTopicArn ? new SNSClient({ region: config.region }) : undefined;
-  const telemetry = new PowertoolsTelemetry();
-  const modelStore: ModelStore = config.models.kind === 'dir' ? new FileModelStore(config.models.path) : new S3ModelStore(s3, config.models.bucket);
-  const registry = new ModelRegistry(modelStore, { routingCacheMs: config.routingCacheSeconds * 1000, telemetry });
-  const stats = new DynamoDbStatsStore(db, config.statsTable);
-  const alertState = new DynamoDbAlertStateStore(db, config.alertStateTable, { eventRetentionDays: 30, now });
-  const alertPublisher = sns && config.alertsTopicArn ? new SnsAlertPublisher(sns, config.alertsTopicArn) : undefined;
-  const alertCap = new AlertCap(new DynamoDbAlertCapStore(db, config.alertStateTable), alertPublisher, {
-    ...config.alertCap,
-    now,
-    telemetry,
-    log: (message, fields) => logger.warn(message, fields),
-    onPublishError: (error) => logger.error('alert cap: a count or notice failed', { error: error as Error }),
-  });
-  const alerts = new AlertService(
-    alertState,
-    alertPublisher,
-    {
-      cap: alertCap,
-      now,
-      cooldownSeconds: config.alertCooldownSeconds,
-      on: config.alertOn,
-      overrides: config.alertThresholds,
-      telemetry,
-      onPublishError: (error) => logger.error('alert publish failed; will retry on the next breach', { error: error as Error }),
-    },
-  );
-  const users = new DynamoDbUserStore(db, config.usersTable);
-  const limiter = new DynamoDbRateLimiter(db, config.rateCountersTable, now);
-  // A process serving many requests at once carries a request's audit record and served rows in one call.
-  const writer = config.sharedBatchWrites ? new BatchWriter(db) : undefined;
-  const audit = new DynamoDbAuditLog(db, config.auditTable, { retentionDays: config.auditRetentionDays, ...(writer ? { writer } : {}) });
-  const issuer = new TokenIssuer(signer, { issuer: config.issuer, audience: config.audience });
-  const keyStore = new DynamoDbApiKeyStore(db, config.apiKeysTable);
-  const keys = new KeyService(keyStore, users, { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
-  const principals = new PrincipalResolver(users, keyStore, { cacheMs: config.principalCacheSeconds * 1000, ownerLimitPerMinute: config.rateLimitPerMinute });
-
-  const quality = new QualityService(
-    new DynamoDbPredictionLog(db, config.predictionsTable, writer ? { writer } : {}),
-    new DynamoDbQualityStore(db, config.qualityTable),
-    registry,
-    new QualityAlerts(alertState, alertPublisher, {
-      cap: alertCap,
-      cooldownSeconds: config.alertCooldownSeconds,
-      now,
-      telemetry,
-      onPublishError: (error) => logger.error('quality alert publish failed; will retry on the next breach', { error: error as Error }),
-    }),
-    {
-      now,
-      retentionDays: config.predictionRetentionDays,
-      recalibration: config.qualityRecalibration,
-      telemetry,
-      onError: (error) => logger.warn('model-quality bookkeeping failed; request served', { error: error as Error }),
-    },
-  );
-  const rateLimit = new PrincipalRateLimit(limiter, {
-    defaultPerMinute: config.rateLimitPerMinute,
-    onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
-  });
-  const twin = new TwinService(registry, stats, alerts, {
-    quality,
-    serviceName: config.serviceName,
-    defaultModel: config.defaultModel,
-    plantDefaultModels: config.plantDefaultModels,
-    // Process start: the container's cold start in Lambda, the local twin's start locally.
-    startedAt: Math.round(performance.timeOrigin),
-    cacheSize: config.cacheSize,
-    telemetry,
-    onStatsError: (error) => logger.warn('stats counters not written; prediction served', { error: error as Error }),
-    rateLimit,
-  });
-
-  return {
-    config,
-    twin,
-    oip: new OipService(twin, registry, modelStore, { serverName: 'twinserve', serverVersion: apiVersion, defaultModel: config.defaultModel }),
-    insight: new InsightService(twin),
-    models: new ModelService(modelStore, registry, stats, alerts, modelStore instanceof S3ModelStore ? { transfer: modelStore } : {}),
-    alerts,
-    alertCap,
-    quality,
-    auth: new AuthService(users, keys, issuer, limiter, {
-      userTokenTtlSeconds: config.userTokenTtlSeconds,
-      keyTokenTtlSeconds: config.keyTokenTtlSeconds,
-      loginLimitPerUsername: config.loginLimitPerUsername,
-      loginLimitPerSource: config.loginLimitPerSource,
-    }),
-    keys,
-    principals,
-    users: new UserService(users),
-    auditQueries: new AuditService(audit, { directory: { users, keys: keyStore } }, alertState),
-    audit,
-    rateLimit,
-    signer,
-    registry,
-    async dispose() {
-      await registry.release();
-      dynamo.destroy();
-      s3.destroy();
-      kms?.destroy();
-      sns?.destroy();
-    },
-  };
+  return new Services(config, now);
 }
 
 let services: Services | undefined;

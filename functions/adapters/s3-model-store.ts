@@ -1,13 +1,12 @@
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
 import { describeZodIssues, parseManifestText, verifyPackage } from '../core/manifest.js';
 import { routingSchema } from '../core/twin/routing.js';
-import type { ModelPackage, ModelRouting, ModelStore, PackageTransfer } from '../core/ports.js';
+import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
 import { modelOwnerSchema, type ModelOwner } from '../core/models/tenancy.js';
 
-
-function isMissing(error: unknown): boolean {
+/** S3's answer for a key that does not exist (404: the read policy includes ListBucket). */
+export function isMissing(error: unknown): boolean {
   return (
     error instanceof NoSuchKey ||
     error instanceof NotFound ||
@@ -16,11 +15,11 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
- * Model packages in S3: `models/<name>/<version>/{manifest.json,model.onnx}` and `models/<name>/routing.json`;
- * uploads for publishing under `uploads/` (expired by a lifecycle rule in AWS). Presigned URLs are signed
- * with the function's own credentials, so its role must allow what they do (infra/constructs/access.ts).
+ * Model packages in S3: `models/<name>/<version>/{manifest.json,model.onnx}` and `models/<name>/routing.json`.
+ * Uploads and downloads by presigned URL are S3PackageTransfer's (./s3-package-transfer.ts), so only the
+ * function that publishes models carries the presigner.
  */
-export class S3ModelStore implements ModelStore, PackageTransfer {
+export class S3ModelStore implements ModelStore {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
@@ -121,30 +120,6 @@ export class S3ModelStore implements ModelStore, PackageTransfer {
       }),
     );
     return true;
-  }
-
-  uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' });
-    return getSignedUrl(this.s3, command, { expiresIn: expiresInSeconds });
-  }
-
-  async readUpload(key: string, maxBytes: number): Promise<Uint8Array | 'too_large' | undefined> {
-    try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if ((out.ContentLength ?? 0) > maxBytes) {
-        // Not read: the connection is dropped with the body.
-        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
-        return 'too_large';
-      }
-      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-  }
-
-  modelUrl(name: string, version: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: `models/${name}/${version}/model.onnx` }), { expiresIn: expiresInSeconds });
   }
 
   async listModels(): Promise<string[]> {

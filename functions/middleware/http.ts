@@ -11,6 +11,7 @@ import { fieldIssuesFromZod } from '../core/zod-issues.js';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metricDimensions, metricNames, metrics } from '../observability.js';
 import { getServices, type Services } from '../services.js';
+import { auditLog, principals, rateLimit } from '../services/request.js';
 
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -233,12 +234,12 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
               // What no token of this kind may do is refused before any store read.
               if (claimed.type === 'key' && refusesKeyTokens(route)) throw new ForbiddenError('API keys cannot manage users or keys');
               // The claims say what held at sign-in; the principal's current state decides (active, role, plant, key).
-              const principal = await getServices().principals.resolve(claimed, { fresh: needsFreshPrincipal(route) });
+              const principal = await getServices().get(principals).resolve(claimed, { fresh: needsFreshPrincipal(route) });
               state.principal = principal;
               if (!route.auth.scopes.some((s) => principal.scopes.has(s))) {
                 throw new ForbiddenError(`This route needs one of the scopes: ${route.auth.scopes.join(', ')}`);
               }
-              state.rate = await getServices().rateLimit.take(principal);
+              state.rate = await getServices().get(rateLimit).take(principal);
               if (state.rate && !state.rate.allowed) throw new RateLimitedError(state.rate.resetSeconds);
             }
             const raw = parseBody(event, options.form ?? false);
@@ -309,7 +310,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
 /** Appends a request's audit record; if the audit table cannot take it, the record goes to the log. Never rejects. */
 async function appendAudit(record: AuditRecord): Promise<void> {
   try {
-    await getServices().audit.append(record);
+    await getServices().get(auditLog).append(record);
   } catch (error) {
     // The request has happened; its record must not vanish. CloudWatch Logs keeps it (see docs/security.md).
     logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error });

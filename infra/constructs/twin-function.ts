@@ -16,6 +16,7 @@ import {
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { builtinShims, lambdaBanner } from '../build/lambda-bundle.js';
 import type { FunctionDef } from '../functions.js';
 
 /** The repository root: handlers are `functions/<name>.ts` under it. */
@@ -106,14 +107,16 @@ export class TwinFunction extends Construct {
       tracing: Tracing.ACTIVE,
       layers: props.onnxRuntimeLayer ? [props.onnxRuntimeLayer] : [],
       // ORT_DISABLE_TELEMETRY: onnxruntime's telemetry off from the first instruction (functions/core/twin/no-telemetry.ts).
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps', ORT_DISABLE_TELEMETRY: '1' },
+      // No --enable-source-maps: node would parse the source map on every cold start; the logger maps the stacks
+      // of logged errors itself, reading the map on the first one (functions/source-maps.ts).
+      environment: { ...props.environment, ORT_DISABLE_TELEMETRY: '1' },
       currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',
         mainFields: ['module', 'main'],
         // Some CommonJS dependencies call require(); an ES module has none of its own.
-        banner: "import { createRequire as __twinCreateRequire } from 'node:module'; const require = __twinCreateRequire(import.meta.url);",
+        banner: lambdaBanner,
         minify: true,
         sourceMap: true,
         sourcesContent: false,
@@ -122,7 +125,11 @@ export class TwinFunction extends Construct {
         // onnxruntime-node comes from the layer (/opt/nodejs/node_modules, on NODE_PATH), required by a shim;
         // elsewhere it is replaced by a stub that is never called. Either way nothing imports it by ES name.
         externalModules: [],
-        esbuildArgs: { '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub },
+        // node:http from node's module table, not as an ES module (infra/build/node-http.cjs: tens of ms per cold start).
+        esbuildArgs: {
+          '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub,
+          ...Object.fromEntries(Object.entries(builtinShims).map(([name, shim]) => [`--alias:${name}`, shim])),
+        },
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
       },

@@ -6,6 +6,7 @@ import { AppError } from '../../functions/core/errors.js';
 import type { AuditRecord } from '../../functions/core/ports.js';
 import { rateLimitHeaders } from '../../functions/core/rate-limit.js';
 import type { Services } from '../../functions/services.js';
+import { auditLog, principals, rateLimit } from '../../functions/services/request.js';
 import type { SinkMessage, SnsSink } from './sns-sink.js';
 
 /** Open streams per person (a user and its keys together): a dashboard tab each, not an unbounded fan-out. */
@@ -71,7 +72,7 @@ export function alertStream(deps: AlertStreamDeps) {
       sourceIp: deps.clientAddress(req),
       ...(req.headers['user-agent'] ? { userAgent: String(req.headers['user-agent']).slice(0, 256) } : {}),
     };
-    await services.audit.write(record).catch(() => undefined);
+    await services.get(auditLog).write(record).catch(() => undefined);
   };
 
   const refuse = (res: ServerResponse, status: number, code: string, message: string, requestId: string, headers: Record<string, string> = {}) => {
@@ -94,7 +95,7 @@ export function alertStream(deps: AlertStreamDeps) {
     let claimed: Principal | undefined;
     try {
       claimed = principalFromClaims(verdict.claims);
-      principal = await services.principals.resolve(claimed, { fresh: false });
+      principal = await services.get(principals).resolve(claimed, { fresh: false });
       if (!principal.scopes.has('twin:read')) throw new AppError('FORBIDDEN', 'This stream needs the scope twin:read');
     } catch (error) {
       if (!(error instanceof AppError)) throw error; // a store that is down: 503 below
@@ -103,7 +104,7 @@ export function alertStream(deps: AlertStreamDeps) {
       refuse(res, app.status, app.code, app.message, requestId);
       return;
     }
-    const rate = await services.rateLimit.take(principal);
+    const rate = await services.get(rateLimit).take(principal);
     if (rate && !rate.allowed) {
       await audit(services, req, { principal, outcome: 429, errorCode: 'RATE_LIMITED', requestId });
       refuse(res, 429, 'RATE_LIMITED', 'Rate limit exceeded', requestId, { ...rateLimitHeaders(rate), 'retry-after': String(rate.resetSeconds) });
@@ -145,9 +146,9 @@ export function alertStream(deps: AlertStreamDeps) {
       else open.delete(person);
     };
     // Within the revocation bound: the principal is read fresh from the stores on every re-check.
-    const period = services.principals.boundMs > 0 ? services.principals.boundMs : recheckWhenUncachedMs;
+    const period = services.get(principals).boundMs > 0 ? services.get(principals).boundMs : recheckWhenUncachedMs;
     const recheck = setInterval(() => {
-      void services.principals.resolve(claimed!, { fresh: true }).then(
+      void services.get(principals).resolve(claimed!, { fresh: true }).then(
         (now) => {
           if (closed) return;
           if (now.scopes.has('twin:read')) {

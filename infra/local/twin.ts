@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
 import { disposeServices, getServices, setServicesClock } from '../../functions/services.js';
+import { signer } from '../../functions/services/access.js';
 import { tables } from '../tables.js';
 import { createDashboardFiles } from './dashboard-files.js';
 import { LocalGateway } from './gateway.js';
@@ -210,7 +211,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       // Lambda's 6 MB payloads bind the cloud and the local twin alike; an edge box is one long-lived process.
       lambdaPayloadLimits: !edgePackage,
       // Over TLS or behind a public URL the authorizer takes the keys in-process (see GatewayOptions.keys).
-      ...(options.tls || options.publicUrl ? { keys: () => getServices().signer.jwks() } : {}),
+      ...(options.tls || options.publicUrl ? { keys: () => getServices().get(signer).jwks() } : {}),
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
       fallback: (req, res) => stream(req, res) || (dashboard?.(req, res) ?? false),
     });

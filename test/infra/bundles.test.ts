@@ -95,7 +95,9 @@ describe('function bundles', () => {
     // Lambda's Node resolves ES imports through NODE_PATH, upstream Node does not: the layer is required.
     expect(code).not.toMatch(/from\s*"onnxruntime-node"|import\("onnxruntime-node"\)/);
     expect(code.includes('"onnxruntime-node"')).toBe(functionDefs[name].inference);
-    expect(code.includes('onnxruntime-node is not deployed with this function')).toBe(!functionDefs[name].inference);
+    // Elsewhere the stub stands in; since each function builds only its own services (functions/services.ts),
+    // the others load no model, so they carry neither the package nor the stub.
+    if (functionDefs[name].inference) expect(code.includes('onnxruntime-node is not deployed with this function')).toBe(false);
     // Only the functions that infer carry the layer (the JWKS function stays small for the authorizer).
     const layers = (functionResource(name).Properties?.Layers ?? []) as unknown[];
     expect(layers.length).toBe(functionDefs[name].inference ? 1 : 0);

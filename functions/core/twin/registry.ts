@@ -23,6 +23,9 @@ function routedVersions(routing: ModelRouting): string[] {
   return [routing.active, ...(routing.variants ?? []).map((v) => v.version)];
 }
 
+/** An owner.json read: the owner (undefined when absent), or why it could not be read. */
+type OwnerRead = { owner: ModelOwner | undefined; error?: undefined } | { owner: undefined; error: unknown };
+
 function reasonOf(error: unknown): string {
   return error instanceof AppError && error.expose ? error.message : 'the model store is unavailable';
 }
@@ -109,22 +112,28 @@ export class ModelRegistry {
 
   /**
    * The version that answers `subject` (or, with `primary`, the routing's active version), loaded; falls back
-   * to the last good version when it cannot load.
+   * to the last good version when it cannot load. `chosen` hears the version routing picked once the owner
+   * check has passed and before its package is loaded, so a caller can read what it needs of that version
+   * (model quality's state) while the package loads.
    */
-  async resolve(name: string, subject: RoutingSubject, options: { primary?: boolean } = {}): Promise<Resolved> {
+  async resolve(name: string, subject: RoutingSubject, options: { primary?: boolean; chosen?: (version: string) => void } = {}): Promise<Resolved> {
+    // The owner is read beside the routing, not after it (one round to the store instead of two on a cold
+    // start); it is still checked before any package is loaded.
+    const owner = this.readOwnerUnlessCached(name);
     let routing: ModelRouting;
     try {
       routing = await this.getRouting(name);
     } catch (error) {
       const fallback = this.lastGood.get(name);
       if (!fallback || error instanceof ModelNotFoundError) throw error;
-      await this.requireServes(name, subject, true);
+      await this.requireServes(name, subject, true, undefined, owner);
       this.markDegraded(name, 'routing', fallback.manifest.version, error);
       return { model: fallback, routing: { schemaVersion: 1, active: fallback.manifest.version, updated: '' } };
     }
     // After routing: a routed model exists, so an absent owner.json means a model from before owners.
-    await this.requireServes(name, subject, true);
+    await this.requireServes(name, subject, true, undefined, owner);
     const wanted = options.primary ? routing.active : chooseVersion(name, routing, subject, this.options.random);
+    options.chosen?.(wanted);
     try {
       const model = await this.load(name, wanted);
       this.lastGood.set(name, model);
@@ -170,23 +179,39 @@ export class ModelRegistry {
     return this.requireServes(name, subject, false);
   }
 
+  /** Starts reading `name`'s owner.json unless a fresh owner is cached; the read settles, it never rejects. */
+  private readOwnerUnlessCached(name: string): Promise<OwnerRead> | undefined {
+    const cached = this.owners.get(name);
+    if (cached && cached.expires > this.now()) return undefined;
+    return this.readOwner(name);
+  }
+
+  private readOwner(name: string): Promise<OwnerRead> {
+    return this.store.getOwner(name).then(
+      (owner) => ({ owner }),
+      (error: unknown) => ({ owner: undefined, error }),
+    );
+  }
+
   /**
    * Throws MODEL_NOT_FOUND unless `name` serves `subject`; resolves the owner (undefined when absent). An
    * absent owner is remembered only when the caller knows the model exists (`exists`): otherwise a name
-   * asked for before a plant publishes it would be remembered as platform-wide.
+   * asked for before a plant publishes it would be remembered as platform-wide. `started`: a read of the
+   * owner begun earlier ({@link readOwnerUnlessCached}), used when the cache cannot answer.
    */
-  private async requireServes(name: string, subject: ModelAudience, exists: boolean, version?: string): Promise<ModelOwner | undefined> {
+  private async requireServes(name: string, subject: ModelAudience, exists: boolean, version?: string, started?: Promise<OwnerRead>): Promise<ModelOwner | undefined> {
     const now = this.now();
     const cached = this.owners.get(name);
     let owner: ModelOwner | undefined;
     if (cached && cached.expires > now) {
       owner = cached.owner ?? undefined;
     } else {
-      try {
-        owner = await this.store.getOwner(name);
-      } catch (error) {
-        if (!cached) throw new ModelUnavailableError(`Model ${name} is unavailable: ${reasonOf(error)}`, error);
+      const read = await (started ?? this.readOwner(name));
+      if ('error' in read) {
+        if (!cached) throw new ModelUnavailableError(`Model ${name} is unavailable: ${reasonOf(read.error)}`, read.error);
         owner = cached.owner ?? undefined;
+      } else {
+        owner = read.owner;
       }
       if (owner || exists) this.owners.set(name, { owner: owner ?? null, expires: now + this.options.routingCacheMs });
     }

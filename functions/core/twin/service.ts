@@ -73,6 +73,16 @@ interface CachedRow {
   interval: [number, number] | null;
 }
 
+type ServingState = Awaited<ReturnType<QualityHook['serving']>>;
+
+/** The model that answers a request, and model quality's state of the version routing chose for it. */
+interface Picked {
+  model: TwinModel;
+  routing: ModelRouting | undefined;
+  /** Read while the chosen version's package loaded (on a cold start, one round to the store fewer). */
+  serving?: { version: string; state: Promise<ServingState> };
+}
+
 /**
  * The twin's use cases: predict, batch, tensor inference; status, model info, metrics and health are described by
  * {@link TwinOverview} (functions/core/twin/overview.ts), the writes after a prediction by
@@ -133,10 +143,17 @@ export class TwinService {
    * The model that answers `principal` for `target` (default: {@link defaultModelFor}): the version its routing
    * picks, or exactly `target.version`. Every serving path goes through here, so the registry's checks cover all.
    */
-  private async pick(principal: Principal, target?: InferTarget): Promise<{ model: TwinModel; routing: ModelRouting | undefined }> {
+  private async pick(principal: Principal, target?: InferTarget): Promise<Picked> {
     const name = target?.name ?? this.defaultModelFor(principal);
     if (target?.version) return { model: await this.registry.version(name, target.version, this.subject(principal)), routing: undefined };
-    return this.registry.resolve(name, this.subject(principal));
+    const quality = this.options.quality;
+    let serving: Picked['serving'];
+    // The version is chosen after the owner check: nobody the model is hidden from costs a quality read.
+    const chosen = (version: string) => {
+      if (quality) serving = { version, state: quality.serving(name, version) };
+    };
+    const resolved = await this.registry.resolve(name, this.subject(principal), { chosen });
+    return serving ? { ...resolved, serving } : resolved;
   }
 
   /** One prediction with `target`'s model (default: the principal's default model), in the chapter's shape. */
@@ -151,7 +168,7 @@ export class TwinService {
       explain = flag;
       body = row;
     }
-    const { model, routing } = await this.pick(principal, target);
+    const { model, routing, serving } = await this.pick(principal, target);
     // Timed as the chapter's edge twin: from feature extraction to the interval; model loading excluded.
     const started = performance.now();
     const values = new Float32Array(model.featureCount);
@@ -160,7 +177,7 @@ export class TwinService {
       await this.bookkeeping.refused(model, principal, performance.now() - started, writes);
       throw new InvalidInputError(rowMessage(model, check), check.issues, check.total);
     }
-    await this.applyWidthFactor(model);
+    await this.applyWidthFactor(model, serving);
     // The factor is part of the key: a recalibrated interval is never answered from an older cached one. So is
     // the plant: `from_cache` must not tell one plant which inputs another plant sent.
     const key = cacheKey(`${principal.plant ?? '-'}~${model.ref}~${model.widthFactor}~${model.calibration?.calibrated ?? ''}`, values);
@@ -217,7 +234,7 @@ export class TwinService {
     }
     const inputs = parsed.data.inputs;
     if (inputs.length > maxBatchSize) throw new BatchTooLargeError(inputs.length, maxBatchSize);
-    const { model, routing } = await this.pick(principal, target);
+    const { model, routing, serving } = await this.pick(principal, target);
     const started = performance.now();
     const width = model.featureCount;
     const values = new Float32Array(Math.max(1, inputs.length) * width);
@@ -238,7 +255,7 @@ export class TwinService {
     });
     // Rows beyond one unit's worth (a wide ensemble) are charged before the run; the gateway took one unit.
     await this.charge(principal, rowUnits(accepted.length, model.members) - 1);
-    await this.applyWidthFactor(model);
+    await this.applyWidthFactor(model, serving);
     // One session.run for every valid row.
     const rows: RowPrediction[] = accepted.length > 0 ? await model.infer(values.slice(0, accepted.length * width), accepted.length) : [];
     const results: BatchResult[] = accepted.map((index, r) => ({
@@ -297,7 +314,7 @@ export class TwinService {
    */
   async inferRows(principal: Principal, target: InferTarget, rows: readonly (readonly unknown[])[], { requestId = '', writes }: Omit<ServeOptions, 'target'> = {}): Promise<InferRowsResult> {
     if (rows.length > maxBatchSize) throw new BatchTooLargeError(rows.length, maxBatchSize);
-    const { model, routing } = await this.pick(principal, target);
+    const { model, routing, serving } = await this.pick(principal, target);
     const started = performance.now();
     const width = model.featureCount;
     const names = model.manifest.features.map((f) => f.name);
@@ -322,7 +339,7 @@ export class TwinService {
       throw new InvalidInputError(shown.join('; '), issues, total);
     }
     await this.charge(principal, rowUnits(rows.length, model.members) - 1);
-    await this.applyWidthFactor(model);
+    await this.applyWidthFactor(model, serving);
     const out = await model.run(values.slice(0, rows.length * width), rows.length);
     const elapsed = performance.now() - started;
     const alert = await this.alerts.check({
@@ -380,9 +397,11 @@ export class TwinService {
   }
 
   /** A calibration added after publishing, and the online recalibration factor (cached by the quality service). */
-  private async applyWidthFactor(model: TwinModel): Promise<void> {
+  private async applyWidthFactor(model: TwinModel, started?: Picked['serving']): Promise<void> {
     if (!this.options.quality) return;
-    const state = await this.options.quality.serving(model.manifest.name, model.manifest.version);
+    const { name, version } = model.manifest;
+    // The state read while the package loaded, unless a fallback version answers instead of the chosen one.
+    const state = await (started?.version === version ? started.state : this.options.quality.serving(name, version));
     model.applyCalibration(state.calibration);
     model.widthFactor = model.intervalCalibrated ? state.factor : 1;
   }

@@ -1,0 +1,48 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { KeyFileTokenSigner } from '../adapters/key-file-signing-keys.js';
+import { KmsTokenSigner } from '../adapters/kms-token-signer.js';
+import { AuditService } from '../core/audit/service.js';
+import { KeyService } from '../core/auth/keys-service.js';
+import { AuthService } from '../core/auth/service.js';
+import { TokenIssuer, type TokenSigner } from '../core/auth/tokens.js';
+import { UserService } from '../core/auth/users-service.js';
+import type { Services } from '../services.js';
+import { apiKeyStore, auditLog, rateLimiter, userStore } from './request.js';
+import { alertState } from './twin.js';
+
+// Identity and its administration: token signing (KMS in AWS, a key file locally), login and the token
+// endpoint, API keys, users, audit queries.
+
+/** The token signing keys: KMS (first key signs, all are published), or a local key file. */
+export function signer(services: Services): TokenSigner {
+  const { config } = services;
+  if (config.signing.kind === 'file') return new KeyFileTokenSigner(config.signing.path);
+  const kms = new KMSClient({ region: config.region });
+  services.onDispose(() => kms.destroy());
+  return new KmsTokenSigner(kms, config.signing.keyIds);
+}
+
+export function keyService(services: Services): KeyService {
+  const { config } = services;
+  return new KeyService(services.get(apiKeyStore), services.get(userStore), { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
+}
+
+/** Password login and the OAuth2 token endpoint. */
+export function authService(services: Services): AuthService {
+  const { config } = services;
+  const issuer = new TokenIssuer(services.get(signer), { issuer: config.issuer, audience: config.audience });
+  return new AuthService(services.get(userStore), services.get(keyService), issuer, services.get(rateLimiter), {
+    userTokenTtlSeconds: config.userTokenTtlSeconds,
+    keyTokenTtlSeconds: config.keyTokenTtlSeconds,
+    loginLimitPerUsername: config.loginLimitPerUsername,
+    loginLimitPerSource: config.loginLimitPerSource,
+  });
+}
+
+export function userService(services: Services): UserService {
+  return new UserService(services.get(userStore));
+}
+
+export function auditQueries(services: Services): AuditService {
+  return new AuditService(services.get(auditLog), { directory: { users: services.get(userStore), keys: services.get(apiKeyStore) } }, services.get(alertState));
+}

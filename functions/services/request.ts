@@ -1,0 +1,45 @@
+import { DynamoDbApiKeyStore } from '../adapters/dynamodb-api-key-store.js';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
+import { DynamoDbRateLimiter } from '../adapters/dynamodb-rate-limiter.js';
+import { DynamoDbUserStore } from '../adapters/dynamodb-user-store.js';
+import { PrincipalResolver } from '../core/auth/principal-state.js';
+import { PrincipalRateLimit } from '../core/rate-limit.js';
+import { logger } from '../observability.js';
+import type { Services } from '../services.js';
+import { dynamoDb, sharedWriter } from './clients.js';
+
+// What every HTTP request uses (functions/middleware/http.ts): the principal's current state, its rate
+// limit, the audit log; and the stores behind them.
+
+export function userStore(services: Services): DynamoDbUserStore {
+  return new DynamoDbUserStore(services.get(dynamoDb), services.config.usersTable);
+}
+
+export function apiKeyStore(services: Services): DynamoDbApiKeyStore {
+  return new DynamoDbApiKeyStore(services.get(dynamoDb), services.config.apiKeysTable);
+}
+
+/** The principal's current state (active, role, plant, key revoked), per request. */
+export function principals(services: Services): PrincipalResolver {
+  const { config } = services;
+  return new PrincipalResolver(services.get(userStore), services.get(apiKeyStore), {
+    cacheMs: config.principalCacheSeconds * 1000,
+    ownerLimitPerMinute: config.rateLimitPerMinute,
+  });
+}
+
+export function rateLimiter(services: Services): DynamoDbRateLimiter {
+  return new DynamoDbRateLimiter(services.get(dynamoDb), services.config.rateCountersTable, services.now);
+}
+
+export function rateLimit(services: Services): PrincipalRateLimit {
+  return new PrincipalRateLimit(services.get(rateLimiter), {
+    defaultPerMinute: services.config.rateLimitPerMinute,
+    onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
+  });
+}
+
+export function auditLog(services: Services): DynamoDbAuditLog {
+  const writer = services.get(sharedWriter);
+  return new DynamoDbAuditLog(services.get(dynamoDb), services.config.auditTable, { retentionDays: services.config.auditRetentionDays, ...(writer ? { writer } : {}) });
+}

@@ -12,8 +12,9 @@ import { InMemoryAlertStateStore } from '../support/alert-fakes.js';
 import { inBandRow, referencePackage } from '../support/models.js';
 
 /**
- * A cold start's first prediction reads routing.json, owner.json, the package and model quality's state of the
- * version. The reads that do not depend on each other go out together (docs/performance.md, "Cold start"):
+ * A cold start's first prediction reads routing.json, owner.json, the package, model quality's state of the
+ * version and the alert rules' states. The reads that do not depend on each other go out together
+ * (docs/performance.md, "Cold start"):
  * the owner beside the routing, the quality state beside the package. What must stay in order stays: the
  * owner check before any package is read, and no quality read for a principal the model is hidden from.
  * Every store call here waits for the test, which looks at what has been asked while the others are pending.
@@ -199,5 +200,54 @@ describe("the twin's first prediction", () => {
     // Assess
     await expect(refused).rejects.toBeInstanceOf(ModelNotFoundError);
     expect(quality.reads).toEqual([]);
+  });
+});
+
+/** The alert states, each `isFiring` held until the test answers it. */
+class HeldAlertStates extends InMemoryAlertStateStore {
+  readonly pending: { key: string; answer(firing: boolean): void }[] = [];
+  override isFiring(key: string): Promise<boolean> {
+    const answer = held<boolean>();
+    this.pending.push({ key, answer: answer.resolve });
+    return answer.promise;
+  }
+}
+
+describe("the alert check's first look at a model's states", () => {
+  it('asks for both rules’ states together (one round), then counts nothing for an in-band row', async () => {
+    // Prepare: a container that has never looked (no cached state), an in-band row: each rule may need resolving.
+    const states = new HeldAlertStates();
+    const alerts = new AlertService(states, undefined, { cooldownSeconds: 300, on: 'prediction', overrides: {} });
+    const manifest = { name: 'reactor-yield', version: '1.0.0', alerts: { min: 70, max: 95 } } as unknown as ModelManifest;
+
+    // Act
+    const checking = alerts.check({ manifest, principal: north, requestId: 'r-3', rows: [{ inputs: {}, prediction: 85, interval: [80, 90] }] });
+    await turns();
+    const askedTogether = states.pending.map((p) => p.key).sort();
+    for (const p of states.pending) p.answer(false);
+    const result = await checking;
+
+    // Assess
+    expect(askedTogether).toEqual(['reactor-yield#above_max#nora', 'reactor-yield#below_min#nora']);
+    expect(result).toEqual({ breached: [], sent: 0 });
+  });
+
+  it('one rule’s store failure is reported and does not stop the other rule’s alert', async () => {
+    // Prepare: a row below the band fires below_min; above_max's state read fails.
+    const states = new HeldAlertStates();
+    const errors: unknown[] = [];
+    const alerts = new AlertService(states, undefined, { cooldownSeconds: 300, on: 'prediction', overrides: {}, onPublishError: (e) => void errors.push(e) });
+    const manifest = { name: 'reactor-yield', version: '1.0.0', alerts: { min: 70, max: 95 } } as unknown as ModelManifest;
+    states.isFiring = async () => {
+      throw new Error('state store down');
+    };
+
+    // Act
+    const result = await alerts.check({ manifest, principal: north, requestId: 'r-4', rows: [{ inputs: {}, prediction: 60, interval: [55, 65] }] });
+
+    // Assess
+    expect(result).toEqual({ breached: ['below_min'], sent: 1 });
+    expect(states.events.map((e) => `${e.kind} ${e.rule}`)).toEqual(['alert below_min']);
+    expect(errors).toHaveLength(1);
   });
 });

@@ -87,9 +87,10 @@ export class AlertService {
    */
   async check(input: AlertCheck): Promise<{ breached: AlertRule[]; sent: number }> {
     const breached: AlertRule[] = [];
-    let sent = 0;
-    try {
-      for (const rule of rules) {
+    // The rules' states are separate items (the rule is in the key): their reads and writes go together, one
+    // round instead of one per rule (a cold container's first request reads both states).
+    const outcomes = await Promise.allSettled(
+      rules.map(async (rule) => {
         let worst: AlertRow | undefined;
         for (const row of input.rows) {
           if (this.breach(input.manifest, row.prediction, row.interval) !== rule) continue;
@@ -97,16 +98,22 @@ export class AlertService {
         }
         if (worst) {
           breached.push(rule);
-          if (await this.fire(rule, input, worst)) sent++;
-        } else if (input.rows.length > 0) {
-          await this.maybeResolve(rule, input, input.rows[input.rows.length - 1]!);
+          return (await this.fire(rule, input, worst)) ? 1 : 0;
         }
+        if (input.rows.length > 0) await this.maybeResolve(rule, input, input.rows[input.rows.length - 1]!);
+        return 0;
+      }),
+    );
+    let sent = 0;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') sent += outcome.value;
+      else {
+        this.options.onPublishError?.(outcome.reason);
+        this.options.telemetry?.count('AlertErrors');
       }
-    } catch (error) {
-      this.options.onPublishError?.(error);
-      this.options.telemetry?.count('AlertErrors');
     }
-    return { breached, sent };
+    // In the rules' order, whichever settled first.
+    return { breached: rules.filter((rule) => breached.includes(rule)), sent };
   }
 
   private key(manifest: ModelManifest, rule: AlertRule, principal: Principal): string {

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Lists the test files that pin a date: a date literal (2027-03-01, Date.UTC(…), new Date(<number>)) in the
-// test file itself or in a test-side module it imports (transitively), or a fixture it reads by path under
-// test/, examples/ or models/. `npm run test:future` runs these with the clock a year ahead: a test that pins
-// no date cannot compare a fixed date with "now", so running it again a year ahead proves nothing more.
-// Production code's own dates (a fixed date in functions/ or infra/) are caught by every test anyway.
+// test file itself or in a test-side module it imports (transitively). `npm run test:future` runs these with
+// the clock a year ahead: a test that pins no date cannot compare a fixed date with "now", so running it again
+// a year ahead proves nothing more. Production code's own dates (a fixed date in functions/ or infra/) are
+// exercised by the twin tests on this list anyway. So is the one dated fixture a test may read by path
+// rather than import, the reference model's manifest (models/reactor-yield/1.0.0): every twin seeds it.
+// test/unit/date-pinned-files.test.ts fails when another dated fixture appears under test/, examples/ or
+// models/, so that this rule is extended to the tests that read it.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

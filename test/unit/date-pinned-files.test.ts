@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -34,5 +34,22 @@ describe('date-pinned test files', () => {
     // Assert
     expect(files).not.toContain('test/unit/passwords.test.ts');
     expect(files.every((f) => f.startsWith('test/') && f.endsWith('.test.ts'))).toBe(true);
+  });
+
+  it('knows every dated fixture a test may read by path: only the reference model, which every twin seeds', async () => {
+    // Prepare: the data files under test/, examples/ and models/ (code under test/ is followed by its imports).
+    const datePattern = /(?<!\d)20\d\d-[01]\d-[0-3]\d(?!\d)|Date\.UTC\(|new Date\(\s*\d/;
+    const files = (
+      await Promise.all(['test', 'examples', 'models'].map(async (dir) => (await readdir(join(repoRoot, dir), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))))
+    )
+      .flat()
+      .filter((f) => !(f.startsWith(join(repoRoot, 'test')) && /\.(ts|mjs)$/.test(f)));
+
+    // Act
+    const dated: string[] = [];
+    for (const file of files) if (datePattern.test(await readFile(file, 'latin1'))) dated.push(file.slice(repoRoot.length + 1));
+
+    // Assert: a new one needs the rule in test/time/date-pinned-files.mjs extended to the tests that read it.
+    expect(dated.sort()).toEqual(['models/README.md', 'models/reactor-yield/1.0.0/manifest.json', 'models/tools/reference.ts']);
   });
 });

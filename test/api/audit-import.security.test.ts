@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { alertEvent } from '../support/alert-events.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,25 +53,7 @@ function record(overrides: Record<string, unknown> = {}) {
   };
 }
 
-function alert(overrides: Record<string, unknown> = {}) {
-  return {
-    id: randomUUID(),
-    time: new Date(Date.now() - 60_000).toISOString(),
-    kind: 'alert',
-    model: 'reactor-yield',
-    version: '1.0.0',
-    rule: 'below_min',
-    severity: 'warning',
-    principal: 'olga',
-    plant: 'plant-a',
-    inputs: { temp: 300, pressure: 1, flow: 50 },
-    prediction: 60,
-    interval: null,
-    thresholds: { min: 72, max: 95 },
-    requestId: randomUUID(),
-    ...overrides,
-  };
-}
+const alert = alertEvent;
 
 const stored = async (requestId: string) => (await scanTable(t, 'AuditLog')).filter((r) => r.requestId === requestId);
 

@@ -7,6 +7,7 @@ import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
 import { localTableName } from '../../infra/local/seed.js';
+import { alertEvent } from '../support/alert-events.js';
 import { userWithToken } from '../support/identity.js';
 import { createTableInput, directDynamoDb, dropTable, tableDef } from '../support/reliability.js';
 import { apiClient, login, startTestTwin, validRow, type ApiResponse, type TestTwin } from '../support/twin.js';
@@ -47,22 +48,14 @@ function legacy(item: Record<string, AttributeValue>): Record<string, AttributeV
   return { ...rest, tsk: { S: `${item.time!.S}#${item.id!.S}` } };
 }
 
-const legacyAlert = {
+const legacyAlert = alertEvent({
   id: 'legacy-alert-1',
-  time: new Date(Date.now() - 60_000).toISOString(),
-  kind: 'alert',
-  model: 'reactor-yield',
-  version: '1.0.0',
-  rule: 'below_min',
-  severity: 'warning',
   principal: 'nina-north',
   plant: 'north',
   inputs: { temp: 300 },
-  prediction: 60,
-  interval: null,
   thresholds: { min: 70, max: 95 },
   requestId: 'legacy-req-1',
-};
+});
 let requestId: string;
 let stored: Record<string, AttributeValue>;
 let north: string;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localTableName } from '../../infra/local/seed.js';
+import { alertEvent } from '../support/alert-events.js';
 import { createKey, envelopeWithoutRequestId, issueFields, keyToken, userWithToken } from '../support/identity.js';
 import { modelTestEnv, publishBody, referencePackage } from '../support/models.js';
 import { startFaultTwin, tableDef } from '../support/reliability.js';
@@ -53,22 +54,16 @@ afterAll(async () => {
 
 /** An alert event as `twin audit export` writes it, of north's operator on `model`. */
 function northAlert(k: number, model = shared) {
-  return {
+  return alertEvent({
     id: `rt4-north-${k}`,
     time: new Date(t.clock.now() - (k + 1) * 1000).toISOString(),
-    kind: 'alert',
     model,
-    version: '1.0.0',
-    rule: 'below_min',
-    severity: 'warning',
     principal: 'rt4-n-op',
     plant: 'north',
     inputs: { temp: 300 },
-    prediction: 60,
-    interval: null,
     thresholds: { min: 70, max: 95 },
     requestId: `rt4-req-${k}`,
-  };
+  });
 }
 
 function auditRecord(plant: string) {

@@ -1,3 +1,4 @@
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { loadConfig, type Config } from './config.js';
 
 /**
@@ -21,6 +22,11 @@ export class Services {
     readonly config: Config,
     /** The clock alerts, their cap, model quality and the rate windows read. */
     readonly now: () => number,
+    /**
+     * How the DynamoDB client retries (which errors, how often, how long it waits between tries).
+     * @default the SDK's standard strategy (3 attempts, exponential backoff with jitter)
+     */
+    readonly dynamoDbRetryStrategy?: DynamoDBClientConfig['retryStrategy'],
   ) {}
 
   /** The service `provider` builds, built on first use and kept for the container's life. */
@@ -43,17 +49,27 @@ export class Services {
   }
 }
 
-/** The clock alerts, their cap, model quality and the rate windows read (Date.now; the local twin's tests set their own). */
-let servicesClock: () => number = () => Date.now();
+/** What the local twin's tests may give the next container instead of the production default. */
+export interface ServicesOverrides {
+  /** The clock alerts, their cap, model quality and the rate windows read. @default Date.now */
+  now?: () => number;
+  /**
+   * The DynamoDB client's retry strategy, e.g. the SDK's own with no wait between tries, so a test of
+   * persistent throttling does not sit through seconds of backoff. @default the SDK's standard strategy
+   */
+  dynamoDbRetryStrategy?: DynamoDBClientConfig['retryStrategy'];
+}
 
-/** Sets the clock the next {@link createServices} gives alerts, quality and the rate limiter; none puts Date.now back. */
-export function setServicesClock(now?: () => number): void {
-  servicesClock = now ?? (() => Date.now());
+let overrides: ServicesOverrides = {};
+
+/** Sets what the next {@link createServices} uses instead of the defaults; none puts every default back. */
+export function setServicesOverrides(next: ServicesOverrides = {}): void {
+  overrides = next;
 }
 
 /** A container for `config`: builds nothing until asked (see {@link Services.get}). */
-export function createServices(config: Config, now: () => number = servicesClock): Services {
-  return new Services(config, now);
+export function createServices(config: Config, given: ServicesOverrides = overrides): Services {
+  return new Services(config, given.now ?? (() => Date.now()), given.dynamoDbRetryStrategy);
 }
 
 let services: Services | undefined;

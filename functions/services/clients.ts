@@ -11,7 +11,8 @@ import type { Services } from '../services.js';
 // where they are used (./twin.ts, ./access.ts), so a function that never publishes or signs does not carry them.
 
 export function dynamoDb(services: Services): DynamoDBDocumentClient {
-  const client = new DynamoDBClient({ region: services.config.region });
+  const retry = services.dynamoDbRetryStrategy;
+  const client = new DynamoDBClient({ region: services.config.region, ...(retry ? { retryStrategy: retry } : {}) });
   services.onDispose(() => client.destroy());
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }

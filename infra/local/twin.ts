@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envNames, loadConfig } from '../../functions/config.js';
-import { disposeServices, getServices, setServicesClock } from '../../functions/services.js';
+import { disposeServices, getServices, setServicesOverrides, type ServicesOverrides } from '../../functions/services.js';
 import { signer } from '../../functions/services/access.js';
 import { tables } from '../tables.js';
 import { createDashboardFiles } from './dashboard-files.js';
@@ -78,6 +78,8 @@ export interface LocalTwinOptions {
   schedules?: { timer?: ScheduleTimer; now?: () => number; log?: (line: Record<string, unknown>) => void };
   /** The clock alerts (cooldowns, the cap's windows), model quality and the rate windows read (tests). @default Date.now */
   clock?: () => number;
+  /** The handlers' DynamoDB retry strategy (tests: the SDK's own, without the wait). @default the SDK's standard strategy */
+  dynamoDbRetryStrategy?: ServicesOverrides['dynamoDbRetryStrategy'];
 }
 
 export function isLoopback(host: string): boolean {
@@ -191,7 +193,10 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
-    setServicesClock(options.clock);
+    setServicesOverrides({
+      ...(options.clock ? { now: options.clock } : {}),
+      ...(options.dynamoDbRetryStrategy ? { dynamoDbRetryStrategy: options.dynamoDbRetryStrategy } : {}),
+    });
     let issuer = '';
     const dashboard = options.dashboardDir === false ? undefined : createDashboardFiles({ dir: options.dashboardDir ?? defaultDashboardDir });
     const stream = alertStream({
@@ -248,7 +253,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
         await schedules?.stop();
         await running.close();
         await disposeServices();
-        setServicesClock();
+        setServicesOverrides();
         await sns.close();
         await closeFaults();
         await stores.close();
@@ -257,7 +262,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   } catch (error) {
     await gateway?.close();
     await disposeServices();
-    setServicesClock();
+    setServicesOverrides();
     await sns.close();
     await closeFaults();
     await stores.close();

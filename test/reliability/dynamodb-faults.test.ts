@@ -1,3 +1,4 @@
+import { ConfiguredRetryStrategy, DEFAULT_MAX_ATTEMPTS } from '@smithy/core/retry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logger } from '../../functions/observability.js';
 import { createKey, createUser, exchangeKey, expectError, keyToken, relaxedLoginEnv, scanTable, type CreatedKey, type TableId } from '../support/identity.js';
@@ -42,7 +43,10 @@ beforeAll(async () => {
   // vitest.config.ts sets POWERTOOLS_LOG_LEVEL=ERROR; the documented fail-open warning is a WARN line.
   logLevel = logger.getLevelName();
   logger.setLogLevel('WARN');
-  t = await startFaultTwin(relaxedLoginEnv);
+  // The SDK's own retry decisions, attempt count and retry quota, without the exponential wait between tries
+  // (500 ms and up on a throttle): what is retried and what it ends as is tested here, not how long the SDK
+  // sleeps, which would cost the persistent-throttle case ~14 s. Production keeps the SDK's default strategy.
+  t = await startFaultTwin(relaxedLoginEnv, { dynamoDbRetryStrategy: new ConfiguredRetryStrategy(DEFAULT_MAX_ATTEMPTS, 0) });
   api = apiClient(t.url);
   admin = await login(api);
   // Warms the authorizer's discovery and JWKS cache: afterwards a request touches DynamoDB only for itself.
@@ -249,19 +253,23 @@ describe('DynamoDB throttling', () => {
     }
     const script = scriptFaults(t.faults.dynamodb, () => ({ kind: 'throttle' }));
     let loginRes: ApiResponse;
+    let loginRequests: number;
     let createRes: ApiResponse;
     let log: LogCapture;
     try {
-      ({ result: [loginRes, createRes], log } = await capturingLog(async () => [
-        await api('POST', '/api/v1/auth/login', { body: adminLogin }),
-        await api('POST', '/api/v1/users', { token: admin, body: { username: 'throttled', password: 'throttled-password-1', role: 'viewer' } }),
-      ]));
+      ({ result: [loginRes, loginRequests, createRes], log } = await capturingLog(async () => {
+        const login = await api('POST', '/api/v1/auth/login', { body: adminLogin });
+        const sent = script.requests();
+        return [login, sent, await api('POST', '/api/v1/users', { token: admin, body: { username: 'throttled', password: 'throttled-password-1', role: 'viewer' } })] as const;
+      }));
     } finally {
       script.restore();
     }
     expectError(loginRes, 503, 'SERVICE_UNAVAILABLE');
     expectNoInternals(loginRes);
-    // Retried: more requests than the same login makes when nothing fails (login + create would be more still).
+    // Retried: each DynamoDB request of the refused login (the two throttle counters, sent together, then its
+    // audit record) went out as often as the SDK's strategy allows, DEFAULT_MAX_ATTEMPTS times.
+    expect(loginRequests).toBe(3 * DEFAULT_MAX_ATTEMPTS);
     expect(script.requests()).toBeGreaterThan(baseline.requests());
     expectGeneric5xx(createRes);
     expectAuditedInLog(log, loginRes, { action: 'auth.login', principal: 'anonymous', method: 'POST', resource: '/api/v1/auth/login' });

@@ -13,7 +13,7 @@ import type { FaultMode, FaultProxy } from '../../infra/local/fault-proxy.js';
 import { createTableInput, localTableName } from '../../infra/local/seed.js';
 import { startLocalTwin, type LocalTwin } from '../../infra/local/twin.js';
 import { tables, type TableDef } from '../../infra/tables.js';
-import { adminPassword, startTestTwin, type ApiResponse, type TestTwin } from './twin.js';
+import { adminPassword, startTestTwin, type ApiResponse, type TestTwin, type TestTwinOptions } from './twin.js';
 
 /**
  * Helpers for the reliability, property and store tests (test/reliability, test/property, test/stores), on
@@ -23,8 +23,11 @@ import { adminPassword, startTestTwin, type ApiResponse, type TestTwin } from '.
  */
 
 /** A local twin with fault proxies in front of DynamoDB and S3 (and the SNS sink's switch); fresh temp dir. */
-export async function startFaultTwin(env: Record<string, string> = {}): Promise<TestTwin & { faults: NonNullable<LocalTwin['faults']> }> {
-  const t = await startTestTwin({ env, faults: true, dashboardDir: false });
+export async function startFaultTwin(
+  env: Record<string, string> = {},
+  options: Pick<TestTwinOptions, 'dynamoDbRetryStrategy'> = {},
+): Promise<TestTwin & { faults: NonNullable<LocalTwin['faults']> }> {
+  const t = await startTestTwin({ ...options, env, faults: true, dashboardDir: false });
   const faults = t.twin.faults;
   if (!faults) {
     await t.stop();

@@ -46,6 +46,8 @@ export interface TestTwinOptions {
   schedules?: LocalTwinOptions['schedules'];
   /** The clock of alerts, model quality and rate windows (LocalTwinOptions.clock), before `clock.advance`. */
   clock?: () => number;
+  /** The handlers' DynamoDB retry strategy (LocalTwinOptions.dynamoDbRetryStrategy); the SDK's default when absent. */
+  dynamoDbRetryStrategy?: LocalTwinOptions['dynamoDbRetryStrategy'];
 }
 
 /** Starts a local twin on loopback in `dataDir`, or in a fresh temp dir, with the known admin password. */
@@ -70,6 +72,7 @@ export async function startTestTwin(options: TestTwinOptions = {}): Promise<Test
       ...(options.faults ? { faults: true } : {}),
       ...(options.dashboardDir !== undefined ? { dashboardDir: options.dashboardDir } : {}),
       ...(options.schedules ? { schedules: options.schedules } : {}),
+      ...(options.dynamoDbRetryStrategy ? { dynamoDbRetryStrategy: options.dynamoDbRetryStrategy } : {}),
       clock: clock.now,
     });
   } catch (error) {

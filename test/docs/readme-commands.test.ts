@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/twin.js';
 import { readmeScript, shellBlocks } from './readme-script.js';
@@ -15,7 +15,8 @@ import { readmeScript, shellBlocks } from './readme-script.js';
  * seconds. curl fails on any HTTP error status, so a command that answers 4xx fails the test.
  *
  * The commands run in a copy of the checkout made of symlinks, so what they write (predictions.csv,
- * packages/, the dashboard build of `npm start`) lands there, not in this working tree.
+ * packages/, and everything `npm start` builds) lands there, not in this working tree: this file runs beside
+ * the others, which read this tree's builds.
  */
 
 const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
@@ -27,14 +28,31 @@ let url: string;
 let password: string;
 let startOutput = '';
 
-/** A checkout-shaped folder: every top-level entry a symlink into this one, but its own dashboard (and build). */
+/**
+ * What `npm start` and the README's commands build or write inside the checkout: the dashboard (dist/), the
+ * client (dist/, api-types.ts, the packed .tgz) and the runtime (infra/build writes ../../dist/local). Their
+ * builds find their output folders from their own file's location, which Node and esbuild resolve through
+ * symlinks: so these folders are copies (a few hundred kB of sources, no build output), and the bin/ that
+ * runs the client's CLI with them, and `dist` is the farm's own. Everything else is a symlink.
+ */
+const copied = ['dashboard', 'client', 'infra', 'bin'];
+const buildOutputs = ['dashboard/dist', 'client/dist'].map((path) => join(repoRoot, path));
+
+/**
+ * A checkout-shaped folder whose builds write only into itself, so this file runs beside the others while
+ * they read this checkout's client/dist and dist/local: every other top-level entry a symlink into it.
+ */
 async function symlinkFarm(dir: string): Promise<void> {
   for (const name of await readdir(repoRoot)) {
-    if (name === '.git' || name === 'dashboard') continue;
-    await symlink(join(repoRoot, name), join(dir, name));
+    if (name === '.git' || name === 'dist') continue;
+    if (copied.includes(name)) {
+      // Vite also refuses entry files that resolve outside its root.
+      const filter = (source: string) => !buildOutputs.some((out) => source === out || source.startsWith(out + sep)) && !source.endsWith('.tgz');
+      await cp(join(repoRoot, name), join(dir, name), { recursive: true, filter });
+    } else {
+      await symlink(join(repoRoot, name), join(dir, name));
+    }
   }
-  // Vite refuses entry files that resolve outside its root: the dashboard's sources are copied.
-  await cp(join(repoRoot, 'dashboard'), join(dir, 'dashboard'), { recursive: true, filter: (source) => !source.startsWith(join(repoRoot, 'dashboard', 'dist')) });
 }
 
 function startTwin(env: NodeJS.ProcessEnv): Promise<void> {
@@ -87,7 +105,14 @@ async function stopTwin(): Promise<void> {
   signalGroup(group, 'SIGKILL');
 }
 
+/** This checkout's builds (and the source the client's build regenerates), which other test files read. */
+const sharedOutputs = ['client/dist/index.js', 'client/dist/cli/twin.js', 'client/api-types.ts', 'dist/local/start.mjs'];
+/** When each was last written; undefined when absent. */
+const writtenAt = () => Promise.all(sharedOutputs.map((path) => stat(join(repoRoot, path)).then((s) => s.mtimeMs, () => undefined)));
+let writtenBefore: (number | undefined)[];
+
 beforeAll(async () => {
+  writtenBefore = await writtenAt();
   farm = await mkdtemp(join(tmpdir(), 'twinserve-readme-'));
   scratch = await mkdtemp(join(tmpdir(), 'twinserve-readme-home-'));
   await symlinkFarm(farm);
@@ -135,6 +160,13 @@ describe('the README', () => {
     const predictions = (await readFile(join(farm, 'predictions.csv'), 'utf8')).trim().split('\n');
     expect(predictions).toHaveLength(readings.length);
     expect(predictions[0]).toMatch(/prediction/);
+  });
+
+  it('built into its own folders: the builds of this checkout, which the other test files read, were not touched', async () => {
+    for (const path of ['client/dist/index.js', 'client/dist/cli/twin.js', 'dist/local/start.mjs', 'dashboard/dist/index.html']) {
+      expect((await stat(join(farm, path))).isFile(), path).toBe(true);
+    }
+    expect(await writtenAt()).toEqual(writtenBefore);
   });
 
   it('stops everything `npm start` started with Ctrl-C', async () => {

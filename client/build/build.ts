@@ -8,7 +8,7 @@
  *
  * `npm run build` runs it (and `npm test` / `npm start` run that first); bin/twin.mjs runs dist/cli/twin.js.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -20,7 +20,9 @@ const clientDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(clientDir, 'dist');
 
 export async function buildClient(): Promise<void> {
-  writeFileSync(apiTypesPath, generateApiTypes());
+  const apiTypes = generateApiTypes();
+  // Rewritten only when it changes: `npm test` type-checks this source while it builds.
+  if (!existsSync(apiTypesPath) || readFileSync(apiTypesPath, 'utf8') !== apiTypes) writeFileSync(apiTypesPath, apiTypes);
   rmSync(dist, { recursive: true, force: true });
   await build({
     entryPoints: [join(clientDir, 'index.ts')],

@@ -55,6 +55,14 @@ describe('a function bundle carries what the function uses', () => {
     expect(carries(fn, 'node_modules/@aws-sdk/s3-request-presigner/')).toBe(functionDefs[fn].modelBucket === 'readwrite');
   });
 
+  it.each(functionNames)('%s: the ONNX readers (onnx-proto, the graph check, the model) only if it loads models', (fn) => {
+    // functions/contracts.ts is in every bundle: it takes request schemas and limits from modules that hold
+    // no model code (functions/core/models/requests.ts, functions/core/twin/limits.ts).
+    for (const module of ['node_modules/onnx-proto/', 'functions/core/models/graph-check.ts', 'functions/core/twin/model.ts']) {
+      expect(carries(fn, module), module).toBe(functionDefs[fn].inference);
+    }
+  });
+
   it.each(['predict', 'batch'] as const)('%s: the twin, alert publishing and the stores, and none of the other functions\' services', (fn) => {
     // What it must carry: serving, and SNS, since predictions publish alerts when a topic is configured.
     expect(functionDefs[fn].alerts).toBe(true);

@@ -28,7 +28,7 @@ import { maxBatchSize } from './core/twin/limits.js';
 import type { BatchResponse, ModelInfo, PredictResponse } from './core/twin/service.js';
 
 /**
- * The API contract of every route of the route table (infra/routes.ts), keyed by route key: the zod schemas
+ * The API contract of every route of the route table (functions/routes.ts), keyed by route key: the zod schemas
  * the handlers validate bodies and queries with (handlers take them from here: `http(contracts[key])`), and
  * the schemas of what they answer. GET /openapi.json is generated from this map and the route table, and the
  * SDK's types are inferred from it, so neither the documentation nor the client can drift from the code.

@@ -5,7 +5,7 @@ import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaBundleOptions } from '../../infra/build/lambda-bundle.js';
 import { functionDefs } from '../../infra/functions.js';
-import { functionNames, type FunctionName } from '../../infra/routes.js';
+import { functionNames, type FunctionName } from '../../functions/routes.js';
 
 /**
  * What each function's bundle carries follows from what the function does (infra/functions.ts), as its IAM

@@ -12,9 +12,12 @@ import type { RoutingRequest } from '../twin/routing.js';
 import { maxInlineDownloadBytes, maxUploadBytes, transferUrlSeconds, type PublishRequest } from './requests.js';
 import { modelVisibleTo, requireModelAccess, type ModelOwner } from './tenancy.js';
 
+// The request schemas and limits are in ./requests.ts (functions/contracts.ts takes them from there).
+
 function uploadKey(name: string, uploadId: string): string {
   return `uploads/${name}/${uploadId}/model.onnx`;
 }
+
 export const modelNameParam = modelNameSchema;
 
 export interface VariantStats {

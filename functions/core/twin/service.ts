@@ -28,7 +28,6 @@ import { TwinOverview } from './overview.js';
 import type { ModelRegistry, Resolved } from './registry.js';
 import type { InferTarget } from './target.js';
 
-
 export const batchRequestSchema = z.object({ inputs: z.array(z.unknown()) });
 
 export type { BatchError, BatchResponse, BatchResult, Extrapolation, InferRowsResult, ModelInfo, PredictExplanation, PredictResponse } from './answers.js';

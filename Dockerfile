@@ -34,7 +34,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY dashboard ./dashboard
 COPY functions ./functions
-COPY infra/routes.ts infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
+COPY infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
 COPY infra/local ./infra/local
 COPY infra/build ./infra/build
 # The dashboard uses the SDK's helpers (client/sdk.ts and its generated types).

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { functionNames, type FunctionName } from '../functions/routes.js';
 import { lambdaBundleOptions } from '../infra/build/lambda-bundle.js';
-import { functionNames, type FunctionName } from '../infra/routes.js';
 import { repoRoot } from './fixtures.js';
 
 /**

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { oneShot } from './core/manifest.js';
 
 /**
  * The environment contract between the stacks (and the local twin) and the functions. `process.env` is read
@@ -190,7 +191,8 @@ export class ConfigError extends Error {
 
 /** Parse the environment once per cold start; a missing or bad variable fails with its name. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  // Parsed once per container: zod's compiled fast path (jitless off) would cost more to generate than it saves.
+  const parsed = configSchema.safeParse(env, oneShot);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ');
     throw new ConfigError(`Invalid environment: ${problems}`);

@@ -8,7 +8,8 @@ import { loginRequestSchema, tokenRequestSchema, type LoginResponse, type TokenR
 import { createUserRequestSchema, setPasswordRequestSchema, updateUserRequestSchema, type UserView } from './core/auth/users-service.js';
 import { errorCodes } from './core/errors.js';
 import { calibrationRecordSchema, featureSchema, intervalSchema, modelManifestSchema, modelNameSchema, outputSchema, semverSchema } from './core/manifest.js';
-import { activateRequestSchema, publishRequestSchema, routingRequestSchema, type VariantStats } from './core/models/service.js';
+import { activateRequestSchema, publishRequestSchema, routingRequestSchema } from './core/models/requests.js';
+import type { VariantStats } from './core/models/service.js';
 import type { AlertEvent, AuditRecord } from './core/ports.js';
 import type { HeldBack } from './core/alerts/cap.js';
 import {
@@ -23,10 +24,11 @@ import {
 } from './core/twin/oip.js';
 import { routingSchema } from './core/twin/routing.js';
 import { insightContracts, predictExplanationSchema } from './insight-contracts.js';
-import { maxBatchSize, type BatchResponse, type ModelInfo, type PredictResponse } from './core/twin/service.js';
+import { maxBatchSize } from './core/twin/limits.js';
+import type { BatchResponse, ModelInfo, PredictResponse } from './core/twin/service.js';
 
 /**
- * The API contract of every route of the route table (infra/routes.ts), keyed by route key: the zod schemas
+ * The API contract of every route of the route table (functions/routes.ts), keyed by route key: the zod schemas
  * the handlers validate bodies and queries with (handlers take them from here: `http(contracts[key])`), and
  * the schemas of what they answer. GET /openapi.json is generated from this map and the route table, and the
  * SDK's types are inferred from it, so neither the documentation nor the client can drift from the code.

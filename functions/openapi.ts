@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { functionDefs } from '../infra/functions.js';
-import { routeKey, routes, type RouteDef } from '../infra/routes.js';
 import { allScopes, apiVersion, contractOf, errorEnvelopeSchema, gatewayErrorSchema, oipErrorSchema, pathParameterSchemas, type RouteContract } from './contracts.js';
+import { functionDescriptions } from './function-descriptions.js';
+import { routeKey, routes, type RouteDef } from './routes.js';
 
 /**
  * The OpenAPI 3.1 document of the API, generated from the route table (paths, methods, auth scopes, audit
@@ -137,7 +137,7 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
   }
   const scopeDescriptions = Object.fromEntries(allScopes.map((s) => [s, `Scope ${s}`]));
   const tokenUrl = options.serverUrl ? `${options.serverUrl}/api/v1/auth/token` : '/api/v1/auth/token';
-  const tags = [...new Set(routes.map((r) => r.function))].map((name) => ({ name, description: functionDefs[name].description }));
+  const tags = [...new Set(routes.map((r) => r.function))].map((name) => ({ name, description: functionDescriptions[name] }));
   return {
     openapi: '3.1.0',
     info: { title: 'Twinserve', version: apiVersion, description },

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { functionNames } from './routes.js';
+import { functionNames } from '../functions/routes.js';
 
 /**
  * One deployment environment, as written under `context.environments.<name>` in cdk.json. Objects are strict,

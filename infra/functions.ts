@@ -1,9 +1,11 @@
-import type { FunctionName } from './routes.js';
+import type { FunctionName } from '../functions/routes.js';
 import type { TableDef } from './tables.js';
 
 /**
  * What each Lambda function needs, as data: the CDK stacks derive its IAM grants, environment and layer
- * from this, so least privilege is decided here, next to the route table, not in stack code.
+ * from this, so least privilege is decided here, in one table, not in stack code. What a function
+ * serves (its routes, its description) is the functions' own: functions/routes.ts and
+ * functions/function-descriptions.ts.
  */
 /**
  * The DynamoDB actions the adapters use (functions/adapters/dynamodb-*.ts); none reads a stream or batches.
@@ -13,7 +15,6 @@ export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 
 
 export interface FunctionDef {
   name: FunctionName;
-  description: string;
   /** Carries the onnxruntime layer (only functions that load models). */
   inference: boolean;
   /**
@@ -47,14 +48,12 @@ const principalState = { Users: ['GetItem'], ApiKeys: ['GetItem'] } as const sat
 export const functionDefs: Record<FunctionName, FunctionDef> = {
   docs: {
     name: 'docs',
-    description: 'The OpenAPI document and the API reference page (public)',
     inference: false,
     // No data, and public routes take no rate limit: it only audits its calls.
     tables: { AuditLog: ['PutItem'] },
   },
   inference: {
     name: 'inference',
-    description: 'Open Inference Protocol (KServe V2): health, metadata, readiness, inference',
     inference: true,
     tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
@@ -63,7 +62,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   insight: {
     name: 'insight',
-    description: 'Process insight: explanations, what-if sweeps, setpoint optimizer',
     inference: true,
     // Hypothetical rows: no stats, no alerts; charges its rows to the caller's rate limit.
     tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
@@ -72,21 +70,18 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   'public-info': {
     name: 'public-info',
-    description: 'Health (loads the serving model, so it carries onnxruntime)',
     inference: true,
     tables: { AuditLog: ['PutItem'] },
     modelBucket: 'read',
   },
   discovery: {
     name: 'discovery',
-    description: "The issuer's discovery document and JWKS (public; fetched by the JWT authorizer, so kept small)",
     inference: false,
     tables: { AuditLog: ['PutItem'] },
     signingKey: 'public',
   },
   auth: {
     name: 'auth',
-    description: 'Password login and the OAuth2 token endpoint',
     inference: false,
     // Reads users and keys, stamps a key's last use, takes login throttle counters.
     tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
@@ -96,7 +91,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   predict: {
     name: 'predict',
-    description: 'Single predictions with their interval',
     inference: true,
     // Keeps each served row for feedback; reads the interval's recalibration factor.
     tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
@@ -106,7 +100,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   batch: {
     name: 'batch',
-    description: 'Batch predictions (up to 100 rows in one inference run)',
     inference: true,
     tables: { ...principalState, Stats: ['UpdateItem'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], AlertState: alertWrites, Predictions: ['PutItem'], Quality: ['GetItem'] },
     modelBucket: 'read',
@@ -115,7 +108,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   status: {
     name: 'status',
-    description: 'Status, model info and metrics',
     inference: true,
     // Quality: model info tells a calibration added after publishing.
     tables: { ...principalState, Stats: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'], Quality: ['GetItem'] },
@@ -123,27 +115,23 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   keys: {
     name: 'keys',
-    description: 'API-key management: create, list, revoke, rotate',
     inference: false,
     tables: { Users: ['GetItem'], ApiKeys: ['GetItem', 'PutItem', 'UpdateItem', 'Scan', 'Query:byOwner'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
   },
   users: {
     name: 'users',
-    description: 'Users and roles',
     inference: false,
     tables: { Users: ['GetItem', 'PutItem', 'UpdateItem', 'Scan'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
     memoryMb: 1024,
   },
   audit: {
     name: 'audit',
-    description: 'Audit log queries',
     inference: false,
     // Import also stores alert events exported from edge twins.
     tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
   },
   models: {
     name: 'models',
-    description: 'Model lifecycle: list, publish, activate, rollback, A/B routing, stats, alert history',
     // Publishing loads the package once before accepting it.
     inference: true,
     tables: { ...principalState, Stats: ['Query'], AlertState: ['Query'], RateCounters: ['UpdateItem'], AuditLog: ['PutItem'] },
@@ -152,7 +140,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   quality: {
     name: 'quality',
-    description: 'Model quality: feedback (measured values), error and coverage, A/B verdict, recalibration, drift',
     // Loads manifests (levels, histograms) but runs no inference; publishes quality alerts.
     inference: true,
     tables: {
@@ -169,7 +156,6 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   },
   'quality-schedule': {
     name: 'quality-schedule',
-    description: 'Scheduled quality evaluation (infra/routes.ts schedules): bands and input drift of every model, quality alerts',
     // Loads manifests (levels, histograms), runs no inference. Reads served rows by model and time, the
     // aggregates and added calibrations; writes only its cursor of who was served and the alert claims. No
     // principal, so no users, keys, rate counters or audit records.

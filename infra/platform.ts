@@ -1,7 +1,7 @@
 import { RemovalPolicy, Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { apiPathPatterns } from '../functions/routes.js';
 import { resolveEnvironment, type TwinEnvironment } from './environments.js';
-import { apiPathPatterns } from './routes.js';
 import { ApiStack } from './stacks/api-stack.js';
 import { DataStack } from './stacks/data-stack.js';
 import { DashboardStack } from './stacks/dashboard-stack.js';

@@ -1,6 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelInvalidError, ModelNotFoundError } from '../core/errors.js';
-import { describeZodIssues, parseManifestText, verifyPackage } from '../core/manifest.js';
+import { describeZodIssues, oneShot, parseManifestText, verifyPackage } from '../core/manifest.js';
 import { routingSchema } from '../core/twin/routing.js';
 import type { ModelPackage, ModelRouting, ModelStore } from '../core/ports.js';
 import { modelOwnerSchema, type ModelOwner } from '../core/models/tenancy.js';
@@ -58,7 +58,7 @@ export class S3ModelStore implements ModelStore {
     } catch {
       throw new ModelInvalidError(name, `${key} is not valid JSON`);
     }
-    const parsed = routingSchema.safeParse(json);
+    const parsed = routingSchema.safeParse(json, oneShot);
     if (!parsed.success) throw new ModelInvalidError(name, `${key} is invalid: ${describeZodIssues(parsed.error)}`);
     return parsed.data as ModelRouting;
   }
@@ -165,7 +165,7 @@ export function parseOwner(name: string, where: string, text: string): ModelOwne
   } catch {
     throw new ModelInvalidError(name, `${where} is not valid JSON`);
   }
-  const parsed = modelOwnerSchema.safeParse(json);
+  const parsed = modelOwnerSchema.safeParse(json, oneShot);
   if (!parsed.success) throw new ModelInvalidError(name, `${where} is invalid: ${describeZodIssues(parsed.error)}`);
   return parsed.data;
 }

@@ -208,6 +208,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * How to parse a document read once per container or per load (the environment, a manifest, routing.json,
+ * owner.json): without zod's compiled fast path. An object schema otherwise generates and compiles its fast
+ * path (`new Function`) on its first parse, which costs a cold start more than one parse saves (zod's
+ * documented `jitless` parse option: the same checks and issues). Per-request parses keep the fast path.
+ */
+export const oneShot = { jitless: true } as const;
+
 /** Render zod issues as one line each: `path: message`. */
 export function describeZodIssues(error: z.ZodError, limit = 10): string {
   const shown = error.issues.slice(0, limit).map((i) => `${i.path.length ? i.path.join('.').slice(0, 128) : '(root)'}: ${i.message.slice(0, 200)}`);
@@ -220,7 +228,7 @@ export function describeZodIssues(error: z.ZodError, limit = 10): string {
  * (`packageRef`, e.g. `reactor-yield@1.0.0` or an S3 prefix) and the reason.
  */
 export function verifyPackage(packageRef: string, manifestJson: unknown, modelBytes: Uint8Array): ModelManifest {
-  const parsed = modelManifestSchema.safeParse(manifestJson);
+  const parsed = modelManifestSchema.safeParse(manifestJson, oneShot);
   if (!parsed.success) {
     throw new ModelInvalidError(packageRef, `manifest.json is invalid: ${describeZodIssues(parsed.error)}`);
   }

@@ -1,7 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../../infra/routes.js';
 import { principalFromClaims, type Principal } from '../core/auth/tokens.js';
 import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, summarizeIssues, type IssueList } from '../core/errors.js';
 import { PendingWrites } from '../core/pending-writes.js';
@@ -10,6 +9,7 @@ import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metricDimensions, metricNames, metrics } from '../observability.js';
+import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../routes.js';
 import { getServices, type Services } from '../services.js';
 import { auditLog, principals, rateLimit } from '../services/request.js';
 
@@ -365,7 +365,7 @@ function predictionMetrics(): ReturnType<typeof metrics.singleMetric> {
   return predictionsBlob;
 }
 
-/** The route actions (infra/routes.ts) whose answers are predictions. */
+/** The route actions (functions/routes.ts) whose answers are predictions. */
 export const predictionActions: ReadonlySet<string> = new Set(['twin.predict', 'twin.batch', 'twin.infer']);
 
 /** What a prediction answer says about itself, for the metrics and the audit record. */

@@ -7,8 +7,8 @@ import { AuthService } from '../core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from '../core/auth/tokens.js';
 import { UserService } from '../core/auth/users-service.js';
 import type { Services } from '../services.js';
+import { alertState } from './alert-state.js';
 import { apiKeyStore, auditLog, rateLimiter, userStore } from './request.js';
-import { alertState } from './twin.js';
 
 // Identity and its administration: token signing (KMS in AWS, a key file locally), login and the token
 // endpoint, API keys, users, audit queries.

@@ -1,6 +1,5 @@
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDbAlertCapStore } from '../adapters/dynamodb-alert-cap-store.js';
-import { DynamoDbAlertStateStore } from '../adapters/dynamodb-alert-state-store.js';
 import { DynamoDbPredictionLog } from '../adapters/dynamodb-prediction-log.js';
 import { DynamoDbQualityStore } from '../adapters/dynamodb-quality-store.js';
 import { DynamoDbStatsStore } from '../adapters/dynamodb-stats-store.js';
@@ -16,6 +15,7 @@ import { ModelRegistry } from '../core/twin/registry.js';
 import { TwinService } from '../core/twin/service.js';
 import { logger } from '../observability.js';
 import type { Services } from '../services.js';
+import { alertState } from './alert-state.js';
 import { dynamoDb, s3, sharedWriter, telemetry } from './clients.js';
 import { rateLimit } from './request.js';
 
@@ -36,10 +36,6 @@ export function registry(services: Services): ModelRegistry {
 
 export function statsStore(services: Services): DynamoDbStatsStore {
   return new DynamoDbStatsStore(services.get(dynamoDb), services.config.statsTable);
-}
-
-export function alertState(services: Services): DynamoDbAlertStateStore {
-  return new DynamoDbAlertStateStore(services.get(dynamoDb), services.config.alertStateTable, { eventRetentionDays: 30, now: services.now });
 }
 
 function snsClient(services: Services): SNSClient {

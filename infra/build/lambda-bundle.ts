@@ -1,8 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
+import type { FunctionName } from '../../functions/routes.js';
 import { functionDefs } from '../functions.js';
-import type { FunctionName } from '../routes.js';
 
 /**
  * How a Lambda function is bundled, in one place: infra/constructs/twin-function.ts hands these settings to

@@ -16,6 +16,7 @@ import {
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { functionDescriptions } from '../../functions/function-descriptions.js';
 import { builtinShims, lambdaBanner } from '../build/lambda-bundle.js';
 import type { FunctionDef } from '../functions.js';
 
@@ -94,7 +95,7 @@ export class TwinFunction extends Construct {
       handler: 'handler',
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
-      description: def.description,
+      description: functionDescriptions[def.name],
       runtime: twinRuntime,
       architecture: props.architecture ?? Architecture.X86_64,
       memorySize: props.memoryMb ?? def.memoryMb ?? 512,

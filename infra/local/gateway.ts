@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { routeKey, routes, type FunctionName, type RouteDef } from '../routes.js';
+import { routeKey, routes, type FunctionName, type RouteDef } from '../../functions/routes.js';
 
 /**
  * The local twin's API Gateway: an HTTP API emulator built from the route table. For each request it

@@ -1,4 +1,4 @@
-import type { FunctionName } from '../routes.js';
+import type { FunctionName } from '../../functions/routes.js';
 import type { LambdaHandler } from './gateway.js';
 
 /** Every function of the route table, as the local gateway invokes it: the same modules Lambda runs. */

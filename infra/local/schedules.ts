@@ -1,8 +1,8 @@
 import { scheduledEvent, type ScheduledHandler } from '../../functions/middleware/scheduled.js';
-import { schedules as scheduleTable, type FunctionName, type ScheduleDef } from '../routes.js';
+import { schedules as scheduleTable, type FunctionName, type ScheduleDef } from '../../functions/routes.js';
 
 /**
- * The local twin's side of infra/routes.ts `schedules`: a timer per entry that invokes the same handler an
+ * The local twin's side of functions/routes.ts `schedules`: a timer per entry that invokes the same handler an
  * EventBridge rule invokes in AWS, with the same event. A run still going when the next tick comes is not
  * doubled (the tick is skipped), and stop() cancels the timers and waits for a run in flight, so a stopped
  * twin leaves nothing behind.
@@ -26,7 +26,7 @@ export interface LocalSchedulesOptions {
   timer?: ScheduleTimer;
   /** The clock the events carry. @default Date.now */
   now?: () => number;
-  /** @default infra/routes.ts schedules */
+  /** @default functions/routes.ts schedules */
   table?: readonly ScheduleDef[];
   /** Where each run's summary or failure goes. */
   log?: (line: Record<string, unknown>) => void;

@@ -71,7 +71,7 @@ export interface LocalTwinOptions {
   /** Behind a reverse proxy: client addresses from X-Forwarded-For. @default false */
   trustProxy?: boolean;
   /**
-   * Run infra/routes.ts `schedules` (the quality evaluation) on timers, as EventBridge does in AWS. `npm start`
+   * Run functions/routes.ts `schedules` (the quality evaluation) on timers, as EventBridge does in AWS. `npm start`
    * turns them on; off unless given, so tests run them only when they ask (with their own timer and clock).
    * @default off
    */
@@ -111,7 +111,7 @@ export interface LocalTwin {
   faults?: LocalTwinFaults;
   /** Every process the local twin runs: this one, then the embedded stores' (infra/local/stores.ts). */
   pids: number[];
-  /** The timers of infra/routes.ts `schedules`, when started with `schedules`. */
+  /** The timers of functions/routes.ts `schedules`, when started with `schedules`. */
   schedules?: LocalSchedules;
   /** Requests the stores' gates have let through so far, per store (asked of the stores' process). */
   storeRequests(): Promise<{ dynamodb: number; s3: number }>;

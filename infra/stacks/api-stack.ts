@@ -26,12 +26,12 @@ import { ApiGatewayv2DomainProperties } from 'aws-cdk-lib/aws-route53-targets';
 import type { Construct } from 'constructs';
 import { envNames } from '../../functions/config.js';
 import { metricsNamespace } from '../../functions/observability.js';
+import { functionNames, routeKey, routes, schedules, type FunctionName, type RouteDef, type ScheduleDef } from '../../functions/routes.js';
 import { layerArchFor, buildOnnxRuntimeLayer } from '../../layers/onnxruntime/build.js';
 import { accessStatements } from '../constructs/access.js';
 import { TwinFunction, twinRuntime } from '../constructs/twin-function.js';
 import type { TwinEnvironment } from '../environments.js';
 import { functionDefs } from '../functions.js';
-import { functionNames, routeKey, routes, schedules, type FunctionName, type RouteDef, type ScheduleDef } from '../routes.js';
 import { tables as tableDefs } from '../tables.js';
 import type { DataStack } from './data-stack.js';
 
@@ -41,7 +41,7 @@ export interface ApiStackProps extends StackProps {
 }
 
 /**
- * The HTTP API and its functions. Routes come from infra/routes.ts and functions from infra/functions.ts, in
+ * The HTTP API and its functions. Routes come from functions/routes.ts and functions from infra/functions.ts, in
  * loops: a route or function added there appears here (and in the local gateway) with no change to this file.
  * The JWT authorizer trusts exactly one issuer, the API itself (or its custom domain), and one audience.
  */
@@ -189,12 +189,12 @@ export class ApiStack extends Stack {
       if (route.auth === 'public') {
         Validations.of(httpRoute).acknowledge({
           id: 'AwsSolutions::AwsSolutions-APIG4',
-          reason: `${routeKey(route)} (${route.summary}) is public in infra/routes.ts: its callers hold no token yet (monitors, the authorizer fetching the issuer's keys, clients logging in), so the function serves only public data or authenticates the caller itself.`,
+          reason: `${routeKey(route)} (${route.summary}) is public in functions/routes.ts: its callers hold no token yet (monitors, the authorizer fetching the issuer's keys, clients logging in), so the function serves only public data or authenticates the caller itself.`,
         });
       }
     }
 
-    // The schedules of infra/routes.ts: one rule each, invoking the function's live alias (as the API does).
+    // The schedules of functions/routes.ts: one rule each, invoking the function's live alias (as the API does).
     // EventBridge invokes asynchronously: a failed run is retried twice by Lambda, and a run older than the
     // next one is dropped rather than queued behind it.
     for (const schedule of schedules) {

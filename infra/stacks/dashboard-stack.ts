@@ -39,7 +39,7 @@ export interface DashboardDomain {
 export interface DashboardApiOrigin {
   /** The API's host name: `<id>.execute-api.<region>.amazonaws.com`, or its custom domain (may be a token). */
   readonly domainName: string;
-  /** CloudFront path patterns routed to the API (infra/routes.ts `apiPathPatterns`), e.g. `/api/*`, `/health`. */
+  /** CloudFront path patterns routed to the API (functions/routes.ts `apiPathPatterns`), e.g. `/api/*`, `/health`. */
   readonly pathPatterns: readonly string[];
 }
 

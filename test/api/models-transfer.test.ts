@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pullModel } from '../../client/edge.js';
 import { inlinePublishMaxBytes, TwinClient } from '../../client/sdk.js';
-import { maxInlineDownloadBytes } from '../../functions/core/models/service.js';
+import { maxInlineDownloadBytes } from '../../functions/core/models/requests.js';
 import { lambdaMaxEventBytes } from '../../infra/local/gateway.js';
 import { modelName, smallForestPackage, startModelTwin } from '../support/models.js';
 import { adminPassword, adminUsername, apiClient, login, type Api, type TestTwin } from '../support/twin.js';

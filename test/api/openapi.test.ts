@@ -10,7 +10,7 @@ import { buildOpenApiDocument, jsonSchemaOf } from '../../functions/openapi.js';
 import type { RouteHandler } from '../../functions/middleware/http.js';
 import { loadHandlers } from '../../infra/local/handlers.js';
 import { repoRoot } from '../../infra/local/twin.js';
-import { routeKey, routes, type FunctionName } from '../../infra/routes.js';
+import { routeKey, routes, type FunctionName } from '../../functions/routes.js';
 import { apiClient, login, startTestTwin, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
@@ -39,7 +39,7 @@ describe('contracts and the route table', () => {
 
     // Assess
     expect(routeKeys.filter((k) => !contractKeys.includes(k)), 'routes without a contract in functions/contracts.ts').toEqual([]);
-    expect(contractKeys.filter((k) => !routeKeys.includes(k)), 'contracts without a route in infra/routes.ts').toEqual([]);
+    expect(contractKeys.filter((k) => !routeKeys.includes(k)), 'contracts without a route in functions/routes.ts').toEqual([]);
   });
 
   it('every handler validates with exactly its contract’s schemas, and serves exactly its function’s routes', async () => {

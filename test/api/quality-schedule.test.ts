@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/quality-schedule.js';
 import type { ScheduleTimer } from '../../infra/local/schedules.js';
-import { schedules } from '../../infra/routes.js';
+import { schedules } from '../../functions/routes.js';
 import { REACTOR_FEATURES } from '../../models/tools/reactor.js';
 import { activate, modelTestEnv, publishNew, referenceVariant, sinkMessages } from '../support/models.js';
 import { apiClient, login, startTestTwin, type Api, type TestTwin } from '../support/twin.js';
 
 /**
- * The scheduled quality evaluation in the local twin, end to end: the timer of infra/routes.ts `schedules`
+ * The scheduled quality evaluation in the local twin, end to end: the timer of functions/routes.ts `schedules`
  * invokes the same handler EventBridge invokes in AWS, which judges input drift from served rows alone (no
  * feedback) and publishes to the local SNS sink, once per cooldown. The test owns the timer (it fires the
  * ticks) and the clock the events carry: nothing waits on real time.

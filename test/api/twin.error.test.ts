@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routes } from '../../infra/routes.js';
+import { routes } from '../../functions/routes.js';
 import { apiClient, login, startTestTwin, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 let t: TestTwin;

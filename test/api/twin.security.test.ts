@@ -1,6 +1,6 @@
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routes, type RouteDef } from '../../infra/routes.js';
+import { routes, type RouteDef } from '../../functions/routes.js';
 import {
   apiClient,
   claimsFor,

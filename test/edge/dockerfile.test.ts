@@ -215,7 +215,7 @@ describe('.dockerignore', () => {
     ]) {
       expect(isIgnored(path), path).toBe(true);
     }
-    for (const path of ['package.json', 'functions/core/manifest.ts', 'infra/local/start.ts', 'infra/build/runtime.ts', 'infra/routes.ts', 'dashboard/src/main.ts']) {
+    for (const path of ['package.json', 'functions/core/manifest.ts', 'infra/local/start.ts', 'infra/build/runtime.ts', 'functions/routes.ts', 'dashboard/src/main.ts']) {
       expect(isIgnored(path), path).toBe(false);
     }
   });

@@ -5,7 +5,7 @@ import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaBundleOptions } from '../../infra/build/lambda-bundle.js';
 import { functionDefs } from '../../infra/functions.js';
-import { functionNames, type FunctionName } from '../../infra/routes.js';
+import { functionNames, type FunctionName } from '../../functions/routes.js';
 
 /**
  * What each function's bundle carries follows from what the function does (infra/functions.ts), as its IAM
@@ -53,6 +53,14 @@ describe('a function bundle carries what the function uses', () => {
 
   it.each(functionNames)('%s: the S3 presigner only if it publishes models (presigned uploads and downloads)', (fn) => {
     expect(carries(fn, 'node_modules/@aws-sdk/s3-request-presigner/')).toBe(functionDefs[fn].modelBucket === 'readwrite');
+  });
+
+  it.each(functionNames)('%s: the ONNX readers (onnx-proto, the graph check, the model) only if it loads models', (fn) => {
+    // functions/contracts.ts is in every bundle: it takes request schemas and limits from modules that hold
+    // no model code (functions/core/models/requests.ts, functions/core/twin/limits.ts).
+    for (const module of ['node_modules/onnx-proto/', 'functions/core/models/graph-check.ts', 'functions/core/twin/model.ts']) {
+      expect(carries(fn, module), module).toBe(functionDefs[fn].inference);
+    }
   });
 
   it.each(['predict', 'batch'] as const)('%s: the twin, alert publishing and the stores, and none of the other functions\' services', (fn) => {

@@ -10,7 +10,7 @@ import { localBucket } from '../../infra/local/twin.js';
 import { localTableName, seedLocal } from '../../infra/local/seed.js';
 import { SnsSink } from '../../infra/local/sns-sink.js';
 import { startEmbeddedStores, type EmbeddedStores } from '../../infra/local/stores.js';
-import { functionNames, routeKey, routes, schedules, type FunctionName } from '../../infra/routes.js';
+import { functionNames, routeKey, routes, schedules, type FunctionName } from '../../functions/routes.js';
 import { functionConstructId } from '../../infra/stacks/api-stack.js';
 import { tables } from '../../infra/tables.js';
 import { directorySize } from '../../layers/onnxruntime/build.js';
@@ -27,7 +27,7 @@ import { adminPassword } from '../support/twin.js';
  * The real artifacts, run as Lambda runs them. Every function is bundled by local esbuild as `npx cdk synth`
  * does, with the onnxruntime layer; sizes are checked against Lambda's limits; then each bundle is laid out
  * as Lambda lays it out (/var/task, the layer under /opt/nodejs/node_modules, NODE_PATH, Node 22 from the npm
- * registry with the runtime's flags, the template's environment) and every route of infra/routes.ts is
+ * registry with the runtime's flags, the template's environment) and every route of functions/routes.ts is
  * invoked with an API Gateway v2 event against the local stores, KMS signing against a local KMS endpoint.
  * Each function's AWS calls pass a recording proxy, and must equal what its role allows in the template.
  */

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentSecurityPolicy, dashboardCacheControl } from '../../infra/dashboard-security.js';
 import { DashboardStack, type DashboardStackProps } from '../../infra/stacks/dashboard-stack.js';
-import { apiPathPatterns, routeKey, routes } from '../../infra/routes.js';
+import { apiPathPatterns, routeKey, routes } from '../../functions/routes.js';
 import { cdkJsonContext } from '../support/cdk.js';
 
 /**

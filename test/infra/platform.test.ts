@@ -4,14 +4,14 @@ import { envNames, loadConfig } from '../../functions/config.js';
 import { metricNames, metricsNamespace } from '../../functions/observability.js';
 import type { EnvironmentConfig } from '../../infra/environments.js';
 import { functionDefs, type FunctionDef } from '../../infra/functions.js';
-import { functionNames, routeKey, routes, type FunctionName } from '../../infra/routes.js';
+import { functionNames, routeKey, routes, type FunctionName } from '../../functions/routes.js';
 import { functionConstructId } from '../../infra/stacks/api-stack.js';
 import { tables } from '../../infra/tables.js';
 import { cdkJsonContext, describeValue, pathOf, resourcesOfType, synthesize, type CfnTemplate, type Synthesized } from '../support/cdk.js';
 
 /**
  * Template tests of the CDK stacks, one synthesis per environment (bundling skipped: bundles.test.ts covers
- * the bundles). Everything is checked by iterating the contracts (infra/routes.ts, infra/functions.ts,
+ * the bundles). Everything is checked by iterating the contracts (functions/routes.ts, infra/functions.ts,
  * infra/tables.ts, functions/config.ts), so new routes, functions and tables are covered without new tests.
  */
 
@@ -170,7 +170,7 @@ describe.each(environments)('%s', (environmentName) => {
   });
 
   describe('API', () => {
-    it('has exactly the routes of infra/routes.ts, each with its authorizer, scopes and function', () => {
+    it('has exactly the routes of functions/routes.ts, each with its authorizer, scopes and function', () => {
       const api = d().api;
       const byKey = new Map(resourcesOfType(api, 'AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties?.RouteKey as string, must(r.Properties, 'route')]));
       expect([...byKey.keys()].sort()).toEqual(routes.map(routeKey).sort());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { functionDefs } from '../../infra/functions.js';
-import { routes } from '../../infra/routes.js';
+import { routes } from '../../functions/routes.js';
 import { tables } from '../../infra/tables.js';
 
 /**

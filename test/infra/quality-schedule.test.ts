@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envNames } from '../../functions/config.js';
 import { functionDefs } from '../../infra/functions.js';
-import { functionNames, routes, schedules } from '../../infra/routes.js';
+import { functionNames, routes, schedules } from '../../functions/routes.js';
 import { functionConstructId, scheduleConstructId } from '../../infra/stacks/api-stack.js';
 import { describeValue, pathOf, resourcesOfType, synthesize, type CfnTemplate, type Synthesized } from '../support/cdk.js';
 
 /**
- * The scheduled quality evaluation in the stacks: one EventBridge rule per entry of infra/routes.ts
+ * The scheduled quality evaluation in the stacks: one EventBridge rule per entry of functions/routes.ts
  * `schedules`, invoking the function's live alias, which only EventBridge (that rule) may invoke besides the
  * API; the function's role holds the table actions infra/functions.ts declares and nothing of users, keys,
  * rate counters or audit (test/infra/platform.test.ts checks every role against its declaration, and cdk-nag).

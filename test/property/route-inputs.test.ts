@@ -4,13 +4,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scopes as allScopes } from '../../functions/core/auth/roles.js';
 import { repoRoot } from '../../infra/local/twin.js';
-import { routeKey, routes, type RouteDef } from '../../infra/routes.js';
+import { routeKey, routes, type RouteDef } from '../../functions/routes.js';
 import { createKey, createUser, relaxedLoginEnv, scanTable, startTwinWithEnv, type CreatedKey } from '../support/identity.js';
 import { expectNoInternals } from '../support/reliability.js';
 import { apiClient, claimsFor, nowSeconds, readSigningKeys, signToken, validRow, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
- * Property tests over every route of the route table (infra/routes.ts): random and adversarial path
+ * Property tests over every route of the route table (functions/routes.ts): random and adversarial path
  * parameters, query strings, bodies (valid requests with one to three fields broken, random JSON, wrong
  * types, huge and special numbers, `__proto__`/`constructor` keys, very long strings, unicode, deep nesting,
  * invalid JSON and UTF-8, empty bodies) and content types. For every request: never a 5xx, never a stack

@@ -2,7 +2,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { lambdaMaxEventBytes, lambdaMaxResultBytes, LocalGateway, type GatewayOptions, type LambdaHandler } from '../../infra/local/gateway.js';
-import { functionNames, type FunctionName } from '../../infra/routes.js';
+import { functionNames, type FunctionName } from '../../functions/routes.js';
 
 /**
  * The local gateway's own limits, against API Gateway HTTP API's documented ones: a 10 MB payload (above it:

@@ -1,12 +1,12 @@
 import { contracts } from '../../functions/contracts.js';
-import { routes, routeKey, schedules, type FunctionName } from '../../infra/routes.js';
+import { routes, routeKey, schedules, type FunctionName } from '../../functions/routes.js';
 import { Prng } from '../../models/tools/prng.js';
 import { REACTOR_FEATURES, reactorYield } from '../../models/tools/reactor.js';
 import { publishBody, referenceVariant } from './models.js';
 import { adminPassword, validRow } from './twin.js';
 
 /**
- * The scenario the Lambda-layout test runs: every route of infra/routes.ts at least once, in an order that
+ * The scenario the Lambda-layout test runs: every route of functions/routes.ts at least once, in an order that
  * makes each call meaningful (a key exists before it is rotated, a version is published before it is
  * activated), with the status its contract (functions/contracts.ts) promises.
  */
@@ -34,7 +34,7 @@ export interface StepState {
 export interface Step {
   /** A label for the test's name. */
   name: string;
-  /** The route invoked, or for a scheduled function (infra/routes.ts `schedules`) `schedule <function>`: it gets EventBridge's event. */
+  /** The route invoked, or for a scheduled function (functions/routes.ts `schedules`) `schedule <function>`: it gets EventBridge's event. */
   route: string;
   path: string | ((s: StepState) => string);
   pathParameters?: Record<string, string> | ((s: StepState) => Record<string, string>);

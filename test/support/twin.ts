@@ -42,7 +42,7 @@ export interface TestTwinOptions {
   faults?: boolean;
   /** A dashboard build to serve at `/` (the browser tests build their own); false serves none. */
   dashboardDir?: string | false;
-  /** Run the schedules (infra/routes.ts) on this timer; off when absent. */
+  /** Run the schedules (functions/routes.ts) on this timer; off when absent. */
   schedules?: LocalTwinOptions['schedules'];
   /** The clock of alerts, model quality and rate windows (LocalTwinOptions.clock), before `clock.advance`. */
   clock?: () => number;

@@ -1,4 +1,4 @@
-import { routes } from '../../../infra/routes.js';
+import { routes } from '../../../functions/routes.js';
 import type { ApiClient } from '../api.js';
 import { mayPublish, type ModelEntry } from '../models.js';
 import { decodeClaims, type Session } from '../session.js';

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 
-/** Every scope a token can carry. Routes name the scopes they need in infra/routes.ts. */
+/** Every scope a token can carry. Routes name the scopes they need in functions/routes.ts. */
 export const scopes = [
   'twin:predict',
   'twin:read',

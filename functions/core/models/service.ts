@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { isPlatformAdmin } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
-import { plantSchema } from '../auth/users-service.js';
 import { ConflictError, ForbiddenError, InvalidRequestError, isAppError, ModelNotFoundError, type FieldIssue } from '../errors.js';
 import { compareSemver, describeZodIssues, modelManifestSchema, modelNameSchema, semverSchema, sha256Hex, type ModelManifest } from '../manifest.js';
 import { latencyBucketsMs, type ModelRouting, type ModelStore, type PackageTransfer, type StatsStore, type VariantCounters } from '../ports.js';
@@ -10,38 +9,15 @@ import { alertVisibleTo, type AlertService } from '../alerts/service.js';
 import { TwinModel } from '../twin/model.js';
 import type { ModelRegistry } from '../twin/registry.js';
 import type { RoutingRequest } from '../twin/routing.js';
+import { maxInlineDownloadBytes, maxUploadBytes, transferUrlSeconds, type PublishRequest } from './requests.js';
 import { modelVisibleTo, requireModelAccess, type ModelOwner } from './tenancy.js';
 
-export { routingRequestSchema } from '../twin/routing.js';
-
-/**
- * POST /api/v1/models/{name}/versions: the manifest, and the ONNX bytes either inline (base64, small models:
- * the whole request must stay under Lambda's 6 MB) or uploaded beforehand through POST .../uploads.
- */
-export const publishRequestSchema = z
-  .strictObject({
-    manifest: z.record(z.string(), z.unknown()),
-    model_base64: z.string().min(1).max(10 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64').optional(),
-    upload_id: z.uuid().optional(),
-    /**
-     * The plant that owns a new model, `null` for platform-wide (platform admins only). Default: the
-     * publisher's plant. Fixed at the first publish.
-     */
-    plant: plantSchema.nullable().optional(),
-  })
-  .refine((b) => (b.model_base64 === undefined) !== (b.upload_id === undefined), { message: 'give exactly one of model_base64 and upload_id', path: ['model_base64'] });
-
-/** How long presigned upload and download URLs stay valid. */
-export const transferUrlSeconds = 900;
-/** The largest model.onnx accepted through an upload (the function holds it in memory to check it). */
-export const maxUploadBytes = 64 * 1024 * 1024;
-/** Downloads carry model.onnx inline (base64) up to this size; larger ones only as a presigned URL (Lambda: 6 MB). */
-export const maxInlineDownloadBytes = 3 * 1024 * 1024;
+// The request schemas and limits are in ./requests.ts (functions/contracts.ts takes them from there).
 
 function uploadKey(name: string, uploadId: string): string {
   return `uploads/${name}/${uploadId}/model.onnx`;
 }
-export const activateRequestSchema = z.strictObject({ version: semverSchema });
+
 export const modelNameParam = modelNameSchema;
 
 export interface VariantStats {
@@ -145,7 +121,7 @@ export class ModelService {
    * platform admin, the `plant` given, `null` = platform-wide); an existing name takes versions only from
    * those who manage it. A name that has versions but no owner.json predates owners: platform-wide.
    */
-  async publish(principal: Principal, rawName: string, body: z.infer<typeof publishRequestSchema>) {
+  async publish(principal: Principal, rawName: string, body: PublishRequest) {
     const name = this.name(rawName);
     // The owner is checked before the package is looked at (another plant's model: 404 at once), and a new
     // name is claimed only once the package has proved valid (a refused upload claims nothing).

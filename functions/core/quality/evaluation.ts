@@ -8,7 +8,7 @@ import { errorStats, featureDrift, statedLevel, windowAggregates, windowStart } 
 /**
  * Quality alerts' judgements, per version and plant over the last day: coverage and error against their
  * bands (with enough measured rows) and input drift (with enough served rows, no feedback needed). Run after
- * each feedback call and by the schedule (infra/routes.ts `schedules`) for every model. The alerts carry the
+ * each feedback call and by the schedule (functions/routes.ts `schedules`) for every model. The alerts carry the
  * anomaly alerts' no-storm rules (./alerts.ts), so judging often sends nothing more.
  */
 

@@ -6,7 +6,8 @@ import type { PendingWrites } from '../pending-writes.js';
 import type { ModelStore } from '../ports.js';
 import type { ModelRegistry } from './registry.js';
 import type { TwinModel } from './model.js';
-import { maxBatchSize, type InferRowsResult, type TwinService } from './service.js';
+import { maxBatchSize } from './limits.js';
+import type { InferRowsResult, TwinService } from './service.js';
 
 /**
  * The Open Inference Protocol (KServe "V2"), REST binding: health, server and model metadata, model

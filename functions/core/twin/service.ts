@@ -22,13 +22,11 @@ import {
 } from './answers.js';
 import { ServingBookkeeping, type QualityHook } from './bookkeeping.js';
 import { cacheKey, LruCache } from './cache.js';
+import { maxBatchSize } from './limits.js';
 import type { RowPrediction, TwinModel } from './model.js';
 import { TwinOverview } from './overview.js';
 import type { ModelRegistry, Resolved } from './registry.js';
 import type { InferTarget } from './target.js';
-
-/** The chapter's batch limit, kept. */
-export const maxBatchSize = 100;
 
 export const batchRequestSchema = z.object({ inputs: z.array(z.unknown()) });
 

@@ -1,9 +1,11 @@
-import type { Scope } from '../functions/core/auth/roles.js';
+import type { Scope } from './core/auth/roles.js';
 
 /**
  * THE route table. The local gateway serves exactly these routes and the CDK stacks create exactly these
  * routes, functions and authorizer scopes, so a route cannot exist in one target and not the other.
- * Pure data: imported by the functions too (they re-check the route's scopes).
+ * It is a contract, like functions/contracts.ts beside it: the functions read it too (they re-check the
+ * route's scopes, and the OpenAPI document is built from it), and functions/ imports nothing from infra/
+ * (test/unit/layering.test.ts). Pure data with type-only imports: the dashboard's bundle takes it whole.
  */
 
 export const functionNames = ['public-info', 'discovery', 'auth', 'predict', 'batch', 'status', 'keys', 'users', 'audit', 'models', 'docs', 'inference', 'quality', 'insight', 'quality-schedule'] as const;

@@ -11,6 +11,7 @@
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
+import { cacheDynaliteTableDefinitions } from './dynalite-table-cache.mjs';
 import { startSigV4Gate } from './sigv4-gate.mjs';
 
 /** @param {import('node:net').Server} server @param {string} socketPath @returns {Promise<void>} */
@@ -32,6 +33,8 @@ async function start({ dataDir, dynamodbSocket, s3Socket, credentials }) {
   await mkdir(join(dataDir, 'dynamodb'), { recursive: true, mode: 0o700 });
   // A socket left by a process that did not stop cleanly would make listen fail (EADDRINUSE).
   await unlink(dynamodbSocket).catch(() => undefined);
+  // Table definitions read from LevelDB once, not on every request (dynalite-table-cache.mjs).
+  cacheDynaliteTableDefinitions();
   const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   // dynalite still listens on its socket (inside the 0700 data dir): its close() closes LevelDB only after
   // closing a listening server. Its requests come through the gate below, handed to its handler in-process.

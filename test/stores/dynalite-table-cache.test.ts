@@ -63,7 +63,7 @@ function read(db: { get(name: string, cb: Callback): void }, name: string): Prom
   return new Promise((resolve) => db.get(name, (error, value) => resolve({ error, value })));
 }
 
-async function settle(store: ReturnType<typeof heldTableDb>, pending: Promise<unknown>) {
+async function settle<T>(store: ReturnType<typeof heldTableDb>, pending: Promise<T>): Promise<T> {
   store.releaseAll();
   return pending;
 }

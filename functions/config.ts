@@ -59,6 +59,12 @@ export const envNames = {
    * Lambda (one request per container): each write alone, one PutItem, no batch permission needed.
    */
   sharedBatchWrites: 'TWIN_SHARED_BATCH_WRITES',
+  /**
+   * How many rate-limit takes a process may count in the store ahead of its requests (functions/adapters/
+   * dynamodb-rate-limiter.ts, `RateReserveOptions`): 0 in Lambda (one request per container); the local and
+   * edge twin, one process serving every request, set it.
+   */
+  rateReserveAhead: 'TWIN_RATE_RESERVE_AHEAD',
   /** The anomaly-alert SNS topic (set only where the function may publish: infra/functions.ts `alerts`). */
   alertsTopicArn: 'TWIN_ALERTS_TOPIC_ARN',
   /** Read by Powertools Metrics itself (not by {@link configSchema}): one CloudWatch namespace per environment. */
@@ -128,6 +134,7 @@ export const configSchema = z.object({
   [envNames.serviceName]: z.string().min(1).default('digital-twin'),
   [envNames.environment]: z.string().min(1).default('local'),
   [envNames.sharedBatchWrites]: booleanString.default(false),
+  [envNames.rateReserveAhead]: z.coerce.number().int().min(0).max(1000).default(0),
   [envNames.alertsTopicArn]: z.string().startsWith('arn:').optional(),
   [envNames.awsRegion]: z.string().min(1).default('us-east-1'),
 });
@@ -179,6 +186,8 @@ export interface Config {
   environment: string;
   /** The audit and served-rows logs share one BatchWriteItem writer (a process serving many requests at once). */
   sharedBatchWrites: boolean;
+  /** Rate-limit takes counted ahead per counter (0: every take is its own write, as in Lambda). */
+  rateReserveAhead: number;
   region: string;
 }
 
@@ -244,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceName: e[envNames.serviceName],
     environment: e[envNames.environment],
     sharedBatchWrites: e[envNames.sharedBatchWrites],
+    rateReserveAhead: e[envNames.rateReserveAhead],
     region: e[envNames.awsRegion],
   };
 }

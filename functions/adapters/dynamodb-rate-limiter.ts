@@ -13,6 +13,31 @@ interface Queue {
   waiters: Waiter[];
 }
 
+/** Takes this process has counted in the store ahead of its requests (see {@link RateReserveOptions}). */
+interface Reserve {
+  windowEnd: number;
+  /** Counted in the store, not yet handed to a request. */
+  left: number;
+  /** The store's count after the write that made the reserve, refunds aside. */
+  count: number;
+}
+
+/**
+ * Reserving ahead, for a process that serves many requests of one principal (the local and edge twin): a take
+ * that goes to the store also counts up to `maxAhead` more takes in the same conditional ADD, which this
+ * process then hands to its next requests of that counter without a store call. The store's count holds
+ * every take handed out plus the ones reserved, so no process can let more than the limit through; a reserve
+ * is never more than an eighth of what the window has left, and near the limit there is none, so there the
+ * takes are exact one by one. The trade: takes reserved by a process that then stops (or serves no further
+ * request of that principal in the window) are counted though no request used them, so with reserving on, a
+ * principal whose requests are spread over several processes could be refused up to `maxAhead` requests per
+ * process before its limit, for the rest of that window. Off (0) in Lambda: a container serves one request
+ * at a time, and its reserve would outlive it.
+ */
+export interface RateReserveOptions {
+  maxAhead: number;
+}
+
 /**
  * Fixed-window counters in the RateCounters table: item `pk = <bucket>#<window start>`, taken with a
  * conditional ADD (`count + n <= limit`), so concurrent containers can never let more than `limit` through.
@@ -28,12 +53,15 @@ interface Queue {
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly queues = new Map<string, Queue>();
   /** The window each allowed decision counted in, for {@link refund} (gone with the decision). */
-  private readonly windows = new WeakMap<RateDecision, { windowStart: number; cost: number }>();
+  private readonly windows = new WeakMap<RateDecision, { windowStart: number; cost: number; key?: string }>();
+  /** Reserved takes per counter item (`bucket#window#limit`); empty unless reserving ahead. */
+  private readonly reserves = new Map<string, Reserve>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
+    private readonly reserve: RateReserveOptions = { maxAhead: 0 },
   ) {}
 
   take(bucket: string, limit: number, windowSeconds: number, cost = 1): Promise<RateDecision> {
@@ -41,6 +69,8 @@ export class DynamoDbRateLimiter implements RateLimiter {
     const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
     if (cost !== 1) return this.takeCost(bucket, limit, windowSeconds, windowStart, nowSeconds, cost);
     const key = `${bucket}#${windowStart}#${limit}`;
+    const reserved = this.fromReserve(key, limit, windowStart, windowSeconds, nowSeconds);
+    if (reserved !== undefined) return Promise.resolve(reserved);
     return new Promise((resolve, reject) => {
       const queued = this.queues.get(key);
       if (queued) {
@@ -54,12 +84,27 @@ export class DynamoDbRateLimiter implements RateLimiter {
     });
   }
 
+  /** A take handed out of this process's reserve for the counter, if it has one left. */
+  private fromReserve(key: string, limit: number, windowStart: number, windowSeconds: number, nowSeconds: number): RateDecision | undefined {
+    const reserved = this.reserves.get(key);
+    if (reserved === undefined || reserved.left === 0) return undefined;
+    reserved.left--;
+    const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
+    const decision = { allowed: true, limit, remaining: Math.max(0, limit - (reserved.count - reserved.left)), resetSeconds };
+    this.windows.set(decision, { windowStart, cost: 1, key });
+    return decision;
+  }
+
   /** A weighted take (a sweep's rows): its own conditional `ADD cost`, outside the request group commit. */
   private async takeCost(bucket: string, limit: number, windowSeconds: number, windowStart: number, nowSeconds: number, cost: number): Promise<RateDecision> {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
     const count = cost > limit ? undefined : await this.add(bucket, windowStart, windowSeconds, cost, limit - cost);
     if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
-    const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
+    // What this process holds in reserve for the counter is counted in the store but not used; and the
+    // reserve's view of the count now includes this take.
+    const reserve = this.reserves.get(`${bucket}#${windowStart}#${limit}`);
+    if (reserve !== undefined) reserve.count = count;
+    const decision = { allowed: true, limit, remaining: Math.max(0, limit - count + (reserve?.left ?? 0)), resetSeconds };
     this.windows.set(decision, { windowStart, cost });
     return decision;
   }
@@ -68,6 +113,12 @@ export class DynamoDbRateLimiter implements RateLimiter {
     const taken = this.windows.get(decision);
     if (taken === undefined) return;
     this.windows.delete(decision);
+    // A take of a counter this process reserves for goes back to the reserve: the store already counts it.
+    const reserved = taken.key === undefined ? undefined : this.reserves.get(taken.key);
+    if (reserved !== undefined) {
+      reserved.left++;
+      return;
+    }
     try {
       await this.db.send(
         new UpdateCommand({
@@ -90,16 +141,22 @@ export class DynamoDbRateLimiter implements RateLimiter {
   private async drain(key: string, queue: Queue, bucket: string, windowStart: number, windowSeconds: number, limit: number): Promise<void> {
     try {
       while (queue.waiters.length > 0) {
-        const group = queue.waiters.splice(0);
+        // Takes that waited for the write in flight are served first from what it reserved (or a refund put back).
+        const group = queue.waiters.splice(0).filter((waiter) => {
+          const reserved = this.fromReserve(key, limit, windowStart, windowSeconds, waiter.nowSeconds);
+          if (reserved !== undefined) waiter.resolve(reserved);
+          return reserved === undefined;
+        });
+        if (group.length === 0) continue;
         const decide = (waiter: Waiter, count: number | undefined): RateDecision => {
           const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - waiter.nowSeconds));
           if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
           const decision = { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
-          this.windows.set(decision, { windowStart, cost: 1 });
+          this.windows.set(decision, { windowStart, cost: 1, key });
           return decision;
         };
         try {
-          const counts = await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length);
+          const counts = (await this.takeAhead(key, bucket, windowStart, windowSeconds, limit, group.length)) ?? (await this.takeMany(bucket, windowStart, windowSeconds, limit, group.length));
           group.forEach((waiter, i) => waiter.resolve(decide(waiter, counts[i])));
         } catch (error) {
           for (const waiter of group) waiter.reject(error);
@@ -108,6 +165,27 @@ export class DynamoDbRateLimiter implements RateLimiter {
     } finally {
       this.queues.delete(key);
     }
+  }
+
+  /**
+   * With reserving on: takes `n` and reserves ahead in one conditional ADD, if the window has room for both
+   * and for eight times the reserve; the counts of the `n` takes, or undefined to take them exactly instead.
+   */
+  private async takeAhead(key: string, bucket: string, windowStart: number, windowSeconds: number, limit: number, n: number): Promise<number[] | undefined> {
+    const known = this.reserves.get(key)?.count ?? 0;
+    const ahead = Math.min(this.reserve.maxAhead, Math.floor((limit - known - n) / 8));
+    if (ahead < 1) return undefined;
+    const total = await this.add(bucket, windowStart, windowSeconds, n + ahead, limit - n - ahead);
+    if (total === undefined) return undefined;
+    this.keepReserve(key, { windowEnd: windowStart + windowSeconds, left: ahead, count: total });
+    return Array.from({ length: n }, (_, i) => total - ahead - n + 1 + i);
+  }
+
+  private keepReserve(key: string, reserve: Reserve): void {
+    // Reserves of windows that have ended are dropped when a new one is made (at most one per maxAhead takes).
+    const nowSeconds = this.now() / 1000;
+    for (const [other, kept] of this.reserves) if (kept.windowEnd <= nowSeconds) this.reserves.delete(other);
+    this.reserves.set(key, reserve);
   }
 
   /** Takes `n` from the item: the count after each take, in order, or undefined for a refused one. */

@@ -28,12 +28,18 @@ export function principals(services: Services): PrincipalResolver {
   });
 }
 
+/** Takes one by one in the store (login's attempts: they fail closed when the store cannot count them). */
 export function rateLimiter(services: Services): DynamoDbRateLimiter {
   return new DynamoDbRateLimiter(services.get(dynamoDb), services.config.rateCountersTable, services.now);
 }
 
+/** The principals' request limits: reserving ahead where one process serves every request (`rateReserveAhead`). */
+export function requestRateLimiter(services: Services): DynamoDbRateLimiter {
+  return new DynamoDbRateLimiter(services.get(dynamoDb), services.config.rateCountersTable, services.now, { maxAhead: services.config.rateReserveAhead });
+}
+
 export function rateLimit(services: Services): PrincipalRateLimit {
-  return new PrincipalRateLimit(services.get(rateLimiter), {
+  return new PrincipalRateLimit(services.get(requestRateLimiter), {
     defaultPerMinute: services.config.rateLimitPerMinute,
     onStoreError: (error) => logger.warn('rate-limit store unavailable; request allowed (fail open)', { error: error as Error }),
   });

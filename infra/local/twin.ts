@@ -188,6 +188,8 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
       [envNames.environment]: edgePackage ? 'edge' : 'local',
       // One long-lived process serves every request: audit records and served rows share their BatchWriteItems.
       [envNames.sharedBatchWrites]: 'true',
+      // ...and takes every principal's rate limit: it may count takes ahead (exact near the limit).
+      [envNames.rateReserveAhead]: '64',
       ...Object.fromEntries(tables.map((t) => [t.env, localTableName(t)])),
       ...options.env,
     });

@@ -46,7 +46,9 @@ beforeAll(async () => {
   // The SDK's own retry decisions, attempt count and retry quota, without the exponential wait between tries
   // (500 ms and up on a throttle): what is retried and what it ends as is tested here, not how long the SDK
   // sleeps, which would cost the persistent-throttle case ~14 s. Production keeps the SDK's default strategy.
-  t = await startFaultTwin(relaxedLoginEnv, { dynamoDbRetryStrategy: new ConfiguredRetryStrategy(DEFAULT_MAX_ATTEMPTS, 0) });
+  // No takes reserved ahead (as in Lambda): a request served from a reserve made before a fault would never
+  // reach the store-failure paths these tests are about (the reserve is test/stores/rate-limiter-group-commit).
+  t = await startFaultTwin({ ...relaxedLoginEnv, TWIN_RATE_RESERVE_AHEAD: '0' }, { dynamoDbRetryStrategy: new ConfiguredRetryStrategy(DEFAULT_MAX_ATTEMPTS, 0) });
   api = apiClient(t.url);
   admin = await login(api);
   // Warms the authorizer's discovery and JWKS cache: afterwards a request touches DynamoDB only for itself.

@@ -27,7 +27,10 @@ let olgaPassword: string;
 const keyLimit = 20;
 
 beforeAll(async () => {
-  t = await startTwinWithEnv(relaxedLoginEnv);
+  // No rate-limit takes reserved ahead (as in Lambda), so each counter holds exactly its admitted requests;
+  // with the local twin's reserve it also holds up to 64 unused takes (test/stores/rate-limiter-group-commit,
+  // and test/api/rate-limit for exactly L of N through the twin as it runs).
+  t = await startTwinWithEnv({ ...relaxedLoginEnv, TWIN_RATE_RESERVE_AHEAD: '0' });
   api = apiClient(t.url);
   admin = await login(api);
   const o = await createUser(api, admin, { username: 'olga', role: 'operator' });

@@ -102,3 +102,132 @@ describe('rate limiter group commit (one instance, concurrent takes)', () => {
     expect(after).toMatchObject({ allowed: true, remaining: 9 });
   });
 });
+
+describe('rate limiter reserving ahead (the local twin: one process serves every request)', () => {
+  const reserving = (seconds: number, maxAhead = 64) => new DynamoDbRateLimiter(counting(), table, at(seconds), { maxAhead });
+
+  it('takes one by one: one write reserves the next ones, each remaining value once, the store counts what is reserved', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 5);
+    writes = 0;
+
+    // Act: 200 takes one after another (a client at one connection)
+    const decisions = [];
+    for (let i = 0; i < 200; i++) decisions.push(await limiter.take('one-by-one', 1000, window));
+
+    // Assess: 1 + 64 per write while the window has room, so 4 writes for 200 takes
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    expect(decisions.map((d) => d.remaining)).toEqual(Array.from({ length: 200 }, (_, i) => 999 - i));
+    expect(writes).toBe(4);
+    expect(await count('one-by-one')).toBe(4 * 65);
+  });
+
+  it('never reserves more than an eighth of what is left, and none near the limit: exactly L of N pass, take by take at the end', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 6);
+    writes = 0;
+
+    // Act: 120 takes one after another at a limit of 100, then 40 at once
+    const sequential = [];
+    for (let i = 0; i < 120; i++) sequential.push(await limiter.take('reserve-near-limit', 100, window));
+    const concurrent = await Promise.all(Array.from({ length: 40 }, () => limiter.take('reserve-near-limit', 100, window)));
+
+    // Assess
+    expect(sequential.filter((d) => d.allowed)).toHaveLength(100);
+    expect(sequential.slice(0, 100).map((d) => d.remaining)).toEqual(Array.from({ length: 100 }, (_, i) => 99 - i));
+    expect(concurrent.some((d) => d.allowed)).toBe(false);
+    expect(await count('reserve-near-limit')).toBe(100);
+  });
+
+  it('concurrent takes at a limit: exactly L pass, each remaining value once', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 7);
+
+    // Act
+    const decisions = await Promise.all(Array.from({ length: 300 }, () => limiter.take('burst-reserve', 120, window)));
+
+    // Assess
+    const allowed = decisions.filter((d) => d.allowed);
+    expect(allowed).toHaveLength(120);
+    expect(allowed.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    expect(await count('burst-reserve')).toBe(120);
+  });
+
+  it('takes that arrive while a reserving write is in flight are served from its reserve first: exactly L pass', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 12);
+
+    // Act: one take goes to the store (reserving ahead); 60 more arrive while its write is in flight
+    const first = limiter.take('in-flight-reserve', 50, window);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = Array.from({ length: 60 }, () => limiter.take('in-flight-reserve', 50, window));
+    const decisions = await Promise.all([first, ...later]);
+
+    // Assess
+    const allowed = decisions.filter((d) => d.allowed);
+    expect(allowed).toHaveLength(50);
+    expect(allowed.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(await count('in-flight-reserve')).toBe(50);
+  });
+
+  it('a second process sharing the counter never lets the limit be exceeded (reserved takes count against it)', async () => {
+    // Prepare: two processes' limiters on one counter
+    const a = reserving(windowStart + 8);
+    const b = reserving(windowStart + 8);
+
+    // Act: interleaved takes, far more than the limit
+    const decisions = [];
+    for (let i = 0; i < 150; i++) decisions.push(await (i % 2 === 0 ? a : b).take('two-processes', 100, window));
+
+    // Assess: at most the limit passes; what a process reserved and did not use is the documented trade
+    const allowed = decisions.filter((d) => d.allowed).length;
+    expect(allowed).toBeLessThanOrEqual(100);
+    expect(allowed).toBeGreaterThanOrEqual(100 - 2 * 64);
+    expect(await count('two-processes')).toBeLessThanOrEqual(100);
+  });
+
+  it('a refunded take goes back to the reserve (no write), and the next take reuses it', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 9);
+    const first = await limiter.take('refund-reserve', 1000, window);
+    writes = 0;
+
+    // Act
+    await limiter.refund('refund-reserve', first);
+    const again = await limiter.take('refund-reserve', 1000, window);
+
+    // Assess
+    expect(writes).toBe(0);
+    expect(again.remaining).toBe(first.remaining);
+    expect(await count('refund-reserve')).toBe(65);
+  });
+
+  it('a new window starts without the old reserve', async () => {
+    // Prepare
+    let seconds = windowStart + 58;
+    const limiter = new DynamoDbRateLimiter(counting(), table, () => seconds * 1000, { maxAhead: 64 });
+    await limiter.take('rollover', 1000, window);
+
+    // Act
+    seconds = windowStart + window + 1;
+    writes = 0;
+    const next = await limiter.take('rollover', 1000, window);
+
+    // Assess: a write to the new window's item, whose count starts afresh
+    expect(writes).toBe(1);
+    expect(next.remaining).toBe(999);
+  });
+
+  it('off (maxAhead 0, as in Lambda): every take is its own write', async () => {
+    // Prepare
+    const limiter = reserving(windowStart + 11, 0);
+    writes = 0;
+
+    // Act
+    for (let i = 0; i < 5; i++) await limiter.take('no-reserve', 1000, window);
+
+    // Assess
+    expect(writes).toBe(5);
+    expect(await count('no-reserve')).toBe(5);
+  });
+});

@@ -95,14 +95,26 @@ export class DynamoDbRateLimiter implements RateLimiter {
     return decision;
   }
 
-  /** A weighted take (a sweep's rows): its own conditional `ADD cost`, outside the request group commit. */
+  /**
+   * A weighted take (a sweep's rows): its own conditional `ADD cost`, outside the request group commit. What
+   * this process holds in reserve for the counter is counted in the store but not handed out, so it pays for
+   * the take first (only the rest is added): else a principal with a reserve would be refused before its limit.
+   */
   private async takeCost(bucket: string, limit: number, windowSeconds: number, windowStart: number, nowSeconds: number, cost: number): Promise<RateDecision> {
     const resetSeconds = Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
-    const count = cost > limit ? undefined : await this.add(bucket, windowStart, windowSeconds, cost, limit - cost);
-    if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
-    // What this process holds in reserve for the counter is counted in the store but not used; and the
-    // reserve's view of the count now includes this take.
     const reserve = this.reserves.get(`${bucket}#${windowStart}#${limit}`);
+    const fromReserve = cost > limit ? 0 : Math.min(reserve?.left ?? 0, cost);
+    if (reserve !== undefined) reserve.left -= fromReserve;
+    const rest = cost - fromReserve;
+    let count: number | undefined;
+    try {
+      count = cost > limit ? undefined : rest === 0 ? reserve!.count : await this.add(bucket, windowStart, windowSeconds, rest, limit - rest);
+    } finally {
+      // Refused or failed: what it took from the reserve goes back (still counted in the store).
+      if (count === undefined && reserve !== undefined) reserve.left += fromReserve;
+    }
+    if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
+    // The reserve's view of the count now includes this take.
     if (reserve !== undefined) reserve.count = count;
     const decision = { allowed: true, limit, remaining: Math.max(0, limit - count + (reserve?.left ?? 0)), resetSeconds };
     this.windows.set(decision, { windowStart, cost });

@@ -110,8 +110,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
     try {
       count = cost > limit ? undefined : rest === 0 ? reserve!.count : await this.add(bucket, windowStart, windowSeconds, rest, limit - rest);
     } finally {
-      // Refused or failed: what it took from the reserve goes back (still counted in the store).
-      if (count === undefined && reserve !== undefined) reserve.left += fromReserve;
+      // Refused or failed: what it took from the reserve goes back (it is still counted in the store), to the
+      // counter's reserve as it is now (a new one may have replaced it meanwhile: keepReserve).
+      const current = this.reserves.get(`${bucket}#${windowStart}#${limit}`);
+      if (count === undefined && current !== undefined) current.left += fromReserve;
     }
     if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
     // The reserve's view of the count now includes this take.
@@ -197,7 +199,10 @@ export class DynamoDbRateLimiter implements RateLimiter {
     // Reserves of windows that have ended are dropped when a new one is made (at most one per maxAhead takes).
     const nowSeconds = this.now() / 1000;
     for (const [other, kept] of this.reserves) if (kept.windowEnd <= nowSeconds) this.reserves.delete(other);
-    this.reserves.set(key, reserve);
+    // Takes put back into the old reserve while this one was being written (a refund, a refused weighted
+    // take) are counted in the store too: they stay usable, else the principal is refused before its limit.
+    const before = this.reserves.get(key);
+    this.reserves.set(key, before === undefined ? reserve : { ...reserve, left: reserve.left + before.left });
   }
 
   /** Takes `n` from the item: the count after each take, in order, or undefined for a refused one. */

@@ -83,4 +83,24 @@ describe('reserving ahead and weighted takes', () => {
     expect(Number(await count('w-mix'))).toBeLessThanOrEqual(200);
     expect(admitted).toBeGreaterThanOrEqual(200 - 64);
   });
+
+  it('a take given back while the next reserve is being written stays usable: the limit is reached exactly', async () => {
+    // Prepare: limit 20, one take reserves floor(19 / 8) = 2 ahead; both are handed out.
+    const limiter = new DynamoDbRateLimiter(db, table, at(windowStart + 5), { maxAhead: 64 });
+    const first = await limiter.take('w-refund', 20, window);
+    await limiter.take('w-refund', 20, window);
+    await limiter.take('w-refund', 20, window);
+
+    // Act: a take goes to the store (its write in flight), and meanwhile the first take is given back (a key's
+    // take when its owner refused); then takes until refused.
+    const pending = limiter.take('w-refund', 20, window);
+    await new Promise((resolve) => setImmediate(resolve));
+    await limiter.refund('w-refund', first);
+    expect((await pending).allowed).toBe(true);
+    const rest = await Promise.all(Array.from({ length: 30 }, () => limiter.take('w-refund', 20, window)));
+
+    // Assert: 3 - 1 + 1 before, so exactly 17 more (a lost refund would leave 16).
+    expect(rest.filter((d) => d.allowed)).toHaveLength(17);
+    expect(await count('w-refund')).toBe(20);
+  });
 });

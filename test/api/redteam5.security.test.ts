@@ -121,4 +121,23 @@ describe('what held: the limit stays exact with reserving on', () => {
     const counters = await scanTable(t, 'RateCounters');
     expect(counters.find((c) => c.pk === `login:user:rt5-view#${windowStart}`)?.count).toBe(3);
   });
+
+  it(`sweeps of three keys and the owner's predicts at once, with refunds, never serve more than ${limit} units`, async () => {
+    // Prepare: a 100 × 10 sweep is 10 units (the gateway's 1 and a charge of 9).
+    moveToFreshRateWindow(t);
+    const sweep = { x: { feature: 'temp', steps: 100 }, y: { feature: 'pressure', steps: 10 }, fixed: { flow: 100 } };
+
+    // Act: 4 sweeps from each key (120 units asked) and 20 predicts of the owner, interleaved.
+    const sweeps = Array.from({ length: 4 }, () => keys.map((token) => api('POST', '/api/v1/models/reactor-yield/sweep', { token, body: sweep }))).flat();
+    const predicts = Array.from({ length: 20 }, () => predict(south.operator));
+    const [swept, predicted] = await Promise.all([Promise.all(sweeps), Promise.all(predicts)]);
+
+    // Assert: served units within the limit; the owner's counter never above it.
+    expect(statuses([...swept, ...predicted]).every((s) => s === 200 || s === 429)).toBe(true);
+    expect(admitted(swept) * 10 + admitted(predicted)).toBeLessThanOrEqual(limit);
+    const windowStart = Math.floor(t.clock.now() / 60_000) * 60;
+    const owner = (await scanTable(t, 'RateCounters')).find((c) => c.pk === `p:rt5-op#${windowStart}`);
+    expect(Number(owner?.count)).toBeLessThanOrEqual(limit);
+    expect(admitted(swept)).toBeGreaterThan(0);
+  });
 });

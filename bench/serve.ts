@@ -42,11 +42,10 @@ const twin = await startLocalTwin({
 
 // The stages given `env` run handlers one request at a time, as Lambda does; Lambda's functions share no writer
 // between their stores (functions/services.ts), so neither do they: the audit record and the served row go as
-// the single PutItems a Lambda sends.
+// the single PutItems a Lambda sends; and a Lambda reserves no rate-limit takes ahead: each take is a write.
+const lambdaless = new Set<string>([envNames.sharedBatchWrites, envNames.rateReserveAhead]);
 const env = Object.fromEntries(
-  Object.entries(process.env).filter(
-    (entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && entry[0] !== envNames.sharedBatchWrites && entry[1] !== undefined,
-  ),
+  Object.entries(process.env).filter((entry): entry is [string, string] => /^(TWIN_|AWS_|POWERTOOLS_)/.test(entry[0]) && !lambdaless.has(entry[0]) && entry[1] !== undefined),
 );
 const info: ServeInfo = { url: twin.url, pid: process.pid, pids: twin.pids, adminPassword, env };
 process.stdout.write(`${JSON.stringify(info)}\n`);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { CliError, exitCodes, positiveInt, type CliContext, type CliIo } from './context.js';
 import { formatNumber } from './format.js';
-import { TwinApiError, type AlertEvent, type TwinClient } from '../sdk.js';
+import { TwinApiError, type AlertEvent, type AlertsResponse, type TwinClient } from '../sdk.js';
 
 export function registerAlerts(program: Command, ctx: CliContext): void {
   const { io, authed, isJson } = ctx;
@@ -26,12 +26,15 @@ export function registerAlerts(program: Command, ctx: CliContext): void {
         return;
       }
       const client = await authed(cmd);
-      const recent = (await client.alerts({ ...(opts.model ? { model: opts.model } : {}), limit: opts.lines })).alerts;
+      const listing = await client.alerts({ ...(opts.model ? { model: opts.model } : {}), limit: opts.lines });
+      const recent = listing.alerts;
       const seen = new Set<string>();
       for (const event of [...recent].reverse()) {
         seen.add(event.id);
         print(event);
       }
+      // What the plant's alert cap held back (the JSON lines stay alert events only: `twin alerts tail --json`).
+      if (!json) for (const line of heldBackLines(listing.held_back)) io.stdout(line);
       if (!opts.follow) return;
       const streamed = await followStream(client, io, (m) => {
         const event = alertOf(m);
@@ -70,6 +73,22 @@ function alertLine(event: Record<string, unknown>): string {
   const prediction = typeof event.prediction === 'number' ? formatNumber(event.prediction) : '-';
   const thresholds = event.thresholds as { min?: number; max?: number } | undefined;
   return `${String(event.time ?? '').replace('T', ' ').slice(0, 19)}  ${String(event.kind === 'resolved' ? 'RESOLVED' : String(event.severity ?? '').toUpperCase()).padEnd(8)}  ${event.model}@${event.version}  ${event.rule}  prediction ${prediction}${interval}${thresholds ? ` (band ${thresholds.min}..${thresholds.max})` : ''}  ${event.principal ?? ''}${event.plant ? `/${event.plant}` : ''}\n`;
+}
+
+type HeldBack = AlertsResponse['held_back'];
+
+/**
+ * One line per window in which the alert cap held alerts back, oldest first, after the alerts: "HELD BACK
+ * 3 alerts in the 15 min from 2026-12-03 10:00 (plant north; cap 2 per window, 2 sent; reactor-yield)".
+ */
+export function heldBackLines(heldBack: HeldBack): string[] {
+  if (heldBack === null) return [];
+  const minutes = heldBack.window_seconds / 60;
+  return [...heldBack.windows].reverse().map((w) => {
+    const span = `${Number.isInteger(minutes) ? `${minutes} min` : `${heldBack.window_seconds} s`} from ${w.start.replace('T', ' ').slice(0, 16)}${w.current ? ' (this window)' : ''}`;
+    const where = w.plant === null ? 'platform principals' : `plant ${w.plant}`;
+    return `HELD BACK  ${w.held} alert${w.held === 1 ? '' : 's'} in the ${span} (${where}; cap ${w.cap} per window, ${w.sent} sent${w.models.length > 0 ? `; ${w.models.join(', ')}` : ''})\n`;
+  });
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

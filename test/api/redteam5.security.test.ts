@@ -106,20 +106,27 @@ describe('what held: the limit stays exact with reserving on', () => {
     expect(admitted(next)).toBe(limit);
   });
 
-  it('login never reserves: a username bucket counts each attempt exactly (a reserve would count floor(9 / 8) = 1 more)', async () => {
+  it('login and key exchange never reserve: their buckets count each attempt exactly (a reserve would count one more)', async () => {
     // Prepare
+    const exchanged = await createKey(api, south.operator, { name: 'rt5 exchange', scopes: ['twin:predict'] });
     moveToFreshRateWindow(t);
     const windowStart = Math.floor(t.clock.now() / 60_000) * 60;
+    const countOf = async (pk: string) => (await scanTable(t, 'RateCounters')).find((c) => c.pk === `${pk}#${windowStart}`)?.count;
 
-    // Act: one wrong password, two right ones.
+    // Act: one wrong password, one key exchange (with a reserve, each bucket would count 2 after its first
+    // attempt: 1 + floor((10 - 1) / 8)); then two right passwords.
     const wrong = await api('POST', '/api/v1/auth/login', { body: { username: 'rt5-view', password: 'not-the-password-0' } });
+    const afterWrong = await countOf('login:user:rt5-view');
+    await keyToken(api, exchanged.key);
+    const afterExchange = await countOf(`login:user:key:${exchanged.id.toLowerCase()}`);
     await login(api, 'rt5-view', 'pw-rt5-view-0123456789');
     await login(api, 'rt5-view', 'pw-rt5-view-0123456789');
 
-    // Assert
+    // Assert: every attempt counted, the wrong one included, and nothing ahead.
     expect(wrong.status).toBe(401);
-    const counters = await scanTable(t, 'RateCounters');
-    expect(counters.find((c) => c.pk === `login:user:rt5-view#${windowStart}`)?.count).toBe(3);
+    expect(afterWrong).toBe(1);
+    expect(afterExchange).toBe(1);
+    expect(await countOf('login:user:rt5-view')).toBe(3);
   });
 
   it(`sweeps of three keys and the owner's predicts at once, with refunds, never serve more than ${limit} units`, async () => {

@@ -24,8 +24,6 @@ export function principals(services: Services): PrincipalResolver {
   const { config } = services;
   return new PrincipalResolver(services.get(userStore), services.get(apiKeyStore), {
     cacheMs: config.principalCacheSeconds * 1000,
-    // The services clock, like rate windows and alerts: the twin's tests move it (TestTwin.clock).
-    now: services.now,
     ownerLimitPerMinute: config.rateLimitPerMinute,
   });
 }

@@ -6,7 +6,7 @@ import { apiClient, login, validRow, type Api, type TestTwin } from '../support/
  * The fifth hostile review, after the local twin started reserving rate-limit takes ahead (up to 64 of a
  * principal's takes counted in the store in one conditional ADD, handed out without a store call): as the
  * lowest principals of plant south (operators, a viewer, and an operator's own keys) against the running
- * twin. What got through is a test here (and in test/stores/rate-limiter-reserve.redteam5.test.ts); what held
+ * twin. What got through is a test here (and in test/stores/rate-limiter-group-commit.test.ts, "reserving ahead and weighted takes"); what held
  * is asserted too, so it keeps holding. Every burst first moves the twin's clock to a fresh window.
  */
 

@@ -168,8 +168,13 @@ export function alertStream(deps: AlertStreamDeps) {
       if (closed) return;
       res.write(`event: closed\ndata: ${JSON.stringify({ code, message })}\n\n`);
       close();
-      res.end();
-      await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
+      // The close's audit record is stored before the stream ends, as every answer waits for its record: a
+      // client that reads the audit log once the stream has ended finds it (it raced the end before).
+      try {
+        await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
+      } finally {
+        res.end();
+      }
     };
     res.on('close', close);
   };

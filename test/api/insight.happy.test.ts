@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { moveToFreshRateWindow } from '../support/identity.js';
 import { packagedSklearnForest } from '../support/insight.js';
 import { modelTestEnv, publishBody } from '../support/models.js';
 import { apiClient, login, startTestTwin, validRow, type Api, type TestTwin } from '../support/twin.js';
@@ -72,6 +73,8 @@ describe('sweeps', () => {
   });
 
   it('a 100 × 100 sweep costs 100 units of the rate limit (RateLimit-Remaining drops by 100)', async () => {
+    // The three requests in one rate window (they straddled a minute's end once in CI): the twin's clock moved, not waited.
+    moveToFreshRateWindow(t);
     const before = await api('POST', '/api/v1/twin/predict', { token, body: validRow });
     const res = await api('POST', '/api/v1/models/reactor-yield/sweep', { token, body: { x: { feature: 'temp', steps: 100 }, y: { feature: 'flow', steps: 100 }, fixed: { pressure: 6 } } });
     expect(res.status, res.text).toBe(200);

@@ -26,7 +26,7 @@ export interface ResolveOptions {
 
 /** A small LRU with an expiry per entry (Map keeps insertion order; a hit moves the entry to the end). */
 class BoundedCache<V> {
-  private readonly entries = new Map<string, { value: V; until: number }>();
+  private readonly entries = new Map<string, { value: V; from: number; until: number }>();
 
   constructor(private readonly maxEntries: number) {}
 
@@ -34,14 +34,16 @@ class BoundedCache<V> {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     this.entries.delete(key);
-    if (now >= entry.until) return undefined;
+    // A clock that stepped back (NTP, a test's clock) must not stretch the bound: an entry cached in the clock's
+    // future is as stale as one past its end.
+    if (now >= entry.until || now < entry.from) return undefined;
     this.entries.set(key, entry);
     return entry.value;
   }
 
-  set(key: string, value: V, until: number): void {
+  set(key: string, value: V, from: number, until: number): void {
     this.entries.delete(key);
-    this.entries.set(key, { value, until });
+    this.entries.set(key, { value, from, until });
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 
@@ -110,7 +112,7 @@ export class PrincipalResolver {
       return undefined;
     }
     const state: UserState = { username: record.username, role: record.role, active: true, ...(record.plant ? { plant: record.plant } : {}) };
-    if (this.cacheMs > 0) this.users.set(username, state, now + this.cacheMs);
+    if (this.cacheMs > 0) this.users.set(username, state, now, now + this.cacheMs);
     return state;
   }
 
@@ -131,7 +133,7 @@ export class PrincipalResolver {
       expiresAt: record.expiresAt,
       ...(record.rateLimitPerMinute ? { rateLimitPerMinute: record.rateLimitPerMinute } : {}),
     };
-    if (this.cacheMs > 0) this.keys.set(keyId, state, now + this.cacheMs);
+    if (this.cacheMs > 0) this.keys.set(keyId, state, now, now + this.cacheMs);
     return state;
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 
 /** One message the sink received, as appended to alerts.jsonl. */
 export interface SinkMessage {
@@ -22,6 +23,20 @@ export const keptPerGroup = 100;
 export const keptGroups = 1_000;
 /** How much of alerts.jsonl a start reads back (its end): the file itself grows without bound. */
 export const tailBytes = 4 * 1024 * 1024;
+
+/**
+ * A line of alerts.jsonl as the sink writes it. The file sits on an edge box's disk (its operator's) and a line
+ * read back is replayed into every stream as `id: <messageId>` and `data: <json>`: a messageId is one printable
+ * token (a line break in it would forge events), and only these fields are kept.
+ */
+const sinkLineSchema = z.object({
+  messageId: z.string().regex(/^[\x21-\x7e]{1,128}$/),
+  received: z.string().max(64),
+  topicArn: z.string().max(1024),
+  subject: z.string().max(100).optional(),
+  message: z.unknown(),
+  attributes: z.record(z.string(), z.string()),
+});
 
 /** A kept message and its arrival order (replays merge groups by it). */
 interface Kept {
@@ -120,19 +135,21 @@ export class SnsSink {
       await handle.read(buffer, 0, buffer.length, start);
       text = buffer.toString('utf8');
       // Started mid-file: the first line is a fragment.
-      if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+      // With no line break in the tail at all, all of it is a fragment.
+      if (start > 0) text = text.includes('\n') ? text.slice(text.indexOf('\n') + 1) : '';
     } finally {
       await handle.close();
     }
     for (const line of text.split('\n')) {
       if (!line) continue;
-      let message: SinkMessage;
+      let value: unknown;
       try {
-        message = JSON.parse(line) as SinkMessage;
+        value = JSON.parse(line);
       } catch {
         continue; // a line torn by a crash mid-append
       }
-      if (typeof message === 'object' && message !== null && typeof message.messageId === 'string') this.keep(message);
+      const parsed = sinkLineSchema.safeParse(value);
+      if (parsed.success) this.keep(parsed.data as SinkMessage);
     }
   }
 

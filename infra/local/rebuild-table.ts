@@ -9,61 +9,66 @@ import {
   DescribeTableCommand,
   ResourceNotFoundException,
   ScanCommand,
-  type AttributeValue,
   type DynamoDBClient,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { z } from 'zod';
 import type { TableDef } from '../tables.js';
-
-type RawItem = Record<string, AttributeValue>;
-
-/** One stored item, naming attributes by one-letter DynamoDB types ({"S": ...}). */
-const itemSchema = z.record(z.string(), z.record(z.string(), z.unknown()).refine((v) => Object.keys(v).length === 1, 'one DynamoDB type per attribute'));
+import { itemLine, itemSize, maxItemBytes, storedItemSchema, type RawItem } from './stored-item.js';
 
 /**
- * The items of a copy, one at a time, each checked; `each` is called for every item in order. A copy is JSON
- * Lines, one item per line, as written below (read a line at a time: a table far larger than memory is copied
- * and put back without ever being held whole); a copy an earlier version left (one JSON array) is read whole,
- * as that version wrote it. Throws, naming the file, on the first line that is not an item.
+ * The items of a copy, one at a time, each checked as the store checks a put (./stored-item.ts); `each` is called
+ * for every item in order, with its line. A copy is JSON Lines, one item per line, as written below (read a line
+ * at a time: a table far larger than memory is copied and put back without ever being held whole); a copy an
+ * earlier version left (one JSON array) is read whole, as that version wrote it. A BOM and CRLF line ends (an
+ * editor's) are read as the text they frame. Throws, naming the file and the line, on the first line that is not
+ * an item the store would take.
  */
-async function readCopy(copy: string, def: TableDef, each: (item: RawItem) => Promise<void> | void): Promise<number> {
+async function readCopy(copy: string, def: TableDef, each: (item: RawItem, line: number) => Promise<void> | void): Promise<number> {
   const keys = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
-  const refused = () => new Error(`${copy} is not a list of stored items (the table was left as it is): restore it, or move it away once the table holds what it should`);
-  const checked = (value: unknown): RawItem => {
-    const item = itemSchema.safeParse(value);
-    if (!item.success || !keys.every((k) => item.data[k] !== undefined)) throw refused();
-    return item.data as unknown as RawItem;
+  const indexKeys = (def.globalIndexes ?? []).flatMap((g) => [g.partitionKey, ...(g.sortKey ? [g.sortKey] : [])]);
+  const schema = storedItemSchema(keys, indexKeys);
+  const refused = (line?: number, why?: string) =>
+    new Error(`${copy}${line ? ` line ${line}` : ''} is not a list of stored items${why ? ` (${why})` : ''} (the table was left as it is): restore it, or move it away once the table holds what it should`);
+  const checked = (value: unknown, line?: number): RawItem => {
+    const item = schema.safeParse(value);
+    if (!item.success) {
+      const issue = item.error.issues[0];
+      throw refused(line, issue ? `${issue.path.join('.') || 'item'}: ${issue.message}` : undefined);
+    }
+    return item.data;
   };
-  const parse = (text: string): unknown => {
+  const parse = (text: string, line?: number): unknown => {
     try {
       return JSON.parse(text);
     } catch {
-      throw refused();
+      throw refused(line, 'not JSON');
     }
   };
   const head = await open(copy, 'r').then(async (h) => {
     try {
       const { buffer, bytesRead } = await h.read(Buffer.alloc(64), 0, 64, 0);
-      return buffer.subarray(0, bytesRead).toString('utf8').trimStart();
+      return buffer.subarray(0, bytesRead).toString('utf8').replace(/^\uFEFF/, '').trimStart();
     } finally {
       await h.close();
     }
   });
   let count = 0;
   if (head.startsWith('[')) {
-    const items = parse(await readFile(copy, 'utf8'));
+    const items = parse((await readFile(copy, 'utf8')).replace(/^\uFEFF/, ''));
     if (!Array.isArray(items)) throw refused();
     for (const value of items) {
-      await each(checked(value));
+      await each(checked(value), 0);
       count++;
     }
     return count;
   }
   const lines = createInterface({ input: createReadStream(copy, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
+  let number = 0;
+  for await (const raw of lines) {
+    number++;
+    const line = number === 1 ? raw.replace(/^\uFEFF/, '') : raw;
     if (line.trim() === '') continue;
-    await each(checked(parse(line)));
+    await each(checked(parse(line, number), number), number);
     count++;
   }
   if (count === 0 && head !== '') throw refused();
@@ -78,7 +83,7 @@ async function writeCopy(dynamo: DynamoDBClient, tableName: string, copy: string
     do {
       const page = await dynamo.send(new ScanCommand({ TableName: tableName, ...(start ? { ExclusiveStartKey: start } : {}) }));
       const items = page.Items ?? [];
-      if (items.length > 0) await file.write(items.map((item) => `${JSON.stringify(item)}\n`).join(''));
+      if (items.length > 0) await file.write(items.map((item) => `${itemLine(item)}\n`).join(''));
       start = page.LastEvaluatedKey;
     } while (start);
     await file.sync();
@@ -119,8 +124,10 @@ export async function rebuildIfIndexesChanged(
     if (!Table || indexesMatch(Table, def)) return undefined;
     await writeCopy(dynamo, tableName, copy);
   }
-  // Every line checked before anything is dropped.
-  await readCopy(copy, def, () => undefined);
+  // Every line checked before anything is dropped, as it will be put back (upgraded), its size too.
+  await readCopy(copy, def, (item, line) => {
+    if (itemSize(upgrade(item)) > maxItemBytes) throw new Error(`${copy}${line ? ` line ${line}` : ''}: an item over ${maxItemBytes / 1024} KB once upgraded, which the store refuses (the table was left as it is)`);
+  });
   try {
     await dynamo.send(new DeleteTableCommand({ TableName: tableName }));
   } catch (error) {
@@ -139,9 +146,22 @@ export async function rebuildIfIndexesChanged(
       pending = (out.UnprocessedItems?.[tableName] ?? []) as typeof pending;
     }
   };
+  // A key given twice (a hand-edited copy) is put in order, the last line winning: a batch never holds a key twice,
+  // which the store refuses.
+  const keyOf = (item: RawItem) => [def.partitionKey, def.sortKey].map((k) => (k ? item[k]?.S : '')).join('\u0000');
+  let inBatch = new Set<string>();
   const count = await readCopy(copy, def, async (item) => {
+    const key = keyOf(item);
+    if (inBatch.has(key)) {
+      await put();
+      inBatch = new Set();
+    }
     batch.push(item);
-    if (batch.length === 25) await put();
+    inBatch.add(key);
+    if (batch.length === 25) {
+      await put();
+      inBatch = new Set();
+    }
   });
   if (batch.length > 0) await put();
   await rm(copy, { force: true });

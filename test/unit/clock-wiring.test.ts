@@ -53,12 +53,18 @@ function missingClocks(): { checked: string[]; missing: Finding[] } {
       if (ts.isNewExpression(node)) {
         const signature = checker.getResolvedSignature(node);
         const params = signature?.getParameters() ?? [];
-        const clockAt = params.findIndex((p) => hasNowMember(checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(p, node)), checker));
+        // An options object with a `now` member, or a positional parameter `now` that is a function (the rate
+        // limiter's: `new DynamoDbRateLimiter(db, table, now)`, whose default is real time too).
+        const clockAt = params.findIndex((p) => {
+          const type = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(p, node));
+          return hasNowMember(type, checker) || (p.getName() === 'now' && type.getCallSignatures().length > 0);
+        });
         if (clockAt >= 0) {
           const created = node.expression.getText(source);
           checked.push(created);
           const arg = node.arguments?.[clockAt];
-          if (!arg || !passesNow(arg, checker)) missing.push({ file: file.slice(repoRoot.length + 1), line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, created });
+          const positional = params[clockAt]!.getName() === 'now';
+          if (!arg || (positional ? !/\bnow\b/.test(arg.getText(source)) : !passesNow(arg, checker))) missing.push({ file: file.slice(repoRoot.length + 1), line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, created });
         }
       }
       ts.forEachChild(node, visit);
@@ -72,7 +78,7 @@ describe('the services clock reaches every class that reads one', () => {
   it('every provider passes `now` where the constructor takes it', () => {
     const { checked, missing } = missingClocks();
     // The check sees the classes it is about (a change of shape that hid them would pass vacuously).
-    expect(checked).toEqual(expect.arrayContaining(['KeyService', 'PrincipalResolver', 'UserService', 'AuditService', 'ModelRegistry', 'TwinService', 'DynamoDbAuditLog', 'QualityService', 'AlertService']));
+    expect(checked).toEqual(expect.arrayContaining(['KeyService', 'PrincipalResolver', 'UserService', 'AuditService', 'ModelRegistry', 'TwinService', 'DynamoDbAuditLog', 'QualityService', 'AlertService', 'DynamoDbRateLimiter']));
     expect(missing).toEqual([]);
   }, 60_000);
 });

@@ -92,3 +92,22 @@ describe('hostile lines in alerts.jsonl', () => {
     expect(await sink.recentIn(['south'], 1_000)).toHaveLength(keptPerGroup);
   });
 });
+
+describe('a platform replay over many plants', () => {
+  it('what held: the newest alerts of every plant, merged in arrival order, whatever the interleaving', async () => {
+    // Plants p0..p49 in an uneven interleaving (plant k receives every (k+1)-th message), read back from the file.
+    const order: string[] = [];
+    for (let i = 0; order.length < 2_000; i++) for (let k = 0; k < 50; k++) if (i % (k + 1) === 0) order.push(`p${k}`);
+    const text = order.map((p, i) => line({ messageId: `m${i}`, message: alert(p, `${p}#${i}`) })).join('');
+    const sink = await started(fileWith(text));
+    const kept = order.map((p, i) => ({ p, i }));
+    // What each plant kept (its last keptPerGroup), then the newest of those overall.
+    const perPlant = new Map<string, number[]>();
+    for (const { p, i } of kept) perPlant.set(p, [...(perPlant.get(p) ?? []), i].slice(-keptPerGroup));
+    const expected = [...perPlant.values()].flat().sort((a, b) => a - b);
+    for (const count of [1, 7, 100]) {
+      expect(principals(await sink.recentIn('all', count))).toEqual(expected.slice(-count).map((i) => `${order[i]}#${i}`));
+    }
+    expect(principals(await sink.recentIn(['p3', 'p0'], 5))).toEqual(expected.filter((i) => ['p3', 'p0'].includes(order[i]!)).slice(-5).map((i) => `${order[i]}#${i}`));
+  });
+});

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, open } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { refusedByHead, verifySigV4, type StoreCredentials } from './sigv4-gate.mjs';
 
 /** One message the sink received, as appended to alerts.jsonl. */
 export interface SinkMessage {
@@ -20,6 +21,8 @@ export const keptMessages = 1_000;
 export const keptPerGroup = 100;
 /** Replay groups kept (plants); past it, the group that received nothing for longest is dropped. */
 export const keptGroups = 1_000;
+/** The largest Publish request taken: an SNS message is at most 256 KiB, form-encoded up to three times that. */
+export const maxPublishBytes = 1024 * 1024;
 /** How much of alerts.jsonl a start reads back (its end): the file itself grows without bound. */
 export const tailBytes = 4 * 1024 * 1024;
 
@@ -76,23 +79,53 @@ export class SnsSink {
     private readonly webhookUrl?: string,
     /** The replay group of a message (undefined: in none). */
     private readonly groupOf: (message: SinkMessage) => string | undefined = () => undefined,
+    /**
+     * When set, only requests signed (SigV4) with these are taken, as at the stores' gates: what the sink receives
+     * reaches every plant's alert stream, so another process on the box must not be able to publish.
+     */
+    private readonly credentials?: StoreCredentials,
   ) {}
 
   async listen(): Promise<string> {
     await this.load();
     this.server = createServer((req, res) => {
+      const answer = ({ status, xml }: { status: number; xml: string }) => {
+        res.writeHead(status, { 'content-type': 'text/xml', ...(status >= 400 ? { connection: 'close' } : {}) });
+        res.end(xml);
+      };
+      // Refused from its head alone (unsigned, another key, stale), before a byte of its body is held.
+      const head = this.credentials ? refusedByHead(req, { service: 'dynamodb', credentials: this.credentials }) : undefined;
+      if (head) return answer({ status: 403, xml: errorXml(head.code, head.message, randomUUID()) });
+      if (Number(req.headers['content-length'] ?? 0) > maxPublishBytes) return answer({ status: 413, xml: errorXml('RequestEntityTooLarge', `A Publish request is at most ${maxPublishBytes} bytes`, randomUUID()) });
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxPublishBytes) {
+          answer({ status: 413, xml: errorXml('RequestEntityTooLarge', `A Publish request is at most ${maxPublishBytes} bytes`, randomUUID()) });
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
       req.on('end', () => {
-        void this.handle(Buffer.concat(chunks).toString('utf8')).then(({ status, xml }) => {
-          res.writeHead(status, { 'content-type': 'text/xml' });
-          res.end(xml);
-        });
+        if (size > maxPublishBytes) return;
+        const body = Buffer.concat(chunks);
+        const verdict = this.verify(req, body);
+        if (verdict) return answer({ status: 403, xml: errorXml(verdict.code, verdict.message, randomUUID()) });
+        void this.handle(body.toString('utf8')).then(answer);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
     this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.endpoint;
+  }
+
+  /** The refusal of a request whose signature does not cover its body, or undefined (also without credentials). */
+  private verify(req: IncomingMessage, body: Buffer): { code: string; message: string } | undefined {
+    if (!this.credentials) return undefined;
+    const verdict = verifySigV4(req, body, { service: 'dynamodb', credentials: this.credentials });
+    return verdict.ok ? undefined : verdict;
   }
 
   async close(): Promise<void> {

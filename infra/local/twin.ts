@@ -148,7 +148,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   const handlersLoading = loadHandlers();
   handlersLoading.catch(() => undefined);
   const stores = await startEmbeddedStores(dataDir, storeCredentials, edgePackage ? { s3: false } : {});
-  const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl, replayGroupOf);
+  const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl, replayGroupOf, storeCredentials);
   let gateway: LocalGateway | undefined;
   const faults = options.faults
     ? { dynamodb: new FaultProxy(stores.dynamodbEndpoint), s3: new FaultProxy(stores.s3Endpoint ?? 'http://127.0.0.1:9') }

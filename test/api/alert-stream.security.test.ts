@@ -1,3 +1,4 @@
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxStreamsPerPrincipal } from '../../infra/local/alert-stream.js';
 import { keptMessages } from '../../infra/local/sns-sink.js';
@@ -150,11 +151,13 @@ describe("another plant's storm", () => {
     const nell = await userWithToken(api, root, { username: 'nell', role: 'viewer', plant: 'north' });
     const nick = await userWithToken(api, root, { username: 'nick', role: 'operator', plant: 'north' });
     await raiseAlert(nick.token, 'nick');
-    // More south alerts after it than the sink keeps in all (they reach SNS as the twin's publishes do).
+    // More south alerts after it than the sink keeps in all (they reach SNS as the twin's publishes do: signed
+    // with the store credentials, which the sink requires).
+    const sns = new SNSClient({ endpoint: t.twin.sns.endpoint!, region: 'us-east-1', credentials: t.twin.storeCredentials });
     for (let n = 0; n < keptMessages + 50; n++) {
-      const body = new URLSearchParams({ Action: 'Publish', TopicArn: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts', Message: JSON.stringify({ type: 'alert', plant: 'south', model: 'reactor-yield', principal: 'storm' }) });
-      expect((await fetch(t.twin.sns.endpoint!, { method: 'POST', body })).status).toBe(200);
+      await sns.send(new PublishCommand({ TopicArn: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts', Message: JSON.stringify({ type: 'alert', plant: 'south', model: 'reactor-yield', principal: 'storm' }) }));
     }
+    sns.destroy();
 
     const north = await openStream(nell.token);
     await north.waitFor(fromPrincipal('nick'), 'north’s alert, replayed after south’s storm');

@@ -1,32 +1,28 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations, type ILocalBundling } from 'aws-cdk-lib';
 import { Role, ServicePrincipal, type IManagedPolicy, type PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import {
   Alias,
   ApplicationLogLevel,
   Architecture,
+  Code,
   LoggingFormat,
   Runtime,
   SystemLogLevel,
   Tracing,
   type ILayerVersion,
 } from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { functionDescriptions } from '../../functions/function-descriptions.js';
-import { builtinShims, lambdaBanner } from '../build/lambda-bundle.js';
+import { deployedBundleOptions } from '../build/lambda-bundle.js';
 import type { FunctionDef } from '../functions.js';
 
 /** The repository root: handlers are `functions/<name>.ts` under it. */
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The module onnxruntime-node is replaced with in functions that do not infer (see that file). */
-const onnxRuntimeStub = './layers/onnxruntime/unavailable.ts';
-/** ...and in functions that do: it requires the package from the layer through NODE_PATH (see that file). */
-const onnxRuntimeFromLayer = './layers/onnxruntime/from-layer.ts';
 
 /** Node's runtime on Lambda; the layer and bundles target it. */
 export const twinRuntime = Runtime.NODEJS_22_X;
@@ -91,10 +87,17 @@ export class TwinFunction extends Construct {
     for (const statement of props.statements) this.role.addToPrincipalPolicy(statement);
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: join(projectRoot, 'functions', `${def.name}.ts`),
-      handler: 'handler',
-      projectRoot,
-      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      // index.mjs, built from functions/<name>.ts in this process (LocalEsbuild below).
+      code: Code.fromAsset(projectRoot, {
+        // The asset's hash is its files' (the bundle and its map), as NodejsFunction's was.
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          local: new LocalEsbuild(def),
+          // Required by the type, never run: LocalEsbuild builds or throws, so nothing falls back to Docker.
+          image: DockerImage.fromRegistry('twinserve-bundles-locally'),
+        },
+      }),
+      handler: 'index.handler',
       description: functionDescriptions[def.name],
       runtime: twinRuntime,
       architecture: props.architecture ?? Architecture.X86_64,
@@ -112,28 +115,6 @@ export class TwinFunction extends Construct {
       // of logged errors itself, reading the map on the first one (functions/source-maps.ts).
       environment: { ...props.environment, ORT_DISABLE_TELEMETRY: '1' },
       currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Some CommonJS dependencies call require(); an ES module has none of its own.
-        banner: lambdaBanner,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // The SDK versions the code was tested with, not whichever the runtime ships.
-        bundleAwsSDK: true,
-        // onnxruntime-node comes from the layer (/opt/nodejs/node_modules, on NODE_PATH), required by a shim;
-        // elsewhere it is replaced by a stub that is never called. Either way nothing imports it by ES name.
-        externalModules: [],
-        // node:http from node's module table, not as an ES module (infra/build/node-http.cjs: tens of ms per cold start).
-        esbuildArgs: {
-          '--alias:onnxruntime-node': def.inference ? onnxRuntimeFromLayer : onnxRuntimeStub,
-          ...Object.fromEntries(Object.entries(builtinShims).map(([name, shim]) => [`--alias:${name}`, shim])),
-        },
-        forceDockerBundling: false,
-        logLevel: LogLevel.WARNING,
-      },
     });
 
     this.alias = new Alias(this, 'Live', {
@@ -154,7 +135,29 @@ export class TwinFunction extends Construct {
   }
 }
 
-/** NodejsFunction silently falls back to Docker when esbuild is missing; there is no Docker here. */
+/**
+ * Builds a function's asset in the synthesizing process with esbuild's API (infra/build/lambda-bundle.ts
+ * `deployedBundleOptions`), instead of NodejsFunction's `npx esbuild`, which started npm once per function
+ * (about a second each, for the same bytes). Its fields are what the asset cache tells bundles apart by (it
+ * keys on the bundling options' JSON, which leaves out methods): the function's name and whether it infers.
+ */
+class LocalEsbuild implements ILocalBundling {
+  readonly function: string;
+  readonly inference: boolean;
+
+  constructor(def: FunctionDef) {
+    this.function = def.name;
+    this.inference = def.inference;
+  }
+
+  tryBundle(outputDir: string): boolean {
+    const esbuild = createRequire(join(projectRoot, 'package.json'))('esbuild') as typeof import('esbuild');
+    esbuild.buildSync(deployedBundleOptions({ name: this.function as FunctionDef['name'], inference: this.inference }, outputDir));
+    return true;
+  }
+}
+
+/** Bundling needs the project's esbuild (the asset is built locally; there is no Docker here). */
 function assertLocalEsbuild(): void {
   try {
     createRequire(join(projectRoot, 'package.json')).resolve('esbuild');

@@ -22,7 +22,7 @@ beforeAll(async () => {
   api = apiClient(t.url);
   token = await login(api);
   column = columnModel();
-  const built = await buildPackage({ onnx: column.onnx, spec: column.spec, created: '2026-12-01' });
+  const built = await buildPackage({ onnx: column.onnx, spec: column.spec, created: '2026-12-01' }); // date-inert: a package's created date
   const res = await api('POST', `/api/v1/models/${columnModelName}/versions`, { token, body: { manifest: built.manifest, model_base64: Buffer.from(built.model).toString('base64') } });
   expect(res.status).toBe(201);
 }, 60_000);

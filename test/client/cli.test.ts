@@ -337,7 +337,7 @@ describe('models', () => {
     await mkdir(join(home, 'packages'), { recursive: true });
 
     // Act
-    const packaged = await twin(['models', 'package', '--onnx', join(repoRoot, 'models', 'reactor-yield', '1.0.0', 'model.onnx'), '--spec', 'spec.json', '--out', 'packages/reactor-yield/2.0.0', '--created', '2026-11-25']);
+    const packaged = await twin(['models', 'package', '--onnx', join(repoRoot, 'models', 'reactor-yield', '1.0.0', 'model.onnx'), '--spec', 'spec.json', '--out', 'packages/reactor-yield/2.0.0', '--created', '2026-11-25']); // date-inert: a package's created date
     const published = await twin(['models', 'publish', 'packages/reactor-yield/2.0.0']);
     const again = await twin(['models', 'publish', 'packages/reactor-yield/2.0.0', '--json']);
     const versions = await twin(['models', 'versions', 'reactor-yield']);

@@ -62,7 +62,7 @@ describe('bring your own model', () => {
     const out = join(work, 'packages', columnModelName, '1.0.0');
 
     // Act
-    const packaged = await twin(['models', 'package', '--onnx', inputs.onnx, '--spec', inputs.spec, '--out', out, '--created', '2026-12-01', '--json']);
+    const packaged = await twin(['models', 'package', '--onnx', inputs.onnx, '--spec', inputs.spec, '--out', out, '--created', '2026-12-01', '--json']); // date-inert: a package's created date
     const published = await twin(['models', 'publish', out, '--json']);
     const activated = await twin(['models', 'activate', columnModelName, '1.0.0', '--json']);
 

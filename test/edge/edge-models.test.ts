@@ -19,7 +19,7 @@ let column: ColumnModel;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'twinserve-edge-models-'));
   column = columnModel();
-  const built = await buildPackage({ onnx: column.onnx, spec: column.spec, created: '2026-12-01' });
+  const built = await buildPackage({ onnx: column.onnx, spec: column.spec, created: '2026-12-01' }); // date-inert: a package's created date
   const columnDir = join(work, 'pkgs', columnModelName, '1.0.0');
   await mkdir(columnDir, { recursive: true });
   await writeFile(join(columnDir, 'model.onnx'), built.model);

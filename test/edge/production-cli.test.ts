@@ -67,10 +67,10 @@ describe('twin models package from a production-only install', () => {
     // Act
     const { stdout } = await exec(
       process.execPath,
-      [join(app, 'bin', 'twin.mjs'), 'models', 'package', '--onnx', inputs.onnx, '--spec', inputs.spec, '--calibration', calibration, '--out', out, '--created', '2026-12-01', '--json'],
+      [join(app, 'bin', 'twin.mjs'), 'models', 'package', '--onnx', inputs.onnx, '--spec', inputs.spec, '--calibration', calibration, '--out', out, '--created', '2026-12-01', '--json'], // date-inert: a package's created date
       { cwd: work, env: { ...baseEnv(), XDG_CONFIG_HOME: join(work, 'config') }, timeout: 120_000 },
     );
-    const expected = await buildPackage({ onnx: column.onnx, spec: column.spec, calibration: csv, created: '2026-12-01' });
+    const expected = await buildPackage({ onnx: column.onnx, spec: column.spec, calibration: csv, created: '2026-12-01' }); // date-inert: a package's created date
 
     // Assess
     expect(JSON.parse(stdout)).toMatchObject({ name: columnModelName, version: '1.0.0', form: 'expanded', sha256: expected.manifest.sha256 });

@@ -92,7 +92,7 @@ export async function packageInto(root: string, model: { onnx: Uint8Array; spec:
     await writeFile(calibrationPath, calibrationCsv);
   }
   const out = join(root, 'packages', name, version);
-  await packageModel({ onnxPath: inputs.onnx, specPath: inputs.spec, outDir: out, created: '2026-12-01', ...(calibrationPath ? { calibrationPath } : {}) });
+  await packageModel({ onnxPath: inputs.onnx, specPath: inputs.spec, outDir: out, created: '2026-12-01', ...(calibrationPath ? { calibrationPath } : {}) }); // date-inert: a package's created date
   return out;
 }
 

@@ -74,7 +74,7 @@ export function linearManifest(bytes: Uint8Array, options: { name?: string; vers
     schemaVersion: 1,
     name: options.name ?? 'reactor-yield',
     version: options.version ?? '1.0.0',
-    created: '2026-11-26',
+    created: '2026-11-26', // date-inert: a package's created date
     modelType: 'LinearRegression',
     target: { name: 'yield', unit: '%' },
     features,

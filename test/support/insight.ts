@@ -38,7 +38,7 @@ export function handManifest(bytes: Uint8Array, layout: 'per-tree' | 'skl2onnx',
     schemaVersion: 1,
     name: 'hand-trees',
     version: '1.0.0',
-    created: '2026-12-01',
+    created: '2026-12-01', // date-inert: a package's created date
     modelType: 'RandomForestRegressor',
     target: { name: 'y', unit: '' },
     features: [
@@ -90,7 +90,7 @@ export function linearManifest(bytes: Uint8Array, features: number): ModelManife
     schemaVersion: 1,
     name: 'linear',
     version: '1.0.0',
-    created: '2026-12-01',
+    created: '2026-12-01', // date-inert: a package's created date
     modelType: 'LinearRegression',
     target: { name: 'yield', unit: '%' },
     features: Array.from({ length: features }, (_, i) => ({ name: `x${i}`, unit: '', min: 0, max: 10 })),
@@ -129,7 +129,7 @@ export async function packagedSklearnForest(name = 'sk-forest', version = '1.0.0
       alerts: { min: 70, max: 95 },
     },
     calibration,
-    created: '2026-12-01',
+    created: '2026-12-01', // date-inert: a package's created date
   });
   return { manifest: built.manifest, bytes: built.model };
 }

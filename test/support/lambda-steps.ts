@@ -61,8 +61,15 @@ function calibrationRows(count: number) {
   });
 }
 
+/**
+ * When the edge box's records were written: an hour before the step runs, as an export of recent records is.
+ * The clock's time, not a fixed date: a fixed one would one day be past the audit log's retention (reads skip
+ * it), and would make this scenario one that pins a date (test/time/date-pinned-files.mjs) for nothing it checks
+ * (the import's status and its AWS calls). The log's handling of dates is tested where they are pinned.
+ */
+const edgeTime = () => new Date(Date.now() - 3_600_000).toISOString();
+
 const auditRecord = {
-  time: '2026-01-05T10:00:00.000Z',
   requestId: 'edge-layout-1',
   principal: 'edge-operator',
   principalType: 'user',
@@ -216,12 +223,12 @@ export const steps: Step[] = [
     name: 'audit import',
     route: 'POST /api/v1/audit/import',
     path: '/api/v1/audit/import',
-    body: {
-      audit: [auditRecord],
+    body: () => ({
+      audit: [{ ...auditRecord, time: edgeTime() }],
       alerts: [
         {
           id: 'edge-alert-1',
-          time: '2026-01-05T10:00:00.000Z',
+          time: edgeTime(),
           kind: 'alert',
           model,
           version: '1.0.0',
@@ -235,7 +242,7 @@ export const steps: Step[] = [
           requestId: 'edge-layout-1',
         },
       ],
-    },
+    }),
   },
   { name: 'list models', route: 'GET /api/v1/models', path: '/api/v1/models' },
   { name: 'versions', route: 'GET /api/v1/models/{name}/versions', path: `/api/v1/models/${model}/versions`, pathParameters: { name: model } },

@@ -90,7 +90,7 @@ export function smallForestPackage(version: string, seed = 7, options: { padByte
     schemaVersion: 1,
     name: modelName,
     version,
-    created: '2026-11-26',
+    created: '2026-11-26', // date-inert: a package's created date
     description: `A small 3-tree forest for the tests (seed ${seed})`,
     modelType: 'RandomForestRegressor',
     target: { name: 'yield', unit: '%' },

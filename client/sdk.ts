@@ -10,58 +10,8 @@
  * - Each attempt has a timeout. Failures are {@link TwinApiError}s with code, status and request id.
  * - `batch` takes any number of rows and sends them in chunks of 100.
  */
-export { maxBatchRows, maxFeedbackObservations } from './sdk/route-types.js';
-export type {
-  AlertEvent,
-  AlertsResponse,
-  ApiRoutes,
-  AuditQuery,
-  AuditRecord,
-  AuditResponse,
-  BatchAllResponse,
-  BatchResponse,
-  BatchRowError,
-  BatchRowResult,
-  BodyOf,
-  CalibrationRequest,
-  CalibrationResponse,
-  CreateKeyRequest,
-  CreateUserRequest,
-  ExplainResponse,
-  FeatureRow,
-  FeedbackObservation,
-  FeedbackRequest,
-  FeedbackResponse,
-  HealthResponse,
-  InferRequest,
-  InferResponse,
-  KeyView,
-  KeyWithSecret,
-  MetricsResponse,
-  ModelChoice,
-  ModelInfo,
-  ModelList,
-  ModelMetadata,
-  ModelStats,
-  ModelVersions,
-  OptimizeRequest,
-  OptimizeResponse,
-  ParamsOf,
-  PredictResponse,
-  PublishRequest,
-  PublishResponse,
-  QualityResponse,
-  QueryOf,
-  ResponseOf,
-  RouteKey,
-  RoutingRequest,
-  RoutingResponse,
-  StatusResponse,
-  SweepRequest,
-  SweepResponse,
-  UpdateUserRequest,
-  UserView,
-} from './sdk/route-types.js';
+// Every name of route-types.ts is the SDK's; the other modules also hold helpers the SDK does not export.
+export * from './sdk/route-types.js';
 export { parseRetryAfter, TwinApiError, type ClientErrorCode, type FieldIssue } from './sdk/errors.js';
 export type { CallOptions, TokenState, TwinClientOptions } from './sdk/transport.js';
 export { base64ToBytes, bytesToBase64, inlinePublishMaxBytes, TwinClient } from './sdk/twin-client.js';

@@ -37,8 +37,9 @@ COPY functions ./functions
 COPY infra/tables.ts infra/functions.ts infra/dashboard-security.ts ./infra/
 COPY infra/local ./infra/local
 COPY infra/build ./infra/build
-# The dashboard uses the SDK's helpers (client/sdk.ts and its generated types).
+# The dashboard uses the SDK's helpers (client/sdk.ts, its modules in client/sdk/ and its generated types).
 COPY client/sdk.ts client/api-types.ts ./client/
+COPY client/sdk ./client/sdk
 RUN npm run build:dashboard
 RUN npm run build:runtime
 

@@ -1,30 +1,27 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { routeKey, routes, type FunctionName, type RouteDef } from '../../functions/routes.js';
+import type { JSONWebKeySet } from 'jose';
+import { routes, type FunctionName, type RouteDef } from '../../functions/routes.js';
+import { apiGatewayMaxBodyBytes, apiGatewayTimeoutMs, lambdaMaxEventBytes, resultTooLarge } from './gateway-limits.js';
+import { GatewayResponse } from './gateway-response.js';
+import { compile, matchRoute, type CompiledRoute } from './gateway-routes.js';
+import { JwtAuthorizer } from './jwt-authorizer.js';
+import { buildEvent, invoke, sourceIp, writeResult, type LambdaHandler } from './lambda-event.js';
 
 /**
  * The local twin's API Gateway: an HTTP API emulator built from the route table. For each request it
  * matches a route, performs the JWT authorizer's checks on protected routes, builds the payload-format-2.0
  * event, invokes the same Lambda handler that runs in AWS, and writes its result back. The answers it gives
  * on its own (401, 403, 404, 413, 500, 503) have API Gateway's bodies.
+ *
+ * Its parts: the routing (gateway-routes.ts), the JWT authorizer and its cache (jwt-authorizer.ts), the Lambda
+ * event, invocation and result (lambda-event.ts), the limits it keeps (gateway-limits.ts).
  */
 
-/** API Gateway HTTP API's payload limit (10 MB) and maximum integration timeout (30 s), which the gateway keeps. */
-export const apiGatewayMaxBodyBytes = 10 * 1024 * 1024;
-export const apiGatewayTimeoutMs = 30_000;
-/**
- * Lambda's synchronous invocation payloads, which bind before API Gateway's 10 MB: the event (JSON, the body
- * base64 when binary) at most 6 MiB, the result at most 6 MiB + 100 bytes. Large model files therefore move
- * through presigned S3 URLs (docs/api.md).
- */
-export const lambdaMaxEventBytes = 6 * 1024 * 1024;
-export const lambdaMaxResultBytes = 6 * 1024 * 1024 + 100;
-
-export type LambdaHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<unknown>;
+export { apiGatewayMaxBodyBytes, apiGatewayTimeoutMs, lambdaMaxEventBytes, lambdaMaxResultBytes } from './gateway-limits.js';
+export type { LambdaHandler } from './lambda-event.js';
 
 export interface GatewayOptions {
   handlers: Record<FunctionName, LambdaHandler>;
@@ -69,100 +66,18 @@ export interface GatewayOptions {
   startClosed?: boolean;
 }
 
-interface CompiledRoute {
-  route: RouteDef;
-  key: string;
-  pattern: RegExp;
-  params: string[];
-}
-
-function compile(route: RouteDef): CompiledRoute {
-  const params: string[] = [];
-  const source = route.path
-    .split('/')
-    .map((segment) => {
-      const greedy = /^\{(\w+)\+\}$/.exec(segment);
-      if (greedy) {
-        params.push(greedy[1]!);
-        return '(.+)';
-      }
-      const param = /^\{(\w+)\}$/.exec(segment);
-      if (param) {
-        params.push(param[1]!);
-        return '([^/]+)';
-      }
-      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    })
-    .join('/');
-  return { route, key: routeKey(route), pattern: new RegExp(`^${source}$`), params };
-}
-
-class GatewayResponse extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly apiMessage: string,
-  ) {
-    super(apiMessage);
-  }
-}
-
-const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512'];
-
-/** How long a verified token is trusted without re-verifying its signature: the JWKS cache's max age. */
-const verifiedTokenTtlMs = 300_000;
-const verifiedTokenCacheSize = 10_000;
-
-interface VerifiedToken {
-  claims: Record<string, string>;
-  scopes: string[];
-  /** The issuer it was verified against (the gateway's issuer is resolved lazily). */
-  issuer: string;
-  /** The token's exp (seconds). */
-  exp: number;
-  /** Trusted until then (ms): its expiry, at most verifiedTokenTtlMs after verification. */
-  until: number;
-}
-
-/** API Gateway hands claims to the function as strings. */
-function stringifyClaims(payload: JWTPayload): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(payload)) {
-    if (typeof value === 'string') out[key] = value;
-    else if (Array.isArray(value)) out[key] = `[${value.join(' ')}]`;
-    else if (typeof value === 'object' && value !== null) out[key] = JSON.stringify(value);
-    else out[key] = String(value);
-  }
-  return out;
-}
-
-function tokenScopes(payload: JWTPayload): string[] {
-  const raw = payload.scope ?? payload.scp;
-  if (typeof raw === 'string') return raw.split(' ').filter(Boolean);
-  if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string');
-  return [];
-}
-
 export class LocalGateway {
   private readonly compiled: CompiledRoute[];
   private server: Server | undefined;
   private readonly inflight = new Set<Promise<void>>();
-  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
-  private jwksIssuer: string | undefined;
-  /**
-   * Tokens that passed the signature, header, issuer and audience checks, by their exact compact string.
-   * A client sends the same token on every request until it expires; its RS256 signature need not be
-   * verified each time (it was a tenth of the gateway's CPU under load). The time claims are re-checked on
-   * every request; an entry lives at most {@link verifiedTokenTtlMs}, the JWKS cache's own age, so a key
-   * removed from the JWKS stops being honoured on the same schedule as with jose's key cache alone.
-   * Failures are never cached: a forged or tampered token is a different string and is verified in full.
-   */
-  private readonly verified = new Map<string, VerifiedToken>();
+  private readonly authorizer: JwtAuthorizer;
 
   /** True from construction (with `startClosed`) until {@link open}. */
   private closedForStart: boolean;
 
   constructor(private readonly options: GatewayOptions) {
     this.compiled = routes.map(compile);
+    this.authorizer = new JwtAuthorizer(options);
     this.closedForStart = options.startClosed ?? false;
   }
 
@@ -208,77 +123,12 @@ export class LocalGateway {
     await closed;
   }
 
-  private match(method: string, path: string): { compiled: CompiledRoute; pathParameters: Record<string, string> } | undefined {
-    for (const compiled of this.compiled) {
-      if (compiled.route.method !== method) continue;
-      const m = compiled.pattern.exec(path);
-      if (!m) continue;
-      const pathParameters: Record<string, string> = {};
-      compiled.params.forEach((name, i) => {
-        try {
-          pathParameters[name] = decodeURIComponent(m[i + 1]!);
-        } catch {
-          throw new GatewayResponse(400, 'Bad Request');
-        }
-      });
-      return { compiled, pathParameters };
-    }
-    return undefined;
-  }
-
-  private keySet() {
-    const issuer = this.options.issuer();
-    const provide = this.options.keys;
-    if (provide && !this.jwks) {
-      let local: { set: ReturnType<typeof createLocalJWKSet>; loaded: number } | undefined;
-      this.jwks = (async (header, token) => {
-        // Re-read at most every 5 minutes (as API Gateway caches JWKS), and once at once on an unknown kid.
-        const fresh = local && Date.now() - local.loaded < 300_000;
-        if (!fresh) local = { set: createLocalJWKSet(await provide()), loaded: Date.now() };
-        try {
-          return await local!.set(header, token);
-        } catch (error) {
-          if (!fresh) throw error;
-          local = { set: createLocalJWKSet(await provide()), loaded: Date.now() };
-          return local.set(header, token);
-        }
-      }) as ReturnType<typeof createRemoteJWKSet>;
-      this.jwksIssuer = issuer;
-    }
-    if (!this.jwks || this.jwksIssuer !== issuer) {
-      // Discovery is fetched lazily, as API Gateway does, from the issuer's own well-known document.
-      let jwksUri: Promise<URL> | undefined;
-      const resolveUri = () =>
-        (jwksUri ??= fetch(`${issuer}/.well-known/openid-configuration`)
-          .then((r) => {
-            if (!r.ok) throw new Error(`discovery answered ${r.status}`);
-            return r.json() as Promise<{ jwks_uri?: string; issuer?: string }>;
-          })
-          .then((doc) => {
-            if (doc.issuer !== issuer || !doc.jwks_uri) throw new Error('discovery document does not match the issuer');
-            return new URL(doc.jwks_uri);
-          })
-          .catch((error: unknown) => {
-            jwksUri = undefined;
-            throw error;
-          }));
-      let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
-      const lazy = (async (header, token) => {
-        remote ??= createRemoteJWKSet(await resolveUri(), { cooldownDuration: 5_000, cacheMaxAge: 300_000 });
-        return remote(header, token);
-      }) as ReturnType<typeof createRemoteJWKSet>;
-      this.jwks = lazy;
-      this.jwksIssuer = issuer;
-    }
-    return this.jwks;
-  }
-
   /** The JWT authorizer: RSA only, `kid` required, exact iss and aud, exp/nbf/iat, then the route's scopes. */
   private async authorize(req: IncomingMessage, route: RouteDef): Promise<{ claims: Record<string, string>; scopes: string[] }> {
     if (route.auth === 'public') throw new Error('public route');
     const header = req.headers.authorization;
     if (!header) throw new GatewayResponse(401, 'Unauthorized');
-    return this.verify(header.replace(/^Bearer\s+/i, '').trim(), route.auth.scopes);
+    return this.authorizer.verify(header.replace(/^Bearer\s+/i, '').trim(), route.auth.scopes);
   }
 
   /**
@@ -287,7 +137,7 @@ export class LocalGateway {
    */
   async authorizeToken(token: string, scopes: readonly string[]): Promise<{ claims: Record<string, string> } | { status: number }> {
     try {
-      return { claims: (await this.verify(token, scopes)).claims };
+      return { claims: (await this.authorizer.verify(token, scopes)).claims };
     } catch (error) {
       return { status: error instanceof GatewayResponse ? error.statusCode : 401 };
     }
@@ -295,63 +145,7 @@ export class LocalGateway {
 
   /** The client's address as the API events carry it (X-Forwarded-For only behind a trusted proxy). */
   clientAddress(req: IncomingMessage): string {
-    return this.sourceIp(req);
-  }
-
-  private async verify(token: string, required: readonly string[]): Promise<{ claims: Record<string, string>; scopes: string[] }> {
-    const issuer = this.options.issuer();
-    const now = Date.now();
-    const known = this.verified.get(token);
-    if (known && known.issuer === issuer && now < known.until) {
-      // jose's rule: expired once exp <= now (seconds); nbf and iat were in the past when it was verified.
-      if (known.exp <= Math.floor(now / 1000)) {
-        this.verified.delete(token);
-        throw new GatewayResponse(401, 'Unauthorized');
-      }
-      if (!required.some((s) => known.scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
-      // Copies: each event gets its own claims, as from a fresh verification.
-      return { claims: { ...known.claims }, scopes: [...known.scopes] };
-    }
-    let payload: JWTPayload;
-    try {
-      const protectedHeader = decodeProtectedHeader(token);
-      if (!protectedHeader.kid || !RSA_ALGORITHMS.includes(String(protectedHeader.alg))) throw new Error('bad header');
-      ({ payload } = await jwtVerify(token, this.keySet(), {
-        issuer: this.options.issuer(),
-        audience: this.options.audience,
-        algorithms: RSA_ALGORITHMS,
-        requiredClaims: ['exp'],
-      }));
-      if (typeof payload.iat === 'number' && payload.iat > Math.floor(Date.now() / 1000)) throw new Error('issued in the future');
-    } catch {
-      throw new GatewayResponse(401, 'Unauthorized');
-    }
-    const scopes = tokenScopes(payload);
-    const claims = stringifyClaims(payload);
-    this.remember(token, { claims: { ...claims }, scopes: [...scopes], issuer, exp: payload.exp!, until: Math.min(payload.exp! * 1000, now + verifiedTokenTtlMs) });
-    if (!required.some((s) => scopes.includes(s))) throw new GatewayResponse(403, 'Forbidden');
-    return { claims, scopes };
-  }
-
-  private remember(token: string, entry: VerifiedToken): void {
-    if (this.verified.size >= verifiedTokenCacheSize) {
-      // Oldest first (insertion order); expired entries go first when a slot is needed.
-      const now = Date.now();
-      for (const [key, value] of this.verified) if (value.until <= now) this.verified.delete(key);
-      if (this.verified.size >= verifiedTokenCacheSize) this.verified.delete(this.verified.keys().next().value!);
-    }
-    this.verified.set(token, entry);
-  }
-
-  private sourceIp(req: IncomingMessage): string {
-    const direct = req.socket.remoteAddress ?? '127.0.0.1';
-    if (!this.options.trustProxy) return direct;
-    const forwarded = String(req.headers['x-forwarded-for'] ?? '')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean)
-      .at(-1);
-    return forwarded && /^[0-9a-fA-F:.]{2,45}$/.test(forwarded) ? forwarded : direct;
+    return sourceIp(req, this.options.trustProxy);
   }
 
   private async readBody(req: IncomingMessage): Promise<Buffer> {
@@ -390,7 +184,7 @@ export class LocalGateway {
       } catch {
         throw new GatewayResponse(400, 'Bad Request');
       }
-      const matched = this.match(method, url.pathname);
+      const matched = matchRoute(this.compiled, method, url.pathname);
       if (!matched) {
         if (this.options.fallback?.(req, res)) {
           status = res.statusCode;
@@ -402,18 +196,18 @@ export class LocalGateway {
       routeKeyUsed = compiled.key;
       const authorizer = compiled.route.auth === 'public' ? undefined : await this.authorize(req, compiled.route);
       const body = await this.readBody(req);
-      const event = this.buildEvent(req, url, compiled, pathParameters, body, requestId, started, authorizer);
+      const event = buildEvent(req, url, compiled, pathParameters, body, requestId, started, authorizer, this.options.trustProxy);
       const limits = this.options.lambdaPayloadLimits ?? true;
       // Measured only when the body could come near the limit (serializing every event would cost CPU).
       if (limits && body.length > lambdaMaxEventBytes / 2 && Buffer.byteLength(JSON.stringify(event)) > lambdaMaxEventBytes) {
         throw new GatewayResponse(413, 'Request Entity Too Large');
       }
-      const result = await this.invoke(compiled.route.function, event, requestId);
+      const result = await invoke(this.options.handlers[compiled.route.function], compiled.route.function, event, requestId, this.options.timeoutMs ?? apiGatewayTimeoutMs);
       if (limits && resultTooLarge(result)) {
         process.stderr.write(`${JSON.stringify({ level: 'ERROR', message: 'lambda result over 6 MB: Lambda refuses it, API Gateway answers 500', requestId, route: compiled.key })}\n`);
         throw new GatewayResponse(500, 'Internal Server Error');
       }
-      status = this.writeResult(res, result, requestId);
+      status = writeResult(res, result, requestId);
     } catch (error) {
       const response = error instanceof GatewayResponse ? error : new GatewayResponse(500, 'Internal Server Error');
       if (!(error instanceof GatewayResponse)) {
@@ -437,111 +231,4 @@ export class LocalGateway {
       });
     }
   }
-
-  private buildEvent(
-    req: IncomingMessage,
-    url: URL,
-    compiled: CompiledRoute,
-    pathParameters: Record<string, string>,
-    body: Buffer,
-    requestId: string,
-    started: number,
-    authorizer: { claims: Record<string, string>; scopes: string[] } | undefined,
-  ): APIGatewayProxyEventV2WithJWTAuthorizer {
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || name === 'cookie') continue;
-      headers[name] = Array.isArray(value) ? value.join(',') : value;
-    }
-    const query: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
-    const contentType = req.headers['content-type'] ?? '';
-    const textual = body.length === 0 || /json|text|xml|x-www-form-urlencoded|javascript/i.test(contentType);
-    const cookies = req.headers.cookie?.split(';').map((c) => c.trim()).filter(Boolean);
-    const host = req.headers.host ?? 'localhost';
-    const event = {
-      version: '2.0',
-      routeKey: compiled.key,
-      rawPath: url.pathname,
-      rawQueryString: url.search.slice(1),
-      headers,
-      requestContext: {
-        accountId: 'local',
-        apiId: 'local',
-        domainName: host,
-        domainPrefix: host.split('.')[0] ?? host,
-        http: {
-          method: compiled.route.method,
-          path: url.pathname,
-          protocol: `HTTP/${req.httpVersion}`,
-          sourceIp: this.sourceIp(req),
-          userAgent: req.headers['user-agent'] ?? '',
-        },
-        requestId,
-        routeKey: compiled.key,
-        stage: '$default',
-        time: new Date(started).toUTCString(),
-        timeEpoch: started,
-        authorizer: authorizer ? { principalId: '', integrationLatency: 0, jwt: { claims: authorizer.claims, scopes: authorizer.scopes } } : undefined,
-      },
-      isBase64Encoded: !textual,
-      ...(cookies?.length ? { cookies } : {}),
-      ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
-      ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
-      ...(body.length ? { body: textual ? body.toString('utf8') : body.toString('base64') } : {}),
-    };
-    return event as unknown as APIGatewayProxyEventV2WithJWTAuthorizer;
-  }
-
-  private async invoke(fn: FunctionName, event: APIGatewayProxyEventV2WithJWTAuthorizer, requestId: string): Promise<unknown> {
-    const timeoutMs = this.options.timeoutMs ?? apiGatewayTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    const context = {
-      callbackWaitsForEmptyEventLoop: false,
-      functionName: `twinserve-local-${fn}`,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:twinserve-local-${fn}`,
-      memoryLimitInMB: '1024',
-      awsRequestId: randomUUID(),
-      logGroupName: `/aws/lambda/twinserve-local-${fn}`,
-      logStreamName: requestId,
-      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    } as Context;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new GatewayResponse(503, 'Service Unavailable')), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.options.handlers[fn](event, context), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Payload format 2.0 responses, including API Gateway's inference for results without a statusCode. */
-  private writeResult(res: ServerResponse, result: unknown, requestId: string): number {
-    const structured =
-      typeof result === 'object' && result !== null && 'statusCode' in result
-        ? (result as APIGatewayProxyStructuredResultV2)
-        : { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(result ?? null) };
-    const statusCode = structured.statusCode ?? 200;
-    const headers: Record<string, string | string[]> = { 'apigw-requestid': requestId };
-    for (const [k, v] of Object.entries(structured.headers ?? {})) headers[k.toLowerCase()] = String(v);
-    if (structured.cookies?.length) headers['set-cookie'] = structured.cookies;
-    const body = structured.body === undefined ? Buffer.alloc(0) : Buffer.from(structured.body, structured.isBase64Encoded ? 'base64' : 'utf8');
-    headers['content-length'] = String(body.length);
-    res.writeHead(statusCode, headers);
-    res.end(body);
-    return statusCode;
-  }
-}
-
-/** Whether a handler's result is over Lambda's response limit (cheap unless its body is large). */
-function resultTooLarge(result: unknown): boolean {
-  const body = typeof result === 'object' && result !== null && 'body' in result ? (result as { body?: unknown }).body : undefined;
-  if (typeof body === 'string' && body.length < lambdaMaxResultBytes / 2) return false;
-  return Buffer.byteLength(JSON.stringify(result ?? null)) > lambdaMaxResultBytes;
 }

@@ -359,7 +359,7 @@ function grantedWithoutUse(name: FunctionName, call: string): boolean {
   return unusedGrants.some((g) => (g.functions === 'all' || g.functions.includes(name)) && g.call.test(call));
 }
 
-/** API Gateway hands claims to the function as strings (infra/local/gateway.ts does the same). */
+/** API Gateway hands claims to the function as strings (infra/local/jwt-authorizer.ts does the same). */
 function stringifyClaims(payload: JWTPayload): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(payload)) {

@@ -20,7 +20,7 @@ import {
 } from '../support/twin.js';
 
 /**
- * Property tests of the authorizer (infra/local/gateway.ts, the same checks as API Gateway's JWT authorizer).
+ * Property tests of the authorizer (infra/local/jwt-authorizer.ts, the same checks as API Gateway's JWT authorizer).
  * The fixed cases (alg none, HS256 with the public key, expiry, issuer, audience, kid, scopes, tampering) are
  * in test/api/twin.security.test.ts and tokens.security.test.ts; here:
  * - any change to a valid token's bytes (header, payload or signature; flips, truncations, insertions,

@@ -3,13 +3,15 @@
 //
 // dynalite 4.0.0's `getTable` does one LevelDB `get` (a round trip through libuv's thread pool, a promise, a
 // JSON parse and a `setImmediate`) for the table's definition before every GetItem, PutItem, UpdateItem,
-// Query and for each table of a BatchWriteItem. Under load that was 16 % of the stores' process's busy time
+// Query, for each table of a BatchWriteItem and again for each of its items. Under load that was 16 % of the stores' process's busy time
 // (the profile in docs/performance.md, "Issue 16: the write path and the process layout"), for a value that
 // changes only when a table is created, updated or deleted. Here the definitions are kept in memory once read,
 // and every write or delete of a definition drops its copy: while one is in flight (and until it has
 // finished) reads go to LevelDB and do not fill the cache, so a read that raced a change can never leave the
-// old definition behind. Every read gets its own copy, as LevelDB's JSON decoding gave (dynalite's table
-// actions change the object they read before writing it back). Proven by test/stores/dynalite-table-cache.test.ts.
+// old definition behind. Every read gets its own copy, decoded from the definition's JSON as LevelDB's JSON
+// decoding gave it (dynalite's table actions change the object they read before writing it back); parsing
+// the kept JSON costs less than half a `structuredClone` of the object (5–6 against 13–15 µs for the audit
+// table's definition, a scratch loop). Proven by test/stores/dynalite-table-cache.test.ts.
 import { createRequire } from 'node:module';
 
 /**
@@ -28,7 +30,8 @@ import { createRequire } from 'node:module';
  * @returns {{ levelReads: () => number }}
  */
 export function cacheTableDefinitions(tableDb) {
-  /** @type {Map<string, unknown>} */
+  /** Each definition's JSON. */
+  /** @type {Map<string, string>} */
   const cache = new Map();
   /** Bumped when a write or delete of a name starts and when it ends. */
   /** @type {Map<string, number>} */
@@ -44,7 +47,7 @@ export function cacheTableDefinitions(tableDb) {
 
   tableDb.get = (name, callback) => {
     if (cache.has(name)) {
-      const copy = structuredClone(cache.get(name));
+      const copy = JSON.parse(/** @type {string} */ (cache.get(name)));
       // Asynchronous, as LevelDB's answer is: callers rely on it (dynalite takes locks around these reads).
       setImmediate(callback, null, copy);
       return;
@@ -52,7 +55,7 @@ export function cacheTableDefinitions(tableDb) {
     const seen = generation.get(name) ?? 0;
     levelGet(name, (error, table) => {
       levelReads++;
-      if (!error && table && typeof table === 'object' && (generation.get(name) ?? 0) === seen) cache.set(name, structuredClone(table));
+      if (!error && table && typeof table === 'object' && (generation.get(name) ?? 0) === seen) cache.set(name, JSON.stringify(table));
       callback(error, table);
     });
   };

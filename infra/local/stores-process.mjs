@@ -11,6 +11,7 @@
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
+import { batchDynaliteLevelWrites } from './dynalite-level-writes.mjs';
 import { cacheDynaliteTableDefinitions } from './dynalite-table-cache.mjs';
 import { startSigV4Gate } from './sigv4-gate.mjs';
 
@@ -35,6 +36,8 @@ async function start({ dataDir, dynamodbSocket, s3Socket, credentials }) {
   await unlink(dynamodbSocket).catch(() => undefined);
   // Table definitions read from LevelDB once, not on every request (dynalite-table-cache.mjs).
   cacheDynaliteTableDefinitions();
+  // Reads in place and the writes of one turn in one LevelDB batch (dynalite-level-writes.mjs).
+  batchDynaliteLevelWrites();
   const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   // dynalite still listens on its socket (inside the 0700 data dir): its close() closes LevelDB only after
   // closing a listening server. Its requests come through the gate below, handed to its handler in-process.

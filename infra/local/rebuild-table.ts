@@ -17,7 +17,10 @@ import type { TableDef } from '../tables.js';
 
 type RawItem = Record<string, AttributeValue>;
 
-/** A copy as written below: a list of items, each naming attributes by one-letter DynamoDB types ({"S": ...}). */
+/**
+ * A copy as written below: a list of items, each naming attributes by DynamoDB types ({"S": ...}), binary values
+ * (`B`, `BS`) as base64 strings as on DynamoDB's wire (the Predictions table's served rows are binary).
+ */
 const copySchema = z.array(z.record(z.string(), z.record(z.string(), z.unknown()).refine((v) => Object.keys(v).length === 1, 'one DynamoDB type per attribute')));
 
 /**
@@ -37,7 +40,29 @@ async function readCopy(copy: string, def: TableDef): Promise<RawItem[]> {
   if (!items.success || !items.data.every((item) => keys.every((k) => item[k] !== undefined))) {
     throw new Error(`${copy} is not a list of stored items (the table was left as it is): restore it, or move it away once the table holds what it should`);
   }
-  return items.data as unknown as RawItem[];
+  return items.data.map((item) => Object.fromEntries(Object.entries(item).map(([name, value]) => [name, fromCopy(value as unknown as AttributeValue)])));
+}
+
+/** The text of a copy of `items`: JSON, binary values base64 ({@link readCopy} turns them back into bytes). */
+export function copyText(items: readonly RawItem[]): string {
+  return JSON.stringify(items.map((item) => Object.fromEntries(Object.entries(item).map(([name, value]) => [name, toCopy(value)]))));
+}
+
+function toCopy(value: AttributeValue): unknown {
+  if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
+  if (value.BS !== undefined) return { BS: value.BS.map((b) => Buffer.from(b).toString('base64')) };
+  if (value.L !== undefined) return { L: value.L.map(toCopy) };
+  if (value.M !== undefined) return { M: Object.fromEntries(Object.entries(value.M).map(([k, v]) => [k, toCopy(v)])) };
+  return value;
+}
+
+function fromCopy(value: AttributeValue): AttributeValue {
+  const bytes = (b: unknown) => (typeof b === 'string' ? new Uint8Array(Buffer.from(b, 'base64')) : (b as Uint8Array));
+  if (value.B !== undefined) return { B: bytes(value.B) };
+  if (value.BS !== undefined) return { BS: value.BS.map(bytes) };
+  if (Array.isArray(value.L)) return { L: value.L.map(fromCopy) };
+  if (value.M !== undefined && typeof value.M === 'object') return { M: Object.fromEntries(Object.entries(value.M).map(([k, v]) => [k, fromCopy(v)])) };
+  return value;
 }
 
 /** Whether a table's indexes are those `def` declares (names and key attributes). */
@@ -78,7 +103,7 @@ export async function rebuildIfIndexesChanged(
       items.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start);
-    await writeFile(`${copy}.tmp`, JSON.stringify(items), { mode: 0o600 });
+    await writeFile(`${copy}.tmp`, copyText(items), { mode: 0o600 });
     await rename(`${copy}.tmp`, copy);
   }
   try {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
+import { copyText, rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
 import { localTableName } from '../../infra/local/seed.js';
 import { alertEvent } from '../support/alert-events.js';
 import { userWithToken } from '../support/identity.js';
@@ -122,7 +122,7 @@ describe('a data dir with the Predictions table of before', () => {
     const starter = await startTestTwin({ dataDir, port, dashboardDir: false });
     await dropTable(starter.twin, 'Predictions');
     await starter.stop({ keepDir: true });
-    await writeFile(join(dataDir, `rebuilding-${table}.json`), JSON.stringify([legacy(stored), other]));
+    await writeFile(join(dataDir, `rebuilding-${table}.json`), copyText([legacy(stored), other]));
 
     // Act
     twin = await startTestTwin({ dataDir, port, dashboardDir: false });

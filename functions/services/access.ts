@@ -24,13 +24,20 @@ export function signer(services: Services): TokenSigner {
 
 export function keyService(services: Services): KeyService {
   const { config } = services;
-  return new KeyService(services.get(apiKeyStore), services.get(userStore), { rotationGraceSeconds: config.keyRotationGraceSeconds, ownerLimitPerMinute: config.rateLimitPerMinute });
+  return new KeyService(services.get(apiKeyStore), services.get(userStore), {
+    rotationGraceSeconds: config.keyRotationGraceSeconds,
+    ownerLimitPerMinute: config.rateLimitPerMinute,
+    // A key's expiry and rotation grace on the services clock, as the resolver judges them (request.ts).
+    now: services.now,
+  });
 }
 
 /** Password login and the OAuth2 token endpoint. */
 export function authService(services: Services): AuthService {
   const { config } = services;
-  const issuer = new TokenIssuer(services.get(signer), { issuer: config.issuer, audience: config.audience });
+  // Wall time, not the services clock: a token's iat and exp are judged by API Gateway's JWT authorizer on AWS's
+  // clock (locally by the gateway, which mirrors it), which no test moves.
+  const issuer = new TokenIssuer(services.get(signer), { issuer: config.issuer, audience: config.audience, now: Date.now });
   return new AuthService(services.get(userStore), services.get(keyService), issuer, services.get(rateLimiter), {
     userTokenTtlSeconds: config.userTokenTtlSeconds,
     keyTokenTtlSeconds: config.keyTokenTtlSeconds,
@@ -40,9 +47,9 @@ export function authService(services: Services): AuthService {
 }
 
 export function userService(services: Services): UserService {
-  return new UserService(services.get(userStore));
+  return new UserService(services.get(userStore), { now: services.now });
 }
 
 export function auditQueries(services: Services): AuditService {
-  return new AuditService(services.get(auditLog), { directory: { users: services.get(userStore), keys: services.get(apiKeyStore) } }, services.get(alertState));
+  return new AuditService(services.get(auditLog), { now: services.now, directory: { users: services.get(userStore), keys: services.get(apiKeyStore) } }, services.get(alertState));
 }

@@ -14,7 +14,7 @@ import { alerts, modelStore, registry, statsStore, twinService } from './twin.js
 export function modelService(services: Services): ModelService {
   const { models } = services.config;
   const transfer = models.kind === 's3' ? { transfer: new S3PackageTransfer(services.get(s3), models.bucket) } : {};
-  return new ModelService(services.get(modelStore), services.get(registry), services.get(statsStore), services.get(alerts), transfer);
+  return new ModelService(services.get(modelStore), services.get(registry), services.get(statsStore), services.get(alerts), { now: services.now, ...transfer });
 }
 
 /** The Open Inference Protocol (KServe V2) on top of the twin. */
@@ -24,5 +24,5 @@ export function oipService(services: Services): OipService {
 
 /** Explanations, what-if sweeps, setpoint optimizer (docs/insight.md). */
 export function insightService(services: Services): InsightService {
-  return new InsightService(services.get(twinService));
+  return new InsightService(services.get(twinService), { now: services.now });
 }

@@ -24,6 +24,8 @@ export function principals(services: Services): PrincipalResolver {
   const { config } = services;
   return new PrincipalResolver(services.get(userStore), services.get(apiKeyStore), {
     cacheMs: config.principalCacheSeconds * 1000,
+    // The services clock, like rate windows and alerts: the twin's tests move it (TestTwin.clock).
+    now: services.now,
     ownerLimitPerMinute: config.rateLimitPerMinute,
   });
 }
@@ -47,5 +49,5 @@ export function rateLimit(services: Services): PrincipalRateLimit {
 
 export function auditLog(services: Services): DynamoDbAuditLog {
   const writer = services.get(sharedWriter);
-  return new DynamoDbAuditLog(services.get(dynamoDb), services.config.auditTable, { retentionDays: services.config.auditRetentionDays, ...(writer ? { writer } : {}) });
+  return new DynamoDbAuditLog(services.get(dynamoDb), services.config.auditTable, { retentionDays: services.config.auditRetentionDays, now: services.now, ...(writer ? { writer } : {}) });
 }

@@ -29,7 +29,7 @@ export function modelStore(services: Services): ModelStore {
 }
 
 export function registry(services: Services): ModelRegistry {
-  const created = new ModelRegistry(services.get(modelStore), { routingCacheMs: services.config.routingCacheSeconds * 1000, telemetry: services.get(telemetry) });
+  const created = new ModelRegistry(services.get(modelStore), { routingCacheMs: services.config.routingCacheSeconds * 1000, now: services.now, telemetry: services.get(telemetry) });
   services.onDispose(() => created.release());
   return created;
 }
@@ -111,6 +111,7 @@ export function twinService(services: Services): TwinService {
   const { config } = services;
   return new TwinService(services.get(registry), services.get(statsStore), services.get(alerts), {
     quality: services.get(quality),
+    now: services.now,
     serviceName: config.serviceName,
     defaultModel: config.defaultModel,
     plantDefaultModels: config.plantDefaultModels,

@@ -13,8 +13,6 @@ import type { SinkMessage, SnsSink } from './sns-sink.js';
 export const maxStreamsPerPrincipal = 3;
 /** How often the stream re-checks its principal when the principal cache is off (bound 0). */
 const recheckWhenUncachedMs = 1_000;
-/** How far back a replay looks for the principal's own plant's alerts. */
-const replayScanMessages = 1_000;
 
 export interface AlertStreamDeps {
   sns: SnsSink;
@@ -31,6 +29,15 @@ const capNotices = new Set(['alerts_capped', 'alerts_suppressed']);
  * The alert event an SNS message carries (AlertService publishes `{type, ...event}`), or an alert cap notice
  * (`{kind, plant?, ...}`, shown to the plant it counts), when it is one.
  */
+/**
+ * The replay group of a sink message (infra/local/sns-sink.ts): an alert's plant, '' for the platform's own
+ * (no plant); none for a message that is no alert. A plant principal's replay reads its plant's group only.
+ */
+export function replayGroupOf(message: SinkMessage): string | undefined {
+  const event = alertOf(message);
+  return event === undefined ? undefined : (event.plant ?? '');
+}
+
 function alertOf(message: SinkMessage): { plant?: string; model: string } | undefined {
   const body = message.message;
   if (typeof body !== 'object' || body === null) return undefined;
@@ -127,7 +134,9 @@ export function alertStream(deps: AlertStreamDeps) {
       const event = alertOf(m);
       if (event && alertVisibleTo(current, event)) res.write(`id: ${m.messageId}\nevent: alert\ndata: ${JSON.stringify(m)}\n\n`);
     };
-    const visible = (await deps.sns.recent(replayScanMessages)).filter((m) => {
+    // Its own plant's group (another plant's storm never pushes its alerts out), or every group for the platform;
+    // still filtered by visibility, as the live events are.
+    const visible = (await deps.sns.recentIn(current.plant === undefined ? 'all' : [current.plant], replay)).filter((m) => {
       const event = alertOf(m);
       return event !== undefined && alertVisibleTo(current, event);
     });

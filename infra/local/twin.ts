@@ -11,7 +11,7 @@ import { loadHandlers } from './handlers.js';
 import { readPackageDir, seedLocal, localTableName, type SeedResult } from './seed.js';
 import { x as extractTar } from 'tar';
 import type { ModelManifest } from '../../functions/core/manifest.js';
-import { alertStream } from './alert-stream.js';
+import { alertStream, replayGroupOf } from './alert-stream.js';
 import { SnsSink } from './sns-sink.js';
 import { FaultProxy } from './fault-proxy.js';
 import { startEmbeddedStores } from './stores.js';
@@ -148,7 +148,7 @@ export async function startLocalTwin(options: LocalTwinOptions): Promise<LocalTw
   const handlersLoading = loadHandlers();
   handlersLoading.catch(() => undefined);
   const stores = await startEmbeddedStores(dataDir, storeCredentials, edgePackage ? { s3: false } : {});
-  const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl);
+  const sns = new SnsSink(join(dataDir, 'alerts.jsonl'), options.alertWebhookUrl, replayGroupOf);
   let gateway: LocalGateway | undefined;
   const faults = options.faults
     ? { dynamodb: new FaultProxy(stores.dynamodbEndpoint), s3: new FaultProxy(stores.s3Endpoint ?? 'http://127.0.0.1:9') }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxStreamsPerPrincipal } from '../../infra/local/alert-stream.js';
+import { keptMessages } from '../../infra/local/sns-sink.js';
 import { createKey, keyToken, relaxedLoginEnv, startTwinWithEnv, userWithToken } from '../support/identity.js';
 import { outOfBandRow } from '../support/models.js';
 import { apiClient, login, type Api, type TestTwin } from '../support/twin.js';
@@ -141,6 +142,27 @@ describe('plants: a stream shows what GET /api/v1/alerts shows', () => {
     // The same filter as GET /api/v1/alerts.
     const listed = (await api('GET', '/api/v1/alerts?limit=200', { token: nora.token })).json.alerts as { principal: string }[];
     expect(listed.map((a) => a.principal)).toEqual(['nora']);
+  });
+});
+
+describe("another plant's storm", () => {
+  it('never pushes a plant’s alerts out of its replay (each plant replays from its own history)', async () => {
+    const nell = await userWithToken(api, root, { username: 'nell', role: 'viewer', plant: 'north' });
+    const nick = await userWithToken(api, root, { username: 'nick', role: 'operator', plant: 'north' });
+    await raiseAlert(nick.token, 'nick');
+    // More south alerts after it than the sink keeps in all (they reach SNS as the twin's publishes do).
+    for (let n = 0; n < keptMessages + 50; n++) {
+      const body = new URLSearchParams({ Action: 'Publish', TopicArn: 'arn:aws:sns:us-east-1:000000000000:twinserve-local-alerts', Message: JSON.stringify({ type: 'alert', plant: 'south', model: 'reactor-yield', principal: 'storm' }) });
+      expect((await fetch(t.twin.sns.endpoint!, { method: 'POST', body })).status).toBe(200);
+    }
+
+    const north = await openStream(nell.token);
+    await north.waitFor(fromPrincipal('nick'), 'north’s alert, replayed after south’s storm');
+    expect(north.events.map(alertOf).filter((m) => m !== undefined && m.plant !== 'north')).toEqual([]);
+    const all = await openStream(root, 5);
+    await all.waitFor(fromPrincipal('storm'), 'the storm (platform view)');
+    north.close();
+    all.close();
   });
 });
 

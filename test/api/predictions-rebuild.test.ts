@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPlantSortKey } from '../../functions/adapters/dynamodb-prediction-log.js';
 import { copyText, rebuildIfIndexesChanged } from '../../infra/local/rebuild-table.js';
 import { localTableName } from '../../infra/local/seed.js';
 import { alertEvent } from '../support/alert-events.js';
@@ -157,6 +158,72 @@ describe('a data dir with the Predictions table of before', () => {
         expect((await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: requestId } } }))).Item).toEqual(stored);
         expect(await readFile(copy, 'utf8')).toBe(contents);
       }
+    } finally {
+      client.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('copies a table of several scan pages as JSON Lines, checks every line before the drop, and puts back every item', async () => {
+    // Prepare: the table of before with 1,200 items of ~1 KB (dynalite answers a Scan in pages of 1 MB).
+    const client = directDynamoDb(twin!.twin);
+    await recreateLegacyTable(twin!, client, []);
+    const items = Array.from({ length: 1_200 }, (_, k) => ({ ...legacy(stored), id: { S: `bulk-${k}` }, tsk: { S: `${stored.time!.S}#bulk-${k}` }, pad: { S: 'x'.repeat(900) } }));
+    for (let i = 0; i < items.length; i += 25) {
+      let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      while (pending.length > 0) pending = ((await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }))).UnprocessedItems?.[table] ?? []) as typeof pending;
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'twinserve-rebuild-lines-'));
+    const copy = join(dir, `rebuilding-${table}.json`);
+    let lines: string[] = [];
+    const create = async () => {
+      lines = (await readFile(copy, 'utf8')).split('\n').filter(Boolean);
+      await client.send(new CreateTableCommand(createTableInput(tableDef('Predictions'))));
+    };
+    try {
+      // Act
+      const count = await rebuildIfIndexesChanged(client, tableDef('Predictions'), table, create, dir, withPlantSortKey);
+
+      // Assert: one item per line in the copy; every item back with its plant key; the copy gone.
+      expect(count).toBe(1_200);
+      expect(lines).toHaveLength(1_200);
+      expect(new Set(lines.map((l) => (JSON.parse(l) as { id: { S: string } }).id.S)).size).toBe(1_200);
+      const back = await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: 'bulk-1199' } } }));
+      expect(back.Item?.psk?.S).toBe(`north#${stored.time!.S}#bulk-1199`);
+      expect(back.Item?.pad?.S).toHaveLength(900);
+      // The served rows' binary values (base64 in the copy) come back as the same bytes.
+      expect(stored.rb?.B).toBeInstanceOf(Uint8Array);
+      expect(back.Item?.rb).toEqual(stored.rb);
+      let total = 0;
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page = await client.send(new ScanCommand({ TableName: table, Select: 'COUNT', ...(start ? { ExclusiveStartKey: start } : {}) }));
+        total += page.Count ?? 0;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      expect(total).toBe(1_200);
+      expect(existsSync(copy)).toBe(false);
+    } finally {
+      client.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a copy with one line that is not an item is refused before the drop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'twinserve-rebuild-bad-line-'));
+    const copy = join(dir, `rebuilding-${table}.json`);
+    const client = directDynamoDb(twin!.twin);
+    const create = () => Promise.reject(new Error('the table must not be created again'));
+    try {
+      const contents = `${copyText([stored])}{"id": {"S": "torn"`;
+      await writeFile(copy, contents);
+      const error = await rebuildIfIndexesChanged(client, tableDef('Predictions'), table, create, dir).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toContain(copy);
+      expect((await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: 'bulk-0' } } }))).Item).toBeDefined();
+      expect(await readFile(copy, 'utf8')).toBe(contents);
     } finally {
       client.destroy();
       await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client } from '@smithy/core/client';
+import { itemBytes } from '../functions/adapters/item-size.js';
 import { envNames } from '../functions/config.js';
 import { functionDefs } from '../infra/functions.js';
 import { tables } from '../infra/tables.js';
@@ -90,27 +91,25 @@ export interface CostResult {
   largestUpdatedItemBytes: number;
 }
 
-/** DynamoDB's item size: attribute names plus values (UTF-8 strings, numbers ~1 byte per 2 digits + 1). */
-function itemBytes(item: Record<string, unknown>): number {
-  let bytes = 0;
-  for (const [name, value] of Object.entries(item)) bytes += Buffer.byteLength(name) + valueBytes(value);
-  return bytes;
+/**
+ * DynamoDB's item size (functions/adapters/item-size.ts, the count the adapters' size checks use), of an item as
+ * the document client sends it or as the low-level client does ({S}, {N}, {B}...: converted first).
+ */
+function sizeOf(item: Record<string, unknown>): number {
+  const types = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS']);
+  const low = Object.values(item).every((v) => v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && Object.keys(v).length === 1 && types.has(Object.keys(v)[0]!));
+  return itemBytes(low ? (Object.fromEntries(Object.entries(item).map(([k, v]) => [k, native(v as Record<string, unknown>)])) as Record<string, unknown>) : item);
 }
 
-function valueBytes(value: unknown): number {
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(value).replace(/[-.]/g, '').length / 2) + 1;
-  if (typeof value === 'boolean' || value === null) return 1;
-  if (Array.isArray(value)) return 3 + value.reduce((n: number, v) => n + 1 + valueBytes(v), 0);
-  if (typeof value === 'object' && value) {
-    // A low-level attribute value ({S}, {N}...) or a map.
-    const v = value as Record<string, unknown>;
-    if ('S' in v) return valueBytes(v.S);
-    if ('N' in v) return valueBytes(Number(v.N));
-    if ('BOOL' in v) return 1;
-    return 3 + itemBytes(v);
-  }
-  return 0;
+function native(value: Record<string, unknown>): unknown {
+  const [type, v] = Object.entries(value)[0]!;
+  if (type === 'N') return Number(v);
+  if (type === 'NS') return new Set((v as string[]).map(Number));
+  if (type === 'SS' || type === 'BS') return new Set(v as unknown[]);
+  if (type === 'NULL') return null;
+  if (type === 'L') return (v as Record<string, unknown>[]).map(native);
+  if (type === 'M') return Object.fromEntries(Object.entries(v as Record<string, Record<string, unknown>>).map(([k, x]) => [k, native(x)]));
+  return v;
 }
 
 const tableByName = new Map(tables.map((t) => [localTableName(t), t]));
@@ -128,14 +127,14 @@ function units(calls: Call[]): { write: number; index: number; auditIndex: numbe
   let auditIndex = 0;
   let read = 0;
   const put = (table: string, item: Record<string, unknown>) => {
-    const w = Math.ceil(itemBytes(item) / 1024);
+    const w = Math.ceil(sizeOf(item) / 1024);
     write += w;
     const i = indexWrites(table, item, w);
     index += i;
     if (tableByName.get(table)?.id === 'AuditLog') auditIndex += i;
   };
   const readOf = (items: Record<string, unknown>[], consistent: boolean) => {
-    const r = Math.max(1, Math.ceil(items.reduce((n, i) => n + itemBytes(i), 0) / 4096));
+    const r = Math.max(1, Math.ceil(items.reduce((n, i) => n + sizeOf(i), 0) / 4096));
     read += consistent ? r : r / 2;
   };
   for (const c of calls) {
@@ -293,7 +292,7 @@ export async function runCostStage(options: { invocations: number }): Promise<Co
       db.destroy();
       return (out.Items ?? []) as Record<string, unknown>[];
     });
-    return { prices, routes: result, largestUpdatedItemBytes: Math.max(0, ...statsItems.map(itemBytes)) };
+    return { prices, routes: result, largestUpdatedItemBytes: Math.max(0, ...statsItems.map(sizeOf)) };
   } finally {
     process.stdout.write = write;
     Client.prototype.send = send;

@@ -2,45 +2,10 @@ import { ConditionalCheckFailedException, type AttributeValue } from '@aws-sdk/c
 import { BatchGetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PredictionKey, PredictionLog, ServedPair, StoredPrediction } from '../core/quality/ports.js';
 import { UnprocessedItemError, writerFor, type BatchWriteOptions, type BatchWriter } from './batch-put.js';
-
-/** A served request as stored: the fields its rows share once, each row's inputs in `f`'s order. */
-interface RequestItem {
-  id: string;
-  model: string;
-  version: string;
-  plant?: string;
-  principal: string;
-  time: string;
-  level: number | null;
-  ttl: number;
-  /** `<plant, or - for the platform's own principals>#<time>#<request id>`: the sort key of the `byModelPlantTime` index. */
-  psk: string;
-  /** Feature names, in the order of every row of `xs`. */
-  f: string[];
-  /** Rows: r = row index, p = prediction, i = interval (or null); m = inputs of a row whose features differ from `f` (x: inputs, as first stored). */
-  rows: { r: number; x?: number[]; m?: Record<string, number>; p: number; i: [number, number] | null }[];
-  /**
-   * Each row's input values in `f`'s order ([] for a row with `m`), apart from `rows`: a feedback join reads the
-   * served values without them (a batch of 100 rows of 256 features holds ~300 KB of inputs, its `rows` ~3 KB).
-   */
-  xs?: number[][];
-  /** Measured values by row index, each set once by feedback: a = actual, t = when. */
-  obs: Record<string, { a: number; t: string }>;
-}
-
-/** DynamoDB's item limit is 400 KB; a batch of 100 rows of 256 features stays near 300 KB (docs/quality.md). */
-const maxItemBytes = 390 * 1024;
+import { CorruptServedRowsError, fromItem, plantKey, platformKey, servedValueAttributes, toItem, type RequestItem } from './served-rows-item.js';
 
 /** The by-model index (infra/tables.ts): partition `model`, sort `psk` = `<plant>#<time>#<request id>`. */
 export const predictionIndex = 'byModelPlantTime';
-
-/** The sort-key prefix of the platform's own principals' rows: '-' starts no plant name (plantSchema). */
-const platformKey = '-';
-
-/** The sort-key prefix of a plant's rows (null: the platform's own). */
-function plantKey(plant: string | null | undefined): string {
-  return plant ?? platformKey;
-}
 
 /**
  * Predictions table: one item per served request (`id` = the request id), its rows inside, expiring by TTL.
@@ -59,13 +24,19 @@ function plantKey(plant: string | null | undefined): string {
  */
 export class DynamoDbPredictionLog implements PredictionLog {
   private readonly putItem: (item: Record<string, unknown>) => Promise<void>;
+  private readonly onCorruptItem: (error: CorruptServedRowsError) => void;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-    /** `writer`: one shared with other stores of the same client (long-lived processes); default: its own. */
-    options: BatchWriteOptions & { writer?: BatchWriter } = {},
+    /**
+     * `writer`: one shared with other stores of the same client (long-lived processes); default: its own.
+     * `onCorruptItem`: told of each stored item whose bytes do not hold what it claims (its rows are left out
+     * of the answer, as if it were not there); default: nothing.
+     */
+    options: BatchWriteOptions & { writer?: BatchWriter; onCorruptItem?: (error: CorruptServedRowsError) => void } = {},
   ) {
+    this.onCorruptItem = options.onCorruptItem ?? (() => {});
     this.putItem = writerFor(db, options).table({
       tableName,
       keyOf: (item) => String(item.id),
@@ -83,7 +54,7 @@ export class DynamoDbPredictionLog implements PredictionLog {
   async get(keys: readonly PredictionKey[]): Promise<StoredPrediction[]> {
     const items = await this.fetch([...new Set(keys.map((k) => k.requestId))], false);
     const wanted = new Set(keys.map((k) => `${k.requestId}#${k.row}`));
-    return items.flatMap((item) => fromItem(item, false)).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
+    return items.flatMap((item) => this.rowsOf(item, false)).filter((p) => wanted.has(`${p.requestId}#${p.row}`));
   }
 
   async byTime(model: string, from: string, to: string, limit: number, plant?: string | null): Promise<StoredPrediction[]> {
@@ -99,7 +70,7 @@ export class DynamoDbPredictionLog implements PredictionLog {
       for (const id of ids) {
         const item = byId.get(id);
         // The item's own plant decides too: an index entry is never trusted over the item it points to.
-        if (item && (want === undefined || (item.plant ?? null) === want)) rows.push(...fromItem(item).reverse());
+        if (item && (want === undefined || (item.plant ?? null) === want)) rows.push(...this.rowsOf(item, true).reverse());
       }
       ids = [];
     };
@@ -216,13 +187,24 @@ export class DynamoDbPredictionLog implements PredictionLog {
     }
   }
 
+  /** The rows of a stored item; none, and `onCorruptItem` told, when it is corrupt. */
+  private rowsOf(item: RequestItem, withInputs: boolean): ReturnType<typeof fromItem> {
+    try {
+      return fromItem(item, withInputs);
+    } catch (error) {
+      if (!(error instanceof CorruptServedRowsError)) throw error;
+      this.onCorruptItem(error);
+      return [];
+    }
+  }
+
   /**
    * The request items of `ids` (missing ones left out), 100 keys per BatchGetItem, unprocessed keys re-asked;
-   * without `xs` (the inputs) unless `withInputs`.
+   * without `xs` and `xm` (the inputs) unless `withInputs`.
    */
   private async fetch(ids: readonly string[], withInputs = true): Promise<RequestItem[]> {
     const found: RequestItem[] = [];
-    const names = ['id', 'model', 'version', 'plant', 'principal', 'time', 'level', 'ttl', 'f', 'rows', 'obs'];
+    const names = servedValueAttributes;
     const projection = withInputs ? {} : { ProjectionExpression: names.map((_, k) => `#a${k}`).join(', '), ExpressionAttributeNames: Object.fromEntries(names.map((n, k) => [`#a${k}`, n])) };
     for (let i = 0; i < ids.length; i += 100) {
       let pending: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ id }));
@@ -309,63 +291,4 @@ export function withPlantSortKey(item: Record<string, AttributeValue>): Record<s
   if (item.psk || !item.id?.S || !item.time?.S || !item.model?.S) return item;
   const { tsk: _old, ...rest } = item;
   return { ...rest, psk: { S: `${plantKey(item.plant?.S ?? null)}#${item.time.S}#${item.id.S}` } };
-}
-
-/** One request's rows as one item; they share request id, model, version, plant, principal, time, level and TTL. */
-function toItem(rows: readonly StoredPrediction[]): RequestItem {
-  const first = rows[0]!;
-  for (const row of rows) {
-    if (row.model !== first.model || row.version !== first.version || row.plant !== first.plant || row.principal !== first.principal || row.time !== first.time || row.level !== first.level || row.ttl !== first.ttl) {
-      throw new Error(`served rows of request ${first.requestId} disagree on what a request's rows share`);
-    }
-  }
-  const f = Object.keys(first.inputs);
-  const sameFeatures = (inputs: Record<string, number>) => Object.keys(inputs).length === f.length && f.every((name) => inputs[name] !== undefined);
-  const item: RequestItem = {
-    id: first.requestId,
-    model: first.model,
-    version: first.version,
-    ...(first.plant !== undefined ? { plant: first.plant } : {}),
-    principal: first.principal,
-    time: first.time,
-    level: first.level,
-    ttl: first.ttl,
-    psk: `${plantKey(first.plant ?? null)}#${first.time}#${first.requestId}`,
-    f,
-    rows: rows.map((r) => ({ r: r.row, ...(sameFeatures(r.inputs) ? {} : { m: r.inputs }), p: r.prediction, i: r.interval })),
-    xs: rows.map((r) => (sameFeatures(r.inputs) ? f.map((name) => r.inputs[name]!) : [])),
-    obs: {},
-  };
-  // A rough upper bound of DynamoDB's size (names and numbers as text): far below the limit for what the routes accept.
-  if (JSON.stringify(item).length > maxItemBytes) throw new Error(`served rows of request ${first.requestId} exceed DynamoDB's item size`);
-  return item;
-}
-
-/** The rows of a request item; `inputs` empty when the item was read without them ({@link DynamoDbPredictionLog.get}). */
-function fromItem(item: RequestItem, withInputs = true): StoredPrediction[] {
-  if (!Array.isArray(item.rows)) return []; // not a request item of this layout
-  const inputsOf = (row: RequestItem['rows'][number], k: number): Record<string, number> => {
-    if (!withInputs) return {};
-    if (row.m) return row.m;
-    const x = row.x ?? item.xs?.[k] ?? [];
-    return Object.fromEntries(item.f.map((name, j) => [name, x[j]!]));
-  };
-  return item.rows.map((row, k) => {
-    const observed = item.obs?.[String(row.r)];
-    return {
-      requestId: item.id,
-      row: row.r,
-      model: item.model,
-      version: item.version,
-      ...(item.plant !== undefined ? { plant: item.plant } : {}),
-      principal: item.principal,
-      time: item.time,
-      inputs: inputsOf(row, k),
-      prediction: row.p,
-      interval: row.i,
-      level: item.level,
-      ...(observed ? { actual: observed.a, observedAt: observed.t } : {}),
-      ttl: item.ttl,
-    };
-  });
 }

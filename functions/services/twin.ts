@@ -83,7 +83,10 @@ export function quality(services: Services): QualityService {
   const { config, now } = services;
   const writer = services.get(sharedWriter);
   return new QualityService(
-    new DynamoDbPredictionLog(services.get(dynamoDb), config.predictionsTable, writer ? { writer } : {}),
+    new DynamoDbPredictionLog(services.get(dynamoDb), config.predictionsTable, {
+      ...(writer ? { writer } : {}),
+      onCorruptItem: (error) => logger.warn('a stored served-rows item is corrupt; its rows are left out', { error }),
+    }),
     new DynamoDbQualityStore(services.get(dynamoDb), config.qualityTable),
     services.get(registry),
     new QualityAlerts(services.get(alertState), services.get(alertPublisher), {

@@ -180,3 +180,8 @@ async function waitFor(dynamo: DynamoDBClient, tableName: string, state: 'gone' 
   }
   throw new Error(`rebuilding ${tableName}: the table never became ${state}`);
 }
+
+/** Items as the text of a copy (one line each, binary as base64): for tools and tests that write one by hand. */
+export function copyText(items: readonly RawItem[]): string {
+  return items.map((item) => `${itemLine(item)}\n`).join('');
+}

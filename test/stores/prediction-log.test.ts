@@ -79,7 +79,11 @@ describe('prediction log', () => {
     expect(r.names()).toEqual(['PutCommand', 'BatchGetCommand', 'QueryCommand', 'BatchGetCommand']);
     expect(back).toEqual(rows.map((p) => ({ ...p, inputs: {} })));
     expect(byTime).toEqual(rows);
-    expect(Item?.rows).toHaveLength(100);
+    // The binary layout (functions/adapters/served-rows-item.ts): 100 rows of 3 doubles, 100 × 3 inputs, rows 0–99 implied.
+    expect(Item?.n).toBe(100);
+    expect(Item?.rb).toBeInstanceOf(Uint8Array);
+    expect([Item?.rb.byteLength, Item?.xs.byteLength]).toEqual([100 * 3 * 8, 100 * 3 * 8]);
+    expect([Item?.ri, Item?.xm, Item?.rows]).toEqual([undefined, undefined, undefined]);
     expect(Item?.f).toEqual(['temperature', 'pressure', 'flow_rate']);
     expect(Item?.psk).toBe(`plant-a#${rows[0]!.time}#alone-1`);
   });
@@ -126,11 +130,12 @@ describe('prediction log', () => {
     // Act
     const back = await log.get([{ requestId: 'wide-1', row: 42 }]);
 
-    // Assert: the request asked for every attribute but the inputs (xs), and the answer carried none.
+    // Assert: the request asked for every attribute but the inputs (xs, xm), and the answer carried none.
     const get = r.sent.find((c) => c.constructor.name === 'BatchGetCommand')!;
     const asked = (get.input as { RequestItems: Record<string, { ProjectionExpression?: string; ExpressionAttributeNames?: Record<string, string> }> }).RequestItems[table]!;
     expect(asked.ProjectionExpression).toBeDefined();
     expect(Object.values(asked.ExpressionAttributeNames ?? {})).not.toContain('xs');
+    expect(Object.values(asked.ExpressionAttributeNames ?? {})).not.toContain('xm');
     expect(back).toEqual([expect.objectContaining({ requestId: 'wide-1', row: 42, prediction: 94.2, inputs: {} })]);
   });
 

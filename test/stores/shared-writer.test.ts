@@ -131,9 +131,10 @@ describe('audit log and served rows on one writer', () => {
 
 describe('an item DynamoDB refuses', () => {
   it("fails only its own put: the other requests' audit records and served rows in the same BatchWriteItem are stored", async () => {
-    // Prepare: one request's served rows hold a number DynamoDB refuses (magnitude below 1e-130).
+    // Prepare: one request's served rows hold a number DynamoDB refuses (magnitude below 1e-130): their level,
+    // a number attribute (the rows' own numbers are binary doubles, which DynamoDB never refuses).
     const { audit, log } = stores(true);
-    const bad = served('req-tiny', 300).map((r) => ({ ...r, prediction: 1e-300 }));
+    const bad = served('req-tiny', 300).map((r) => ({ ...r, level: 1e-300 }));
 
     // Act
     const settled = await Promise.allSettled([log.record(bad), audit.append(record('req-tiny', 300)), log.record(served('req-other', 301)), audit.append(record('req-other', 301))]);

@@ -31,8 +31,8 @@ interface VerifiedToken {
   until: number;
 }
 
-/** API Gateway hands claims to the function as strings. */
-function stringifyClaims(payload: JWTPayload): Record<string, string> {
+/** API Gateway hands claims to the function as strings (the Lambda-layout test uses it too). */
+export function stringifyClaims(payload: JWTPayload): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(payload)) {
     if (typeof value === 'string') out[key] = value;

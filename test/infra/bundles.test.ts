@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envNames, loadConfig } from '../../functions/config.js';
 import { functionDefs } from '../../infra/functions.js';
+import { stringifyClaims } from '../../infra/local/jwt-authorizer.js';
 import { localBucket } from '../../infra/local/twin.js';
 import { localTableName, seedLocal } from '../../infra/local/seed.js';
 import { SnsSink } from '../../infra/local/sns-sink.js';
@@ -359,14 +360,3 @@ function grantedWithoutUse(name: FunctionName, call: string): boolean {
   return unusedGrants.some((g) => (g.functions === 'all' || g.functions.includes(name)) && g.call.test(call));
 }
 
-/** API Gateway hands claims to the function as strings (infra/local/jwt-authorizer.ts does the same). */
-function stringifyClaims(payload: JWTPayload): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(payload)) {
-    if (typeof value === 'string') out[key] = value;
-    else if (Array.isArray(value)) out[key] = `[${value.join(' ')}]`;
-    else if (typeof value === 'object' && value !== null) out[key] = JSON.stringify(value);
-    else out[key] = String(value);
-  }
-  return out;
-}

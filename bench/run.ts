@@ -86,6 +86,13 @@ interface LoadFigure {
   storesCpuUsPerRequest: Repeated;
   /** DynamoDB calls (through the stores' gate) per answered request: what group commit saves. */
   dynamoCallsPerRequest: Repeated;
+  /**
+   * The load generator's CPU per request, µs (autocannon runs in the bench's own process, on the same cores),
+   * and how many of the machine's cores were busy during the run (every process, from /proc/stat): the twin
+   * cannot go faster than what the machine has left beside its client.
+   */
+  clientCpuUsPerRequest?: Repeated;
+  machineBusyCores?: Repeated;
   /** The 1-minute load average at the start of each run. */
   loadAverage: number[];
   runs: LoadResult[];
@@ -201,6 +208,17 @@ async function login(url: string, password: string): Promise<string> {
 
 type Window = { fromUs: number; toUs: number };
 
+/** The machine's CPU time so far, in jiffies: all of it and the busy part (not idle, not waiting for I/O). */
+function machineJiffies(): { total: number; busy: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { total, busy: total - fields[3]! - fields[4]! };
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadStage(server: ServerProcess, token: string): Promise<{ figures: LoadFigure[]; windows: Window[] }> {
   const next = rowSource(readReferencePackage().manifest, 11);
   const configs = [
@@ -220,13 +238,21 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
     const storesCpu: number[] = [];
     const storeCalls: number[] = [];
     const loads: number[] = [];
+    const clientCpu: number[] = [];
+    const busyCores: number[] = [];
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     for (let rep = 0; rep < config.loadReps; rep++) {
       loads.push(round(loadavg()[0]!, 2));
       const cpu0 = server.cpuSeconds();
       const all0 = server.cpuSecondsAll();
       const calls0 = await server.storeRequests();
+      const client0 = process.cpuUsage();
+      const machine0 = machineJiffies();
       const run = await runLoad({ ...base, durationSec: config.loadSec });
+      const client = process.cpuUsage(client0);
+      const machine1 = machineJiffies();
+      clientCpu.push((client.user + client.system) / 1e6);
+      busyCores.push(machine1 && machine0 ? (cpus().length * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total) : Number.NaN);
       cpu.push(server.cpuSeconds() - cpu0);
       storesCpu.push(server.cpuSecondsAll() - all0 - cpu[cpu.length - 1]!);
       // Requests still in flight at the deadline are counted by the gates but not by the load generator: small.
@@ -247,6 +273,8 @@ async function loadStage(server: ServerProcess, token: string): Promise<{ figure
       serverCores: repeated(runs.map((r, i) => cpu[i]! / r.durationSec)),
       storesCpuUsPerRequest: repeated(runs.map((r, i) => (storesCpu[i]! * 1e6) / Math.max(1, r.requests))),
       dynamoCallsPerRequest: repeated(runs.map((r, i) => storeCalls[i]! / Math.max(1, r.requests))),
+      clientCpuUsPerRequest: repeated(runs.map((r, i) => (clientCpu[i]! * 1e6) / Math.max(1, r.requests))),
+      machineBusyCores: repeated(busyCores),
       loadAverage: loads,
       runs,
     });
@@ -435,6 +463,9 @@ for (const f of load ?? []) {
     `${fmt.rps(f.rps.median)}, p50 ${fmt.ms(f.p50Ms.median)}, p99 ${fmt.ms(f.p99Ms.median)}, ${f.non2xx} non-2xx, ${f.errors} errors`,
     [
       `gateway+functions ${Math.round(f.serverCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req on ${f.serverCores.median.toFixed(2)} cores, stores ${Math.round(f.storesCpuUsPerRequest.median).toLocaleString('en-US')} µs; ${f.dynamoCallsPerRequest.median.toFixed(2)} DynamoDB calls/req`,
+      f.clientCpuUsPerRequest && f.machineBusyCores && Number.isFinite(f.machineBusyCores.median)
+        ? `load generator ${Math.round(f.clientCpuUsPerRequest.median).toLocaleString('en-US')} µs CPU/req; machine ${f.machineBusyCores.median.toFixed(2)} of ${machine.cores} cores busy`
+        : '',
       `load avg ${f.loadAverage.join('/')}`,
       `${target}${flaskNote}`,
     ]

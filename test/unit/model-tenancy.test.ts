@@ -132,4 +132,28 @@ describe("the registry's owner check (every way to a loaded model)", () => {
     for (const subject of [north, south, platform, north, south]) expect((await registry.resolve('legacy', subject)).model.manifest.name).toBe('legacy');
     expect(store.ownerReads).toBe(1);
   });
+
+  it('a clock stepped back does not stretch the owner and routing caches: both are read again at once', async () => {
+    // Prepare: the owner and the routing are cached at t = 100 s for a minute.
+    const store = new MemoryModelStore();
+    await publish(store, 'line-x', undefined);
+    let now = 100_000;
+    registry = new ModelRegistry(store, { routingCacheMs: 60_000, now: () => now });
+    await registry.resolve('line-x', south);
+    const reads = store.ownerReads;
+    // The model is then given to north, and the active version moved, by another container.
+    store.owners.set('line-x', owner('north'));
+    await store.putRouting('line-x', { schemaVersion: 1, active: '9.9.9', updated: '2026-12-01T00:01:00.000Z' });
+
+    // Act: the clock steps back an hour (an entry from its future): before the fix it kept both for 61 minutes.
+    now = 100_000 - 3_600_000;
+    const refused = registry.resolve('line-x', south);
+    const routing = await registry.getRouting('line-x');
+
+    // Assess
+    await expect(refused).rejects.toThrow(new ModelNotFoundError('line-x'));
+    expect(store.ownerReads).toBe(reads + 1);
+    expect(routing.active).toBe('9.9.9');
+  });
 });
+

@@ -180,6 +180,20 @@ describe('QualityService', () => {
     expect([later.hour!.count, later.day!.count, later['7d']!.count]).toEqual([0, 0, 2]);
   });
 
+  it("a clock stepped back does not stretch the serving state's cache: the factor is read again at once", async () => {
+    // Prepare: the state is cached (factor 1) for its minute.
+    const { store, service, clock } = setup();
+    expect((await service.serving('reactor-yield', '1.0.0')).factor).toBe(1);
+    store.recal.set('1.0.0', { version: '1.0.0', factor: 1.5, updates: 1, misses: 0, updated: new Date(clock.now()).toISOString(), revision: 1 });
+
+    // Act: the clock steps back an hour (an entry from its future); before the fix it held for 61 minutes.
+    clock.advance(-3_600_000);
+    const after = await service.serving('reactor-yield', '1.0.0');
+
+    // Assess
+    expect(after.factor).toBe(1.5);
+  });
+
   it('recalibrates the width from feedback so coverage tracks the level, and not at all when switched off', async () => {
     for (const on of [true, false]) {
       const { log, service, clock } = setup({ recalibration: on });

@@ -1,4 +1,5 @@
 import { requireModelAccess } from '../models/tenancy.js';
+import { isFresh } from '../fresh.js';
 import { createHash } from 'node:crypto';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
@@ -146,7 +147,8 @@ export class QualityService {
     const key = `${name}@${version}`;
     const cached = this.factors.get(key);
     const now = this.now();
-    if (cached && cached.expires > now) return cached;
+    const ttlMs = this.options.factorCacheMs ?? 60_000;
+    if (cached && isFresh(now, cached.expires, ttlMs)) return cached;
     let state: { factor: number; calibration?: StoredCalibration };
     try {
       const [recal, calibration] = await Promise.all([this.options.recalibration === false ? undefined : this.store.getRecalibration(name, version), this.store.getCalibration(name, version)]);
@@ -155,7 +157,7 @@ export class QualityService {
       this.fail(error);
       state = cached ?? { factor: 1 };
     }
-    this.factors.set(key, { ...state, expires: now + (this.options.factorCacheMs ?? 60_000) });
+    this.factors.set(key, { ...state, expires: now + ttlMs });
     return state;
   }
 

@@ -1,4 +1,5 @@
 import { AppError, ModelNotFoundError, ModelUnavailableError } from '../errors.js';
+import { isFresh } from '../fresh.js';
 import type { ModelRouting, ModelStore, Telemetry } from '../ports.js';
 import { metricNames } from '../metric-names.js';
 import { modelVisibleTo, type ModelAudience, type ModelOwner } from '../models/tenancy.js';
@@ -62,11 +63,16 @@ export class ModelRegistry {
     return this.options.now?.() ?? Date.now();
   }
 
+  /** Whether a cache entry (routing, names, owner, failed load) that ends at `expires` still holds at `now`. */
+  private fresh(expires: number, now: number): boolean {
+    return isFresh(now, expires, this.options.routingCacheMs);
+  }
+
   /** The routing of `name`, cached; a stale copy is used (and the model marked degraded) when S3 fails. */
   async getRouting(name: string): Promise<ModelRouting> {
     const now = this.now();
     const cached = this.routing.get(name);
-    if (cached && cached.expires > now) return cached.routing;
+    if (cached && this.fresh(cached.expires, now)) return cached.routing;
     let routing: ModelRouting | undefined;
     try {
       routing = await this.store.getRouting(name);
@@ -87,7 +93,7 @@ export class ModelRegistry {
   /** The names of the published models (with or without an active version), listed at most once per `routingCacheMs`. */
   names(): Promise<string[]> {
     const now = this.now();
-    if (!this.names_ || this.names_.expires <= now) {
+    if (!this.names_ || !this.fresh(this.names_.expires, now)) {
       // Fail-safe, as routing is: with the store down, the last list known (else none) keeps status and
       // model info answering; the next call asks the store again.
       const names = this.store.listModels().then(
@@ -182,7 +188,7 @@ export class ModelRegistry {
   /** Starts reading `name`'s owner.json unless a fresh owner is cached; the read settles, it never rejects. */
   private readOwnerUnlessCached(name: string): Promise<OwnerRead> | undefined {
     const cached = this.owners.get(name);
-    if (cached && cached.expires > this.now()) return undefined;
+    if (cached && this.fresh(cached.expires, this.now())) return undefined;
     return this.readOwner(name);
   }
 
@@ -203,7 +209,7 @@ export class ModelRegistry {
     const now = this.now();
     const cached = this.owners.get(name);
     let owner: ModelOwner | undefined;
-    if (cached && cached.expires > now) {
+    if (cached && this.fresh(cached.expires, now)) {
       owner = cached.owner ?? undefined;
     } else {
       const read = await (started ?? this.readOwner(name));
@@ -223,7 +229,7 @@ export class ModelRegistry {
   private load(name: string, version: string): Promise<TwinModel> {
     const key = `${name}@${version}`;
     const failed = this.failedLoads.get(key);
-    if (failed && failed.until > this.now()) return Promise.reject(failed.error);
+    if (failed && this.fresh(failed.until, this.now())) return Promise.reject(failed.error);
     let loading = this.models.get(key);
     if (!loading) {
       loading = this.store.getPackage(name, version).then((pkg) => TwinModel.load(pkg));

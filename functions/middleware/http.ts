@@ -7,6 +7,7 @@ import { PendingWrites } from '../core/pending-writes.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
+import { bodyText, parseJsonBody } from '../core/json-body.js';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metricDimensions, metricNames, metrics } from '../observability.js';
 import { findRouteByKey, needsFreshPrincipal, refusesKeyTokens, type RouteDef } from '../routes.js';
@@ -140,9 +141,9 @@ function header(event: HttpEvent, name: string): string | undefined {
 }
 
 function parseBody(event: HttpEvent, allowForm: boolean): unknown {
-  if (event.body === undefined || event.body === null || event.body === '') return undefined;
   const contentType = (header(event, 'content-type') ?? '').trim();
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const text = bodyText({ body: event.body, isBase64Encoded: event.isBase64Encoded, contentType, contentEncoding: header(event, 'content-encoding') });
+  if (text === undefined) return undefined;
   if (allowForm && /^application\/x-www-form-urlencoded\b/i.test(contentType)) {
     return Object.fromEntries(new URLSearchParams(text));
   }
@@ -151,13 +152,7 @@ function parseBody(event: HttpEvent, allowForm: boolean): unknown {
       issues: [{ field: 'content-type', rule: 'media_type', message: 'send the body as application/json' }],
     });
   }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new InvalidRequestError(`body is not valid JSON: ${(error as Error).message}`, [
-      { field: 'body', rule: 'json', message: 'body must be valid JSON' },
-    ]);
-  }
+  return parseJsonBody(text);
 }
 
 function validate(schema: z.ZodType, raw: unknown, what: 'body' | 'query'): unknown {

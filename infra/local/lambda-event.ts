@@ -2,6 +2,7 @@
  * The local gateway's side of a Lambda invocation: the payload-format-2.0 event built from a request, the
  * context and the timeout of the invocation, and the result written back as API Gateway does.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -43,7 +44,9 @@ export function buildEvent(
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
   const contentType = req.headers['content-type'] ?? '';
-  const textual = body.length === 0 || /json|text|xml|x-www-form-urlencoded|javascript/i.test(contentType);
+  // Text goes as text only when it is UTF-8; other bytes go as base64, so the function sees them as sent
+  // (read as UTF-8 here, each bad byte would become U+FFFD and be stored that way) and refuses them.
+  const textual = body.length === 0 || (/json|text|xml|x-www-form-urlencoded|javascript/i.test(contentType) && isUtf8(body));
   const cookies = req.headers.cookie?.split(';').map((c) => c.trim()).filter(Boolean);
   const host = req.headers.host ?? 'localhost';
   const event = {

@@ -1,0 +1,121 @@
+import { AppError, clip, InvalidRequestError } from './errors.js';
+
+/**
+ * The one reader of request bodies (every route, through functions/middleware/http.ts): what the bytes must be
+ * before anything is parsed or stored. The seventh hostile review (test/api/redteam7-input.security.test.ts)
+ * found each of these getting through: bytes that are not UTF-8 were read with U+FFFD in their place and stored
+ * that way (an API key named "���"); a `\ud800` escape (a lone surrogate, which no UTF-8 store can hold) was
+ * stored as sent; a body declared UTF-16, Latin-1 or gzip was read as plain UTF-8 JSON and served; JSON nested
+ * 2.5 million deep cost the twin 1.2 s of CPU for 5 MB, from an unauthenticated caller on the login route.
+ */
+
+/** Deeper than any body a route takes (a manifest or an OIP tensor is under 10); past it JSON.parse is not run. */
+export const maxJsonDepth = 64;
+
+/** The request headers a body is read by (names lower-case, as API Gateway's payload 2.0 gives them). */
+export interface BodySource {
+  body: string | undefined | null;
+  isBase64Encoded?: boolean;
+  contentType: string;
+  contentEncoding: string | undefined;
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as text, or `undefined` when there is none; refuses a coded body, a charset other than UTF-8, bytes that are not UTF-8. */
+export function bodyText(source: BodySource): string | undefined {
+  if (source.body === undefined || source.body === null || source.body === '') return undefined;
+  const encoding = (source.contentEncoding ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Content-Encoding is not supported: send the body uncompressed', {
+      issues: [{ field: 'content-encoding', rule: 'identity', message: `content-encoding ${clip(encoding, 32)} is not supported; send the body as is` }],
+    });
+  }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(source.contentType)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'The body must be UTF-8', {
+      issues: [{ field: 'content-type', rule: 'charset', message: `charset ${clip(charset, 32)} is not supported; send UTF-8 (or no charset)` }],
+    });
+  }
+  if (!source.isBase64Encoded) return source.body;
+  // The gateway hands over as base64 any body that is not valid UTF-8 text; read with U+FFFD in place of the bad bytes, it would be stored changed.
+  try {
+    return fatalUtf8.decode(Buffer.from(source.body, 'base64'));
+  } catch {
+    throw new InvalidRequestError('body is not valid UTF-8', [{ field: 'body', rule: 'utf8', message: 'the body must be UTF-8 text' }]);
+  }
+}
+
+/**
+ * Whether JSON `text` nests arrays and objects deeper than `max`: one pass over the characters, strings skipped.
+ * JSON.parse of deep nesting costs ~25 times a flat body of the same size, so it is refused before parsing.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote (an escaped character is skipped whole).
+      for (i++; i < text.length; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c) i++;
+        else if (s === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** A lone surrogate (with the `u` flag a pair is one code point, so only a lone one matches). */
+const loneSurrogate = /\p{Cs}/u;
+
+/** A `\uD800`–`\uDFFF` escape: only then can parsed JSON hold a lone surrogate (UTF-8 text itself cannot). */
+const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
+/**
+ * The path (`inputs.3.name`) of the first string or key in `value` holding a lone UTF-16 surrogate, which no
+ * UTF-8 store keeps as sent (DynamoDB refuses it, or it becomes U+FFFD). Iterative: the depth is bounded anyway.
+ */
+export function illFormedStringPath(value: unknown): string | undefined {
+  const stack: { value: unknown; path: string }[] = [{ value, path: '' }];
+  while (stack.length) {
+    const { value: v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (loneSurrogate.test(v)) return path || 'body';
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [key, child] of Object.entries(v)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (loneSurrogate.test(key)) return childPath;
+        stack.push({ value: child, path: childPath });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Parses a JSON body read by {@link bodyText}: bounded nesting, well-formed strings, else a 400 naming the field and rule. */
+export function parseJsonBody(text: string): unknown {
+  if (nestsDeeperThan(text, maxJsonDepth)) {
+    throw new InvalidRequestError(`body nests deeper than ${maxJsonDepth} levels`, [
+      { field: 'body', rule: 'depth', message: `arrays and objects may nest at most ${maxJsonDepth} deep` },
+    ]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new InvalidRequestError(`body is not valid JSON: ${(error as Error).message}`, [{ field: 'body', rule: 'json', message: 'body must be valid JSON' }]);
+  }
+  if (surrogateEscape.test(text)) {
+    const field = illFormedStringPath(parsed);
+    if (field !== undefined) {
+      const clipped = clip(field, 128);
+      throw new InvalidRequestError(`${clipped} holds a lone UTF-16 surrogate`, [{ field: clipped, rule: 'unicode', message: `${clipped} must be well-formed Unicode (no lone surrogate)` }]);
+    }
+  }
+  return parsed;
+}

@@ -41,7 +41,8 @@ export function matchRoute(compiledRoutes: readonly CompiledRoute[], method: str
       try {
         pathParameters[name] = decodeURIComponent(m[i + 1]!);
       } catch {
-        throw new GatewayResponse(400, 'Bad Request');
+        // Named like every other refusal (the field and the rule), not a bare Bad Request.
+        throw new GatewayResponse(400, 'Bad Request', [{ field: `path.${name}`, rule: 'percent_encoding', message: `the ${name} path parameter must be percent-encoded UTF-8` }]);
       }
     });
     return { compiled, pathParameters };

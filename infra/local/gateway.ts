@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { JSONWebKeySet } from 'jose';
 import { routes, type FunctionName, type RouteDef } from '../../functions/routes.js';
 import { apiGatewayMaxBodyBytes, apiGatewayTimeoutMs, lambdaMaxEventBytes, resultTooLarge } from './gateway-limits.js';
-import { GatewayResponse } from './gateway-response.js';
+import { GatewayResponse, parserRefusal } from './gateway-response.js';
 import { compile, matchRoute, type CompiledRoute } from './gateway-routes.js';
 import { JwtAuthorizer } from './jwt-authorizer.js';
 import { buildEvent, invoke, sourceIp, writeResult, type LambdaHandler } from './lambda-event.js';
@@ -97,6 +98,11 @@ export class LocalGateway {
       ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key, minVersion: 'TLSv1.2' }, listener)
       : createServer(listener);
     this.server.keepAliveTimeout = 5_000;
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const answer = socket.writable ? parserRefusal(error) : undefined;
+      if (answer) socket.end(answer);
+      else socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
@@ -216,7 +222,7 @@ export class LocalGateway {
       status = response.statusCode;
       if (!res.headersSent) {
         res.writeHead(response.statusCode, { 'content-type': 'application/json', 'apigw-requestid': requestId });
-        res.end(JSON.stringify({ message: response.apiMessage }));
+        res.end(JSON.stringify({ message: response.apiMessage, ...(response.issues ? { issues: response.issues } : {}) }));
       }
     } finally {
       this.options.accessLog?.({

@@ -102,6 +102,7 @@ export function quality(services: Services): QualityService {
       recalibration: config.qualityRecalibration,
       telemetry: services.get(telemetry),
       onError: (error) => logger.warn('model-quality bookkeeping failed; request served', { error: error as Error }),
+      rateLimit: services.get(rateLimit),
     },
   );
 }

@@ -51,6 +51,11 @@ export interface QualityOptions {
   servedOverlapSeconds?: number;
   telemetry?: Telemetry;
   onError?: (error: unknown) => void;
+  /**
+   * Charges a feedback call its lookups by inputs and time (the request took one unit at the gateway): each
+   * reads up to 1,000 stored rows, so 25 in one call cost the twin ~13 predictions' CPU for one unit.
+   */
+  rateLimit?: { charge(principal: Principal, units: number): Promise<void> };
 }
 
 /** A served row handed to {@link QualityService.capture}. */
@@ -202,6 +207,9 @@ export class QualityService {
     if (future.length > 0) throw new InvalidRequestError(`observations.${future[0]}.time: must not be later than now`, future.map((index) => ({ field: `observations.${index}.time`, rule: 'max', message: 'must not be later than now (a prediction’s time)' })));
     // Past retention (and the lookup's tolerance) nothing is stored to match: expired, without a query.
     const oldest = now - (this.options.retentionDays ?? 30) * 86_400_000 - tolerance;
+    // One unit per lookup by inputs and time, charged before any is run (the gateway's take pays for the first).
+    const lookups = observations.filter((o) => !o.request_id && Date.parse(o.time!) >= oldest).length;
+    await this.options.rateLimit?.charge(principal, lookups - 1);
     const keys: (PredictionKey | undefined)[] = observations.map((o) => (o.request_id ? { requestId: o.request_id, row: o.index ?? 0 } : undefined));
     const byKey = new Map((await this.log.get(dedupeKeys(keys.filter((k): k is PredictionKey => !!k)))).map((p) => [`${p.requestId}#${p.row}`, p]));
     const seen = new Set<string>();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scopesForRole, type Scope } from '../../functions/core/auth/roles.js';
 import { needsFreshPrincipal, refusesKeyTokens, routeKey, routes, type RouteDef } from '../../functions/routes.js';
 import { createKey, keyToken, userWithToken } from '../support/identity.js';
-import { modelTestEnv, publishBody, referencePackage, type TestPackage } from '../support/models.js';
+import { modelName as shared, modelTestEnv, publishBody, referencePackage, variantStats, type TestPackage } from '../support/models.js';
 import { apiClient, claimsFor, login, nowSeconds, readSigningKeys, signToken, startTestTwin, type Api, type ApiResponse, type TestTwin } from '../support/twin.js';
 
 /**
@@ -78,7 +78,7 @@ function bodyFor(route: RouteDef, target: 'north' | 'unknown'): unknown {
     case 'users.create':
       return { username: 'rt7-planted', password: 'pw-rt7-planted-0123456789', role: 'admin', plant: 'north' };
     case 'keys.create':
-      return { name: 'rt7 probe', scopes: ['twin:read'], expires_in_days: 1 };
+      return { name: 'rt7 probe', owner: north.operator, scopes: ['twin:read'], expires_in_days: 1 };
     case 'audit.import':
       return { edge: 'rt7-box', audit: [{ time: new Date(t.clock.now() - 1000).toISOString(), requestId: 'rt7-req', principal: north.operator, principalType: 'user', plant: 'north', action: 'twin.predict', method: 'POST', resource: '/api/v1/twin/predict', outcome: 200 }] };
     default:
@@ -127,7 +127,7 @@ const servedStatus: Record<string, number> = {
   'twin.status': 200,
   'model.info': 200,
   'metrics.read': 200,
-  'keys.create': 201,
+  'keys.create': 403, // a key for north's operator
   'keys.list': 200,
   'users.create': 403, // a user of plant north, by south's admin
   'users.list': 200,
@@ -151,7 +151,7 @@ beforeAll(async () => {
   const published = await api('POST', `/api/v1/models/${north.model}/versions`, { token: northAdmin, body: publishBody({ ...northPackage, manifest: { ...northPackage.manifest, name: north.model, version: '1.0.0' } }) });
   expect(published.status, published.text).toBe(201);
   expect((await api('POST', `/api/v1/models/${north.model}/activate`, { token: northAdmin, body: { version: '1.0.0' } })).status).toBe(200);
-  expect((await api('POST', `/api/v1/models/${north.model}/predict`, { token: northOp, body: row })).status).toBe(200);
+  for (const model of [north.model, shared, shared]) expect((await api('POST', `/api/v1/models/${model}/predict`, { token: northOp, body: row })).status).toBe(200);
 
   for (const role of ['viewer', 'operator', 'auditor', 'admin'] as const) {
     south[role] = { label: `south ${role}`, token: await user(`rt7-s-${role}`, role, 'south'), scopes: scopesForRole(role), key: false };
@@ -178,6 +178,21 @@ describe('every route of the table, as every caller of plant south', () => {
     // Public routes must be public by design: the probes, discovery, login and the API's description only.
     expect(publicRoutes.filter((r) => !known.has(r.function) && !r.path.startsWith('/v2/health/')).map(routeKey)).toEqual([]);
     expect(authenticated.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it('public routes name nothing of north’s; south’s figures count none of north’s traffic on the shared model', async () => {
+    for (const route of routes.filter((r) => r.auth === 'public' && r.method === 'GET')) {
+      const res = await call(route, undefined);
+      expect(res.status, `${routeKey(route)}: ${res.text.slice(0, 200)}`).toBe(200);
+      expectNoLeak(res, route, 'anonymous');
+    }
+    for (const c of [south.viewer!, south['twin:read']!]) {
+      const metrics = await api('GET', '/metrics', { token: c.token });
+      expect([metrics.status, metrics.json.total_requests], `${c.label}: ${metrics.text}`).toEqual([200, 0]);
+    }
+    const stats = await variantStats(api, south.viewer!.token);
+    expect(stats.reduce((n, v) => n + v.requests, 0)).toBe(0);
+    expect((await variantStats(api, root)).reduce((n, v) => n + v.requests, 0)).toBe(2);
   });
 
   it('without a valid token every authenticated route answers 401 Unauthorized and nothing else', async () => {

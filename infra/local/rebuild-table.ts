@@ -9,6 +9,7 @@ import {
   DescribeTableCommand,
   ResourceNotFoundException,
   ScanCommand,
+  type AttributeValue,
   type DynamoDBClient,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
@@ -107,7 +108,8 @@ export function indexesMatch(table: TableDescription, def: TableDef): boolean {
  * (JSON Lines, a scan page at a time, synced, then renamed; every line is checked before the drop), the table
  * is dropped and created as declared, every item is put back through `upgrade` (e.g. the Predictions item's new
  * index key), 25 at a time, and the file is removed. A start interrupted after the
- * copy finds the file and finishes from it, so no item is lost. Resolves to the number of items carried over, or
+ * copy finds the file and finishes from it, so no item is lost; a leftover copy beside a table holding more items
+ * than it (written after the copy) stops the start instead of replacing those items. Resolves to the number of items carried over, or
  * undefined when the table needed nothing.
  */
 export async function rebuildIfIndexesChanged(
@@ -119,15 +121,26 @@ export async function rebuildIfIndexesChanged(
   upgrade: (item: RawItem) => RawItem = (item) => item,
 ): Promise<number | undefined> {
   const copy = join(dataDir, `rebuilding-${tableName}.json`);
-  if (!existsSync(copy)) {
+  const leftover = existsSync(copy);
+  if (!leftover) {
     const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
     if (!Table || indexesMatch(Table, def)) return undefined;
     await writeCopy(dynamo, tableName, copy);
   }
   // Every line checked before anything is dropped, as it will be put back (upgraded), its size too.
-  await readCopy(copy, def, (item, line) => {
+  const copied = await readCopy(copy, def, (item, line) => {
     if (itemSize(upgrade(item)) > maxItemBytes) throw new Error(`${copy}${line ? ` line ${line}` : ''}: an item over ${maxItemBytes / 1024} KB once upgraded, which the store refuses (the table was left as it is)`);
   });
+  // A copy left by an interrupted rebuild is the table's whole content: nothing is served while a start rebuilds,
+  // so the table then holds the copy's items (stopped before the drop) or some of them (stopped while putting
+  // them back). A table holding more was written after the copy (e.g. by a version that knew nothing of it):
+  // putting the copy back would drop those items, so the start stops instead.
+  if (leftover) {
+    const held = await countItems(dynamo, tableName);
+    if (held !== undefined && held > copied) {
+      throw new Error(`${copy} holds ${copied} item${copied === 1 ? '' : 's'} but ${tableName} holds ${held}: the table was written after this copy, so the copy was not put back (the table was left as it is): move the copy away, or put it back by hand`);
+    }
+  }
   try {
     await dynamo.send(new DeleteTableCommand({ TableName: tableName }));
   } catch (error) {
@@ -179,6 +192,23 @@ async function waitFor(dynamo: DynamoDBClient, tableName: string, state: 'gone' 
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`rebuilding ${tableName}: the table never became ${state}`);
+}
+
+/** How many items `tableName` holds (undefined when there is no such table): a scan that counts, a page at a time. */
+async function countItems(dynamo: DynamoDBClient, tableName: string): Promise<number | undefined> {
+  let count = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  try {
+    do {
+      const page = await dynamo.send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: start }));
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+    } while (start);
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+  return count;
 }
 
 /** Items as the text of a copy (one line each, binary as base64): for tools and tests that write one by hand. */

@@ -164,6 +164,35 @@ describe('a data dir with the Predictions table of before', () => {
     }
   });
 
+  it('a copy left beside a table written after it (more items than the copy) is not put back: the start stops, both left as they are', async () => {
+    // Prepare: the live table holds at least two items (this request's and one more); the copy, from before, one.
+    const dir = await mkdtemp(join(tmpdir(), 'twinserve-rebuild-stale-'));
+    const copy = join(dir, `rebuilding-${table}.json`);
+    const client = directDynamoDb(twin!.twin);
+    const later = { ...stored, id: { S: 'written-after-the-copy' } };
+    const create = () => Promise.reject(new Error('the table must not be created again'));
+    try {
+      await client.send(new PutItemCommand({ TableName: table, Item: later }));
+      const contents = copyText([legacy(stored)]);
+      await writeFile(copy, contents);
+
+      // Act
+      const error = await rebuildIfIndexesChanged(client, tableDef('Predictions'), table, create, dir, withPlantSortKey).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+
+      // Assert: refused, naming the copy and both counts; the item written after the copy is still there.
+      expect(error?.message).toContain(copy);
+      expect(error?.message).toMatch(/holds 1 item but \S+ holds \d+: the table was written after this copy/);
+      expect((await client.send(new GetItemCommand({ TableName: table, Key: { id: { S: 'written-after-the-copy' } } }))).Item).toEqual(later);
+      expect(await readFile(copy, 'utf8')).toBe(contents);
+    } finally {
+      client.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('copies a table of several scan pages as JSON Lines, checks every line before the drop, and puts back every item', async () => {
     // Prepare: the table of before with 1,200 items of ~1 KB (dynalite answers a Scan in pages of 1 MB).
     const client = directDynamoDb(twin!.twin);

@@ -220,9 +220,9 @@ describe('edge mode over HTTPS, from a .tgz package', () => {
   it('serves authenticated routes over HTTPS: login, then predict with the token', async () => {
     const login = await httpsJson(`${twin.url}/api/v1/auth/login`, ca, 'POST', { body: { username: 'admin', password: edgeAdminPassword } });
     const predict = await httpsJson(`${twin.url}/api/v1/twin/predict`, ca, 'POST', { token: login.json.token as string, body: validRow });
-    // Fails today: infra/local/jwt-authorizer.ts verifies tokens by fetching its own discovery document and JWKS
-    // from the issuer URL (https://127.0.0.1:<port>) with Node's default trust store, which does not hold a
-    // self-signed or plant-CA certificate; every protected route answers 401 (see the report / docs/edge.md).
+    // With TLS the gateway's authorizer takes the signer's keys in-process (infra/local/twin.ts `keys`): fetched from
+    // the issuer URL (https://127.0.0.1:<port>) with Node's default trust store, which holds no self-signed or
+    // plant-CA certificate, every protected route answered 401 (docs/edge.md).
     expect(predict.status).toBe(200);
     expect(predict.json).toMatchObject({ model: { name: 'reactor-yield', version: '1.0.0' } });
   });

@@ -145,8 +145,8 @@ describe('integration timeout (API Gateway HTTP API: 30 s, then 503)', () => {
   });
 
   it('the default timeout is 30 000 ms: no answer at 29 999 ms, 503 at 30 000 ms (fake clock)', async () => {
-    // There is no exported constant for the default (infra/local/gateway.ts uses `timeoutMs ?? 30_000` inline),
-    // so the default is pinned by behaviour, on a fake clock: nothing here depends on real time.
+    // The default (`apiGatewayTimeoutMs`, infra/local/gateway-limits.ts) is pinned by behaviour, on a fake clock, so
+    // API Gateway's 30 s stays the gateway's whatever the constant says: nothing here depends on real time.
     let markInvoked!: () => void;
     const invoked = new Promise<void>((resolve) => (markInvoked = resolve));
     const url = await startGateway(() => {

@@ -49,6 +49,11 @@ export interface RouteContract {
   query?: z.ZodType;
   /** The body may also be `application/x-www-form-urlencoded`. */
   form?: boolean;
+  /**
+   * Larger bodies are refused (413 naming `body`, rule `max_bytes`) before they are decoded or parsed: for the
+   * public routes, whose callers no rate limit has charged yet. @default the gateway's 10 MB (Lambda's 6 MB)
+   */
+  maxBodyBytes?: number;
   /** What a successful call answers (status {@link status}). */
   response: z.ZodType;
   /** @default 200 */
@@ -454,6 +459,12 @@ export const openApiDocumentSchema = z.looseObject({ openapi: z.string(), info: 
 // ---------------------------------------------------------------------------------------------------------
 // The contracts
 
+/**
+ * The public routes' body limit: a login or token request is under 1 KB. Unbounded, anyone could make the twin
+ * parse 6 MB of JSON per request (a 5 MB object of 400,000 keys costs ~0.45 s of CPU) before any rate limit.
+ */
+export const publicBodyBytes = 16 * 1024;
+
 const modelBatchSchema = z.strictObject({ inputs: z.array(featureRowSchema).max(maxBatchSize).meta({ description: `At most ${maxBatchSize} rows; each is validated on its own` }) });
 
 export const contracts = {
@@ -463,10 +474,11 @@ export const contracts = {
   },
   'GET /.well-known/openid-configuration': { response: openIdConfigurationSchema },
   'GET /.well-known/jwks.json': { response: jwksSchema },
-  'POST /api/v1/auth/login': { body: loginRequestSchema, response: loginResponseSchema },
+  'POST /api/v1/auth/login': { body: loginRequestSchema, maxBodyBytes: publicBodyBytes, response: loginResponseSchema },
   'POST /api/v1/auth/token': {
     body: tokenRequestSchema,
     form: true,
+    maxBodyBytes: publicBodyBytes,
     response: tokenResponseSchema,
     description: 'grant_type=password (username, password) or client_credentials (client_secret = an API key); scope narrows the granted scopes.',
   },

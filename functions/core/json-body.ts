@@ -18,13 +18,23 @@ export interface BodySource {
   isBase64Encoded?: boolean;
   contentType: string;
   contentEncoding: string | undefined;
+  /** The route's body limit in bytes, checked before anything else is done with the body. */
+  maxBytes?: number | undefined;
 }
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The body as text, or `undefined` when there is none; refuses a coded body, a charset other than UTF-8, bytes that are not UTF-8. */
+/** The body as text, or `undefined` when there is none; refuses a body over the route's limit, a coded body, a charset other than UTF-8, bytes that are not UTF-8. */
 export function bodyText(source: BodySource): string | undefined {
   if (source.body === undefined || source.body === null || source.body === '') return undefined;
+  if (source.maxBytes !== undefined) {
+    const bytes = source.isBase64Encoded ? Math.floor((source.body.length * 3) / 4) : Buffer.byteLength(source.body);
+    if (bytes > source.maxBytes) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `The body is over this route's ${source.maxBytes} bytes`, {
+        issues: [{ field: 'body', rule: 'max_bytes', message: `the body may be at most ${source.maxBytes} bytes here` }],
+      });
+    }
+  }
   const encoding = (source.contentEncoding ?? '').trim().toLowerCase();
   if (encoding !== '' && encoding !== 'identity') {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Content-Encoding is not supported: send the body uncompressed', {

@@ -140,9 +140,9 @@ function header(event: HttpEvent, name: string): string | undefined {
   return event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
 }
 
-function parseBody(event: HttpEvent, allowForm: boolean): unknown {
+function parseBody(event: HttpEvent, allowForm: boolean, maxBytes: number | undefined): unknown {
   const contentType = (header(event, 'content-type') ?? '').trim();
-  const text = bodyText({ body: event.body, isBase64Encoded: event.isBase64Encoded, contentType, contentEncoding: header(event, 'content-encoding') });
+  const text = bodyText({ body: event.body, isBase64Encoded: event.isBase64Encoded, contentType, contentEncoding: header(event, 'content-encoding'), maxBytes });
   if (text === undefined) return undefined;
   if (allowForm && /^application\/x-www-form-urlencoded\b/i.test(contentType)) {
     return Object.fromEntries(new URLSearchParams(text));
@@ -170,6 +170,8 @@ export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
   query?: Q;
   /** Also accept `application/x-www-form-urlencoded` (the OAuth2 token endpoint). */
   form?: boolean;
+  /** Refuse larger bodies (413) before decoding or parsing them (functions/contracts.ts `maxBodyBytes`). */
+  maxBodyBytes?: number;
   /** @default 'envelope' */
   errors?: ErrorFormat;
   /** The answer's schema, when the options are a route contract (functions/contracts.ts): documented, not checked here. */
@@ -237,7 +239,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
               state.rate = await getServices().get(rateLimit).take(principal);
               if (state.rate && !state.rate.allowed) throw new RateLimitedError(state.rate.resetSeconds);
             }
-            const raw = parseBody(event, options.form ?? false);
+            const raw = parseBody(event, options.form ?? false, options.maxBodyBytes);
             state.body = options.body ? validate(options.body, raw, 'body') : raw;
           },
           onError: (request) => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moveToFreshRateWindow, relaxedLoginEnv, startTwinWithEnv } from '../support/identity.js';
-import { southPrincipals, type SouthPrincipals } from '../support/hostile.js';
+import { publicBodyBytes } from '../../functions/contracts.js';
+import { expectCleanRefusal, southPrincipals, type SouthPrincipals } from '../support/hostile.js';
 import { apiClient, login, validRow, type Api, type TestTwin } from '../support/twin.js';
 
 /**
@@ -9,7 +10,9 @@ import { apiClient, login, validRow, type Api, type TestTwin } from '../support/
  * never asserted here). What got through: feedback matched by inputs and time ran up to 25 lookups of up to
  * 1,000 stored rows each for the gateway's one unit — 146 ms of CPU against a predict's 11 ms once a plant had
  * 1,000 rows in the window (25,000 rows read for one unit). Each such lookup is now charged one unit before any
- * runs (functions/core/quality/service.ts); observations by request id (keyed reads) are not.
+ * runs (functions/core/quality/service.ts); observations by request id (keyed reads) are not. And the public
+ * routes parsed bodies up to Lambda's 6 MB before any rate limit: a 5 MB object of 400,000 keys cost ~0.45 s of
+ * CPU per anonymous login; login and token now refuse a body over 16 KB before decoding it (functions/contracts.ts).
  */
 
 const limit = 50;
@@ -65,5 +68,42 @@ describe('feedback by inputs and time (fixed: 25 lookups of up to 1,000 rows eac
 
     expect(calls.map((r) => r.status)).toEqual([200, 200]);
     expect(after.status).toBe(429);
+  });
+});
+
+describe('the public routes (fixed: anyone could have 6 MB of JSON parsed per request)', () => {
+  const manyKeys = (bytes: number) => {
+    const parts: string[] = ['"username":"x"'];
+    for (let i = 0, size = 16; size <= bytes; i++) {
+      const part = `"k${i}":0`;
+      parts.push(part);
+      size += part.length + 1;
+    }
+    return `{${parts.join(',')}}`;
+  };
+
+  it(`login and token refuse a body over ${publicBodyBytes} bytes (413 naming body/max_bytes) before parsing it, JSON or form`, async () => {
+    const json = { 'content-type': 'application/json' };
+    for (const [path, body, headers] of [
+      ['/api/v1/auth/login', manyKeys(5_000_000), json],
+      ['/api/v1/auth/token', manyKeys(publicBodyBytes), json],
+      ['/api/v1/auth/token', `grant_type=password&username=x&password=${'p'.repeat(publicBodyBytes)}`, { 'content-type': 'application/x-www-form-urlencoded' }],
+    ] as const) {
+      const res = await api('POST', path, { rawBody: body, headers });
+      expectCleanRefusal(res, `${path} with ${body.length} bytes`, { field: 'body', rule: 'max_bytes' });
+      expect(res.status).toBe(413);
+      expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE');
+    }
+  });
+
+  it('a body at the limit is read and judged as before (a 400 naming the fields, not a size refusal)', async () => {
+    const atLimit = manyKeys(publicBodyBytes - 200);
+
+    const res = await api('POST', '/api/v1/auth/login', { rawBody: atLimit, headers: { 'content-type': 'application/json' } });
+
+    expect(Buffer.byteLength(atLimit)).toBeLessThanOrEqual(publicBodyBytes);
+    expectCleanRefusal(res, 'a login body at the limit');
+    expect(res.status).toBe(400);
+    expect(res.json.error.issues[0].rule).not.toBe('max_bytes');
   });
 });

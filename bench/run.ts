@@ -67,6 +67,15 @@ function beforeIssue16(r: CostResult['routes'][number], wruPrice: number): numbe
   return r.totalUsdPerMillion - r.usdPerMillion.dynamoWrites! + 4 * wruPrice;
 }
 
+/**
+ * What every prediction costs in ../shared/ARCHITECTURE.md's design before any compute, log line, stats or served
+ * row: an API Gateway HTTP API request, a Lambda request, the rate-limit take (RateCounters' conditional ADD, each
+ * container serving one request at a time), the audit record and its by-day index entry (AuditLog), 1 WRU each.
+ */
+function designFloor(prices: CostResult['prices']): number {
+  return prices.apiGatewayHttpPerMillion + prices.lambdaRequestPerMillion + 3 * prices.dynamoWriteUnitPerMillion;
+}
+
 /** The reference chapter's Flask service (gunicorn, 2 workers), same class of machine, 16 connections (issue 16). */
 const flask = { predictRps16: '640–907', predictP99Ms16: '22–83', batchRps16: 10 } as const;
 
@@ -518,11 +527,16 @@ if (cost) {
   for (const r of cost.routes) {
     const isPredict = r.route === 'predict';
     const before = beforeIssue16(r, cost.prices.dynamoWriteUnitPerMillion);
+    const floor = designFloor(cost.prices);
     row(
       'cost',
       `AWS $ per million ${r.route}`,
       `$${r.totalUsdPerMillion.toFixed(2)}`,
-      `${cost.prices.region} list prices ${cost.prices.date}${isPredict ? `; ≤ 50 % of before issue 16 ($${before.toFixed(2)} in this run): ${((100 * r.totalUsdPerMillion) / before).toFixed(0)} %` : ''}`,
+      `${cost.prices.region} list prices ${cost.prices.date}${
+        isPredict
+          ? `; ≤ 50 % of before issue 16 ($${before.toFixed(2)} in this run): ${((100 * r.totalUsdPerMillion) / before).toFixed(0)} %; the design's fixed items alone (API Gateway, Lambda request, rate take, audit record and its index) $${floor.toFixed(2)}: ${((100 * floor) / before).toFixed(0)} %`
+          : ''
+      }`,
       isPredict ? verdict(r.totalUsdPerMillion <= targets.predictCostRatio * before) : '',
     );
   }

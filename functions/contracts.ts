@@ -1,3 +1,4 @@
+import { largeBodyBytes, publicBodyBytes } from './body-limits.js';
 import { feedbackRequestSchema } from './core/quality/feedback-schema.js';
 import { calibrationRequestSchema } from './core/quality/calibrate.js';
 import * as z from 'zod';
@@ -50,8 +51,8 @@ export interface RouteContract {
   /** The body may also be `application/x-www-form-urlencoded`. */
   form?: boolean;
   /**
-   * Larger bodies are refused (413 naming `body`, rule `max_bytes`) before they are decoded or parsed: for the
-   * public routes, whose callers no rate limit has charged yet. @default the gateway's 10 MB (Lambda's 6 MB)
+   * Larger bodies are refused (413 naming `body`, rule `max_bytes`) before they are decoded or parsed
+   * (functions/body-limits.ts). @default defaultBodyBytes (64 KB); routes of rows or a model: largeBodyBytes
    */
   maxBodyBytes?: number;
   /** What a successful call answers (status {@link status}). */
@@ -459,11 +460,7 @@ export const openApiDocumentSchema = z.looseObject({ openapi: z.string(), info: 
 // ---------------------------------------------------------------------------------------------------------
 // The contracts
 
-/**
- * The public routes' body limit: a login or token request is under 1 KB. Unbounded, anyone could make the twin
- * parse 6 MB of JSON per request (a 5 MB object of 400,000 keys costs ~0.45 s of CPU) before any rate limit.
- */
-export const publicBodyBytes = 16 * 1024;
+export { defaultBodyBytes, largeBodyBytes, publicBodyBytes } from './body-limits.js';
 
 const modelBatchSchema = z.strictObject({ inputs: z.array(featureRowSchema).max(maxBatchSize).meta({ description: `At most ${maxBatchSize} rows; each is validated on its own` }) });
 
@@ -488,6 +485,7 @@ export const contracts = {
     description: 'Add "explain": true beside the features for their contributions (explanation; docs/insight.md).',
   },
   'POST /api/v1/twin/batch': {
+    maxBodyBytes: largeBodyBytes,
     modelBody: modelBatchSchema,
     response: batchResponseSchema,
     description: `Rows are validated one by one: invalid rows are reported in errors by index, valid ones predicted in one run. More than ${maxBatchSize} rows: 400 BATCH_TOO_LARGE.`,
@@ -507,6 +505,7 @@ export const contracts = {
     description: 'One prediction with exactly this version (no routing), in the shape of /api/v1/twin/predict.',
   },
   'POST /api/v1/models/{name}/batch': {
+    maxBodyBytes: largeBodyBytes,
     modelBody: modelBatchSchema,
     response: batchResponseSchema,
     description: `As /api/v1/twin/batch, with this model. More than ${maxBatchSize} rows: 400 BATCH_TOO_LARGE.`,
@@ -530,6 +529,7 @@ export const contracts = {
   },
   'GET /api/v1/audit': { query: auditQuerySchema, response: auditResponseSchema, description: 'Newest first; at most 31 days between from and to (default: the last 24 h).' },
   'POST /api/v1/audit/import': {
+    maxBodyBytes: largeBodyBytes,
     body: auditImportSchema,
     response: auditImportResponseSchema,
     description: 'Records are keyed by principal, time and request id (alerts by id): importing the same export twice stores nothing twice. Records of plants the caller cannot see are refused whole.',
@@ -537,6 +537,7 @@ export const contracts = {
   'GET /api/v1/models': { response: modelListResponseSchema },
   'GET /api/v1/models/{name}/versions': { response: modelVersionsResponseSchema },
   'POST /api/v1/models/{name}/versions': {
+    maxBodyBytes: largeBodyBytes,
     body: publishRequestSchema,
     response: publishResponseSchema,
     status: 201,
@@ -553,9 +554,9 @@ export const contracts = {
     description: 'A presigned S3 PUT for a model.onnx too large to publish inline (Lambda takes at most 6 MB per request); then publish with upload_id.',
   },
   'GET /api/v1/models/{name}/stats': { response: modelStatsResponseSchema },
-  'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, response: feedbackResponseSchema },
+  'POST /api/v1/models/{name}/feedback': { body: feedbackRequestSchema, maxBodyBytes: largeBodyBytes, response: feedbackResponseSchema },
   'GET /api/v1/models/{name}/quality': { response: qualityResponseSchema },
-  'PUT /api/v1/models/{name}/versions/{version}/calibration': { body: calibrationRequestSchema, response: calibrationResponseSchema },
+  'PUT /api/v1/models/{name}/versions/{version}/calibration': { body: calibrationRequestSchema, maxBodyBytes: largeBodyBytes, response: calibrationResponseSchema },
   'GET /api/v1/alerts': { query: alertsQuerySchema, response: alertsResponseSchema },
   'GET /openapi.json': { response: openApiDocumentSchema, description: 'This document (OpenAPI 3.1).' },
   'GET /docs': { response: z.string(), contentType: 'text/html', description: 'This document, rendered as one HTML page.' },
@@ -579,12 +580,14 @@ export const contracts = {
     responses: { 503: { description: 'The version exists but cannot be loaded', schema: oipModelReadySchema } },
   },
   'POST /v2/models/{name}/infer': {
+    maxBodyBytes: largeBodyBytes,
     body: oipInferRequestSchema,
     response: oipInferResponseSchema,
     errors: 'oip',
     description: `One FP32 input [N, features] (N ≤ ${maxBatchSize}), row-major; outputs prediction, interval_lower, interval_upper [N] (FP64) and the ensemble's members [N, members] (FP32). Without a version in the path, the model's routing picks one (A/B split, sticky assignment, shadow copy).`,
   },
   'POST /v2/models/{name}/versions/{version}/infer': {
+    maxBodyBytes: largeBodyBytes,
     body: oipInferRequestSchema,
     response: oipInferResponseSchema,
     errors: 'oip',

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { largeBodyBytes } from './body-limits.js';
 import type { ExplanationMethod } from './core/insight/explain.js';
 import { explainRequestSchema, maxExplainRows, maxOptimizeEvaluations, maxSweepSteps, optimizeRequestSchema, sweepRequestSchema } from './core/insight/schemas.js';
 import type { ExplainResponse, OptimizeResponse, SweepResponse } from './core/insight/service.js';
@@ -88,6 +89,7 @@ export const optimizeResponseSchema = z.strictObject({
 export const insightContracts = {
   'POST /api/v1/models/{name}/explain': {
     body: explainRequestSchema,
+    maxBodyBytes: largeBodyBytes,
     response: explainResponseSchema,
     description: `Contributions for 1..${maxExplainRows} rows. Rate weight: one unit per 100 rows evaluated (TreeSHAP evaluates only the rows themselves).`,
   },

@@ -1,3 +1,4 @@
+import { defaultBodyBytes } from './body-limits.js';
 import * as z from 'zod';
 import { allScopes, apiVersion, contractOf, errorEnvelopeSchema, gatewayErrorSchema, oipErrorSchema, pathParameterSchemas, type RouteContract } from './contracts.js';
 import { functionDescriptions } from './function-descriptions.js';
@@ -117,6 +118,8 @@ function operation(route: RouteDef): JsonObject {
     security: scopes.map((s) => ({ oauth2: [s] })),
     'x-twinserve-function': route.function,
     'x-twinserve-audit-action': route.action,
+    // Bodies over it are 413 PAYLOAD_TOO_LARGE (body/max_bytes) before they are read (functions/body-limits.ts).
+    'x-twinserve-max-body-bytes': contract.maxBodyBytes ?? defaultBodyBytes,
   };
 }
 

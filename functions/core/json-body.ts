@@ -6,7 +6,8 @@ import { AppError, clip, InvalidRequestError } from './errors.js';
  * found each of these getting through: bytes that are not UTF-8 were read with U+FFFD in their place and stored
  * that way (an API key named "���"); a `\ud800` escape (a lone surrogate, which no UTF-8 store can hold) was
  * stored as sent; a body declared UTF-16, Latin-1 or gzip was read as plain UTF-8 JSON and served; JSON nested
- * 2.5 million deep cost the twin 1.2 s of CPU for 5 MB, from an unauthenticated caller on the login route.
+ * 2.5 million deep cost the twin 1.2 s of CPU for 5 MB, from an unauthenticated caller on the login route. Since
+ * 2026-12-04 it also refuses a body over its route's limit (functions/body-limits.ts) and one of too many distinct keys.
  */
 
 /** Deeper than any body a route takes (a manifest or an OIP tensor is under 10); past it JSON.parse is not run. */
@@ -57,27 +58,55 @@ export function bodyText(source: BodySource): string | undefined {
 }
 
 /**
- * Whether JSON `text` nests arrays and objects deeper than `max`: one pass over the characters, strings skipped.
- * JSON.parse of deep nesting costs ~25 times a flat body of the same size, so it is refused before parsing.
+ * Distinct object keys a body may spell (4 models' worth of 256 features each, with room for the envelope). JSON.parse
+ * gives every new key, and every new order of keys, its own hidden class: 5 MB of objects of random keys cost ~1.3 s
+ * of CPU against ~30 ms for 5 MB of numbers; with at most 2,048 distinct keys, under ~100 ms (docs/security.md).
  */
-export function nestsDeeperThan(text: string, max: number): boolean {
+export const maxJsonKeys = 2048;
+
+/** What {@link jsonShapeIssue} found, if anything. */
+export type JsonShapeRule = 'depth' | 'keys';
+
+/**
+ * The first shape rule JSON `text` breaks, in one pass over its characters (strings skipped): arrays and objects
+ * nested deeper than `maxDepth` (JSON.parse of deep nesting costs ~25 times a flat body of the same size), or
+ * more than `maxKeys` distinct keys (spelt as sent: an escaped spelling counts apart). Run before JSON.parse.
+ */
+export function jsonShapeIssue(text: string, maxDepth = maxJsonDepth, maxKeys = maxJsonKeys): JsonShapeRule | undefined {
+  const keys = new Set<string>();
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // A string: skip to its closing quote (an escaped character is skipped whole).
+      // A string: skip to its closing quote (an escaped character is skipped whole); a key if a colon follows.
+      const start = i + 1;
       for (i++; i < text.length; i++) {
         const s = text.charCodeAt(i);
         if (s === 0x5c) i++;
         else if (s === 0x22) break;
       }
+      let j = i + 1;
+      while (j < text.length && isJsonSpace(text.charCodeAt(j))) j++;
+      if (j < text.length && text.charCodeAt(j) === 0x3a) {
+        keys.add(text.slice(start, i));
+        if (keys.size > maxKeys) return 'keys';
+      }
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
+      if (++depth > maxDepth) return 'depth';
     } else if (c === 0x5d || c === 0x7d) {
       depth--;
     }
   }
-  return false;
+  return undefined;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Whether JSON `text` nests arrays and objects deeper than `max` (see {@link jsonShapeIssue}). */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  return jsonShapeIssue(text, max, Infinity) === 'depth';
 }
 
 /** A lone surrogate (with the `u` flag a pair is one code point, so only a lone one matches). */
@@ -107,11 +136,17 @@ export function illFormedStringPath(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Parses a JSON body read by {@link bodyText}: bounded nesting, well-formed strings, else a 400 naming the field and rule. */
+/** Parses a JSON body read by {@link bodyText}: bounded nesting and keys, well-formed strings, else a 400 naming the field and rule. */
 export function parseJsonBody(text: string): unknown {
-  if (nestsDeeperThan(text, maxJsonDepth)) {
+  const shape = jsonShapeIssue(text);
+  if (shape === 'depth') {
     throw new InvalidRequestError(`body nests deeper than ${maxJsonDepth} levels`, [
       { field: 'body', rule: 'depth', message: `arrays and objects may nest at most ${maxJsonDepth} deep` },
+    ]);
+  }
+  if (shape === 'keys') {
+    throw new InvalidRequestError(`body uses more than ${maxJsonKeys} distinct keys`, [
+      { field: 'body', rule: 'keys', message: `objects may use at most ${maxJsonKeys} distinct keys in one body; send fewer, or split the request` },
     ]);
   }
   let parsed: unknown;

@@ -7,6 +7,7 @@ import { PendingWrites } from '../core/pending-writes.js';
 import type { AuditRecord, RateDecision } from '../core/ports.js';
 import { rateLimitHeaders } from '../core/rate-limit.js';
 import { fieldIssuesFromZod } from '../core/zod-issues.js';
+import { defaultBodyBytes } from '../body-limits.js';
 import { bodyText, parseJsonBody } from '../core/json-body.js';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metricDimensions, metricNames, metrics } from '../observability.js';
@@ -170,7 +171,7 @@ export interface HttpOptions<S extends z.ZodType, Q extends z.ZodType> {
   query?: Q;
   /** Also accept `application/x-www-form-urlencoded` (the OAuth2 token endpoint). */
   form?: boolean;
-  /** Refuse larger bodies (413) before decoding or parsing them (functions/contracts.ts `maxBodyBytes`). */
+  /** Refuse larger bodies (413) before decoding or parsing them (functions/contracts.ts `maxBodyBytes`). @default defaultBodyBytes */
   maxBodyBytes?: number;
   /** @default 'envelope' */
   errors?: ErrorFormat;
@@ -239,7 +240,7 @@ export function http<S extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z
               state.rate = await getServices().get(rateLimit).take(principal);
               if (state.rate && !state.rate.allowed) throw new RateLimitedError(state.rate.resetSeconds);
             }
-            const raw = parseBody(event, options.form ?? false, options.maxBodyBytes);
+            const raw = parseBody(event, options.form ?? false, options.maxBodyBytes ?? defaultBodyBytes);
             state.body = options.body ? validate(options.body, raw, 'body') : raw;
           },
           onError: (request) => {

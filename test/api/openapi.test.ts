@@ -1,3 +1,4 @@
+import { defaultBodyBytes } from '../../functions/body-limits.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compileErrors, validate } from '@readme/openapi-parser';
@@ -86,6 +87,7 @@ describe('the generated OpenAPI document', () => {
       const key = routeKey(route);
       expect(op.summary, key).toBe(route.summary);
       expect((op as Record<string, unknown>)['x-twinserve-audit-action'], key).toBe(route.action);
+      expect((op as Record<string, unknown>)['x-twinserve-max-body-bytes'], key).toBe(contract.maxBodyBytes ?? defaultBodyBytes);
       expect(op.security, key).toEqual(route.auth === 'public' ? [] : route.auth.scopes.map((s) => ({ oauth2: [s] })));
       const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const params = (op.parameters ?? []) as OpenAPIV3_1.ParameterObject[];

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxJsonDepth } from '../../functions/core/json-body.js';
-import { contractOf } from '../../functions/contracts.js';
+import { maxJsonDepth, maxJsonKeys } from '../../functions/core/json-body.js';
+import { contractOf, defaultBodyBytes } from '../../functions/contracts.js';
 import { routeKey, routes } from '../../functions/routes.js';
 import { expectCleanRefusal, pathOf, southPrincipals, tokenFor, type SouthPrincipals } from '../support/hostile.js';
 import { relaxedLoginEnv, startTwinWithEnv } from '../support/identity.js';
@@ -50,6 +50,7 @@ const hostile: [string, string | Uint8Array, Record<string, string>, { field: st
   ['NaN as a string', '{"temp":"NaN","pressure":"Infinity","flow":100}', {}],
   ['1e-400', '{"temp":1e-400,"pressure":6,"flow":100}', {}],
   ['a 3 MB string', JSON.stringify({ ...validRow, name: 'x'.repeat(3_000_000) }), {}],
+  [`${maxJsonKeys + 1} distinct keys (~24 KB)`, JSON.stringify(Object.fromEntries(Array.from({ length: maxJsonKeys + 1 }, (_, i) => [`k${i}`, 0]))), {}, { field: 'body', rule: 'keys' }],
   ['a lone surrogate escape', '{"temp":360,"pressure":6,"flow":100,"note":"a\\ud800b"}', {}, { field: 'note', rule: 'unicode' }],
   ['a lone surrogate key', '{"temp":360,"pressure":6,"flow":100,"\\udc00":1}', {}, { field: '\udc00', rule: 'unicode' }],
   ['bytes that are not UTF-8', Buffer.concat([Buffer.from('{"temp":360,"pressure":6,"flow":100,"note":"'), Buffer.from([0xed, 0xa0, 0x80, 0xff]), Buffer.from('"}')]), {}, { field: 'body', rule: 'utf8' }],
@@ -77,9 +78,9 @@ describe('every route that takes a body, with every hostile body', () => {
       }
       expectCleanRefusal(res, label);
       if (rule && res.status !== 401 && res.status !== 403) {
-        // A public route refuses a body over its limit before reading it (redteam7-cost.security.test.ts).
-        const limit = contractOf(routeKey(route)).maxBodyBytes;
-        expectCleanRefusal(res, label, limit !== undefined && Buffer.byteLength(body) > limit ? { field: 'body', rule: 'max_bytes' } : rule);
+        // Every route refuses a body over its limit before reading it (functions/body-limits.ts).
+        const limit = contractOf(routeKey(route)).maxBodyBytes ?? defaultBodyBytes;
+        expectCleanRefusal(res, label, Buffer.byteLength(body) > limit ? { field: 'body', rule: 'max_bytes' } : rule);
         read++;
       }
     }
@@ -87,6 +88,38 @@ describe('every route that takes a body, with every hostile body', () => {
     if (rule) expect(read).toBeGreaterThanOrEqual(15);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((await api('POST', '/api/v1/twin/predict', { token: south.key, body: validRow })).status).toBe(200);
+  });
+});
+
+describe("every route's own body limit (functions/body-limits.ts)", () => {
+  /** A JSON object of exactly `bytes` bytes. */
+  const padded = (bytes: number) => `{"pad":"${'x'.repeat(bytes - 10)}"}`;
+
+  it('a body one byte over the limit is 413 naming body/max_bytes before it is read; one at the limit is read', async () => {
+    let refused = 0;
+    for (const route of withBody) {
+      const limit = contractOf(routeKey(route)).maxBodyBytes ?? defaultBodyBytes;
+      if (limit > defaultBodyBytes) continue; // the routes of rows or a model: below
+      const token = tokenFor(route, south);
+      const path = pathOf(route, south);
+      const over = await api(route.method, path, { token, rawBody: padded(limit + 1), headers: json });
+      const at = await api(route.method, path, { token, rawBody: padded(limit), headers: json });
+      const label = `${route.method} ${route.path}`;
+      if (over.status === 401 || over.status === 403) continue; // not this principal's route: refused before the body
+      expectCleanRefusal(over, `${label} over its limit`, { field: 'body', rule: 'max_bytes' });
+      expect(over.status, label).toBe(413);
+      expect(at.status, `${label} at its limit: ${at.text.slice(0, 200)}`).not.toBe(413);
+      refused++;
+    }
+    // The predict, sweep, optimize, keys and password routes, as south's lowest principals (12 today).
+    expect(refused).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a batch takes a large body: 1 MB of rows is read (and judged row by row)', async () => {
+    const rows = Array.from({ length: 100 }, () => ({ ...validRow, note: 'x'.repeat(10_000) }));
+    const res = await api('POST', '/api/v1/twin/batch', { token: south.key, body: { inputs: rows } });
+    expect(res.status, res.text.slice(0, 200)).toBe(200);
+    expect(res.json.failed).toBe(100);
   });
 });
 

@@ -98,12 +98,14 @@ describe('body sizes against the gateway limits (infra/local/gateway-limits.ts)'
     await serves();
   });
 
-  it("over Lambda's 6 MB event but under 10 MB: 413; just under: the route's own 400 naming the field", async () => {
-    const over = await api('POST', '/api/v1/twin/predict', { token: south.key, rawBody: JSON.stringify({ ...validRow, pad: 'x'.repeat(lambdaMaxEventBytes) }) });
-    const under = await api('POST', '/api/v1/twin/predict', { token: south.key, rawBody: JSON.stringify({ ...validRow, pad: 'x'.repeat(lambdaMaxEventBytes - 64 * 1024) }) });
+  it("over Lambda's 6 MB event but under 10 MB: 413; just under, on a route of rows: the route's own 400 naming the field", async () => {
+    const over = await api('POST', '/api/v1/twin/batch', { token: south.key, rawBody: JSON.stringify({ inputs: [validRow], pad: 'x'.repeat(lambdaMaxEventBytes) }) });
+    const under = await api('POST', '/api/v1/twin/batch', { token: south.key, rawBody: JSON.stringify({ inputs: [validRow], pad: 'x'.repeat(lambdaMaxEventBytes - 64 * 1024) }) });
+    const predict = await api('POST', '/api/v1/twin/predict', { token: south.key, rawBody: JSON.stringify({ ...validRow, pad: 'x'.repeat(lambdaMaxEventBytes - 64 * 1024) }) });
 
     expect(over.status).toBe(413);
-    expectCleanRefusal(under, 'a 5.9 MB predict', { field: 'pad', rule: 'unknown_field' });
+    expectCleanRefusal(under, 'a 5.9 MB batch', { field: 'pad', rule: 'unknown_field' });
+    expectCleanRefusal(predict, 'a 5.9 MB predict (its own limit: 64 KB)', { field: 'body', rule: 'max_bytes' });
   });
 });
 

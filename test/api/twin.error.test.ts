@@ -161,6 +161,11 @@ describe('batch request errors', () => {
     const error = expectEnvelope(await api('POST', '/api/v1/twin/batch', { token }), 400, 'INVALID_REQUEST');
     expect(error.issues?.length).toBeGreaterThan(0);
   });
+
+  it('refuses a field beside inputs (a misspelt option is not ignored) with 400 naming it, unknown_field', async () => {
+    const error = expectEnvelope(await api('POST', '/api/v1/twin/batch', { token, body: { inputs: [validRow], explian: true } }), 400, 'INVALID_REQUEST');
+    expect(error.issues).toEqual([expect.objectContaining({ field: 'explian', rule: 'unknown_field' })]);
+  });
 });
 
 describe('body and media type', () => {

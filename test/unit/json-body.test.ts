@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
-import { bodyText, illFormedStringPath, maxJsonDepth, nestsDeeperThan, parseJsonBody } from '../../functions/core/json-body.js';
+import { bodyText, illFormedStringPath, jsonShapeIssue, maxJsonDepth, maxJsonKeys, nestsDeeperThan, parseJsonBody } from '../../functions/core/json-body.js';
 
 /** The shared body reader (functions/core/json-body.ts): its rules one by one; through the gateway: test/api/redteam7-input.security.test.ts. */
 
@@ -24,6 +24,34 @@ describe('nestsDeeperThan', () => {
     expect(nestsDeeperThan(JSON.stringify({ s: '[[[[[[{{{{' }), 1)).toBe(false);
     expect(nestsDeeperThan(JSON.stringify({ s: 'a\\"[[[[' }), 1)).toBe(false);
     expect(nestsDeeperThan(`{"s":"\\"","t":[[[]]]}`, 3)).toBe(true);
+  });
+});
+
+describe('jsonShapeIssue: distinct keys', () => {
+  const keys = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `"k${from + i}":0`).join(',');
+
+  it(`takes ${maxJsonKeys} distinct keys however often they repeat, and refuses one more`, () => {
+    expect(jsonShapeIssue(`{${keys(maxJsonKeys)}}`)).toBeUndefined();
+    expect(jsonShapeIssue(`[${Array(50).fill(`{${keys(maxJsonKeys)}}`).join(',')}]`)).toBeUndefined();
+    expect(jsonShapeIssue(`{${keys(maxJsonKeys + 1)}}`)).toBe('keys');
+    expect(jsonShapeIssue(`[{${keys(maxJsonKeys)}},{${keys(1, maxJsonKeys)}}]`)).toBe('keys');
+  });
+
+  it('counts keys only: string values, colons inside strings and escaped quotes are not keys; space before the colon is', () => {
+    expect(jsonShapeIssue(JSON.stringify(Array.from({ length: 5000 }, (_, i) => `v${i}:`)), 64, 10)).toBeUndefined();
+    expect(jsonShapeIssue(JSON.stringify({ a: 'x":1,"y', b: ['c:', 'd'] }), 64, 2)).toBeUndefined();
+    expect(jsonShapeIssue('{"a" :1, "b"\n:2, "c"\t: 3}', 64, 2)).toBe('keys');
+    expect(jsonShapeIssue('{"a\\"b":1,"a":2}', 64, 1)).toBe('keys');
+  });
+
+  it('reports depth and keys by whichever comes first', () => {
+    expect(jsonShapeIssue('[[[{"a":1,"b":2}]]]', 3, 1)).toBe('depth');
+    expect(jsonShapeIssue('[{"a":1,"b":2},[[[]]]]', 3, 1)).toBe('keys');
+  });
+
+  it('parseJsonBody refuses too many distinct keys as body/keys before parsing', () => {
+    expect(refusal(() => parseJsonBody(`{${keys(maxJsonKeys + 1)}}`))).toEqual({ code: 'INVALID_REQUEST', field: 'body', rule: 'keys' });
+    expect(parseJsonBody(`{${keys(3)}}`)).toEqual({ k0: 0, k1: 0, k2: 0 });
   });
 });
 

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { AlertService } from '../alerts/service.js';
 import type { Principal } from '../auth/tokens.js';
-import { BatchTooLargeError, capIssues, InvalidInputError, InvalidRequestError, maxIssues, type FieldIssue } from '../errors.js';
+import { BatchTooLargeError, capIssues, clip, InvalidInputError, InvalidRequestError, maxIssues, type FieldIssue } from '../errors.js';
 import { explainCost, explainRows } from '../insight/explain.js';
 import { modelNameSchema } from '../manifest.js';
 import type { PendingWrites } from '../pending-writes.js';
@@ -229,6 +229,12 @@ export class TwinService {
       throw new InvalidRequestError('inputs must be an array of feature objects', [
         { field: 'inputs', rule: 'required_array', message: 'inputs must be an array of feature objects' },
       ]);
+    }
+    // The envelope is as strict as its contract (functions/contracts.ts): a misspelt option is not ignored.
+    const extra = Object.keys(body as object).find((key) => key !== 'inputs');
+    if (extra !== undefined) {
+      const field = clip(extra, 128);
+      throw new InvalidRequestError(`${field} is not a field of a batch`, [{ field, rule: 'unknown_field', message: 'a batch holds only inputs' }]);
     }
     const inputs = parsed.data.inputs;
     if (inputs.length > maxBatchSize) throw new BatchTooLargeError(inputs.length, maxBatchSize);

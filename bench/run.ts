@@ -1,3 +1,4 @@
+import { runCeiling } from './ceiling.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
@@ -22,8 +23,8 @@ import { repeated, round, type Repeated } from './stats.js';
  * the process-insight figures (issue 18, bench/insight.ts).
  * Prints the tables, each figure beside its target, with the load average, and writes
  * bench/results/latest.json. All load goes to 127.0.0.1 and is bounded in time. Options: `--quick` (fewer,
- * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, sdk, cold,
- * handler, http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
+ * shorter reps, for checking the harness), `--only http,cold` (some stages: sizes, inproc, insight, sdk, ceiling,
+ * cold, handler, http, cost; cold needs sizes), `--profile` (the serving process runs under `--cpu-prof`; the self-time
  * summary per load run is printed and the figures go to bench/results/profile.json instead, since profiling
  * slows the server), `--tsx` (serve the sources under tsx instead of the compiled bundle).
  */
@@ -32,7 +33,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profiling = args.includes('--profile');
 const useTsx = args.includes('--tsx');
-const stageNames = ['sizes', 'inproc', 'insight', 'sdk', 'cold', 'handler', 'http', 'cost'] as const;
+const stageNames = ['sizes', 'inproc', 'insight', 'sdk', 'ceiling', 'cold', 'handler', 'http', 'cost'] as const;
 const onlyIndex = args.indexOf('--only');
 const only = new Set(onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : stageNames);
 for (const name of only) if (!(stageNames as readonly string[]).includes(name)) throw new Error(`--only takes ${stageNames.join(',')}, not ${name}`);
@@ -321,6 +322,12 @@ const inproc = only.has('inproc')
   : undefined;
 const insight = only.has('insight') ? await stage('insight (in-process: TreeSHAP, sweep, optimizer)', () => runInsight({ reps: config.inprocReps, iterations: config.inprocIterations / 10 })) : undefined;
 const sdkCall = only.has('sdk') ? await stage('sdk (one AWS SDK call against an echo endpoint, CPU)', () => runSdkCall({ reps: config.inprocReps, calls: config.inprocIterations / 3 })) : undefined;
+const ceilingRows = rowSource(readReferencePackage().manifest, 12);
+const ceiling = only.has('ceiling')
+  ? await stage('ceiling (a bare node HTTP server under the same load generator)', () =>
+      runCeiling({ reps: config.loadReps, durationSec: config.loadSec, warmupSec: config.warmupSec, body: () => JSON.stringify(ceilingRows()) }),
+    )
+  : undefined;
 
 let server: ServerProcess | undefined;
 let handler: HandlerStageResult | undefined;
@@ -435,6 +442,18 @@ if (inproc) {
   row('floor', 'session.run, 100 rows', fmt.us(inproc.floor100Us.median), `${fmt.x(inproc.floor100OverFloor1.median)} floor 1 row`, '');
   row('core', 'predict, 1 row', fmt.us(inproc.core1Us.median), `${fmt.x(inproc.core1OverFloor1.median)} floor (≤ 2×)`, verdict(inproc.core1OverFloor1.median <= targets.core1OverFloor1));
   row('core', 'batch, 100 rows', fmt.us(inproc.core100Us.median), `${fmt.x(inproc.core100OverCore1.median)} core 1 row (≤ 5×)`, verdict(inproc.core100OverCore1.median <= targets.core100OverCore1));
+}
+if (ceiling) {
+  const twin16 = load?.find((f) => f.name === 'predict' && f.connections === 16);
+  row(
+    'ceiling',
+    'bare node HTTP server, 16 connections',
+    `${fmt.rps(ceiling.rps)}, p99 ${ceiling.p99Ms.toFixed(1)} ms`,
+    `parses the body, answers a fixed JSON, nothing else; server ${Math.round(ceiling.serverCpuUs)} µs CPU/req, load generator ${Math.round(ceiling.clientCpuUs)} µs; load avg ${ceiling.loadAverages.join('/')}${
+      twin16 ? `; the twin's predict at 16 connections: ${((100 * twin16.rps.median) / ceiling.rps).toFixed(0)} % of it` : ''
+    }`,
+    '',
+  );
 }
 if (sdkCall) {
   row('sdk', 'DynamoDB GetItem, CPU per call', fmt.us(sdkCall.directUs.median), `document client to an endpoint answering {}; the HTTP round trip alone ${fmt.us(sdkCall.roundTripUs.median)}`, '');
@@ -616,6 +635,7 @@ const results = {
     },
     insight,
     sdkCall,
+    ceiling,
     handler,
     http: load?.map(({ profile: _profile, ...f }) => f),
     coldStart: cold,

@@ -307,3 +307,34 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     expect(imported.find((x) => x.requestId === r.requestId)?.imported).toMatchObject({ by: 'rt8-bravo-admin', edge: 'bravo-box' });
   });
 });
+
+describe('the cost of a query: another plant’s volume is read in bounded pages', () => {
+  it(`bravo’s auditor behind 1,100 newer alpha records: a page reads at most ${1_000} and ends with a cursor; following it finds bravo’s records, each once`, async () => {
+    const now = Date.now();
+    // Newer than every bravo record: up to 1.1 s ahead of the clock (the import takes up to a day ahead).
+    const flood = Array.from({ length: 1_100 }, (_, i) => record({ principal: 'rt8-alpha-op', plant: 'alpha', time: new Date(now + 1 + i).toISOString() }));
+    const range = `limit=50&to=${new Date(now + 5_000).toISOString()}`;
+    for (const part of [flood.slice(0, 1_000), flood.slice(1_000)]) expect((await importAs(root, { edge: 'alpha-box', audit: part })).status).toBe(200);
+
+    const first = await query(bravoAuditor.token, range);
+    expect(first.status, first.text).toBe(200);
+    // Before, this one request read every alpha record of the range (here 1,100; 31 days of a busy deployment).
+    expect(first.json.items).toEqual([]);
+    expect(first.json.next_cursor).toEqual(expect.any(String));
+
+    const seen: Rec[] = [];
+    let cursor: string | null = first.json.next_cursor;
+    let pages = 1;
+    while (cursor && pages < 50) {
+      const page = await query(bravoAuditor.token, `${range}&cursor=${encodeURIComponent(cursor)}`);
+      expect(page.status, page.text).toBe(200);
+      seen.push(...(page.json.items as Rec[]));
+      cursor = page.json.next_cursor;
+      pages += 1;
+    }
+    expect(cursor).toBeNull();
+    expect(seen.every((r) => r.plant === 'bravo')).toBe(true);
+    expect(new Set(seen.map((r) => `${r.principal}#${r.time}#${r.requestId}`)).size).toBe(seen.length);
+    expect(seen.filter((r) => r.principal === 'rt8-bravo-op' && r.action === 'twin.predict' && !r.imported)).toHaveLength(3);
+  }, 60_000);
+});

@@ -129,6 +129,8 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
     inference: false,
     // Import also stores alert events exported from edge twins (a duplicate reads the one stored first, for its plant's copy).
     tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['GetItem', 'PutItem'] },
+    // Import reads the owner of each alert's model (a plant's model has only its plant's alerts).
+    modelBucket: 'read',
   },
   models: {
     name: 'models',

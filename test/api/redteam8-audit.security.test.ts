@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertEvent } from '../support/alert-events.js';
 import { createKey, expectError, keyToken, relaxedLoginEnv, scanTable, startTwinWithEnv, userWithToken, type CreatedUser } from '../support/identity.js';
-import { outOfBandRow } from '../support/models.js';
+import { outOfBandRow, publish, referenceVariant } from '../support/models.js';
 import { apiClient, login, validRow, type Api, type TestTwin } from '../support/twin.js';
 
 /**
@@ -254,11 +254,12 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     ['modelVersion', { modelVersion: '1.0.0\u009b2J' }],
     ['userAgent', { userAgent: 'curl\u202e' }],
     ['subject', { subject: 'a\u0000b' }],
+    ['sourceIp', { sourceIp: '10.0.0.1\u2028' }],
   ])('a record whose %s holds control characters (a terminal obeys them in `twin audit`) → 400 naming it', async (field, overrides) => {
     const r = record(overrides);
     const res = await importAs(bravoAdmin.token, { audit: [r] });
     expectError(res, 400, 'INVALID_REQUEST');
-    expect(res.json.error.issues[0].field).toBe(`audit.0.${field}`);
+    expect(res.json.error.issues[0]).toMatchObject({ field: `audit.0.${field}`, rule: 'format' });
     expect(await storedWith(r.requestId)).toEqual([]);
   });
 
@@ -305,6 +306,27 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     expect(native.map((x) => x.requestId)).not.toContain(r.requestId);
     const imported = (await query(bravoAuditor.token, 'origin=imported&limit=200')).json.items as Rec[];
     expect(imported.find((x) => x.requestId === r.requestId)?.imported).toMatchObject({ by: 'rt8-bravo-admin', edge: 'bravo-box' });
+  });
+});
+
+describe('alerts imported onto another plant’s model', () => {
+  it('bravo’s admin importing a bravo alert on alpha’s model → 403 naming alerts.N.model; nothing stored; platform-wide and unknown models are taken', async () => {
+    const pkg = await referenceVariant('1.0.0');
+    const published = await publish(api, alphaAdmin.token, { manifest: { ...pkg.manifest, name: 'rt8-alpha-line' }, bytes: pkg.bytes }, 'rt8-alpha-line');
+    expect(published.status, published.text).toBe(201);
+    const onAlpha = bravoAlert({ model: 'rt8-alpha-line' });
+    const res = await importAs(bravoAdmin.token, { alerts: [bravoAlert(), onAlpha] });
+    expectError(res, 403, 'FORBIDDEN');
+    expect(res.json.error.issues).toEqual([expect.objectContaining({ field: 'alerts.1.model', rule: 'model_plant' })]);
+    // Before, it was stored in the model's history, which platform principals read.
+    const history = await api('GET', '/api/v1/alerts?model=rt8-alpha-line&limit=200', { token: root });
+    expect((history.json.alerts as { id: string }[]).map((a) => a.id)).not.toContain(onAlpha.id);
+    // The same record relabelled by a platform admin is refused too (no bravo principal could have raised it).
+    expectError(await importAs(root, { alerts: [onAlpha] }), 403, 'FORBIDDEN');
+    // Alpha's own alert on it, a platform principal's, and bravo's on the platform-wide or an edge-only model: taken.
+    const ok = await importAs(root, { alerts: [alertEvent({ model: 'rt8-alpha-line', principal: 'rt8-alpha-op', plant: 'alpha' }), alertEvent({ model: 'rt8-alpha-line', principal: 'admin', plant: undefined })] });
+    expect(ok.json.alerts, ok.text).toEqual({ stored: 2, duplicate: 0 });
+    expect((await importAs(bravoAdmin.token, { alerts: [bravoAlert(), bravoAlert({ model: 'rt8-edge-only' })] })).json.alerts).toEqual({ stored: 2, duplicate: 0 });
   });
 });
 

@@ -1,11 +1,13 @@
 import * as z from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
-import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, UserStore } from '../ports.js';
+import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, ModelStore, UserStore } from '../ports.js';
+import { modelVisibleTo } from '../models/owner-rules.js';
 import { canSeePlant, isPlatformAdmin, plantScope } from '../auth/access.js';
 import { plantSchema } from '../auth/users-service.js';
 import { identifier, maxFeatures, modelNameSchema, semverSchema } from '../manifest.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
+import type { ModelOwner } from '../models/tenancy.js';
 
 const maxRangeDays = 31;
 
@@ -129,6 +131,8 @@ export class AuditService {
       now?: () => number;
       /** Who belongs to which plant, for the import check (without it only platform admins import). */
       directory?: { users: UserStore; keys: ApiKeyStore };
+      /** Whose models are whose, for the import check of alerts (a plant's model has only its plant's alerts). */
+      models?: Pick<ModelStore, 'getOwner'>;
     } = {},
     private readonly alerts?: AlertStateStore,
   ) {}
@@ -145,6 +149,7 @@ export class AuditService {
     const now = this.options.now?.() ?? Date.now();
     checkNotAhead(body, now);
     await this.checkImportable(principal, body);
+    await this.checkAlertModels(body.alerts);
     const mark: ImportMark = { by: principal.id, edge: body.edge, at: new Date(now).toISOString() };
     const result = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 } };
     for (const record of body.audit) result.audit[await this.log.write({ ...(record as AuditRecord), imported: mark })]++;
@@ -175,6 +180,26 @@ export class AuditService {
       }
     }
     if (issues.length > 0) throw new ForbiddenError(`You may import records of your own plant's principals only (${issues[0]!.message})`, issues);
+  }
+
+  /**
+   * Refuses (403, naming each) alerts of a plant's model that name another plant: no principal of that plant could
+   * have raised them. A plant admin's alerts are of its own plant (above), so this is what keeps it from writing
+   * into another plant's model's history (the model's partition, which platform principals read). A name this
+   * deployment does not know (a model only an edge box has) is no plant's.
+   */
+  private async checkAlertModels(alerts: AuditImport['alerts']): Promise<void> {
+    const models = this.options.models;
+    if (!models || alerts.length === 0) return;
+    const owners = new Map<string, Promise<ModelOwner | undefined>>();
+    const issues: FieldIssue[] = [];
+    for (const [i, event] of alerts.entries()) {
+      if (!owners.has(event.model)) owners.set(event.model, models.getOwner(event.model));
+      if (modelVisibleTo(await owners.get(event.model), { plant: event.plant })) continue;
+      issues.push({ field: `alerts.${i}.model`, rule: 'model_plant', message: `alerts.${i}.model: ${event.model} is not a model the alert's plant (${event.plant ?? 'none'}) can use` });
+      if (issues.length >= 10) break;
+    }
+    if (issues.length > 0) throw new ForbiddenError(`An alert names a model its plant cannot use (${issues[0]!.message})`, issues);
   }
 
   /** The plant of a user, or of a key's owner; undefined for a platform principal or one this deployment does not know. */

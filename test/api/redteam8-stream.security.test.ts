@@ -313,11 +313,18 @@ describe('connections: a client that leaves early, many at once, one that never 
     for (let i = 0; i < maxStreamsPerPrincipal; i++) (await rawStreamRequest(bel.token)).end();
     // Each connection is audited once the server is done with it (before: 200, and its slot kept for good).
     const records = await waitForRecords(bel.username, (r) => r.length === maxStreamsPerPrincipal, 'the early leavers');
-    const streams = [];
-    for (let i = 0; i < maxStreamsPerPrincipal; i++) streams.push(await openStream(bel.token, 'replay=0'));
-    expect(streams.map((s) => s.status)).toEqual(Array(maxStreamsPerPrincipal).fill(200));
+    const streams: OpenStream[] = [];
+    for (let attempt = 0; attempt < 100 && streams.length < maxStreamsPerPrincipal; attempt++) {
+      const s = await openStream(bel.token, 'replay=0');
+      if (s.status === 200) streams.push(s);
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     for (const s of streams) s.close();
-    expect(records.map((r) => [r.outcome, r.errorCode])).toEqual(Array(maxStreamsPerPrincipal).fill([499, 'CLIENT_CLOSED']));
+    // Before: the slots stayed taken for good (three early leavers, and the user could stream no more).
+    expect(streams).toHaveLength(maxStreamsPerPrincipal);
+    // Gone before the stream opened: 499. (One the server opened first, 200, freed its slot when it noticed the close.)
+    expect(records.filter((r) => r.outcome === 499 && r.errorCode === 'CLIENT_CLOSED').length + records.filter((r) => r.outcome === 200).length).toBe(maxStreamsPerPrincipal);
+    expect(records.some((r) => r.outcome === 499)).toBe(true);
   });
 
   it(`twenty opened at once by one user and its key: exactly ${maxStreamsPerPrincipal} open, the rest 429`, async () => {
@@ -345,13 +352,14 @@ describe('connections: a client that leaves early, many at once, one that never 
     }
     expect(received).toContain('rt8-marker');
     socket.pause();
-    // 60 alerts of 200 kB: 12 MB, beyond the kernel's socket buffers and the backlog bound.
-    const pad = 'x'.repeat(200_000);
-    await publish(Array.from({ length: 60 }, (_, n) => ({ type: 'alert', plant: 'bravo', model: 'reactor-yield', principal: 'rt8-flood', n, pad })));
+    // 120 alerts of 100 kB: 12 MB, beyond the kernel's socket buffers and the backlog bound (the reading client
+    // would have to fall ten alerts behind to reach it).
+    const pad = 'x'.repeat(100_000);
+    await publish(Array.from({ length: 120 }, (_, n) => ({ type: 'alert', plant: 'bravo', model: 'reactor-yield', principal: 'rt8-flood', n, pad })));
     const records = await waitForRecords(bsl.username, (r) => r.some((x) => x.errorCode === 'STREAM_BACKLOG'), 'the dropped stream');
     expect(records.find((x) => x.errorCode === 'STREAM_BACKLOG')).toMatchObject({ outcome: 429, plant: 'bravo' });
     // The reading client got every one.
-    await reader.waitFor((e) => (alertOf(e) as { n?: number } | undefined)?.n === 59, 'the last flood alert');
+    await reader.waitFor((e) => (alertOf(e) as { n?: number } | undefined)?.n === 119, 'the last flood alert');
     reader.close();
     socket.destroy();
   }, 60_000);

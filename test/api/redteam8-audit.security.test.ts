@@ -252,15 +252,20 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     ['method', { method: 'POST\r' }],
     ['errorCode', { errorCode: 'X\u001b]52;c;ZWNobyBwd25lZA==\u0007' }],
     ['modelVersion', { modelVersion: '1.0.0\u009b2J' }],
-    ['userAgent', { userAgent: 'curl\u202e' }],
-    ['subject', { subject: 'a\u0000b' }],
-    ['sourceIp', { sourceIp: '10.0.0.1\u2028' }],
+    ['principal', { principal: 'rt8-bravo-op\u202e' }],
+    ['requestId', { requestId: `${randomUUID()}\u2028` }],
   ])('a record whose %s holds control characters (a terminal obeys them in `twin audit`) → 400 naming it', async (field, overrides) => {
     const r = record(overrides);
     const res = await importAs(bravoAdmin.token, { audit: [r] });
     expectError(res, 400, 'INVALID_REQUEST');
     expect(res.json.error.issues[0]).toMatchObject({ field: `audit.0.${field}`, rule: 'format' });
     expect(await storedWith(r.requestId)).toEqual([]);
+  });
+
+  it('what the CLI does not print keeps what this deployment writes itself: a failed login’s claimed name, a user agent with a tab', async () => {
+    const r = record({ principal: 'anonymous', principalType: 'anonymous', action: 'auth.login', outcome: 401, subject: 'rt8\u001b[2J', userAgent: 'curl/8\tx' });
+    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 1, duplicate: 0 });
+    expect(await storedWith(r.requestId)).toEqual([expect.objectContaining({ subject: 'rt8\u001b[2J', userAgent: 'curl/8\tx' })]);
   });
 
   it('an alert whose version or input names hold control characters, or that has more inputs than a model may, → 400', async () => {

@@ -37,10 +37,12 @@ const isoTime = z.iso.datetime({ offset: true }).transform((time) => new Date(ti
 export const maxImportAheadMs = 86_400_000;
 
 /**
- * Text of an imported record: no control characters (C0, DEL, C1), line or paragraph separators, or bidirectional
- * overrides. `twin audit` and `twin alerts tail` print these fields to a terminal, which obeys them: a line break
- * forged table rows, an escape sequence erased lines or set the clipboard. What this deployment writes itself
- * never holds them (paths arrive percent-encoded, names and codes are its own).
+ * Text of an imported record that `twin audit` and `twin alerts tail` print to a terminal, which obeys it: no
+ * control characters (C0, DEL, C1), line or paragraph separators, or bidirectional overrides (a line break forged
+ * table rows, an escape sequence erased lines or set the clipboard). What this deployment writes in these fields
+ * never holds them (paths arrive percent-encoded; names, codes and versions are its own). `subject`, `userAgent`
+ * and `sourceIp` are not printed there and keep what it does write (a failed login's claimed name, a user agent
+ * with a tab), so its own exports import whole.
  */
 const text = (max: number, min = 0) =>
   z
@@ -56,7 +58,7 @@ const auditRecordSchema = z.strictObject({
   requestId: text(128, 1),
   principal: text(160, 1),
   principalType: z.enum(['user', 'key', 'anonymous']),
-  subject: text(128).optional(),
+  subject: z.string().max(128).optional(),
   role: text(32).optional(),
   plant: plantSchema.optional(),
   keyId: text(32).optional(),
@@ -65,8 +67,8 @@ const auditRecordSchema = z.strictObject({
   resource: text(512),
   outcome: z.number().int().min(100).max(599),
   errorCode: text(64).optional(),
-  sourceIp: text(64).optional(),
-  userAgent: text(256).optional(),
+  sourceIp: z.string().max(64).optional(),
+  userAgent: z.string().max(256).optional(),
   modelVersion: text(64).optional(),
 });
 

@@ -127,8 +127,10 @@ export const functionDefs: Record<FunctionName, FunctionDef> = {
   audit: {
     name: 'audit',
     inference: false,
-    // Import also stores alert events exported from edge twins.
-    tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['PutItem'] },
+    // Import also stores alert events exported from edge twins (a duplicate reads the one stored first, for its plant's copy).
+    tables: { ...principalState, RateCounters: ['UpdateItem'], AuditLog: ['PutItem', 'Query', 'Query:byDay'], AlertState: ['GetItem', 'PutItem'] },
+    // Import reads the owner of each alert's model (a plant's model has only its plant's alerts).
+    modelBucket: 'read',
   },
   models: {
     name: 'models',

@@ -130,20 +130,42 @@ async function followStream(client: TwinClient, io: CliIo, onMessage: (m: unknow
       buffer += decoder.decode(chunk, { stream: true });
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
+        const frame = streamFrame(buffer.slice(0, end));
         buffer = buffer.slice(end + 2);
-        const data = frame
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trimStart())
-          .join('\n');
-        if (data) onMessage(JSON.parse(data));
+        if (frame?.event === 'alert') onMessage(frame.data);
+        // The server ended the stream (the token expired, the principal was deactivated, its key revoked): said,
+        // not printed as an alert, and not a quiet exit 0.
+        if (frame?.event === 'closed') {
+          const { code, message } = (frame.data ?? {}) as { code?: unknown; message?: unknown };
+          const status = code === 'FORBIDDEN' ? 403 : 401;
+          throw new TwinApiError(typeof code === 'string' ? code : 'STREAM_CLOSED', `the alert stream was closed by the server: ${typeof message === 'string' ? message : 'no reason given'}`, status, undefined);
+        }
       }
     }
   } catch (error) {
     if (!controller.signal.aborted) throw error;
   }
   return true;
+}
+
+/**
+ * One server-sent event of the alert stream: its `event` name (`message` when none) and its data as JSON;
+ * undefined for a comment (keep-alive) or data that is not JSON. Only `alert` events are alerts; `closed` says why
+ * the server ended the stream.
+ */
+export function streamFrame(frame: string): { event: string; data: unknown } | undefined {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of frame.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  if (data.length === 0) return undefined;
+  try {
+    return { event, data: JSON.parse(data.join('\n')) as unknown };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The last `count` lines of a JSON-lines file, then (with `follow`) the lines appended to it. */

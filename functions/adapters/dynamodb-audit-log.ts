@@ -57,6 +57,14 @@ function previousDay(day: string): string {
 }
 
 /**
+ * The most items one query reads (before its filters): past it the answer ends with what it found and a
+ * cursor at the position reached. The filters (a plant, an action, an outcome) apply after the read, so a plant
+ * auditor's query paged through every plant's records of up to 31 days in one request, and a filter matching
+ * nothing (an action no one ran) through all of them: unbounded reads, for one rate-limit unit.
+ */
+export const maxEvaluatedPerQuery = 1_000;
+
+/**
  * AuditLog table: partition `principal`, sort `sk = <ISO time>#<request id>`; index `byDay` (day, sk) for
  * queries across principals. Imported records are written conditionally on the key, so re-importing an edge
  * export never duplicates one. Items carry a TTL (retention); reads skip items past it because DynamoDB
@@ -149,6 +157,7 @@ export class DynamoDbAuditLog implements AuditLog {
     let day: string | null = byDay ? (cursor?.d ?? dayOf(query.to)) : null;
     let startKey: Record<string, string> | undefined = cursor ? { ...cursor.k } : undefined;
     const items: AuditRecord[] = [];
+    let evaluated = 0;
     for (;;) {
       const page = await this.db.send(
         new QueryCommand({
@@ -172,6 +181,9 @@ export class DynamoDbAuditLog implements AuditLog {
         }
       }
       startKey = page.LastEvaluatedKey as Record<string, string> | undefined;
+      evaluated += page.ScannedCount ?? page.Items?.length ?? 0;
+      // Read enough for one answer: the page ends here, and its cursor goes on from this position.
+      if (startKey && evaluated >= maxEvaluatedPerQuery) return { items, nextCursor: encodeCursor(day, startKey) };
       if (startKey) continue;
       if (!byDay || day === null || day <= firstDay) return { items };
       day = previousDay(day);

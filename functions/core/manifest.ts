@@ -7,9 +7,13 @@ import { ModelInvalidError } from './errors.js';
  * `models/<name>/<version>/manifest.json` + `model.onnx`; see docs/model-package.md.
  */
 
-const identifier = z
+/** A feature's (or the target's) name: what a model's rows and alert inputs are keyed by. */
+export const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must start with a letter or _ and hold only letters, digits and _ (max 64)');
+
+/** The most features a model has. */
+export const maxFeatures = 256;
 
 export const modelNameSchema = z
   .string()
@@ -150,7 +154,7 @@ export const modelManifestSchema = z
     modelType: z.string().max(64),
     target: z.object({ name: identifier, unit: z.string().max(32) }),
     /** In tensor column order. */
-    features: z.array(featureSchema).min(1).max(256),
+    features: z.array(featureSchema).min(1).max(maxFeatures),
     onnx: z.object({ input: z.string().min(1), output: z.string().min(1) }),
     output: outputSchema,
     interval: intervalSchema.optional(),

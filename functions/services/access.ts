@@ -9,6 +9,7 @@ import { UserService } from '../core/auth/users-service.js';
 import type { Services } from '../services.js';
 import { alertState } from './alert-state.js';
 import { apiKeyStore, auditLog, rateLimiter, userStore } from './request.js';
+import { modelStore } from './twin.js';
 
 // Identity and its administration: token signing (KMS in AWS, a key file locally), login and the token
 // endpoint, API keys, users, audit queries.
@@ -51,5 +52,9 @@ export function userService(services: Services): UserService {
 }
 
 export function auditQueries(services: Services): AuditService {
-  return new AuditService(services.get(auditLog), { now: services.now, directory: { users: services.get(userStore), keys: services.get(apiKeyStore) } }, services.get(alertState));
+  return new AuditService(
+    services.get(auditLog),
+    { now: services.now, directory: { users: services.get(userStore), keys: services.get(apiKeyStore) }, models: services.get(modelStore) },
+    services.get(alertState),
+  );
 }

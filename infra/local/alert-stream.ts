@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { alertVisibleTo } from '../../functions/core/alerts/service.js';
+import { alertStreamQuerySchema, alertVisibleTo } from '../../functions/core/alerts/service.js';
 import { principalFromClaims, type Principal } from '../../functions/core/auth/tokens.js';
-import { AppError } from '../../functions/core/errors.js';
+import { AppError, InvalidRequestError, RateLimitedError, summarizeIssues } from '../../functions/core/errors.js';
+import { fieldIssuesFromZod } from '../../functions/core/zod-issues.js';
+import { errorResult } from '../../functions/middleware/http.js';
 import type { AuditRecord } from '../../functions/core/ports.js';
 import { rateLimitHeaders } from '../../functions/core/rate-limit.js';
 import type { Services } from '../../functions/services.js';
@@ -11,6 +13,11 @@ import type { SinkMessage, SnsSink } from './sns-sink.js';
 
 /** Open streams per person (a user and its keys together): a dashboard tab each, not an unbounded fan-out. */
 export const maxStreamsPerPrincipal = 3;
+/**
+ * The most a stream may hold unsent (its client not reading, the socket's buffers full) before it is dropped:
+ * some hundreds of alerts, far more than a replay (at most 100) or a storm under the alert cap brings at once.
+ */
+export const maxStreamBacklogBytes = 1024 * 1024;
 /** How often the stream re-checks its principal when the principal cache is off (bound 0). */
 const recheckWhenUncachedMs = 1_000;
 
@@ -20,6 +27,13 @@ export interface AlertStreamDeps {
   authorize(token: string, scopes: readonly string[]): Promise<{ claims: Record<string, string> } | { status: number }>;
   clientAddress(req: IncomingMessage): string;
   services(): Services;
+}
+
+/** The query's parameters as API Gateway hands them to a function: a repeated one joined with commas. */
+function queryParameters(query: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of query) out[name] = Object.hasOwn(out, name) ? `${out[name]},${value}` : value;
+  return out;
 }
 
 /** The alert cap's notices (functions/core/alerts/cap.ts): about a plant, not a model. */
@@ -82,13 +96,20 @@ export function alertStream(deps: AlertStreamDeps) {
     await services.get(auditLog).write(record).catch(() => undefined);
   };
 
-  const refuse = (res: ServerResponse, status: number, code: string, message: string, requestId: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': requestId, ...headers });
-    res.end(JSON.stringify({ error: { code, message, requestId }, message }));
+  const refuse = (res: ServerResponse, error: AppError, requestId: string, headers: Record<string, string> = {}) => {
+    if (res.destroyed) return;
+    // The routes' own envelope (functions/middleware/http.ts): code, message, request id and the issues.
+    const answer = errorResult(error, requestId, { 'cache-control': 'no-store', ...headers });
+    res.writeHead(answer.statusCode ?? error.status, answer.headers as Record<string, string>);
+    res.end(answer.body);
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, replay: number): Promise<void> => {
+  const serve = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> => {
     const requestId = randomUUID();
+    // The client may leave during any await below: noticed from the start, so a connection already gone is
+    // never counted, subscribed or re-checked (it held its slot and its timers for good before).
+    let gone = false;
+    res.once('close', () => (gone = true));
     const token = req.headers.authorization?.replace(/^Bearer\s+/i, '').trim() ?? '';
     const verdict = await deps.authorize(token, ['twin:read']);
     if ('status' in verdict) {
@@ -97,6 +118,8 @@ export function alertStream(deps: AlertStreamDeps) {
       res.end(JSON.stringify({ message: verdict.status === 403 ? 'Forbidden' : 'Unauthorized' }));
       return;
     }
+    // The stream ends when the token does: a token is honoured until its exp, a stream opened with it no longer.
+    const expiresAtMs = Number(verdict.claims.exp) * 1000;
     const services = deps.services();
     let principal: Principal | undefined;
     let claimed: Principal | undefined;
@@ -108,31 +131,90 @@ export function alertStream(deps: AlertStreamDeps) {
       if (!(error instanceof AppError)) throw error; // a store that is down: 503 below
       const app = error;
       await audit(services, req, { ...(principal ?? claimed ? { principal: (principal ?? claimed)! } : {}), outcome: app.status, errorCode: app.code, requestId });
-      refuse(res, app.status, app.code, app.message, requestId);
+      refuse(res, app, requestId);
       return;
     }
     const rate = await services.get(rateLimit).take(principal);
+    const rateHeaders = rate ? rateLimitHeaders(rate) : {};
     if (rate && !rate.allowed) {
       await audit(services, req, { principal, outcome: 429, errorCode: 'RATE_LIMITED', requestId });
-      refuse(res, 429, 'RATE_LIMITED', 'Rate limit exceeded', requestId, { ...rateLimitHeaders(rate), 'retry-after': String(rate.resetSeconds) });
+      refuse(res, new RateLimitedError(rate.resetSeconds), requestId, rateHeaders);
+      return;
+    }
+    // After the principal and its budget, as every route validates its query (functions/middleware/http.ts).
+    const parsed = alertStreamQuerySchema.safeParse(queryParameters(query));
+    if (!parsed.success) {
+      const list = fieldIssuesFromZod(parsed.error, 'query');
+      const error = new InvalidRequestError(summarizeIssues(list), list.issues, list.total);
+      await audit(services, req, { principal, outcome: 400, errorCode: error.code, requestId });
+      refuse(res, error, requestId, rateHeaders);
+      return;
+    }
+    const { replay } = parsed.data;
+    if (gone) {
+      // Left before the stream opened: audited (nginx's 499, "client closed request"), and nothing held for it.
+      await audit(services, req, { principal, outcome: 499, errorCode: 'CLIENT_CLOSED', requestId });
       return;
     }
     const person = principal.username;
     if ((open.get(person) ?? 0) >= maxStreamsPerPrincipal) {
       await audit(services, req, { principal, outcome: 429, errorCode: 'RATE_LIMITED', requestId });
-      refuse(res, 429, 'RATE_LIMITED', `At most ${maxStreamsPerPrincipal} alert streams may be open per user (with its keys); close one first`, requestId, { 'retry-after': '5' });
+      refuse(res, new AppError('RATE_LIMITED', `At most ${maxStreamsPerPrincipal} alert streams may be open per user (with its keys); close one first`, { headers: { 'retry-after': '5' } }), requestId);
       return;
     }
+    // Counted, and from here on released by close() whatever happens: set up in this same tick.
     open.set(person, (open.get(person) ?? 0) + 1);
-    await audit(services, req, { principal, outcome: 200, requestId });
-
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': requestId, ...(rate ? rateLimitHeaders(rate) : {}) });
-    // Headers now, not with the first alert: the client knows at once that the stream is open.
-    res.write(': connected\n\n');
     let current: Principal = principal;
+    let closed = false;
+    let unsubscribe: (() => void) | undefined;
+    let keepAlive: NodeJS.Timeout | undefined;
+    let recheck: NodeJS.Timeout | undefined;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(keepAlive);
+      clearInterval(recheck);
+      unsubscribe?.();
+      const left = (open.get(person) ?? 1) - 1;
+      if (left > 0) open.set(person, left);
+      else open.delete(person);
+    };
+    res.on('close', close);
+    if (gone) return close();
+
+    const end = async (status: number, code: string, message: string) => {
+      if (closed) return;
+      res.write(`event: closed\ndata: ${JSON.stringify({ code, message })}\n\n`);
+      close();
+      // The close's audit record is stored before the stream ends, as every answer waits for its record: a
+      // client that reads the audit log once the stream has ended finds it (it raced the end before).
+      try {
+        await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
+      } finally {
+        res.end();
+      }
+    };
+    /**
+     * A client that does not read: its events wait in this process's memory (the socket's buffers full). Past
+     * {@link maxStreamBacklogBytes} the stream is dropped (audited) rather than buffering for as long as it stays open.
+     */
+    const write = (text: string) => {
+      if (closed) return;
+      res.write(text);
+      if (res.writableLength <= maxStreamBacklogBytes) return;
+      close();
+      res.destroy();
+      void audit(services, req, { principal: current, outcome: 429, errorCode: 'STREAM_BACKLOG', requestId: randomUUID() });
+    };
+
+    await audit(services, req, { principal, outcome: 200, requestId });
+    if (closed) return;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': requestId, ...rateHeaders });
+    // Headers now, not with the first alert: the client knows at once that the stream is open.
+    write(': connected\n\n');
     const send = (m: SinkMessage) => {
       const event = alertOf(m);
-      if (event && alertVisibleTo(current, event)) res.write(`id: ${m.messageId}\nevent: alert\ndata: ${JSON.stringify(m)}\n\n`);
+      if (event && alertVisibleTo(current, event)) write(`id: ${m.messageId}\nevent: alert\ndata: ${JSON.stringify(m)}\n\n`);
     };
     // Its own plant's group (another plant's storm never pushes its alerts out), or every group for the platform;
     // still filtered by visibility, as the live events are.
@@ -140,24 +222,17 @@ export function alertStream(deps: AlertStreamDeps) {
       const event = alertOf(m);
       return event !== undefined && alertVisibleTo(current, event);
     });
+    if (closed) return;
     for (const m of replay > 0 ? visible.slice(-replay) : []) send(m);
-    const unsubscribe = deps.sns.subscribe(send);
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      clearInterval(keepAlive);
-      clearInterval(recheck);
-      unsubscribe();
-      const left = (open.get(person) ?? 1) - 1;
-      if (left > 0) open.set(person, left);
-      else open.delete(person);
-    };
+    unsubscribe = deps.sns.subscribe(send);
+    keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000);
     // Within the revocation bound: the principal is read fresh from the stores on every re-check.
     const period = services.get(principals).boundMs > 0 ? services.get(principals).boundMs : recheckWhenUncachedMs;
-    const recheck = setInterval(() => {
-      void services.get(principals).resolve(claimed!, { fresh: true }).then(
+    recheck = setInterval(() => {
+      if (closed) return;
+      // The authorizer's clock (infra/local/jwt-authorizer.ts), as for every request the token makes.
+      if (!(Date.now() < expiresAtMs)) return void end(401, 'UNAUTHORIZED', 'The token has expired: open the stream again with a fresh token');
+      void services.get(principals).resolve(claimed, { fresh: true }).then(
         (now) => {
           if (closed) return;
           if (now.scopes.has('twin:read')) {
@@ -173,26 +248,12 @@ export function alertStream(deps: AlertStreamDeps) {
         },
       );
     }, period);
-    const end = async (status: number, code: string, message: string) => {
-      if (closed) return;
-      res.write(`event: closed\ndata: ${JSON.stringify({ code, message })}\n\n`);
-      close();
-      // The close's audit record is stored before the stream ends, as every answer waits for its record: a
-      // client that reads the audit log once the stream has ended finds it (it raced the end before).
-      try {
-        await audit(services, req, { principal: current, outcome: status, errorCode: code, requestId: randomUUID() });
-      } finally {
-        res.end();
-      }
-    };
-    res.on('close', close);
   };
 
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/api/v1/alerts/stream' || req.method !== 'GET') return false;
-    const replay = Math.min(100, Math.max(0, Number(url.searchParams.get('replay') ?? 20) || 0));
-    serve(req, res, replay).catch(() => {
+    serve(req, res, url.searchParams).catch(() => {
       if (!res.headersSent) {
         res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
         res.end(JSON.stringify({ message: 'Service Unavailable' }));

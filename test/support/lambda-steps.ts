@@ -79,6 +79,30 @@ const auditRecord = {
   outcome: 200,
 };
 
+/** What the scenario's edge box exported: made once, so the second import of it is the same body. */
+let edgeExport: unknown;
+const edgeImport = () =>
+  (edgeExport ??= {
+    audit: [{ ...auditRecord, time: edgeTime() }],
+    alerts: [
+      {
+        id: 'edge-alert-1',
+        time: edgeTime(),
+        kind: 'alert',
+        model,
+        version: '1.0.0',
+        rule: 'below_min',
+        severity: 'warning',
+        principal: 'edge-operator',
+        inputs: outOfBand,
+        prediction: 60,
+        interval: null,
+        thresholds: { min: 70, max: 95 },
+        requestId: 'edge-layout-1',
+      },
+    ],
+  });
+
 export const steps: Step[] = [
   { name: 'health', route: 'GET /health', path: '/health', anonymous: true },
   { name: 'discovery', route: 'GET /.well-known/openid-configuration', path: '/.well-known/openid-configuration', anonymous: true },
@@ -219,31 +243,9 @@ export const steps: Step[] = [
   },
   { name: 'audit (by day)', route: 'GET /api/v1/audit', path: '/api/v1/audit' },
   { name: 'audit (by principal)', route: 'GET /api/v1/audit', path: '/api/v1/audit', query: { principal: 'admin' } },
-  {
-    name: 'audit import',
-    route: 'POST /api/v1/audit/import',
-    path: '/api/v1/audit/import',
-    body: () => ({
-      audit: [{ ...auditRecord, time: edgeTime() }],
-      alerts: [
-        {
-          id: 'edge-alert-1',
-          time: edgeTime(),
-          kind: 'alert',
-          model,
-          version: '1.0.0',
-          rule: 'below_min',
-          severity: 'warning',
-          principal: 'edge-operator',
-          inputs: outOfBand,
-          prediction: 60,
-          interval: null,
-          thresholds: { min: 70, max: 95 },
-          requestId: 'edge-layout-1',
-        },
-      ],
-    }),
-  },
+  { name: 'audit import', route: 'POST /api/v1/audit/import', path: '/api/v1/audit/import', body: () => edgeImport() },
+  // The same export again: every record and alert a duplicate, which reads the alert stored first (its plant's copy).
+  { name: 'audit import again (idempotent)', route: 'POST /api/v1/audit/import', path: '/api/v1/audit/import', body: () => edgeImport() },
   { name: 'list models', route: 'GET /api/v1/models', path: '/api/v1/models' },
   { name: 'versions', route: 'GET /api/v1/models/{name}/versions', path: `/api/v1/models/${model}/versions`, pathParameters: { name: model } },
   {

@@ -109,7 +109,13 @@ export class AuditPanel {
       this.shown = (append ? this.shown : 0) + page.items.length;
       this.cursor = page.next_cursor;
       this.more.hidden = !page.next_cursor;
-      this.summary.textContent = this.shown === 0 ? 'No records match these filters.' : `${this.shown} record${this.shown === 1 ? '' : 's'} shown${page.next_cursor ? '; more are available' : ''}.`;
+      // A page reads a bounded part of the log (docs/security.md, "Audit log"): it may end with none found and a cursor.
+      this.summary.textContent =
+        this.shown === 0
+          ? page.next_cursor
+            ? 'No records match these filters in the part of the log read so far; load more to read on.'
+            : 'No records match these filters.'
+          : `${this.shown} record${this.shown === 1 ? '' : 's'} shown${page.next_cursor ? '; more are available' : ''}.`;
     } catch (error) {
       if (sequence !== this.sequence) return;
       this.status.textContent =

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as z from 'zod';
 import { canSeePlant } from '../auth/access.js';
 import type { Principal } from '../auth/tokens.js';
 import { metricNames } from '../metric-names.js';
@@ -13,6 +14,22 @@ import type { AlertCap, HeldBack } from './cap.js';
 export function alertVisibleTo(principal: Principal, event: Pick<AlertEvent, 'plant' | 'model'>): boolean {
   return canSeePlant(principal, event.plant);
 }
+
+/** The most alerts the live stream replays on opening (the local SNS sink keeps as many per plant). */
+export const maxStreamReplay = 100;
+
+/**
+ * The query of the local twin's `GET /api/v1/alerts/stream`: `replay`, a whole number from 0 to
+ * {@link maxStreamReplay} (default 20), and nothing else. A value out of range, not a whole number or given twice
+ * (joined with a comma, as API Gateway joins repeated parameters) is refused, never clamped.
+ */
+export const alertStreamQuerySchema = z.strictObject({
+  replay: z
+    .string()
+    .regex(/^(?:100|[1-9]?[0-9])$/, `must be a whole number from 0 to ${maxStreamReplay}, given once`)
+    .transform(Number)
+    .default(20),
+});
 
 export type AlertRule = 'below_min' | 'above_max';
 const rules: readonly AlertRule[] = ['below_min', 'above_max'];

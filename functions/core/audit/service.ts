@@ -1,11 +1,13 @@
 import * as z from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
-import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, UserStore } from '../ports.js';
+import type { AlertEvent, AlertStateStore, ApiKeyStore, AuditLog, AuditRecord, ImportMark, ModelStore, UserStore } from '../ports.js';
+import { modelVisibleTo } from '../models/owner-rules.js';
 import { canSeePlant, isPlatformAdmin, plantScope } from '../auth/access.js';
 import { plantSchema } from '../auth/users-service.js';
-import { modelNameSchema } from '../manifest.js';
+import { identifier, maxFeatures, modelNameSchema, semverSchema } from '../manifest.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
+import type { ModelOwner } from '../models/tenancy.js';
 
 const maxRangeDays = 31;
 
@@ -24,44 +26,68 @@ export const auditQuerySchema = z.strictObject({
 });
 export type AuditQueryRequest = z.infer<typeof auditQuerySchema>;
 
-const isoTime = z.iso.datetime({ offset: true });
+/**
+ * An imported time: any ISO 8601 spelling with an offset, stored as its instant's one spelling (`toISOString`).
+ * A record is keyed, filed by day and ordered by the text of its time: `…Z`, `….000Z`, `+00:00` and `+14:00`
+ * spellings of one instant were stored as that many records, and a `+14:00` one under the day and hour it spelt.
+ */
+const isoTime = z.iso.datetime({ offset: true }).transform((time) => new Date(time).toISOString());
+
+/** How far ahead of the importing server's clock an imported time may be: an edge box's clock running fast. */
+export const maxImportAheadMs = 86_400_000;
+
+/**
+ * Text of an imported record that `twin audit` and `twin alerts tail` print to a terminal, which obeys it: no
+ * control characters (C0, DEL, C1), line or paragraph separators, or bidirectional overrides (a line break forged
+ * table rows, an escape sequence erased lines or set the clipboard). What this deployment writes in these fields
+ * never holds them (paths arrive percent-encoded; names, codes and versions are its own). `subject`, `userAgent`
+ * and `sourceIp` are not printed there and keep what it does write (a failed login's claimed name, a user agent
+ * with a tab), so its own exports import whole.
+ */
+const text = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u, 'must hold no control characters (line breaks, escapes, bidirectional overrides)');
 
 // A record's plant is a plant name as users carry them (plantSchema), its alert's model a model name: anything
 // else names no plant or model that can exist, yet would be stored and keyed (an alert's history partition).
 const auditRecordSchema = z.strictObject({
   time: isoTime,
-  requestId: z.string().min(1).max(128),
-  principal: z.string().min(1).max(160),
+  requestId: text(128, 1),
+  principal: text(160, 1),
   principalType: z.enum(['user', 'key', 'anonymous']),
   subject: z.string().max(128).optional(),
-  role: z.string().max(32).optional(),
+  role: text(32).optional(),
   plant: plantSchema.optional(),
-  keyId: z.string().max(32).optional(),
-  action: z.string().max(64),
-  method: z.string().max(16),
-  resource: z.string().max(512),
+  keyId: text(32).optional(),
+  action: text(64),
+  method: text(16),
+  resource: text(512),
   outcome: z.number().int().min(100).max(599),
-  errorCode: z.string().max(64).optional(),
+  errorCode: text(64).optional(),
   sourceIp: z.string().max(64).optional(),
   userAgent: z.string().max(256).optional(),
-  modelVersion: z.string().max(64).optional(),
+  modelVersion: text(64).optional(),
 });
 
 const alertEventSchema = z.strictObject({
-  id: z.string().min(1).max(64),
+  id: text(64, 1),
   time: isoTime,
   kind: z.enum(['alert', 'resolved']),
   model: modelNameSchema,
-  version: z.string().min(1).max(64),
+  // A model's version and feature names, as its manifest has them (the dashboard and CLI print both).
+  version: semverSchema.max(64),
   rule: z.enum(['below_min', 'above_max']),
   severity: z.enum(['warning', 'critical', 'info']),
-  principal: z.string().min(1).max(160),
+  principal: text(160, 1),
   plant: plantSchema.optional(),
-  inputs: z.record(z.string(), z.number()),
+  inputs: z.record(identifier, z.number()).refine((inputs) => Object.keys(inputs).length <= maxFeatures, `at most ${maxFeatures} inputs (a model's features)`),
   prediction: z.number(),
   interval: z.tuple([z.number(), z.number()]).nullable(),
   thresholds: z.object({ min: z.number(), max: z.number() }),
-  requestId: z.string().max(128),
+  requestId: text(128),
 });
 
 /** Names an edge box in the import mark (its host name, or the id its operators use). */
@@ -80,6 +106,25 @@ export const auditImportSchema = z
   .refine((b) => b.audit.length + b.alerts.length > 0, { message: 'give audit records or alerts to import', path: ['audit'] });
 export type AuditImport = z.infer<typeof auditImportSchema>;
 
+/**
+ * Refuses (400, naming each) records and alerts dated more than {@link maxImportAheadMs} after `now`: their
+ * retention runs from their time, so a record dated in year 9999 was never to expire, and an alert dated ahead
+ * stood first in its plant's alert list for good.
+ */
+function checkNotAhead(body: AuditImport, now: number): void {
+  const limit = now + maxImportAheadMs;
+  const issues: FieldIssue[] = [];
+  let total = 0;
+  for (const [list, items] of [['audit', body.audit], ['alerts', body.alerts]] as const) {
+    items.forEach((item, i) => {
+      if (Date.parse(item.time) <= limit) return;
+      total += 1;
+      if (issues.length < 20) issues.push({ field: `${list}.${i}.time`, rule: 'not_future', message: `${list}.${i}.time ${item.time} is more than a day after the server's clock` });
+    });
+  }
+  if (total > 0) throw new InvalidRequestError(`${issues[0]!.message}${total > 1 ? ` (and ${total - 1} more)` : ''}`, issues, total);
+}
+
 /** Querying the audit log: newest first, filtered, paginated, limited to the caller's plant; and importing edge records. */
 export class AuditService {
   constructor(
@@ -88,6 +133,8 @@ export class AuditService {
       now?: () => number;
       /** Who belongs to which plant, for the import check (without it only platform admins import). */
       directory?: { users: UserStore; keys: ApiKeyStore };
+      /** Whose models are whose, for the import check of alerts (a plant's model has only its plant's alerts). */
+      models?: Pick<ModelStore, 'getOwner'>;
     } = {},
     private readonly alerts?: AlertStateStore,
   ) {}
@@ -101,8 +148,11 @@ export class AuditService {
    * request id (alerts by id), so importing the same export twice stores nothing twice.
    */
   async import(principal: Principal, body: AuditImport): Promise<{ audit: { stored: number; duplicate: number }; alerts: { stored: number; duplicate: number } }> {
+    const now = this.options.now?.() ?? Date.now();
+    checkNotAhead(body, now);
     await this.checkImportable(principal, body);
-    const mark: ImportMark = { by: principal.id, edge: body.edge, at: new Date(this.options.now?.() ?? Date.now()).toISOString() };
+    await this.checkAlertModels(body.alerts);
+    const mark: ImportMark = { by: principal.id, edge: body.edge, at: new Date(now).toISOString() };
     const result = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 } };
     for (const record of body.audit) result.audit[await this.log.write({ ...(record as AuditRecord), imported: mark })]++;
     if (body.alerts.length > 0 && !this.alerts) throw new ForbiddenError('This deployment keeps no alert history');
@@ -132,6 +182,26 @@ export class AuditService {
       }
     }
     if (issues.length > 0) throw new ForbiddenError(`You may import records of your own plant's principals only (${issues[0]!.message})`, issues);
+  }
+
+  /**
+   * Refuses (403, naming each) alerts of a plant's model that name another plant: no principal of that plant could
+   * have raised them. A plant admin's alerts are of its own plant (above), so this is what keeps it from writing
+   * into another plant's model's history (the model's partition, which platform principals read). A name this
+   * deployment does not know (a model only an edge box has) is no plant's.
+   */
+  private async checkAlertModels(alerts: AuditImport['alerts']): Promise<void> {
+    const models = this.options.models;
+    if (!models || alerts.length === 0) return;
+    const owners = new Map<string, Promise<ModelOwner | undefined>>();
+    const issues: FieldIssue[] = [];
+    for (const [i, event] of alerts.entries()) {
+      if (!owners.has(event.model)) owners.set(event.model, models.getOwner(event.model));
+      if (modelVisibleTo(await owners.get(event.model), { plant: event.plant })) continue;
+      issues.push({ field: `alerts.${i}.model`, rule: 'model_plant', message: `alerts.${i}.model: ${event.model} is not a model the alert's plant (${event.plant ?? 'none'}) can use` });
+      if (issues.length >= 10) break;
+    }
+    if (issues.length > 0) throw new ForbiddenError(`An alert names a model its plant cannot use (${issues[0]!.message})`, issues);
   }
 
   /** The plant of a user, or of a key's owner; undefined for a platform principal or one this deployment does not know. */

@@ -9,7 +9,7 @@ import { UserService } from '../core/auth/users-service.js';
 import type { Services } from '../services.js';
 import { alertState } from './alert-state.js';
 import { apiKeyStore, auditLog, rateLimiter, userStore } from './request.js';
-import { modelStore } from './twin.js';
+import { modelStore } from './model-store.js';
 
 // Identity and its administration: token signing (KMS in AWS, a key file locally), login and the token
 // endpoint, API keys, users, audit queries.

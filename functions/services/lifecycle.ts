@@ -5,7 +5,8 @@ import { OipService } from '../core/twin/oip.js';
 import { apiVersion } from '../contracts.js';
 import type { Services } from '../services.js';
 import { s3 } from './clients.js';
-import { alerts, modelStore, registry, statsStore, twinService } from './twin.js';
+import { modelStore } from './model-store.js';
+import { alerts, registry, statsStore, twinService } from './twin.js';
 
 // What builds on the twin for one function each: the model lifecycle (models), the Open Inference Protocol
 // (inference), process insight (insight).

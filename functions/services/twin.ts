@@ -3,12 +3,10 @@ import { DynamoDbAlertCapStore } from '../adapters/dynamodb-alert-cap-store.js';
 import { DynamoDbPredictionLog } from '../adapters/dynamodb-prediction-log.js';
 import { DynamoDbQualityStore } from '../adapters/dynamodb-quality-store.js';
 import { DynamoDbStatsStore } from '../adapters/dynamodb-stats-store.js';
-import { FileModelStore } from '../adapters/file-model-store.js';
-import { S3ModelStore } from '../adapters/s3-model-store.js';
 import { SnsAlertPublisher } from '../adapters/sns-alert-publisher.js';
 import { AlertCap } from '../core/alerts/cap.js';
 import { AlertService } from '../core/alerts/service.js';
-import type { AlertPublisher, ModelStore } from '../core/ports.js';
+import type { AlertPublisher } from '../core/ports.js';
 import { QualityAlerts } from '../core/quality/alerts.js';
 import { QualityService } from '../core/quality/service.js';
 import { ModelRegistry } from '../core/twin/registry.js';
@@ -16,17 +14,13 @@ import { TwinService } from '../core/twin/service.js';
 import { logger } from '../observability.js';
 import type { Services } from '../services.js';
 import { alertState } from './alert-state.js';
+import { modelStore } from './model-store.js';
 import { dynamoDb, s3, sharedWriter, telemetry } from './clients.js';
 import { rateLimit } from './request.js';
 
 // Serving: models, their routing and sessions, the twin's use cases, and what a prediction writes and
 // checks after its work (stats, alerts and their cap, model quality).
 
-/** Model packages: the S3 bucket (cloud, the local twin), or a directory (edge). */
-export function modelStore(services: Services): ModelStore {
-  const { models } = services.config;
-  return models.kind === 'dir' ? new FileModelStore(models.path) : new S3ModelStore(services.get(s3), models.bucket);
-}
 
 export function registry(services: Services): ModelRegistry {
   const created = new ModelRegistry(services.get(modelStore), { routingCacheMs: services.config.routingCacheSeconds * 1000, now: services.now, telemetry: services.get(telemetry) });

@@ -5,6 +5,7 @@ import { principalFromClaims, type Principal } from '../../functions/core/auth/t
 import { AppError, InvalidRequestError, RateLimitedError, summarizeIssues } from '../../functions/core/errors.js';
 import { fieldIssuesFromZod } from '../../functions/core/zod-issues.js';
 import { errorResult } from '../../functions/middleware/http.js';
+import { logger } from '../../functions/observability.js';
 import type { AuditRecord } from '../../functions/core/ports.js';
 import { rateLimitHeaders } from '../../functions/core/rate-limit.js';
 import type { Services } from '../../functions/services.js';
@@ -93,7 +94,11 @@ export function alertStream(deps: AlertStreamDeps) {
       sourceIp: deps.clientAddress(req),
       ...(req.headers['user-agent'] ? { userAgent: String(req.headers['user-agent']).slice(0, 256) } : {}),
     };
-    await services.get(auditLog).write(record).catch(() => undefined);
+    // As every route's record (functions/middleware/http.ts appendAudit): one the table cannot take goes to the log.
+    await services
+      .get(auditLog)
+      .append(record)
+      .catch((error: unknown) => logger.error('audit write failed; record kept in the log', { audit: record, error: error as Error }));
   };
 
   const refuse = (res: ServerResponse, error: AppError, requestId: string, headers: Record<string, string> = {}) => {

@@ -2,10 +2,31 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as z from 'zod';
+import { largeBodyBytes } from '../../functions/body-limits.js';
+import { maxJsonKeys } from '../../functions/core/json-body.js';
 import { call, EdgeSyncError, type Connection } from './connection.js';
 
 /** The import route takes at most 1000 audit records and 1000 alerts; we send at most 500 items per request. */
 export const maxImportChunk = 500;
+
+/**
+ * A request also stays within the route's body limit and the distinct keys one body may spell (functions/core/json-body.ts):
+ * alerts name their model's features, so 500 alerts of 8 models of 256 features each spell more than 2,048 keys.
+ * A chunk is sent early rather than grow past either.
+ */
+const chunkBudget = { bytes: largeBodyBytes - 64 * 1024, keys: maxJsonKeys };
+
+/** Every key `value` spells, at any depth, into `keys`. */
+function keysOf(value: unknown, keys: Set<string>): Set<string> {
+  if (Array.isArray(value)) for (const v of value) keysOf(v, keys);
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      keys.add(k);
+      keysOf(v, keys);
+    }
+  }
+  return keys;
+}
 
 export interface ImportAuditOptions extends Connection {
   /** A file written by {@link exportAudit}. */
@@ -41,7 +62,7 @@ const exportLineSchema = z.discriminatedUnion('kind', [
 
 /**
  * Imports an export file into a deployment (`POST /api/v1/audit/import`, which needs `audit:write`: an
- * admin's token) in requests of at most 500 items, and sums what the server stored and what it already
+ * admin's token) in requests of at most 500 items (fewer when they would spell more keys or bytes than one body may), and sums what the server stored and what it already
  * had. The server keys records by principal, time and request id and alerts by id, so running the same
  * import twice stores nothing the second time, and an import cut short can simply be run again.
  */
@@ -52,7 +73,8 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
   }
   const connection: Connection = { url: options.url, token: options.token, ...(options.fetch ? { fetch: options.fetch } : {}) };
   const result: ImportAuditResult = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 }, lines: 0, requests: 0 };
-  let chunk = { audit: [] as unknown[], alerts: [] as unknown[], firstLine: 0, lastLine: 0 };
+  const envelopeKeys = ['edge', 'audit', 'alerts'];
+  let chunk = { audit: [] as unknown[], alerts: [] as unknown[], firstLine: 0, lastLine: 0, bytes: 0, keys: new Set(envelopeKeys) };
 
   const flush = async () => {
     if (chunk.audit.length + chunk.alerts.length === 0) return;
@@ -70,7 +92,7 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
     result.audit.duplicate += counts.audit.duplicate;
     result.alerts.stored += counts.alerts.stored;
     result.alerts.duplicate += counts.alerts.duplicate;
-    chunk = { audit: [], alerts: [], firstLine: 0, lastLine: 0 };
+    chunk = { audit: [], alerts: [], firstLine: 0, lastLine: 0, bytes: 0, keys: new Set(envelopeKeys) };
   };
 
   const input = createReadStream(options.file, { encoding: 'utf8' });
@@ -91,10 +113,18 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
         throw new EdgeSyncError('INVALID_FILE', `${options.file}:${lineNo}: not an exported record (expected {"kind":"audit","record":{...}} or {"kind":"alert","event":{...}})`);
       }
       result.lines++;
+      const item = parsed.data.kind === 'audit' ? parsed.data.record : parsed.data.event;
+      const bytes = Buffer.byteLength(JSON.stringify(item)) + 1;
+      const itemKeys = keysOf(item, new Set());
+      let added = 0;
+      for (const key of itemKeys) if (!chunk.keys.has(key)) added++;
+      if (chunk.bytes + bytes > chunkBudget.bytes || chunk.keys.size + added > chunkBudget.keys) await flush();
+      chunk.bytes += bytes;
+      for (const key of itemKeys) chunk.keys.add(key);
       if (chunk.firstLine === 0) chunk.firstLine = lineNo;
       chunk.lastLine = lineNo;
-      if (parsed.data.kind === 'audit') chunk.audit.push(parsed.data.record);
-      else chunk.alerts.push(parsed.data.event);
+      if (parsed.data.kind === 'audit') chunk.audit.push(item);
+      else chunk.alerts.push(item);
       if (chunk.audit.length + chunk.alerts.length >= chunkSize) await flush();
     }
     await flush();

@@ -25,11 +25,22 @@ export interface BodySource {
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The bytes base64 `text` decodes to, without decoding it: three per four characters, less its `=` padding (a body of
+ * exactly the route's limit, base64 because it is not UTF-8 text, was counted up to two bytes over it and refused as
+ * too large instead of as not UTF-8).
+ */
+export function base64Bytes(text: string): number {
+  let padding = 0;
+  while (padding < 2 && text.charCodeAt(text.length - 1 - padding) === 0x3d) padding++;
+  return Math.floor((text.length * 3) / 4) - padding;
+}
+
 /** The body as text, or `undefined` when there is none; refuses a body over the route's limit, a coded body, a charset other than UTF-8, bytes that are not UTF-8. */
 export function bodyText(source: BodySource): string | undefined {
   if (source.body === undefined || source.body === null || source.body === '') return undefined;
   if (source.maxBytes !== undefined) {
-    const bytes = source.isBase64Encoded ? Math.floor((source.body.length * 3) / 4) : Buffer.byteLength(source.body);
+    const bytes = source.isBase64Encoded ? base64Bytes(source.body) : Buffer.byteLength(source.body);
     if (bytes > source.maxBytes) {
       throw new AppError('PAYLOAD_TOO_LARGE', `The body is over this route's ${source.maxBytes} bytes`, {
         issues: [{ field: 'body', rule: 'max_bytes', message: `the body may be at most ${source.maxBytes} bytes here` }],
@@ -58,23 +69,46 @@ export function bodyText(source: BodySource): string | undefined {
 }
 
 /**
- * Distinct object keys a body may spell (4 models' worth of 256 features each, with room for the envelope). JSON.parse
+ * Distinct object keys a body may spell (8 models' worth of 256 features, the envelope's keys included). JSON.parse
  * gives every new key, and every new order of keys, its own hidden class: 5 MB of objects of random keys cost ~1.3 s
- * of CPU against ~30 ms for 5 MB of numbers; with at most 2,048 distinct keys, under ~100 ms (docs/security.md).
+ * of CPU against ~30 ms for 5 MB of numbers. Few keys can still come in many orders: {@link maxJsonShapes}.
  */
 export const maxJsonKeys = 2048;
 
+/**
+ * Distinct key orders a body may spell: the nodes of the tree of its objects' key sequences (each object's keys in
+ * the order sent, objects sharing a prefix sharing its nodes), which is what JSON.parse builds a hidden class for.
+ * 100 rows of 256 features each in its own order need ~25,600. The eighth hostile review sent 4.5 MB of objects of
+ * 8 keys drawn at random from 2,040 (under {@link maxJsonKeys}): ~0.2-0.45 s of CPU, twice to four times the
+ * same bytes in one order.
+ */
+export const maxJsonShapes = 32_768;
+
+/**
+ * Arrays and objects a body may hold. The largest bodies a route takes hold under ~25,000 (10,000 calibration rows,
+ * 2,000 imported records, 100 rows of a batch). The eighth hostile review sent 6 MB of `{}` (or of `[[[...]]]`
+ * 55 deep, under {@link maxJsonDepth}): ~0.4-0.8 s of CPU against ~0.12 s for 6 MB of numbers; at most 65,536 cost
+ * what as many numbers do.
+ */
+export const maxJsonContainers = 65_536;
+
 /** What {@link jsonShapeIssue} found, if anything. */
-export type JsonShapeRule = 'depth' | 'keys';
+export type JsonShapeRule = 'depth' | 'keys' | 'shapes' | 'containers';
 
 /**
  * The first shape rule JSON `text` breaks, in one pass over its characters (strings skipped): arrays and objects
- * nested deeper than `maxDepth` (JSON.parse of deep nesting costs ~25 times a flat body of the same size), or
- * more than `maxKeys` distinct keys (spelt as sent: an escaped spelling counts apart). Run before JSON.parse.
+ * nested deeper than `maxDepth` (JSON.parse of deep nesting costs ~25 times a flat body of the same size), more than
+ * `maxContainers` arrays and objects, more than `maxKeys` distinct keys, or more than `maxShapes` distinct key orders
+ * ({@link maxJsonShapes}). Keys are counted as spelt (an escaped spelling counts apart, a repeated key extends its
+ * object's order): this over-counts what JSON.parse builds, never under-counts. Run before JSON.parse.
  */
-export function jsonShapeIssue(text: string, maxDepth = maxJsonDepth, maxKeys = maxJsonKeys): JsonShapeRule | undefined {
+export function jsonShapeIssue(text: string, maxDepth = maxJsonDepth, maxKeys = maxJsonKeys, maxShapes = maxJsonShapes, maxContainers = maxJsonContainers): JsonShapeRule | undefined {
   const keys = new Set<string>();
-  let depth = 0;
+  // The key-order tree: node 0 is an object with no keys yet; next[n] maps a key to the node of n's order plus that key.
+  const next: Map<string, number>[] = [new Map()];
+  // One entry per open array (-1) or object (the node of the keys it has so far).
+  const open: number[] = [];
+  let containers = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -88,13 +122,29 @@ export function jsonShapeIssue(text: string, maxDepth = maxJsonDepth, maxKeys = 
       let j = i + 1;
       while (j < text.length && isJsonSpace(text.charCodeAt(j))) j++;
       if (j < text.length && text.charCodeAt(j) === 0x3a) {
-        keys.add(text.slice(start, i));
+        const key = text.slice(start, i);
+        keys.add(key);
         if (keys.size > maxKeys) return 'keys';
+        const top = open.length - 1;
+        const node = open[top];
+        if (node !== undefined && node >= 0) {
+          const children = next[node]!;
+          let child = children.get(key);
+          if (child === undefined) {
+            child = next.length;
+            if (child > maxShapes) return 'shapes';
+            next.push(new Map());
+            children.set(key, child);
+          }
+          open[top] = child;
+        }
       }
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > maxDepth) return 'depth';
+      if (++containers > maxContainers) return 'containers';
+      open.push(c === 0x7b ? 0 : -1);
+      if (open.length > maxDepth) return 'depth';
     } else if (c === 0x5d || c === 0x7d) {
-      depth--;
+      open.pop();
     }
   }
   return undefined;
@@ -106,7 +156,7 @@ function isJsonSpace(c: number): boolean {
 
 /** Whether JSON `text` nests arrays and objects deeper than `max` (see {@link jsonShapeIssue}). */
 export function nestsDeeperThan(text: string, max: number): boolean {
-  return jsonShapeIssue(text, max, Infinity) === 'depth';
+  return jsonShapeIssue(text, max, Infinity, Infinity, Infinity) === 'depth';
 }
 
 /** A lone surrogate (with the `u` flag a pair is one code point, so only a lone one matches). */
@@ -136,7 +186,7 @@ export function illFormedStringPath(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Parses a JSON body read by {@link bodyText}: bounded nesting and keys, well-formed strings, else a 400 naming the field and rule. */
+/** Parses a JSON body read by {@link bodyText}: bounded nesting, containers, keys and key orders, well-formed strings, else a 400 naming the field and rule. */
 export function parseJsonBody(text: string): unknown {
   const shape = jsonShapeIssue(text);
   if (shape === 'depth') {
@@ -147,6 +197,16 @@ export function parseJsonBody(text: string): unknown {
   if (shape === 'keys') {
     throw new InvalidRequestError(`body uses more than ${maxJsonKeys} distinct keys`, [
       { field: 'body', rule: 'keys', message: `objects may use at most ${maxJsonKeys} distinct keys in one body; send fewer, or split the request` },
+    ]);
+  }
+  if (shape === 'shapes') {
+    throw new InvalidRequestError(`body spells more than ${maxJsonShapes} distinct key orders`, [
+      { field: 'body', rule: 'shapes', message: `objects may spell at most ${maxJsonShapes} distinct key orders in one body; send like objects with their keys in one order, or split the request` },
+    ]);
+  }
+  if (shape === 'containers') {
+    throw new InvalidRequestError(`body holds more than ${maxJsonContainers} arrays and objects`, [
+      { field: 'body', rule: 'containers', message: `a body may hold at most ${maxJsonContainers} arrays and objects; send fewer, or split the request` },
     ]);
   }
   let parsed: unknown;

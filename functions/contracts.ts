@@ -396,10 +396,12 @@ export const uploadResponseSchema = z.strictObject({
   max_bytes: z.number().int(),
 });
 
-export const auditImportResponseSchema = z.strictObject({
-  audit: z.strictObject({ stored: z.number().int(), duplicate: z.number().int() }),
-  alerts: z.strictObject({ stored: z.number().int(), duplicate: z.number().int() }),
+const importCountsSchema = z.strictObject({
+  stored: z.number().int(),
+  duplicate: z.number().int(),
+  expired: z.number().int().meta({ description: "Past this deployment's retention when imported: not written (it would be unreadable, then deleted)" }),
 });
+export const auditImportResponseSchema = z.strictObject({ audit: importCountsSchema, alerts: importCountsSchema });
 
 export const publishResponseSchema = z.strictObject({ name: z.string(), version: z.string(), sha256: z.string(), published: z.boolean(), already_published: z.boolean() });
 export const routingResponseSchema = z.strictObject({ name: z.string(), routing: storedRoutingSchema });

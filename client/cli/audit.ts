@@ -77,6 +77,13 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { to?: string; edge?: string }, cmd: Command) => {
       const client = await authed(cmd);
       const res = await importAudit({ url: opts.to ?? client.baseUrl, token: client.token!.token, file: resolve(io.cwd, file), ...(opts.edge ? { edge: opts.edge } : {}) });
-      out(cmd, () => `Imported ${res.lines} records in ${res.requests} requests: audit ${res.audit.stored} stored, ${res.audit.duplicate} already there; alerts ${res.alerts.stored} stored, ${res.alerts.duplicate} already there\n`, res);
+      out(
+        cmd,
+        () =>
+          `Imported ${res.lines} records in ${res.requests} requests: audit ${res.audit.stored} stored, ${res.audit.duplicate} already there` +
+          `${res.audit.expired ? `, ${res.audit.expired} past the deployment's retention (not kept)` : ''}; alerts ${res.alerts.stored} stored, ${res.alerts.duplicate} already there` +
+          `${res.alerts.expired ? `, ${res.alerts.expired} past retention (not kept)` : ''}\n`,
+        res,
+      );
     });
 }

@@ -40,6 +40,8 @@ export interface ImportAuditOptions extends Connection {
 interface Counts {
   stored: number;
   duplicate: number;
+  /** Past the deployment's retention: not written (it would be unreadable, then deleted). */
+  expired: number;
 }
 
 export interface ImportAuditResult {
@@ -51,8 +53,9 @@ export interface ImportAuditResult {
 }
 
 const importResponseSchema = z.object({
-  audit: z.object({ stored: z.number(), duplicate: z.number() }),
-  alerts: z.object({ stored: z.number(), duplicate: z.number() }),
+  // expired: servers before 2026-12-04 do not send it.
+  audit: z.object({ stored: z.number(), duplicate: z.number(), expired: z.number().default(0) }),
+  alerts: z.object({ stored: z.number(), duplicate: z.number(), expired: z.number().default(0) }),
 });
 
 const exportLineSchema = z.discriminatedUnion('kind', [
@@ -72,7 +75,7 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
     throw new EdgeSyncError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${maxImportChunk}`);
   }
   const connection: Connection = { url: options.url, token: options.token, ...(options.fetch ? { fetch: options.fetch } : {}) };
-  const result: ImportAuditResult = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 }, lines: 0, requests: 0 };
+  const result: ImportAuditResult = { audit: { stored: 0, duplicate: 0, expired: 0 }, alerts: { stored: 0, duplicate: 0, expired: 0 }, lines: 0, requests: 0 };
   const envelopeKeys = ['edge', 'audit', 'alerts'];
   let chunk = { audit: [] as unknown[], alerts: [] as unknown[], firstLine: 0, lastLine: 0, bytes: 0, keys: new Set(envelopeKeys) };
 
@@ -92,6 +95,8 @@ export async function importAudit(options: ImportAuditOptions): Promise<ImportAu
     result.audit.duplicate += counts.audit.duplicate;
     result.alerts.stored += counts.alerts.stored;
     result.alerts.duplicate += counts.alerts.duplicate;
+    result.audit.expired += counts.audit.expired;
+    result.alerts.expired += counts.alerts.expired;
     chunk = { audit: [], alerts: [], firstLine: 0, lastLine: 0, bytes: 0, keys: new Set(envelopeKeys) };
   };
 

@@ -7,7 +7,7 @@ import { AuthService } from '../core/auth/service.js';
 import { TokenIssuer, type TokenSigner } from '../core/auth/tokens.js';
 import { UserService } from '../core/auth/users-service.js';
 import type { Services } from '../services.js';
-import { alertState } from './alert-state.js';
+import { alertEventRetentionDays, alertState } from './alert-state.js';
 import { apiKeyStore, auditLog, rateLimiter, userStore } from './request.js';
 import { modelStore } from './model-store.js';
 
@@ -54,7 +54,12 @@ export function userService(services: Services): UserService {
 export function auditQueries(services: Services): AuditService {
   return new AuditService(
     services.get(auditLog),
-    { now: services.now, directory: { users: services.get(userStore), keys: services.get(apiKeyStore) }, models: services.get(modelStore) },
+    {
+      now: services.now,
+      directory: { users: services.get(userStore), keys: services.get(apiKeyStore) },
+      models: services.get(modelStore),
+      retention: { auditDays: services.config.auditRetentionDays, alertDays: alertEventRetentionDays },
+    },
     services.get(alertState),
   );
 }

@@ -6,6 +6,9 @@ import { dynamoDb } from './clients.js';
 // (./access.ts). Apart from ./twin.ts so that a function that serves no model does not carry the serving
 // code (its model loading and ONNX readers).
 
+/** How long alert events are kept (their TTL). */
+export const alertEventRetentionDays = 30;
+
 export function alertState(services: Services): DynamoDbAlertStateStore {
-  return new DynamoDbAlertStateStore(services.get(dynamoDb), services.config.alertStateTable, { eventRetentionDays: 30, now: services.now });
+  return new DynamoDbAlertStateStore(services.get(dynamoDb), services.config.alertStateTable, { eventRetentionDays: alertEventRetentionDays, now: services.now });
 }

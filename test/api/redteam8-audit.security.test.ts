@@ -191,7 +191,7 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     expect(native.imported).toBeUndefined();
     const res = await importAs(bravoAdmin.token, { audit: [record({ time: native.time, requestId: native.requestId, action: 'users.delete', outcome: 500 })] });
     expect(res.status, res.text).toBe(200);
-    expect(res.json.audit).toEqual({ stored: 0, duplicate: 1 });
+    expect(res.json.audit).toEqual({ stored: 0, duplicate: 1, expired: 0 });
     const [item] = await storedWith(native.requestId);
     expect(item).toMatchObject({ action: native.action, outcome: native.outcome });
     expect(item!.imported).toBeUndefined();
@@ -199,8 +199,8 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
 
   it('the same record twice in one body, and again later: stored once', async () => {
     const r = record();
-    expect((await importAs(bravoAdmin.token, { audit: [r, r] })).json.audit).toEqual({ stored: 1, duplicate: 1 });
-    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 0, duplicate: 1 });
+    expect((await importAs(bravoAdmin.token, { audit: [r, r] })).json.audit).toEqual({ stored: 1, duplicate: 1, expired: 0 });
+    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 0, duplicate: 1, expired: 0 });
     expect(await storedWith(r.requestId)).toHaveLength(1);
   });
 
@@ -212,7 +212,7 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     const spellings = [instant.toISOString(), z, z.replace('Z', '.0Z'), z.replace('Z', '+00:00'), plus14];
     const res = await importAs(bravoAdmin.token, { audit: spellings.map((time) => record({ time, requestId })) });
     expect(res.status, res.text).toBe(200);
-    expect(res.json.audit).toEqual({ stored: 1, duplicate: spellings.length - 1 });
+    expect(res.json.audit).toEqual({ stored: 1, duplicate: spellings.length - 1, expired: 0 });
     const items = await storedWith(requestId);
     expect(items.map((i) => i.time)).toEqual([instant.toISOString()]);
   });
@@ -222,7 +222,7 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     const instant = new Date(Date.now() - 3 * 3_600_000);
     const spelt = new Date(instant.getTime() + 14 * 3_600_000).toISOString().replace('Z', '+14:00');
     const r = record({ time: spelt });
-    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 1, duplicate: 0 });
+    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 1, duplicate: 0, expired: 0 });
     const from = new Date(instant.getTime() - 60_000).toISOString();
     const to = new Date(instant.getTime() + 60_000).toISOString();
     const found = (await query(bravoAuditor.token, `from=${from}&to=${to}&origin=imported&limit=200`)).json.items as Rec[];
@@ -243,7 +243,23 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
     }
     // Within a day ahead (an edge box's clock running fast) is taken.
     const soon = record({ time: new Date(Date.now() + 3_600_000).toISOString() });
-    expect((await importAs(bravoAdmin.token, { audit: [soon] })).json.audit).toEqual({ stored: 1, duplicate: 0 });
+    expect((await importAs(bravoAdmin.token, { audit: [soon] })).json.audit).toEqual({ stored: 1, duplicate: 0, expired: 0 });
+  });
+
+  it('records and alerts already past retention (audit 90 days, alerts 30) are counted expired and not written; younger ones are stored', async () => {
+    // Before: counted stored, then unreadable (queries skip what is past its TTL) until the TTL deleted them.
+    const day = 86_400_000;
+    const old = record({ time: new Date(Date.now() - 91 * day).toISOString() });
+    const young = record({ time: new Date(Date.now() - 89 * day).toISOString() });
+    const oldAlert = bravoAlert({ time: new Date(Date.now() - 31 * day).toISOString() });
+    const youngAlert = bravoAlert({ time: new Date(Date.now() - 29 * day).toISOString() });
+
+    const res = await importAs(bravoAdmin.token, { audit: [old, young], alerts: [oldAlert, youngAlert] });
+
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toEqual({ audit: { stored: 1, duplicate: 0, expired: 1 }, alerts: { stored: 1, duplicate: 0, expired: 1 } });
+    expect(await storedWith(old.requestId)).toEqual([]);
+    expect(await storedWith(young.requestId)).toHaveLength(1);
   });
 
   it.each([
@@ -264,7 +280,7 @@ describe('POST /api/v1/audit/import by plant bravo', () => {
 
   it('what the CLI does not print keeps what this deployment writes itself: a failed login’s claimed name, a user agent with a tab', async () => {
     const r = record({ principal: 'anonymous', principalType: 'anonymous', action: 'auth.login', outcome: 401, subject: 'rt8\u001b[2J', userAgent: 'curl/8\tx' });
-    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 1, duplicate: 0 });
+    expect((await importAs(bravoAdmin.token, { audit: [r] })).json.audit).toEqual({ stored: 1, duplicate: 0, expired: 0 });
     expect(await storedWith(r.requestId)).toEqual([expect.objectContaining({ subject: 'rt8\u001b[2J', userAgent: 'curl/8\tx' })]);
   });
 
@@ -332,8 +348,8 @@ describe('alerts imported onto another plant’s model', () => {
     expectError(await importAs(root, { alerts: [onAlpha] }), 403, 'FORBIDDEN');
     // Alpha's own alert on it, a platform principal's, and bravo's on the platform-wide or an edge-only model: taken.
     const ok = await importAs(root, { alerts: [alertEvent({ model: 'rt8-alpha-line', principal: 'rt8-alpha-op', plant: 'alpha' }), alertEvent({ model: 'rt8-alpha-line', principal: 'admin', plant: undefined })] });
-    expect(ok.json.alerts, ok.text).toEqual({ stored: 2, duplicate: 0 });
-    expect((await importAs(bravoAdmin.token, { alerts: [bravoAlert(), bravoAlert({ model: 'rt8-edge-only' })] })).json.alerts).toEqual({ stored: 2, duplicate: 0 });
+    expect(ok.json.alerts, ok.text).toEqual({ stored: 2, duplicate: 0, expired: 0 });
+    expect((await importAs(bravoAdmin.token, { alerts: [bravoAlert(), bravoAlert({ model: 'rt8-edge-only' })] })).json.alerts).toEqual({ stored: 2, duplicate: 0, expired: 0 });
   });
 });
 

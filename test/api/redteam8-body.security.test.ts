@@ -157,7 +157,7 @@ describe('a legitimate audit import of alerts of many models (fixed: the client 
     // Arrange: what an edge box serving 9 models writes (`twin audit export`), one line per alert.
     const alerts = Array.from({ length: 500 }, (_, i) => {
       const model = `line-${i % 9}`;
-      const inputs = Object.fromEntries(Array.from({ length: 256 }, (_, f) => [`${model}_sensor_${String(f).padStart(3, '0')}`, f / 10]));
+      const inputs = Object.fromEntries(Array.from({ length: 256 }, (_, f) => [`${model.replace('-', '_')}_sensor_${String(f).padStart(3, '0')}`, f / 10]));
       return alertEvent({ model, inputs, plant: 'south', principal: 'edge-op' });
     });
     const file = join(dir, 'edge-audit.jsonl');
@@ -171,6 +171,6 @@ describe('a legitimate audit import of alerts of many models (fixed: the client 
     expectCleanRefusal(whole, 'one request of 500 alerts of 9 models', { field: 'body', rule: 'keys' });
     expect(imported.lines).toBe(500);
     expect(imported.requests).toBeGreaterThanOrEqual(2);
-    expect(imported.alerts).toEqual({ stored: 500, duplicate: 0 });
+    expect(imported.alerts).toEqual({ stored: 500, duplicate: 0, expired: 0 });
   });
 });

@@ -195,7 +195,7 @@ describe('importAudit', () => {
     const result = await importAudit({ url: 'http://cloud.test/twin/', token: 'admin-tok', file, fetch });
     expect(calls.map((c) => c.body.audit.length + c.body.alerts.length)).toEqual([500, 500, 250]);
     expect(calls.every((c) => c.method === 'POST' && c.url.href === 'http://cloud.test/twin/api/v1/audit/import')).toBe(true);
-    expect(result).toEqual({ audit: { stored: 1100 - 3, duplicate: 3 }, alerts: { stored: 150, duplicate: 0 }, lines: 1250, requests: 3 });
+    expect(result).toEqual({ audit: { stored: 1100 - 3, duplicate: 3, expired: 0 }, alerts: { stored: 150, duplicate: 0, expired: 0 }, lines: 1250, requests: 3 });
   });
 
   it('stops at a line that is not an exported record, naming the line', async () => {

@@ -164,13 +164,13 @@ describe('twin audit import into the cloud', () => {
   it('stores every record and alert once; the same import again stores nothing', async () => {
     const first = await importAudit({ url: cloud.url, token: cloudToken, file: exportFile });
     expect(first.lines).toBe(exportedAudit + exportedAlerts);
-    expect(first.audit).toEqual({ stored: exportedAudit, duplicate: 0 });
-    expect(first.alerts).toEqual({ stored: exportedAlerts, duplicate: 0 });
+    expect(first.audit).toEqual({ stored: exportedAudit, duplicate: 0, expired: 0 });
+    expect(first.alerts).toEqual({ stored: exportedAlerts, duplicate: 0, expired: 0 });
     // In chunks of two items: the same answer, split over several requests.
     const second = await importAudit({ url: cloud.url, token: cloudToken, file: exportFile, chunkSize: 2 });
     expect(second.requests).toBe(Math.ceil(first.lines / 2));
-    expect(second.audit).toEqual({ stored: 0, duplicate: exportedAudit });
-    expect(second.alerts).toEqual({ stored: 0, duplicate: exportedAlerts });
+    expect(second.audit).toEqual({ stored: 0, duplicate: exportedAudit, expired: 0 });
+    expect(second.alerts).toEqual({ stored: 0, duplicate: exportedAlerts, expired: 0 });
   });
 
   it("leaves each edge request id exactly once in the cloud's audit log, and the alert once in its history", async () => {

@@ -106,6 +106,12 @@ export const auditImportSchema = z
   .refine((b) => b.audit.length + b.alerts.length > 0, { message: 'give audit records or alerts to import', path: ['audit'] });
 export type AuditImport = z.infer<typeof auditImportSchema>;
 
+/** What an import did with each kind: stored, already there (a duplicate), or past its retention (not written). */
+export interface AuditImportResult {
+  audit: { stored: number; duplicate: number; expired: number };
+  alerts: { stored: number; duplicate: number; expired: number };
+}
+
 /**
  * Refuses (400, naming each) records and alerts dated more than {@link maxImportAheadMs} after `now`: their
  * retention runs from their time, so a record dated in year 9999 was never to expire, and an alert dated ahead
@@ -135,6 +141,8 @@ export class AuditService {
       directory?: { users: UserStore; keys: ApiKeyStore };
       /** Whose models are whose, for the import check of alerts (a plant's model has only its plant's alerts). */
       models?: Pick<ModelStore, 'getOwner'>;
+      /** How long records and alert events are kept (their stores' TTL): an imported one already past it is not written. */
+      retention?: { auditDays: number; alertDays: number };
     } = {},
     private readonly alerts?: AlertStateStore,
   ) {}
@@ -147,16 +155,25 @@ export class AuditService {
    * refused refuses the whole import, before anything is written. Records are keyed by principal, time and
    * request id (alerts by id), so importing the same export twice stores nothing twice.
    */
-  async import(principal: Principal, body: AuditImport): Promise<{ audit: { stored: number; duplicate: number }; alerts: { stored: number; duplicate: number } }> {
+  async import(principal: Principal, body: AuditImport): Promise<AuditImportResult> {
     const now = this.options.now?.() ?? Date.now();
     checkNotAhead(body, now);
     await this.checkImportable(principal, body);
     await this.checkAlertModels(body.alerts);
     const mark: ImportMark = { by: principal.id, edge: body.edge, at: new Date(now).toISOString() };
-    const result = { audit: { stored: 0, duplicate: 0 }, alerts: { stored: 0, duplicate: 0 } };
-    for (const record of body.audit) result.audit[await this.log.write({ ...(record as AuditRecord), imported: mark })]++;
+    const result: AuditImportResult = { audit: { stored: 0, duplicate: 0, expired: 0 }, alerts: { stored: 0, duplicate: 0, expired: 0 } };
+    // Past its retention a record would be stored unreadable and then deleted by the TTL: counted, not written.
+    const retention = this.options.retention;
+    const expired = (time: string, days: number | undefined) => days !== undefined && Date.parse(time) + days * 86_400_000 <= now;
+    for (const record of body.audit) {
+      if (expired(record.time, retention?.auditDays)) result.audit.expired++;
+      else result.audit[await this.log.write({ ...(record as AuditRecord), imported: mark })]++;
+    }
     if (body.alerts.length > 0 && !this.alerts) throw new ForbiddenError('This deployment keeps no alert history');
-    for (const event of body.alerts) result.alerts[await this.alerts!.recordEvent({ ...(event as AlertEvent), imported: mark })]++;
+    for (const event of body.alerts) {
+      if (expired(event.time, retention?.alertDays)) result.alerts.expired++;
+      else result.alerts[await this.alerts!.recordEvent({ ...(event as AlertEvent), imported: mark })]++;
+    }
     return result;
   }
 

@@ -90,10 +90,18 @@ describe('/api/v1/twin/batch: the row count is checked before anything is alloca
     expect(res.json.error.code).toBe('BATCH_TOO_LARGE');
   });
 
-  it('200,000 empty rows → 400 BATCH_TOO_LARGE with a small answer, and the process serves on', async () => {
-    const res = await api('POST', '/api/v1/twin/batch', { token: predictKey, rawBody: `{"inputs":[${Array(200_000).fill('{}').join(',')}]}` });
+  it('200,000 rows → 400 BATCH_TOO_LARGE with a small answer, and the process serves on', async () => {
+    const res = await api('POST', '/api/v1/twin/batch', { token: predictKey, rawBody: `{"inputs":[${Array(200_000).fill('0').join(',')}]}` });
     expect(res.status, res.text.slice(0, 200)).toBe(400);
     expect(res.json.error.code).toBe('BATCH_TOO_LARGE');
+    expect(res.text.length).toBeLessThan(1024);
+    expect((await api('GET', '/health')).status).toBe(200);
+  });
+
+  it('200,000 empty objects are refused before parsing (400 body/containers), with a small answer', async () => {
+    const res = await api('POST', '/api/v1/twin/batch', { token: predictKey, rawBody: `{"inputs":[${Array(200_000).fill('{}').join(',')}]}` });
+    expect(res.status, res.text.slice(0, 200)).toBe(400);
+    expect(res.json.error.issues).toEqual([expect.objectContaining({ field: 'body', rule: 'containers' })]);
     expect(res.text.length).toBeLessThan(1024);
     expect((await api('GET', '/health')).status).toBe(200);
   });

@@ -1,3 +1,4 @@
+import { openAlertStream, type OpenStream, type SseEvent } from '../support/sse.js';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxStreamsPerPrincipal } from '../../infra/local/alert-stream.js';
@@ -28,81 +29,14 @@ afterAll(async () => {
   await t?.stop();
 });
 
-interface SseEvent {
-  event: string;
-  data: string;
-}
-
-/** An open stream: its events as they come, and `ended` once the server closes it. */
-interface OpenStream {
-  status: number;
-  headers: Headers;
-  events: SseEvent[];
-  ended: Promise<void>;
-  /** Resolves with the first event (seen or to come) that matches. */
-  waitFor(match: (e: SseEvent) => boolean, what: string): Promise<SseEvent>;
-  close(): void;
-}
-
 const openStreams: OpenStream[] = [];
 afterAll(() => {
   for (const s of openStreams) s.close();
 });
 
 async function openStream(token: string, replay = 100): Promise<OpenStream> {
-  const abort = new AbortController();
-  const res = await fetch(new URL(`/api/v1/alerts/stream?replay=${replay}`, t.url), { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
-  const events: SseEvent[] = [];
-  const waiters: { match: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
-  let endedResolve!: () => void;
-  const ended = new Promise<void>((resolve) => (endedResolve = resolve));
-  const stream: OpenStream = {
-    status: res.status,
-    headers: res.headers,
-    events,
-    ended,
-    waitFor(match, what) {
-      const seen = events.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        void ended.then(() => reject(new Error(`stream ended before ${what}`)));
-      });
-    },
-    close: () => abort.abort(),
-  };
-  if (res.status !== 200 || !res.body) {
-    await res.text();
-    endedResolve();
-    return stream;
-  }
+  const stream = await openAlertStream(t.url, token, `replay=${replay}`);
   openStreams.push(stream);
-  void (async () => {
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!event || data === undefined) continue;
-          const e = { event, data };
-          events.push(e);
-          for (const w of waiters.filter((x) => x.match(e))) w.resolve(e);
-        }
-      }
-    } catch {
-      // aborted by the test
-    }
-    endedResolve();
-  })();
   return stream;
 }
 

@@ -1,3 +1,4 @@
+import { openAlertStream, type OpenStream, type SseEvent } from '../support/sse.js';
 import { connect, type Socket } from 'node:net';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,89 +28,17 @@ beforeAll(async () => {
 }, 60_000);
 
 const sockets: Socket[] = [];
-const aborts: AbortController[] = [];
+const aborts: { abort(): void }[] = [];
 afterAll(async () => {
   for (const a of aborts) a.abort();
   for (const s of sockets) s.destroy();
   await t?.stop();
 });
 
-interface SseEvent {
-  event: string;
-  data: string;
-}
-
-interface OpenStream {
-  status: number;
-  text: string;
-  json: any;
-  events: SseEvent[];
-  ended: Promise<void>;
-  waitFor(match: (e: SseEvent) => boolean, what: string): Promise<SseEvent>;
-  close(): void;
-}
-
 /** Opens a stream with fetch; its events as they come. `query` is the raw query string (default `replay=100`). */
 async function openStream(token: string | undefined, query = 'replay=100'): Promise<OpenStream> {
-  const abort = new AbortController();
-  aborts.push(abort);
-  const res = await fetch(new URL(`/api/v1/alerts/stream${query ? `?${query}` : ''}`, t.url), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, signal: abort.signal });
-  const events: SseEvent[] = [];
-  const waiters: { match: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
-  let endedResolve!: () => void;
-  const ended = new Promise<void>((resolve) => (endedResolve = resolve));
-  const stream: OpenStream = {
-    status: res.status,
-    text: '',
-    json: undefined,
-    events,
-    ended,
-    waitFor(match, what) {
-      const seen = events.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        void ended.then(() => reject(new Error(`stream ended before ${what}`)));
-      });
-    },
-    close: () => abort.abort(),
-  };
-  if (res.status !== 200 || !res.body) {
-    stream.text = await res.text();
-    try {
-      stream.json = JSON.parse(stream.text);
-    } catch {
-      // not JSON
-    }
-    endedResolve();
-    return stream;
-  }
-  void (async () => {
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!event || data === undefined) continue;
-          const e = { event, data };
-          events.push(e);
-          for (const w of waiters.filter((x) => x.match(e))) w.resolve(e);
-        }
-      }
-    } catch {
-      // aborted by the test
-    }
-    endedResolve();
-  })();
+  const stream = await openAlertStream(t.url, token, query);
+  aborts.push({ abort: stream.close });
   return stream;
 }
 

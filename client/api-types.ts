@@ -121,7 +121,7 @@ export interface ApiRoutes {
   "POST /api/v1/audit/import": {
     body: { edge?: string | undefined; audit?: { time: string; requestId: string; principal: string; principalType: "user" | "key" | "anonymous"; action: string; method: string; resource: string; outcome: number; subject?: string | undefined; role?: string | undefined; plant?: string | undefined; keyId?: string | undefined; errorCode?: string | undefined; sourceIp?: string | undefined; userAgent?: string | undefined; modelVersion?: string | undefined; }[] | undefined; alerts?: { id: string; time: string; kind: "alert" | "resolved"; model: string; version: string; rule: "below_min" | "above_max"; severity: "warning" | "critical" | "info"; principal: string; inputs: Record<string, number>; prediction: number; interval: [number, number] | null; thresholds: { min: number; max: number; }; requestId: string; plant?: string | undefined; }[] | undefined; };
     query: undefined;
-    response: { audit: { stored: number; duplicate: number; }; alerts: { stored: number; duplicate: number; }; };
+    response: { audit: { stored: number; duplicate: number; expired: number; }; alerts: { stored: number; duplicate: number; expired: number; }; };
   };
   "GET /api/v1/models": {
     body: undefined;

@@ -2,7 +2,7 @@ import { largeBodyBytes, publicBodyBytes } from './body-limits.js';
 import { feedbackRequestSchema } from './core/quality/feedback-schema.js';
 import { calibrationRequestSchema } from './core/quality/calibrate.js';
 import * as z from 'zod';
-import { auditImportSchema, auditQuerySchema } from './core/audit/service.js';
+import { auditImportSchema, auditQuerySchema, type AuditImportResult } from './core/audit/service.js';
 import { keyGrantableScopes, createKeyRequestSchema, type KeyView } from './core/auth/keys-service.js';
 import { roles, scopes } from './core/auth/roles.js';
 import { loginRequestSchema, tokenRequestSchema, type LoginResponse, type TokenResponse } from './core/auth/service.js';
@@ -635,4 +635,5 @@ export type ContractTypeChecks = [
   Satisfies<VariantStats, z.output<typeof variantStatsSchema>>,
   Satisfies<AlertEvent, z.output<typeof alertEventSchema>>,
   Satisfies<HeldBack, z.output<typeof heldBackSchema>>,
+  Satisfies<AuditImportResult, z.output<typeof auditImportResponseSchema>>,
 ];
